@@ -1,0 +1,94 @@
+/* The site's certificate authority: generated here or imported from PKCS#12 (root or
+ * intermediate), its key kept in the store encrypted with a passphrase, exported on demand. */
+#ifndef VMSPKI_CA_H
+#define VMSPKI_CA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "vmspki/err.h"
+#include "vmspki/store.h"
+
+typedef struct vp_ca vp_ca;
+
+typedef enum vp_keytype {
+	VP_KEY_RSA2048,
+	VP_KEY_RSA3072,
+	VP_KEY_RSA4096,
+	VP_KEY_EC_P256,
+	VP_KEY_EC_P384
+} vp_keytype;
+
+/* Parses "rsa4096", "ec-p256", ... into *out; VP_ERR_INVALID naming the accepted values. */
+vp_err vp_keytype_parse(const char *s, vp_keytype *out, vp_error *e);
+const char *vp_keytype_name(vp_keytype t);
+
+/* Generates a new private key of type t. */
+vp_err vp_key_generate(vp_keytype t, EVP_PKEY **out, vp_error *e);
+
+/* Minimum iteration count of PBKDF2 (HMAC-SHA256) for the CA key at rest and PKCS#12 exports. */
+#define VP_KDF_ITER 600000
+
+typedef struct vp_ca_init_opts {
+	const char *cn;     /* NULL: "vmspki Root CA (<host>)" */
+	vp_keytype key;     /* VP_KEY_RSA4096 by default */
+	int days;           /* 0: 3652 (10 years) */
+	int replace;        /* allow replacing an existing CA (later issue); else VP_ERR_EXISTS */
+	const char *actor;  /* who asks, for the audit log */
+} vp_ca_init_opts;
+
+/* Creates a self-signed root CA, stores its certificate and encrypted key (one transaction,
+ * one audit row) and writes <datadir>/certs/ca.cert.pem. passphrase protects the key. */
+vp_err vp_ca_init(vp_store *s, const char *datadir, const vp_ca_init_opts *o,
+    const char *passphrase, vp_error *e);
+
+/* Imports a CA from PKCS#12 (p12/p12_len, opened with p12_pass). extra_chain (PEM, may be
+ * NULL) adds issuer certificates the file lacks. Refuses, saying which rule failed: not a CA,
+ * no keyCertSign, outside validity, key/cert mismatch, wrong password, chain to a self-signed
+ * root incomplete, key weaker than RSA 2048 / EC P-256. */
+vp_err vp_ca_import(vp_store *s, const char *datadir, const unsigned char *p12, size_t p12_len,
+    const char *p12_pass, const unsigned char *extra_chain, size_t extra_chain_len,
+    const char *passphrase, int replace, const char *actor, vp_error *e);
+
+/* Loads the CA. With passphrase NULL only the public part is loaded (show, export, verify);
+ * otherwise the key is decrypted and checked against the certificate: VP_ERR_PASSPHRASE if
+ * it does not decrypt. VP_ERR_NOTFOUND if there is no CA yet. */
+vp_err vp_ca_load(vp_store *s, const char *passphrase, vp_ca **out, vp_error *e);
+void vp_ca_free(vp_ca *ca);
+
+X509 *vp_ca_cert(const vp_ca *ca);              /* borrowed */
+STACK_OF(X509) *vp_ca_chain(const vp_ca *ca);   /* borrowed: issuers above the CA, may be empty */
+EVP_PKEY *vp_ca_key(const vp_ca *ca);           /* borrowed; NULL when loaded without key */
+int vp_ca_is_root(const vp_ca *ca);
+const char *vp_ca_fingerprint(const vp_ca *ca); /* SHA-256 hex of the CA certificate */
+
+typedef enum vp_export_fmt { VP_EXPORT_PEM, VP_EXPORT_DER, VP_EXPORT_P7B } vp_export_fmt;
+
+/* The public CA certificate; PEM and P7B include the chain above it. *out freed by caller. */
+vp_err vp_ca_export(const vp_ca *ca, vp_export_fmt fmt, unsigned char **out, size_t *len,
+    vp_error *e);
+
+/* The CA with its key as PKCS#12 (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC). Needs a CA
+ * loaded with its key. */
+vp_err vp_ca_export_p12(const vp_ca *ca, const char *p12_pass, unsigned char **out,
+    size_t *len, vp_error *e);
+
+/* Encrypts key as PKCS#8 PEM (PBES2, AES-256-CBC, PBKDF2-HMAC-SHA256, VP_KDF_ITER rounds). */
+vp_err vp_key_encrypt_pem(EVP_PKEY *key, const char *passphrase, char **pem, size_t *len,
+    vp_error *e);
+/* Decrypts such a PEM; VP_ERR_PASSPHRASE when the passphrase is wrong. */
+vp_err vp_key_decrypt_pem(const char *pem, size_t len, const char *passphrase, EVP_PKEY **out,
+    vp_error *e);
+
+/* Builds a PKCS#12 of key, cert and chain (AES-256, PBKDF2, SHA-256 MAC); name may be NULL. */
+vp_err vp_p12_build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain, const char *name,
+    const char *pass, unsigned char **out, size_t *len, vp_error *e);
+
+/* Opens a PKCS#12: VP_ERR_PASSPHRASE on a wrong password, VP_ERR_INVALID if it is not one. */
+vp_err vp_p12_parse(const unsigned char *der, size_t len, const char *pass, EVP_PKEY **key,
+    X509 **cert, STACK_OF(X509) **chain, vp_error *e);
+
+#endif

@@ -1,0 +1,66 @@
+/* Issuing certificates: check a CSR (or generate a key here), build the certificate from a
+ * profile, sign it with the CA, and record it in the store with an audit row. Signing is
+ * thread-safe for one vp_ca shared by several threads; recording takes a per-thread store. */
+#ifndef VMSPKI_ISSUE_H
+#define VMSPKI_ISSUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "vmspki/ca.h"
+#include "vmspki/err.h"
+#include "vmspki/store.h"
+
+/* Reads a PKCS#10 CSR (PEM or DER), checks its self-signature and key strength (RSA >= 2048,
+ * EC P-256/P-384/P-521). VP_ERR_INVALID says which check failed. */
+vp_err vp_csr_parse(const unsigned char *data, size_t len, X509_REQ **out, vp_error *e);
+
+/* Checks that key is strong enough to be certified (same rule as for CSRs and imported CAs). */
+vp_err vp_key_check_strength(EVP_PKEY *key, const char *what, vp_error *e);
+
+typedef struct vp_issue_req {
+	const char *profile;        /* profile name */
+	X509_REQ *csr;              /* the subject's CSR, or NULL with generate_key */
+	int generate_key;           /* make the key here (RSA 2048) and return it */
+	const char *cn;             /* subject CN; NULL: from the CSR, else the first DNS name */
+	const char *const *dns;     /* DNS SANs */
+	size_t ndns;
+	const char *const *ip;      /* IP SANs (IPv4 or IPv6 text) */
+	size_t nip;
+	const char *const *email;   /* email SANs (component client) */
+	size_t nemail;
+	int days;                   /* 0: the profile default, clamped to the CA's notAfter */
+	const char *owner_kind;     /* NULL or e.g. "device" */
+	const char *owner_id;
+	int64_t now;                /* 0: the current time (tests pass a fixed one) */
+} vp_issue_req;
+
+typedef struct vp_issued {
+	X509 *cert;
+	EVP_PKEY *key;              /* only with generate_key */
+	int clamped;                /* validity was cut to the CA's notAfter */
+	vp_cert_rec rec;            /* what will be / was stored */
+} vp_issued;
+
+/* Builds and signs a certificate. Nothing is stored. */
+vp_err vp_issue_sign(const vp_ca *ca, const vp_issue_req *req, vp_issued **out, vp_error *e);
+void vp_issued_free(vp_issued *c);
+
+/* Records n issued certificates and their audit rows in one transaction (n > 1 lets callers
+ * batch durable commits). On failure nothing is recorded. */
+vp_err vp_issue_record(vp_store *s, vp_issued *const *certs, size_t n, const char *actor,
+    vp_error *e);
+
+/* Fills r from cert (serial, fingerprint, subject, SANs, validity); profile/owner/issuer_fp
+ * are left for the caller. */
+vp_err vp_cert_rec_from_x509(X509 *cert, vp_cert_rec *r, vp_error *e);
+
+/* Helpers shared by the CLI and the API. */
+vp_err vp_x509_to_pem(X509 *cert, char **out, size_t *len, vp_error *e);
+vp_err vp_x509_fingerprint(X509 *cert, const char *md, char *hex, size_t hexlen, vp_error *e);
+vp_err vp_key_to_pem(EVP_PKEY *key, char **out, size_t *len, vp_error *e); /* unencrypted PKCS#8 */
+
+#endif

@@ -1,0 +1,99 @@
+/* The vmspki store: CA material and settings (key_value), issued certificates, and the
+ * hash-chained append-only audit log. SQLite (WAL) is the embedded default; PostgreSQL will
+ * sit behind the same calls. A vp_store handle belongs to one thread at a time: open one per
+ * thread. Writes outside vp_store_begin/commit are each their own transaction. */
+#ifndef VMSPKI_STORE_H
+#define VMSPKI_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmspki/err.h"
+
+typedef struct vp_store vp_store;
+
+/* Opens (creating if needed) the SQLite store at db_path with WAL, synchronous=FULL, a busy
+ * timeout and the schema. The database file is created 0600. */
+vp_err vp_store_open(const char *db_path, vp_store **out, vp_error *e);
+void vp_store_close(vp_store *s);
+
+/* Transactions nest by depth: only the outermost begin/commit touch the database. begin takes
+ * the write lock at once (BEGIN IMMEDIATE) so that read-modify-write sequences are safe across
+ * processes. rollback undoes the whole outermost transaction. */
+vp_err vp_store_begin(vp_store *s, vp_error *e);
+vp_err vp_store_commit(vp_store *s, vp_error *e);
+void vp_store_rollback(vp_store *s);
+
+/* key_value: binary-safe values. get returns VP_ERR_NOTFOUND when key is absent; *val is a new
+ * NUL-terminated buffer (freed by the caller, *len excludes the NUL). */
+vp_err vp_store_kv_get(vp_store *s, const char *key, unsigned char **val, size_t *len,
+    vp_error *e);
+vp_err vp_store_kv_put(vp_store *s, const char *key, const void *val, size_t len, vp_error *e);
+vp_err vp_store_kv_delete(vp_store *s, const char *key, vp_error *e);
+
+/* One issued certificate. Strings are owned by the record (vp_cert_rec_clear frees them). */
+typedef struct vp_cert_rec {
+	char serial[64];        /* lowercase hex of the serial number, no leading zeros */
+	char fingerprint[65];   /* SHA-256 of the DER, lowercase hex */
+	char issuer_fp[65];     /* SHA-256 fingerprint of the issuing CA certificate */
+	char profile[32];       /* profile name: server, client, device-https, ... */
+	char status[16];        /* "valid" or "revoked" */
+	char *subject;          /* RFC 2253 one-line subject */
+	char *sans;             /* "DNS:a, IP Address:1.2.3.4" (may be "") */
+	char *owner_kind;       /* who it belongs to: "", "device", "component", "server", ... */
+	char *owner_id;
+	char *pem;              /* the certificate alone, PEM */
+	int64_t not_before;     /* seconds since the epoch, UTC */
+	int64_t not_after;
+	int64_t issued_at;
+	int64_t revoked_at;     /* 0 unless revoked */
+	int revocation_reason;  /* RFC 5280 CRLReason, -1 unless revoked */
+} vp_cert_rec;
+
+void vp_cert_rec_clear(vp_cert_rec *r);
+
+/* Inserts a certificate row. A duplicate serial or fingerprint gives VP_ERR_EXISTS. */
+vp_err vp_store_cert_insert(vp_store *s, const vp_cert_rec *r, vp_error *e);
+
+/* Fills *out (which the caller clears) for serial (hex, case-insensitive, leading zeros
+ * ignored); VP_ERR_NOTFOUND if there is none. */
+vp_err vp_store_cert_get(vp_store *s, const char *serial, vp_cert_rec *out, vp_error *e);
+
+typedef struct vp_cert_filter {
+	int64_t not_after_before; /* only certificates with not_after < this; 0 = no limit */
+	const char *profile;      /* NULL = any */
+	const char *owner_kind;   /* NULL = any */
+	const char *owner_id;     /* NULL = any */
+	const char *issuer_fp;    /* NULL = any */
+	int64_t limit;            /* 0 = no limit */
+	int64_t offset;
+} vp_cert_filter;
+
+/* Calls cb for each matching certificate, ordered by not_after then serial. The record is
+ * valid during the call only. A non-zero return from cb stops the walk and is returned. */
+typedef int (*vp_cert_cb)(const vp_cert_rec *r, void *arg);
+vp_err vp_store_cert_list(vp_store *s, const vp_cert_filter *f, vp_cert_cb cb, void *arg,
+    vp_error *e);
+
+/* Number of certificates matching f (limit/offset ignored). */
+vp_err vp_store_cert_count(vp_store *s, const vp_cert_filter *f, int64_t *n, vp_error *e);
+
+/* Appends an audit row (actor, action, serial may be NULL, detail may be NULL) whose hash
+ * covers its fields and the previous row's hash. Must not contain secrets. Runs in the
+ * caller's transaction when there is one. */
+vp_err vp_store_audit_append(vp_store *s, const char *actor, const char *action,
+    const char *serial, const char *detail, vp_error *e);
+
+/* Recomputes the audit chain. *rows gets the number of rows checked. A broken chain gives
+ * VP_ERR_INVALID with the first bad row id in the message and in *bad_id (0 if intact). */
+vp_err vp_store_audit_verify(vp_store *s, int64_t *rows, int64_t *bad_id, vp_error *e);
+
+typedef struct vp_audit_rec {
+	int64_t id;
+	int64_t at;
+	const char *actor, *action, *serial, *detail, *hash;
+} vp_audit_rec;
+typedef int (*vp_audit_cb)(const vp_audit_rec *r, void *arg);
+vp_err vp_store_audit_list(vp_store *s, vp_audit_cb cb, void *arg, vp_error *e);
+
+#endif
