@@ -1,0 +1,1170 @@
+/* The SQLite implementation of store.h: key_value, certificates and the hash-chained audit log
+ * in one WAL database, with a versioned schema (PRAGMA user_version + ordered migrations). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "vmspki/store.h"
+#include "vmspki/util.h"
+
+#define BUSY_TIMEOUT_MS 10000
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+/*
+ * Schema migrations, applied in order: migration i brings the database to user_version i + 1.
+ * Never edit a released entry; append a new one.
+ */
+static const char *const migrations[] = {
+	/* 1: key_value, certificates, audit log (append-only by trigger, chained by hash). */
+	"CREATE TABLE key_value ("
+	"  key TEXT PRIMARY KEY,"
+	"  value BLOB NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE TABLE certificates ("
+	"  id INTEGER PRIMARY KEY,"
+	"  serial TEXT NOT NULL UNIQUE,"
+	"  fingerprint TEXT NOT NULL UNIQUE,"
+	"  issuer_fp TEXT NOT NULL,"
+	"  profile TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('valid', 'revoked')),"
+	"  subject TEXT NOT NULL,"
+	"  sans TEXT NOT NULL DEFAULT '',"
+	"  owner_kind TEXT NOT NULL DEFAULT '',"
+	"  owner_id TEXT NOT NULL DEFAULT '',"
+	"  pem TEXT NOT NULL,"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  issued_at INTEGER NOT NULL,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
+	"  revocation_reason INTEGER NOT NULL DEFAULT -1);"
+	"CREATE INDEX certificates_not_after ON certificates (not_after, serial);"
+	"CREATE INDEX certificates_profile ON certificates (profile);"
+	"CREATE INDEX certificates_owner ON certificates (owner_kind, owner_id);"
+	"CREATE INDEX certificates_issuer ON certificates (issuer_fp);"
+	"CREATE TABLE audit_log ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at INTEGER NOT NULL,"
+	"  actor TEXT,"
+	"  action TEXT,"
+	"  serial TEXT,"
+	"  detail TEXT,"
+	"  prev_hash TEXT NOT NULL,"
+	"  hash TEXT NOT NULL);"
+	/* The id and hash of the newest audit row, so that rows removed from the end show too. */
+	"CREATE TABLE audit_head ("
+	"  one INTEGER PRIMARY KEY CHECK (one = 1),"
+	"  id INTEGER NOT NULL,"
+	"  hash TEXT NOT NULL);"
+	"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN"
+	"  SELECT RAISE(ABORT, 'audit_log is append-only: its rows cannot be changed');"
+	"END;"
+	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN"
+	"  SELECT RAISE(ABORT, 'audit_log is append-only: its rows cannot be deleted');"
+	"END;",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Statements used on every call, prepared once per handle. */
+enum stmt_id {
+	ST_KV_GET,
+	ST_KV_PUT,
+	ST_KV_DELETE,
+	ST_CERT_INSERT,
+	ST_CERT_GET,
+	ST_AUDIT_LAST,
+	ST_AUDIT_HEAD_GET,
+	ST_AUDIT_INSERT,
+	ST_AUDIT_HEAD_PUT,
+	ST_COUNT
+};
+
+#define CERT_COLUMNS \
+	"serial, fingerprint, issuer_fp, profile, status, subject, sans, owner_kind, owner_id, " \
+	"pem, not_before, not_after, issued_at, revoked_at, revocation_reason"
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_KV_GET] = "SELECT value FROM key_value WHERE key = ?1",
+	[ST_KV_PUT] = "INSERT INTO key_value (key, value, updated_at) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+	    "updated_at = excluded.updated_at",
+	[ST_KV_DELETE] = "DELETE FROM key_value WHERE key = ?1",
+	[ST_CERT_INSERT] = "INSERT INTO certificates (" CERT_COLUMNS ") VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	[ST_CERT_GET] = "SELECT " CERT_COLUMNS " FROM certificates WHERE serial = ?1",
+	[ST_AUDIT_LAST] = "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+	[ST_AUDIT_HEAD_GET] = "SELECT id, hash FROM audit_head WHERE one = 1",
+	[ST_AUDIT_INSERT] = "INSERT INTO audit_log "
+	    "(id, at, actor, action, serial, detail, prev_hash, hash) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_AUDIT_HEAD_PUT] = "INSERT INTO audit_head (one, id, hash) VALUES (1, ?1, ?2) "
+	    "ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash",
+};
+
+struct vp_store {
+	sqlite3 *db;
+	char *path;
+	int depth;              /* nesting depth of vp_store_begin */
+	int savepoints;         /* internal savepoints open inside the caller's transaction */
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+/* Turns the handle's last SQLite error into a sentence: what we were doing, and why it failed. */
+static vp_err
+store_fail(vp_store *s, vp_error *e, const char *what)
+{
+	int rc = sqlite3_extended_errcode(s->db);
+	int prim = rc & 0xff;
+
+	if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+		return vp_error_set(e, VP_ERR_STORE,
+		    "cannot %s: the store %s is busy, another process (a vmspki command or "
+		    "the daemon) holds it; try again when it has finished (%s)",
+		    what, s->path, sqlite3_errmsg(s->db));
+	if (prim == SQLITE_READONLY || prim == SQLITE_PERM || prim == SQLITE_CANTOPEN)
+		return vp_error_set(e, VP_ERR_STORE,
+		    "cannot %s: the store %s (or its directory) is not writable by this user: %s",
+		    what, s->path, sqlite3_errmsg(s->db));
+	if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
+		return vp_error_set(e, VP_ERR_STORE,
+		    "cannot %s: %s is damaged or not a vmspki store: %s", what, s->path,
+		    sqlite3_errmsg(s->db));
+	return vp_error_set(e, VP_ERR_STORE, "cannot %s in the store %s: %s", what, s->path,
+	    sqlite3_errmsg(s->db));
+}
+
+static vp_err
+stmt_get(vp_store *s, enum stmt_id id, sqlite3_stmt **st, vp_error *e)
+{
+	if (s->stmt[id] == NULL &&
+	    sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id],
+	    NULL) != SQLITE_OK)
+		return store_fail(s, e, "prepare a query");
+	*st = s->stmt[id];
+	return VP_OK;
+}
+
+/* Resets a cached statement so that it holds no lock and no pointer to the caller's data. */
+static void
+stmt_done(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static vp_err
+exec_sql(vp_store *s, const char *sql, const char *what, vp_error *e)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(s, e, what);
+	return VP_OK;
+}
+
+/* Text binding: NULL stays NULL (an optional audit field); the caller keeps the string alive
+ * until the statement is reset. */
+static int
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* ---- opening and schema ---- */
+
+static vp_err
+migrate(vp_store *s, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[64];
+	int version, i;
+	vp_err rc;
+
+	/* Take the write lock first so that two processes opening a new store do not both
+	 * create the schema. */
+	if ((rc = exec_sql(s, "BEGIN IMMEDIATE", "start the schema check", e)) != VP_OK)
+		return rc;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		rc = store_fail(s, e, "read the schema version");
+		goto out;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (version > SCHEMA_VERSION) {
+		rc = vp_error_set(e, VP_ERR_STORE,
+		    "the store %s has schema version %d but this vmspki knows only up to %d: "
+		    "use a newer vmspki", s->path, version, SCHEMA_VERSION);
+		goto out;
+	}
+	if (version < 0) {
+		rc = vp_error_set(e, VP_ERR_STORE,
+		    "the store %s has an invalid schema version %d: it is not a vmspki store",
+		    s->path, version);
+		goto out;
+	}
+	for (i = version; i < SCHEMA_VERSION; i++) {
+		if ((rc = exec_sql(s, migrations[i], "create or upgrade the schema", e)) != VP_OK)
+			goto out;
+	}
+	if (version != SCHEMA_VERSION) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+		if ((rc = exec_sql(s, sql, "record the schema version", e)) != VP_OK)
+			goto out;
+	}
+	rc = exec_sql(s, "COMMIT", "commit the schema", e);
+out:
+	sqlite3_finalize(st);
+	if (rc != VP_OK && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* Creates the file 0600 if it does not exist yet, so that SQLite never creates it (or its
+ * -wal and -shm files, which copy its mode) with the umask's permissions. */
+static vp_err
+create_db_file(const char *path, vp_error *e)
+{
+	struct stat sb;
+	int fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600)) == -1 &&
+	    errno == EISDIR)
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "%s is a directory: give the path of a vmspki store file", path);
+	if (fd == -1)
+		return vp_error_set(e, errno == ENOENT ? VP_ERR_NOTFOUND : VP_ERR_IO,
+		    "cannot open or create the store %s: %s", path, strerror(errno));
+	if (fstat(fd, &sb) == -1) {
+		close(fd);
+		return vp_error_set(e, VP_ERR_IO, "cannot examine the store %s: %s", path,
+		    strerror(errno));
+	}
+	close(fd);
+	if (!S_ISREG(sb.st_mode))
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "%s is not a regular file: give the path of a vmspki store", path);
+	return VP_OK;
+}
+
+vp_err
+vp_store_open(const char *db_path, vp_store **out, vp_error *e)
+{
+	vp_store *s = NULL;
+	sqlite3_stmt *st = NULL;
+	const char *mode;
+	vp_err rc;
+
+	*out = NULL;
+	if (db_path == NULL || *db_path == '\0')
+		return vp_error_set(e, VP_ERR_INVALID, "no store path given");
+	if ((rc = create_db_file(db_path, e)) != VP_OK)
+		return rc;
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->path = strdup(db_path)) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory opening the store");
+		goto out;
+	}
+	if (sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+	    NULL) != SQLITE_OK) {
+		if (s->db == NULL) {
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory opening the store");
+			goto out;
+		}
+		rc = store_fail(s, e, "open the store");
+		goto out;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	/* Nothing in the schema needs functions from outside: refuse them (hardening). */
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		rc = store_fail(s, e, "switch the store to WAL mode");
+		goto out;
+	}
+	mode = (const char *)sqlite3_column_text(st, 0);
+	if (mode == NULL || strcmp(mode, "wal") != 0) {
+		rc = vp_error_set(e, VP_ERR_STORE,
+		    "cannot switch the store %s to WAL mode (it stays in %s mode): is it on a "
+		    "network file system?", db_path, mode != NULL ? mode : "an unknown");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = exec_sql(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+	    "set the store's options", e)) != VP_OK)
+		goto out;
+	if ((rc = migrate(s, e)) != VP_OK)
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	sqlite3_finalize(st);
+	vp_store_close(s);
+	return rc;
+}
+
+void
+vp_store_close(vp_store *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	if (s->db != NULL && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close_v2(s->db);
+	free(s->path);
+	free(s);
+}
+
+/* ---- transactions ---- */
+
+vp_err
+vp_store_begin(vp_store *s, vp_error *e)
+{
+	vp_err rc;
+
+	if (s->depth == 0 &&
+	    (rc = exec_sql(s, "BEGIN IMMEDIATE", "start a transaction", e)) != VP_OK)
+		return rc;
+	s->depth++;
+	return VP_OK;
+}
+
+vp_err
+vp_store_commit(vp_store *s, vp_error *e)
+{
+	vp_err rc;
+
+	if (s->depth == 0)
+		return vp_error_set(e, VP_ERR_INTERNAL,
+		    "commit without a transaction (it was rolled back earlier)");
+	if (s->depth > 1) {
+		s->depth--;
+		return VP_OK;
+	}
+	if ((rc = exec_sql(s, "COMMIT", "commit the transaction", e)) != VP_OK) {
+		vp_store_rollback(s);
+		return rc;
+	}
+	s->depth = 0;
+	return VP_OK;
+}
+
+void
+vp_store_rollback(vp_store *s)
+{
+	int i;
+
+	if (s == NULL || s->depth == 0)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		stmt_done(s->stmt[i]);
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->depth = 0;
+	s->savepoints = 0;
+}
+
+/*
+ * Multi-statement operations inside the library run in an internal transaction: their own
+ * when the caller has none, else a savepoint, so that a failure undoes only the operation and
+ * leaves the caller's transaction for the caller to commit or roll back.
+ */
+static vp_err
+op_begin(vp_store *s, vp_error *e)
+{
+	vp_err rc;
+
+	if (s->depth == 0)
+		return vp_store_begin(s, e);
+	if ((rc = exec_sql(s, "SAVEPOINT vp_op", "start a savepoint", e)) != VP_OK)
+		return rc;
+	s->savepoints++;
+	return VP_OK;
+}
+
+static vp_err
+op_end(vp_store *s, vp_err rc, vp_error *e)
+{
+	if (s->savepoints > 0) {
+		if (rc != VP_OK)
+			sqlite3_exec(s->db, "ROLLBACK TO vp_op", NULL, NULL, NULL);
+		s->savepoints--;
+		if (sqlite3_exec(s->db, "RELEASE vp_op", NULL, NULL, NULL) != SQLITE_OK &&
+		    rc == VP_OK)
+			rc = store_fail(s, e, "release a savepoint");
+		return rc;
+	}
+	if (rc != VP_OK) {
+		vp_store_rollback(s);
+		return rc;
+	}
+	return vp_store_commit(s, e);
+}
+
+/* ---- key_value ---- */
+
+static vp_err
+check_key(const char *key, vp_error *e)
+{
+	if (key == NULL || *key == '\0')
+		return vp_error_set(e, VP_ERR_INVALID, "empty setting name");
+	return VP_OK;
+}
+
+vp_err
+vp_store_kv_get(vp_store *s, const char *key, unsigned char **val, size_t *len, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	const void *blob;
+	int n, r;
+	vp_err rc;
+
+	*val = NULL;
+	*len = 0;
+	if ((rc = check_key(key, e)) != VP_OK || (rc = stmt_get(s, ST_KV_GET, &st, e)) != VP_OK)
+		return rc;
+	if (bind_text(st, 1, key) != SQLITE_OK) {
+		rc = store_fail(s, e, "read a setting");
+		goto out;
+	}
+	if ((r = sqlite3_step(st)) == SQLITE_DONE) {
+		rc = vp_error_set(e, VP_ERR_NOTFOUND, "no setting named %s in the store", key);
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		rc = store_fail(s, e, "read a setting");
+		goto out;
+	}
+	blob = sqlite3_column_blob(st, 0);
+	n = sqlite3_column_bytes(st, 0);
+	if (blob == NULL && n != 0) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory reading setting %s", key);
+		goto out;
+	}
+	if ((*val = malloc((size_t)n + 1)) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory reading setting %s", key);
+		goto out;
+	}
+	if (n > 0)
+		memcpy(*val, blob, (size_t)n);
+	(*val)[n] = '\0';
+	*len = (size_t)n;
+out:
+	stmt_done(st);
+	return rc;
+}
+
+vp_err
+vp_store_kv_put(vp_store *s, const char *key, const void *val, size_t len, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	vp_err rc;
+
+	if ((rc = check_key(key, e)) != VP_OK)
+		return rc;
+	if (val == NULL && len != 0)
+		return vp_error_set(e, VP_ERR_INTERNAL, "setting %s: no value given", key);
+	if (len > (size_t)INT32_MAX)
+		return vp_error_set(e, VP_ERR_INVALID, "setting %s: value of %zu bytes is too large",
+		    key, len);
+	if ((rc = stmt_get(s, ST_KV_PUT, &st, e)) != VP_OK)
+		return rc;
+	/* A zero-length value is an empty blob, not NULL. */
+	r = bind_text(st, 1, key);
+	if (r == SQLITE_OK)
+		r = len == 0 ? sqlite3_bind_zeroblob(st, 2, 0) :
+		    sqlite3_bind_blob64(st, 2, val, len, SQLITE_STATIC);
+	if (r == SQLITE_OK)
+		r = sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+	if (r != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, e, "save a setting");
+	stmt_done(st);
+	return rc;
+}
+
+vp_err
+vp_store_kv_delete(vp_store *s, const char *key, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc;
+
+	if ((rc = check_key(key, e)) != VP_OK || (rc = stmt_get(s, ST_KV_DELETE, &st, e)) != VP_OK)
+		return rc;
+	if (bind_text(st, 1, key) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, e, "delete a setting");
+	stmt_done(st);
+	return rc;
+}
+
+/* ---- certificates ---- */
+
+void
+vp_cert_rec_clear(vp_cert_rec *r)
+{
+	if (r == NULL)
+		return;
+	free(r->subject);
+	free(r->sans);
+	free(r->owner_kind);
+	free(r->owner_id);
+	free(r->pem);
+	memset(r, 0, sizeof(*r));
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Canonical form of a serial number: lowercase hex without leading zeros. Accepts what people
+ * paste: any case, an optional 0x, colons between bytes (openssl x509 -text), spaces around.
+ */
+static vp_err
+serial_normalize(const char *in, char out[64], vp_error *e)
+{
+	const char *p = in, *end;
+	size_t n = 0;
+	int digits = 0;
+
+	if (in == NULL)
+		return vp_error_set(e, VP_ERR_INVALID, "no serial number given");
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = p + strlen(p);
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	if (end - p >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+		p += 2;
+	for (; p < end; p++) {
+		int v = hexval((unsigned char)*p);
+
+		if (*p == ':' && digits > 0 && p + 1 < end && hexval((unsigned char)p[1]) >= 0)
+			continue;
+		if (v < 0) {
+			unsigned char c = (unsigned char)*p;
+
+			if (c >= 0x21 && c < 0x7f)
+				return vp_error_set(e, VP_ERR_INVALID,
+				    "serial number is not hexadecimal (unexpected '%c'): give it as "
+				    "`vmspki cert list` prints it", c);
+			return vp_error_set(e, VP_ERR_INVALID,
+			    "serial number is not hexadecimal (unexpected character 0x%02x): give it "
+			    "as `vmspki cert list` prints it", c);
+		}
+		digits++;
+		if (n == 0 && v == 0)
+			continue;
+		if (n >= 63)
+			return vp_error_set(e, VP_ERR_INVALID,
+			    "serial number is too long: a certificate serial has at most 40 hex "
+			    "digits");
+		out[n++] = "0123456789abcdef"[v];
+	}
+	if (digits == 0)
+		return vp_error_set(e, VP_ERR_INVALID, "empty serial number");
+	if (n == 0)
+		out[n++] = '0';
+	out[n] = '\0';
+	return VP_OK;
+}
+
+/* Checks one fixed-size field of a record: NUL-terminated within its array and not empty. */
+static vp_err
+check_field(const char *v, size_t size, const char *name, vp_error *e)
+{
+	if (memchr(v, '\0', size) == NULL)
+		return vp_error_set(e, VP_ERR_INTERNAL, "certificate record: %s is not terminated",
+		    name);
+	if (*v == '\0')
+		return vp_error_set(e, VP_ERR_INVALID, "certificate record: %s is empty", name);
+	return VP_OK;
+}
+
+static vp_err
+fingerprint_normalize(const char *in, size_t size, const char *name, char out[65],
+    vp_error *e)
+{
+	size_t i;
+	vp_err rc;
+
+	if ((rc = check_field(in, size, name, e)) != VP_OK)
+		return rc;
+	for (i = 0; i < 64; i++) {
+		int v = hexval((unsigned char)in[i]);
+
+		if (v < 0)
+			break;
+		out[i] = "0123456789abcdef"[v];
+	}
+	if (i != 64 || in[64] != '\0')
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "certificate record: %s is not a SHA-256 fingerprint (64 hex digits)", name);
+	out[64] = '\0';
+	return VP_OK;
+}
+
+vp_err
+vp_store_cert_insert(vp_store *s, const vp_cert_rec *r, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	char serial[64], fp[65], ifp[65];
+	int b = SQLITE_OK, step, ext;
+	vp_err rc;
+
+	if ((rc = check_field(r->serial, sizeof(r->serial), "serial", e)) != VP_OK ||
+	    (rc = serial_normalize(r->serial, serial, e)) != VP_OK ||
+	    (rc = fingerprint_normalize(r->fingerprint, sizeof(r->fingerprint), "fingerprint",
+	    fp, e)) != VP_OK ||
+	    (rc = fingerprint_normalize(r->issuer_fp, sizeof(r->issuer_fp), "issuer fingerprint",
+	    ifp, e)) != VP_OK ||
+	    (rc = check_field(r->profile, sizeof(r->profile), "profile", e)) != VP_OK ||
+	    (rc = check_field(r->status, sizeof(r->status), "status", e)) != VP_OK)
+		return rc;
+	if (strcmp(r->status, "valid") != 0 && strcmp(r->status, "revoked") != 0)
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "certificate record: status must be \"valid\" or \"revoked\"");
+	if (r->subject == NULL || r->pem == NULL || *r->pem == '\0')
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "certificate record: subject and PEM are required");
+	if ((rc = stmt_get(s, ST_CERT_INSERT, &st, e)) != VP_OK)
+		return rc;
+	b |= bind_text(st, 1, serial);
+	b |= bind_text(st, 2, fp);
+	b |= bind_text(st, 3, ifp);
+	b |= bind_text(st, 4, r->profile);
+	b |= bind_text(st, 5, r->status);
+	b |= bind_text(st, 6, r->subject);
+	b |= bind_text(st, 7, r->sans != NULL ? r->sans : "");
+	b |= bind_text(st, 8, r->owner_kind != NULL ? r->owner_kind : "");
+	b |= bind_text(st, 9, r->owner_id != NULL ? r->owner_id : "");
+	b |= bind_text(st, 10, r->pem);
+	b |= sqlite3_bind_int64(st, 11, r->not_before);
+	b |= sqlite3_bind_int64(st, 12, r->not_after);
+	b |= sqlite3_bind_int64(st, 13, r->issued_at);
+	b |= sqlite3_bind_int64(st, 14, r->revoked_at);
+	b |= sqlite3_bind_int(st, 15, r->revocation_reason);
+	if (b != SQLITE_OK) {
+		rc = store_fail(s, e, "record a certificate");
+		goto out;
+	}
+	if ((step = sqlite3_step(st)) == SQLITE_DONE)
+		goto out;
+	ext = sqlite3_extended_errcode(s->db);
+	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+		if (strstr(sqlite3_errmsg(s->db), "fingerprint") != NULL)
+			rc = vp_error_set(e, VP_ERR_EXISTS,
+			    "a certificate with fingerprint %s is already recorded", fp);
+		else
+			rc = vp_error_set(e, VP_ERR_EXISTS,
+			    "a certificate with serial %s is already recorded", serial);
+	} else
+		rc = store_fail(s, e, "record a certificate");
+out:
+	stmt_done(st);
+	return rc;
+}
+
+/* Copies a text column into a fixed field; a value that does not fit is a damaged row. */
+static int
+col_fixed(sqlite3_stmt *st, int i, char *dst, size_t size)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	size_t n = (size_t)sqlite3_column_bytes(st, i);
+
+	if (v == NULL || n >= size)
+		return -1;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+
+	return strdup(v != NULL ? (const char *)v : "");
+}
+
+/* Fills r from a row of CERT_COLUMNS. r starts zeroed; on failure it is cleared again. */
+static vp_err
+row_to_rec(vp_store *s, sqlite3_stmt *st, vp_cert_rec *r, vp_error *e)
+{
+	memset(r, 0, sizeof(*r));
+	if (col_fixed(st, 0, r->serial, sizeof(r->serial)) != 0 ||
+	    col_fixed(st, 1, r->fingerprint, sizeof(r->fingerprint)) != 0 ||
+	    col_fixed(st, 2, r->issuer_fp, sizeof(r->issuer_fp)) != 0 ||
+	    col_fixed(st, 3, r->profile, sizeof(r->profile)) != 0 ||
+	    col_fixed(st, 4, r->status, sizeof(r->status)) != 0) {
+		vp_cert_rec_clear(r);
+		return vp_error_set(e, VP_ERR_STORE,
+		    "a certificate row in %s has an over-long or missing field: the store was "
+		    "changed outside vmspki", s->path);
+	}
+	r->subject = col_dup(st, 5);
+	r->sans = col_dup(st, 6);
+	r->owner_kind = col_dup(st, 7);
+	r->owner_id = col_dup(st, 8);
+	r->pem = col_dup(st, 9);
+	if (r->subject == NULL || r->sans == NULL || r->owner_kind == NULL ||
+	    r->owner_id == NULL || r->pem == NULL) {
+		vp_cert_rec_clear(r);
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory reading a certificate");
+	}
+	r->not_before = sqlite3_column_int64(st, 10);
+	r->not_after = sqlite3_column_int64(st, 11);
+	r->issued_at = sqlite3_column_int64(st, 12);
+	r->revoked_at = sqlite3_column_int64(st, 13);
+	r->revocation_reason = sqlite3_column_int(st, 14);
+	return VP_OK;
+}
+
+vp_err
+vp_store_cert_get(vp_store *s, const char *serial, vp_cert_rec *out, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	char norm[64];
+	int r;
+	vp_err rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = serial_normalize(serial, norm, e)) != VP_OK ||
+	    (rc = stmt_get(s, ST_CERT_GET, &st, e)) != VP_OK)
+		return rc;
+	if (bind_text(st, 1, norm) != SQLITE_OK) {
+		rc = store_fail(s, e, "look up a certificate");
+		goto out;
+	}
+	if ((r = sqlite3_step(st)) == SQLITE_DONE)
+		rc = vp_error_set(e, VP_ERR_NOTFOUND, "no certificate with serial %s in the store",
+		    norm);
+	else if (r != SQLITE_ROW)
+		rc = store_fail(s, e, "look up a certificate");
+	else
+		rc = row_to_rec(s, st, out, e);
+out:
+	stmt_done(st);
+	return rc;
+}
+
+/*
+ * Prepares "SELECT <what> FROM certificates WHERE <filter> [ORDER/LIMIT]" with only the
+ * conditions the filter sets, so that SQLite can pick the matching index.
+ */
+static vp_err
+prepare_filtered(vp_store *s, const vp_cert_filter *f, int listing, sqlite3_stmt **out,
+    vp_error *e)
+{
+	char sql[512];
+	const char *glue = " WHERE ";
+	sqlite3_stmt *st = NULL;
+	int b = SQLITE_OK;
+
+	*out = NULL;
+	if (f != NULL && (f->limit < 0 || f->offset < 0 || f->not_after_before < 0))
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "certificate filter: limit, offset and date must not be negative");
+	snprintf(sql, sizeof(sql), "SELECT %s FROM certificates",
+	    listing ? CERT_COLUMNS : "count(*)");
+#define ADD(glue_, cond) do { \
+	strncat(sql, glue_, sizeof(sql) - strlen(sql) - 1); \
+	strncat(sql, cond, sizeof(sql) - strlen(sql) - 1); \
+	glue = " AND "; \
+} while (0)
+	if (f != NULL && f->not_after_before != 0)
+		ADD(glue, "not_after < ?1");
+	if (f != NULL && f->profile != NULL)
+		ADD(glue, "profile = ?2");
+	if (f != NULL && f->owner_kind != NULL)
+		ADD(glue, "owner_kind = ?3");
+	if (f != NULL && f->owner_id != NULL)
+		ADD(glue, "owner_id = ?4");
+	if (f != NULL && f->issuer_fp != NULL)
+		ADD(glue, "issuer_fp = ?5");
+	if (listing)
+		ADD(" ", "ORDER BY not_after, serial LIMIT ?6 OFFSET ?7");
+#undef ADD
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, e, "prepare a certificate query");
+	/* Parameters are numbered, so each keeps its number whichever others are present. */
+	if (f != NULL && f->not_after_before != 0)
+		b |= sqlite3_bind_int64(st, 1, f->not_after_before);
+	if (f != NULL && f->profile != NULL)
+		b |= bind_text(st, 2, f->profile);
+	if (f != NULL && f->owner_kind != NULL)
+		b |= bind_text(st, 3, f->owner_kind);
+	if (f != NULL && f->owner_id != NULL)
+		b |= bind_text(st, 4, f->owner_id);
+	if (f != NULL && f->issuer_fp != NULL)
+		b |= bind_text(st, 5, f->issuer_fp);
+	if (listing) {
+		b |= sqlite3_bind_int64(st, 6, f != NULL && f->limit > 0 ? f->limit : -1);
+		b |= sqlite3_bind_int64(st, 7, f != NULL ? f->offset : 0);
+	}
+	if (b != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return store_fail(s, e, "prepare a certificate query");
+	}
+	*out = st;
+	return VP_OK;
+}
+
+vp_err
+vp_store_cert_list(vp_store *s, const vp_cert_filter *f, vp_cert_cb cb, void *arg,
+    vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_cert_rec rec;
+	int r;
+	vp_err rc;
+
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = prepare_filtered(s, f, 1, &st, e)) != VP_OK)
+		return rc;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int cbr;
+
+		if ((rc = row_to_rec(s, st, &rec, e)) != VP_OK)
+			goto out;
+		cbr = cb(&rec, arg);
+		vp_cert_rec_clear(&rec);
+		if (cbr != 0) {
+			rc = (vp_err)cbr;
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE)
+		rc = store_fail(s, e, "list certificates");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_store_cert_count(vp_store *s, const vp_cert_filter *f, int64_t *n, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc;
+
+	*n = 0;
+	if ((rc = prepare_filtered(s, f, 0, &st, e)) != VP_OK)
+		return rc;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		rc = store_fail(s, e, "count certificates");
+	else
+		*n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- audit log ---- */
+
+static int
+hash_u64(EVP_MD_CTX *md, uint64_t v)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		b[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+	return EVP_DigestUpdate(md, b, sizeof(b));
+}
+
+/* A field is a presence byte, then (if present) its length and bytes: no two different rows
+ * encode alike, and NULL differs from "". */
+static int
+hash_text(EVP_MD_CTX *md, const char *v)
+{
+	unsigned char present = v != NULL;
+	size_t n = v != NULL ? strlen(v) : 0;
+
+	if (!EVP_DigestUpdate(md, &present, 1))
+		return 0;
+	if (v == NULL)
+		return 1;
+	return hash_u64(md, (uint64_t)n) && EVP_DigestUpdate(md, v, n);
+}
+
+/* hex = SHA-256("vmspki-audit-v1" || prev_hash || id || at || actor || action || serial ||
+ * detail), each field encoded as above. */
+static vp_err
+audit_hash(const char *prev, int64_t id, int64_t at, const char *actor, const char *action,
+    const char *serial, const char *detail, char hex[65], vp_error *e)
+{
+	static const char tag[] = "vmspki-audit-v1";
+	unsigned char dig[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	EVP_MD_CTX *md;
+	int ok;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return vp_error_ssl(e, VP_ERR_NOMEM, "cannot hash an audit row");
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(md, tag, sizeof(tag)) &&
+	    hash_text(md, prev) &&
+	    hash_u64(md, (uint64_t)id) &&
+	    hash_u64(md, (uint64_t)at) &&
+	    hash_text(md, actor) &&
+	    hash_text(md, action) &&
+	    hash_text(md, serial) &&
+	    hash_text(md, detail) &&
+	    EVP_DigestFinal_ex(md, dig, &dlen) && dlen == 32;
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot hash an audit row");
+	vp_hex_encode(dig, 32, hex);
+	return VP_OK;
+}
+
+/* Reads (id, hash) from a one-row statement; found = 0 when there is no row. */
+static vp_err
+read_id_hash(vp_store *s, enum stmt_id which, int *found, int64_t *id, char hash[65],
+    vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	vp_err rc;
+
+	*found = 0;
+	*id = 0;
+	if ((rc = stmt_get(s, which, &st, e)) != VP_OK)
+		return rc;
+	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		*found = 1;
+		*id = sqlite3_column_int64(st, 0);
+		if (col_fixed(st, 1, hash, 65) != 0)
+			hash[0] = '\0'; /* a damaged hash: the chain check will say so */
+	} else if (r != SQLITE_DONE)
+		rc = store_fail(s, e, "read the audit log");
+	stmt_done(st);
+	return rc;
+}
+
+vp_err
+vp_store_audit_append(vp_store *s, const char *actor, const char *action,
+    const char *serial, const char *detail, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	char prev[65] = ZERO_HASH, head_hash[65], hash[65];
+	int64_t last_id, head_id, id, at = (int64_t)time(NULL);
+	int have_last, have_head, b = SQLITE_OK;
+	vp_err rc;
+
+	if ((rc = op_begin(s, e)) != VP_OK)
+		return rc;
+	if ((rc = read_id_hash(s, ST_AUDIT_LAST, &have_last, &last_id, prev, e)) != VP_OK ||
+	    (rc = read_id_hash(s, ST_AUDIT_HEAD_GET, &have_head, &head_id, head_hash, e)) != VP_OK)
+		goto out;
+	if (!have_last) {
+		last_id = 0;
+		memcpy(prev, ZERO_HASH, sizeof(prev));
+	}
+	/* If rows were cut from the end, chain to the recorded head rather than to the last
+	 * surviving row: the gap then stays visible to vp_store_audit_verify. */
+	if (have_head && head_id > last_id) {
+		last_id = head_id;
+		memcpy(prev, head_hash, sizeof(prev));
+	}
+	if (last_id == INT64_MAX) {
+		rc = vp_error_set(e, VP_ERR_STORE, "the audit log is full");
+		goto out;
+	}
+	id = last_id + 1;
+	if ((rc = audit_hash(prev, id, at, actor, action, serial, detail, hash, e)) != VP_OK ||
+	    (rc = stmt_get(s, ST_AUDIT_INSERT, &st, e)) != VP_OK)
+		goto out;
+	b |= sqlite3_bind_int64(st, 1, id);
+	b |= sqlite3_bind_int64(st, 2, at);
+	b |= bind_text(st, 3, actor);
+	b |= bind_text(st, 4, action);
+	b |= bind_text(st, 5, serial);
+	b |= bind_text(st, 6, detail);
+	b |= bind_text(st, 7, prev);
+	b |= bind_text(st, 8, hash);
+	if (b != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+		rc = store_fail(s, e, "append to the audit log");
+		goto out;
+	}
+	stmt_done(st);
+	if ((rc = stmt_get(s, ST_AUDIT_HEAD_PUT, &st, e)) != VP_OK)
+		goto out;
+	if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK || bind_text(st, 2, hash) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, e, "append to the audit log");
+out:
+	stmt_done(st);
+	return op_end(s, rc, e);
+}
+
+static vp_err
+audit_verify_rows(vp_store *s, int64_t *rows, int64_t *bad_id, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	char expect[65] = ZERO_HASH, hash[65], head_hash[65];
+	int64_t prev_id = 0, head_id;
+	int r, have_head;
+	vp_err rc;
+
+	if ((rc = read_id_hash(s, ST_AUDIT_HEAD_GET, &have_head, &head_id, head_hash, e)) != VP_OK)
+		return rc;
+	if (sqlite3_prepare_v2(s->db, "SELECT id, at, actor, action, serial, detail, prev_hash, "
+	    "hash FROM audit_log ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, e, "read the audit log");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *ph = (const char *)sqlite3_column_text(st, 6);
+		const char *h;
+
+		(*rows)++;
+		if ((rc = audit_hash(ph != NULL ? ph : "", id, sqlite3_column_int64(st, 1),
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (const char *)sqlite3_column_text(st, 4),
+		    (const char *)sqlite3_column_text(st, 5), hash, e)) != VP_OK)
+			goto out;
+		h = (const char *)sqlite3_column_text(st, 7);
+		if (id != prev_id + 1) {
+			*bad_id = prev_id + 1;
+			if (id == prev_id + 2)
+				rc = vp_error_set(e, VP_ERR_INVALID,
+				    "the audit log is broken at row %lld: that row was removed",
+				    (long long)prev_id + 1);
+			else
+				rc = vp_error_set(e, VP_ERR_INVALID,
+				    "the audit log is broken at row %lld: rows %lld to %lld were "
+				    "removed", (long long)prev_id + 1, (long long)prev_id + 1,
+				    (long long)id - 1);
+			goto out;
+		}
+		if (ph == NULL || strcmp(ph, expect) != 0) {
+			*bad_id = id;
+			rc = vp_error_set(e, VP_ERR_INVALID,
+			    "the audit log is broken at row %lld: it does not follow row %lld "
+			    "(rows were removed or changed before it)", (long long)id,
+			    (long long)prev_id);
+			goto out;
+		}
+		if (h == NULL || strcmp(h, hash) != 0) {
+			*bad_id = id;
+			rc = vp_error_set(e, VP_ERR_INVALID,
+			    "the audit log is broken at row %lld: its content does not match its "
+			    "hash (the row was changed)", (long long)id);
+			goto out;
+		}
+		memcpy(expect, hash, sizeof(expect));
+		prev_id = id;
+	}
+	if (r != SQLITE_DONE) {
+		rc = store_fail(s, e, "read the audit log");
+		goto out;
+	}
+	/* The head records the newest row written: rows cut from the end, or added by hand,
+	 * show here. */
+	if (!have_head && prev_id != 0) {
+		*bad_id = prev_id;
+		rc = vp_error_set(e, VP_ERR_INVALID,
+		    "the audit log is broken at row %lld: the record of its newest row is missing",
+		    (long long)prev_id);
+	} else if (have_head && head_id > prev_id) {
+		*bad_id = prev_id + 1;
+		rc = vp_error_set(e, VP_ERR_INVALID,
+		    "the audit log is broken at row %lld: it ends at row %lld but rows up to %lld "
+		    "were written (rows were removed from the end)", (long long)prev_id + 1,
+		    (long long)prev_id, (long long)head_id);
+	} else if (have_head && head_id < prev_id) {
+		*bad_id = head_id + 1;
+		rc = vp_error_set(e, VP_ERR_INVALID,
+		    "the audit log is broken at row %lld: rows after %lld were not written by "
+		    "vmspki", (long long)head_id + 1, (long long)head_id);
+	} else if (have_head && strcmp(head_hash, expect) != 0) {
+		*bad_id = prev_id;
+		rc = vp_error_set(e, VP_ERR_INVALID,
+		    "the audit log is broken at row %lld: it is not the row vmspki wrote last",
+		    (long long)prev_id);
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_store_audit_verify(vp_store *s, int64_t *rows, int64_t *bad_id, vp_error *e)
+{
+	int own = 0;
+	vp_err rc;
+
+	*rows = 0;
+	*bad_id = 0;
+	/* One read transaction: a consistent snapshot even while another process appends. */
+	if (s->depth == 0) {
+		if ((rc = exec_sql(s, "BEGIN", "read the audit log", e)) != VP_OK)
+			return rc;
+		own = 1;
+	}
+	rc = audit_verify_rows(s, rows, bad_id, e);
+	if (own)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
+vp_err
+vp_store_audit_list(vp_store *s, vp_audit_cb cb, void *arg, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_audit_rec rec;
+	int r;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT id, at, actor, action, serial, detail, hash "
+	    "FROM audit_log ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, e, "read the audit log");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int cbr;
+
+		rec.id = sqlite3_column_int64(st, 0);
+		rec.at = sqlite3_column_int64(st, 1);
+		rec.actor = (const char *)sqlite3_column_text(st, 2);
+		rec.action = (const char *)sqlite3_column_text(st, 3);
+		rec.serial = (const char *)sqlite3_column_text(st, 4);
+		rec.detail = (const char *)sqlite3_column_text(st, 5);
+		rec.hash = (const char *)sqlite3_column_text(st, 6);
+		if ((cbr = cb(&rec, arg)) != 0) {
+			rc = (vp_err)cbr;
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE)
+		rc = store_fail(s, e, "read the audit log");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
