@@ -17,6 +17,7 @@ typedef struct vp_profile {
 	int csr_san_allowed;     /* DNS/IP SANs requested in a CSR are copied when no --dns/--ip */
 	int needs_name;          /* at least one DNS or IP SAN (TLS server profiles) */
 	int email_san_allowed;   /* --email is accepted (component client) */
+	const char *default_email_domain; /* email SAN <CN><this> when none is given, or NULL */
 } vp_profile;
 
 /* The profile called name, or NULL (and VP_ERR_INVALID listing the known names in e). */

@@ -70,7 +70,8 @@ vp_error_prefix(vp_error *e, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+	if (snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old) < 0)
+		e->msg[0] = '\0';
 	return e->code;
 }
 

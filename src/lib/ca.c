@@ -1,0 +1,566 @@
+/* The site's certificate authority: generation of a self-signed root, import of a root or an
+ * intermediate from PKCS#12 (with the rules the seed systems apply, and a few more), storage
+ * of the certificate, chain and encrypted key in the store, loading and export. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+#include "vmspki/ca.h"
+#include "vmspki/issue.h"
+#include "vmspki/util.h"
+
+/* key_value keys */
+#define KV_CERT  "ca.cert"   /* PEM */
+#define KV_KEY   "ca.key"    /* encrypted PKCS#8 PEM */
+#define KV_CHAIN "ca.chain"  /* PEM of the issuers above the CA ("" for a root) */
+#define KV_KIND  "ca.kind"   /* "root" or "intermediate" */
+
+struct vp_ca {
+	X509 *cert;
+	STACK_OF(X509) *chain;
+	EVP_PKEY *key;
+	int root;
+	char fingerprint[65];
+};
+
+void
+vp_ca_free(vp_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	X509_free(ca->cert);
+	vp_x509_stack_free(ca->chain);
+	EVP_PKEY_free(ca->key);
+	free(ca);
+}
+
+X509 *vp_ca_cert(const vp_ca *ca) { return ca->cert; }
+STACK_OF(X509) *vp_ca_chain(const vp_ca *ca) { return ca->chain; }
+EVP_PKEY *vp_ca_key(const vp_ca *ca) { return ca->key; }
+int vp_ca_is_root(const vp_ca *ca) { return ca->root; }
+const char *vp_ca_fingerprint(const vp_ca *ca) { return ca->fingerprint; }
+
+static vp_err
+add_ext(X509 *x, X509 *issuer, int nid, const char *value, vp_error *e)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL)
+		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot make the %s extension", OBJ_nid2sn(nid));
+	if (!X509_add_ext(x, ext, -1)) {
+		X509_EXTENSION_free(ext);
+		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot add the %s extension", OBJ_nid2sn(nid));
+	}
+	X509_EXTENSION_free(ext);
+	return VP_OK;
+}
+
+/* Is there a CA in the store already? */
+static vp_err
+ca_exists(vp_store *s, int *exists, vp_error *e)
+{
+	unsigned char *v = NULL;
+	size_t n;
+	vp_err rc = vp_store_kv_get(s, KV_CERT, &v, &n, e);
+
+	free(v);
+	if (rc == VP_ERR_NOTFOUND) {
+		vp_error_clear(e);
+		*exists = 0;
+		return VP_OK;
+	}
+	*exists = rc == VP_OK;
+	return rc;
+}
+
+static vp_err
+refuse_existing(vp_store *s, int replace, vp_error *e)
+{
+	int exists;
+	vp_err rc;
+
+	if ((rc = ca_exists(s, &exists, e)) != VP_OK)
+		return rc;
+	if (replace)
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "replacing the CA (re-issuing and re-installing everything) is not available yet");
+	if (exists)
+		return vp_error_set(e, VP_ERR_EXISTS,
+		    "this data directory already has a CA: it was left unchanged (see `vmspki ca show`)");
+	return VP_OK;
+}
+
+/* Writes <datadir>/certs/ca.cert.pem (the CA alone) and ca.chain.pem (CA and issuers). */
+static vp_err
+write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, vp_error *e)
+{
+	char *dir = vp_path_join(datadir, "certs"), *path = NULL, *pem = NULL, *cpem = NULL;
+	char *all = NULL;
+	size_t n, cn;
+	vp_err rc;
+
+	if (dir == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	if ((rc = vp_mkdir_p(dir, 0755, e)) != VP_OK ||
+	    (rc = vp_x509_to_pem(cert, &pem, &n, e)) != VP_OK ||
+	    (rc = vp_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK)
+		goto out;
+	if ((path = vp_path_join(dir, "ca.cert.pem")) == NULL || (all = malloc(n + cn + 1)) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = vp_file_write_atomic(path, pem, n, 0644, e)) != VP_OK)
+		goto out;
+	free(path);
+	memcpy(all, pem, n);
+	memcpy(all + n, cpem, cn);
+	if ((path = vp_path_join(dir, "ca.chain.pem")) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = vp_file_write_atomic(path, all, n + cn, 0644, e);
+out:
+	free(all);
+	free(path);
+	free(cpem);
+	free(pem);
+	free(dir);
+	return rc;
+}
+
+/* Stores a CA (certificate, chain, encrypted key, kind) with one audit row, in one
+ * transaction, then writes the public files. */
+static vp_err
+store_ca(vp_store *s, const char *datadir, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
+    int root, const char *passphrase, int replace, const char *actor, const char *action,
+    vp_error *e)
+{
+	char *pem = NULL, *kpem = NULL, *cpem = NULL;
+	size_t n, kn = 0, cn;
+	vp_cert_rec rec;
+	char detail[1200];
+	const char *kind = root ? "root" : "intermediate";
+	vp_err rc;
+
+	memset(&rec, 0, sizeof(rec));
+	/* The slow, fallible work first: nothing is written until all of it succeeded. */
+	if ((rc = vp_x509_to_pem(cert, &pem, &n, e)) != VP_OK ||
+	    (rc = vp_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
+	    (rc = vp_key_encrypt_pem(key, passphrase, &kpem, &kn, e)) != VP_OK ||
+	    (rc = vp_cert_rec_from_x509(cert, &rec, e)) != VP_OK)
+		goto out;
+	snprintf(detail, sizeof(detail), "%s CA %s fingerprint %s", kind, rec.subject,
+	    rec.fingerprint);
+	if ((rc = vp_store_begin(s, e)) != VP_OK)
+		goto out;
+	if ((rc = refuse_existing(s, replace, e)) != VP_OK ||
+	    (rc = vp_store_kv_put(s, KV_CERT, pem, n, e)) != VP_OK ||
+	    (rc = vp_store_kv_put(s, KV_CHAIN, cpem, cn, e)) != VP_OK ||
+	    (rc = vp_store_kv_put(s, KV_KEY, kpem, kn, e)) != VP_OK ||
+	    (rc = vp_store_kv_put(s, KV_KIND, kind, strlen(kind), e)) != VP_OK ||
+	    (rc = vp_store_audit_append(s, actor, action, rec.serial, detail, e)) != VP_OK ||
+	    (rc = vp_store_commit(s, e)) != VP_OK) {
+		vp_store_rollback(s);
+		goto out;
+	}
+	/* The files are copies of what the store holds; if writing them fails the CA is kept
+	 * and the next command that writes them (ca show) can recreate them. */
+	if ((rc = write_ca_files(datadir, cert, chain, e)) != VP_OK)
+		vp_error_prefix(e, "the CA was stored, but its public files could not be written");
+out:
+	vp_cert_rec_clear(&rec);
+	vp_secret_free(kpem, kn);
+	free(cpem);
+	free(pem);
+	return rc;
+}
+
+vp_err
+vp_ca_init(vp_store *s, const char *datadir, const vp_ca_init_opts *o, const char *passphrase,
+    vp_error *e)
+{
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	X509_NAME *name = NULL;
+	ASN1_INTEGER *serial = NULL;
+	STACK_OF(X509) *chain = NULL;
+	char cn[256], host[200];
+	int days = o->days > 0 ? o->days : 3652;
+	time_t now = time(NULL);
+	int exists;
+	vp_err rc;
+
+	/* Refuse early (before minutes of key generation) if there is a CA already; store_ca
+	 * checks again inside its transaction. */
+	if ((rc = ca_exists(s, &exists, e)) != VP_OK)
+		return rc;
+	if (exists && !o->replace)
+		return vp_error_set(e, VP_ERR_EXISTS,
+		    "this data directory already has a CA: it was left unchanged (see `vmspki ca show`)");
+	if (days > 36525)
+		return vp_error_set(e, VP_ERR_INVALID, "--days %d is more than 100 years", days);
+	if (o->cn != NULL) {
+		if (*o->cn == '\0' || strlen(o->cn) > 64)
+			return vp_error_set(e, VP_ERR_INVALID,
+			    "the CA name (--cn) must have 1 to 64 characters");
+		snprintf(cn, sizeof(cn), "%s", o->cn);
+	} else {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(cn, sizeof(cn), "vmspki Root CA (%.40s)", host);
+	}
+	if ((rc = vp_key_generate(o->key, &key, e)) != VP_OK ||
+	    (rc = vp_serial_random(&serial, e)) != VP_OK)
+		goto out;
+	if ((x = X509_new()) == NULL || (name = X509_NAME_new()) == NULL ||
+	    !X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (unsigned char *)cn, -1, -1, 0) ||
+	    !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name) ||
+	    X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, &now) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, &now) == NULL ||
+	    !X509_set_pubkey(x, key)) {
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot build the CA certificate");
+		goto out;
+	}
+	if ((rc = add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE", e)) != VP_OK ||
+	    (rc = add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign", e)) != VP_OK ||
+	    (rc = add_ext(x, x, NID_subject_key_identifier, "hash", e)) != VP_OK)
+		goto out;
+	if (X509_sign(x, key, EVP_get_digestbyname(vp_sign_md(key))) <= 0) {
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot sign the CA certificate");
+		goto out;
+	}
+	if ((chain = sk_X509_new_null()) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = store_ca(s, datadir, x, chain, key, 1, passphrase, o->replace,
+	    o->actor != NULL ? o->actor : "unknown", "ca.init", e);
+out:
+	sk_X509_free(chain);
+	ASN1_INTEGER_free(serial);
+	X509_NAME_free(name);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+static int
+self_signed(X509 *x)
+{
+	return X509_check_issued(x, x) == X509_V_OK;
+}
+
+/* The rules a certificate must pass to become the site's CA, each with its own message. */
+static vp_err
+check_ca_cert(X509 *cert, EVP_PKEY *key, vp_error *e)
+{
+	BASIC_CONSTRAINTS *bc;
+	time_t now = time(NULL);
+	char cn[256], when[32];
+	int is_ca;
+	vp_err rc;
+
+	vp_name_cn(X509_get_subject_name(cert), cn, sizeof(cn));
+	bc = X509_get_ext_d2i(cert, NID_basic_constraints, NULL, NULL);
+	is_ca = bc != NULL && bc->ca;
+	BASIC_CONSTRAINTS_free(bc);
+	if (!is_ca)
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "\"%s\" is not a CA certificate: it lacks basicConstraints CA:TRUE "
+		    "(2.5.29.19)", cn);
+	if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) == 0 ||
+	    (X509_get_key_usage(cert) & KU_KEY_CERT_SIGN) == 0)
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "\"%s\" may not sign certificates: its keyUsage (2.5.29.15) lacks keyCertSign",
+		    cn);
+	if (X509_cmp_time(X509_get0_notBefore(cert), &now) > 0) {
+		vp_time_iso(vp_asn1_time_unix(X509_get0_notBefore(cert)), when, sizeof(when));
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "\"%s\" is outside its validity period: it is not valid before %s", cn, when);
+	}
+	if (X509_cmp_time(X509_get0_notAfter(cert), &now) <= 0) {
+		vp_time_iso(vp_asn1_time_unix(X509_get0_notAfter(cert)), when, sizeof(when));
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "\"%s\" is outside its validity period: it expired on %s", cn, when);
+	}
+	if ((rc = vp_key_check_strength(key, "the CA", e)) != VP_OK)
+		return rc;
+	if (X509_check_private_key(cert, key) != 1) {
+		ERR_clear_error();
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "the private key does not match the certificate \"%s\"", cn);
+	}
+	return VP_OK;
+}
+
+/* Finds the chain from cert up to a self-signed root among pool: *chain gets the issuers
+ * above cert, root last. */
+static vp_err
+build_chain(X509 *cert, STACK_OF(X509) *pool, STACK_OF(X509) **chain, vp_error *e)
+{
+	X509_STORE *roots = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *untrusted = NULL, *full = NULL;
+	char issuer[256];
+	int i;
+	vp_err rc = VP_OK;
+
+	*chain = NULL;
+	if ((roots = X509_STORE_new()) == NULL || (untrusted = sk_X509_new_null()) == NULL ||
+	    (ctx = X509_STORE_CTX_new()) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < sk_X509_num(pool); i++) {
+		X509 *c = sk_X509_value(pool, i);
+
+		if (self_signed(c) ? !X509_STORE_add_cert(roots, c) : !sk_X509_push(untrusted, c)) {
+			rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot collect the chain certificates");
+			goto out;
+		}
+	}
+	if (!X509_STORE_CTX_init(ctx, roots, cert, untrusted)) {
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot prepare chain verification");
+		goto out;
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		int err = X509_STORE_CTX_get_error(ctx);
+		X509 *bad = X509_STORE_CTX_get_current_cert(ctx);
+
+		ERR_clear_error();
+		vp_name_cn(bad != NULL ? X509_get_issuer_name(bad) : X509_get_issuer_name(cert),
+		    issuer, sizeof(issuer));
+		if (err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+		    err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+		    err == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)
+			rc = vp_error_set(e, VP_ERR_INVALID,
+			    "the intermediate CA's chain to a self-signed root is incomplete: the "
+			    "certificate of \"%s\" is neither in the PKCS#12 file nor in --chain", issuer);
+		else
+			rc = vp_error_set(e, VP_ERR_INVALID,
+			    "the intermediate CA's chain does not verify: %s (at \"%s\")",
+			    X509_verify_cert_error_string(err), issuer);
+		goto out;
+	}
+	full = X509_STORE_CTX_get1_chain(ctx);
+	if (full == NULL || sk_X509_num(full) < 2) {
+		rc = vp_error_set(e, VP_ERR_INTERNAL, "the verified chain is empty");
+		goto out;
+	}
+	X509_free(sk_X509_shift(full));	/* drop cert itself: the chain is what is above it */
+	*chain = full;
+	full = NULL;
+out:
+	vp_x509_stack_free(full);
+	X509_STORE_CTX_free(ctx);
+	sk_X509_free(untrusted);
+	X509_STORE_free(roots);
+	return rc;
+}
+
+vp_err
+vp_ca_import(vp_store *s, const char *datadir, const unsigned char *p12, size_t p12_len,
+    const char *p12_pass, const unsigned char *extra_chain, size_t extra_chain_len,
+    const char *passphrase, int replace, const char *actor, vp_error *e)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	STACK_OF(X509) *pool = NULL, *extra = NULL, *chain = NULL;
+	int root, i;
+	vp_err rc;
+
+	if ((rc = vp_p12_parse(p12, p12_len, p12_pass, &key, &cert, &pool, e)) != VP_OK)
+		return rc;
+	if (cert == NULL || key == NULL) {
+		rc = vp_error_set(e, VP_ERR_INVALID, "the PKCS#12 file holds no %s",
+		    cert == NULL ? "certificate matching its key" : "private key");
+		goto out;
+	}
+	if ((rc = check_ca_cert(cert, key, e)) != VP_OK)
+		goto out;
+	if (extra_chain != NULL && extra_chain_len > 0) {
+		if ((rc = vp_chain_from_pem(extra_chain, extra_chain_len, &extra, e)) != VP_OK) {
+			vp_error_prefix(e, "--chain");
+			goto out;
+		}
+		for (i = 0; i < sk_X509_num(extra); i++) {
+			if (!sk_X509_push(pool, sk_X509_value(extra, i))) {
+				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			X509_up_ref(sk_X509_value(extra, i));
+		}
+	}
+	root = self_signed(cert);
+	if (root) {
+		if ((chain = sk_X509_new_null()) == NULL) {
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	} else if ((rc = build_chain(cert, pool, &chain, e)) != VP_OK)
+		goto out;
+	rc = store_ca(s, datadir, cert, chain, key, root, passphrase, replace,
+	    actor != NULL ? actor : "unknown", "ca.import", e);
+out:
+	vp_x509_stack_free(chain);
+	vp_x509_stack_free(extra);
+	vp_x509_stack_free(pool);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+vp_err
+vp_ca_load(vp_store *s, const char *passphrase, vp_ca **out, vp_error *e)
+{
+	unsigned char *cert_pem = NULL, *chain_pem = NULL, *kind = NULL, *key_pem = NULL;
+	size_t cert_len = 0, chain_len = 0, kind_len = 0, key_len = 0;
+	STACK_OF(X509) *certs = NULL;
+	vp_ca *ca;
+	vp_err rc;
+
+	*out = NULL;
+	if ((ca = calloc(1, sizeof(*ca))) == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	rc = vp_store_kv_get(s, KV_CERT, &cert_pem, &cert_len, e);
+	if (rc == VP_ERR_NOTFOUND) {
+		rc = vp_error_set(e, VP_ERR_NOTFOUND,
+		    "there is no CA yet: create one with `vmspki ca init` or import one with "
+		    "`vmspki ca import`");
+		goto out;
+	}
+	if (rc != VP_OK ||
+	    (rc = vp_store_kv_get(s, KV_CHAIN, &chain_pem, &chain_len, e)) != VP_OK ||
+	    (rc = vp_store_kv_get(s, KV_KIND, &kind, &kind_len, e)) != VP_OK)
+		goto out;
+	if ((rc = vp_chain_from_pem(cert_pem, cert_len, &certs, e)) != VP_OK ||
+	    sk_X509_num(certs) != 1) {
+		rc = vp_error_set(e, VP_ERR_STORE, "the stored CA certificate is damaged");
+		goto out;
+	}
+	ca->cert = sk_X509_shift(certs);
+	if ((rc = vp_chain_from_pem(chain_pem, chain_len, &ca->chain, e)) != VP_OK) {
+		vp_error_prefix(e, "the stored CA chain is damaged");
+		goto out;
+	}
+	ca->root = strcmp((char *)kind, "root") == 0;
+	/* Cache the extensions now, so that concurrent signers only read the certificate. */
+	X509_check_purpose(ca->cert, -1, 0);
+	if ((rc = vp_x509_fingerprint(ca->cert, "SHA256", ca->fingerprint,
+	    sizeof(ca->fingerprint), e)) != VP_OK)
+		goto out;
+	if (passphrase != NULL) {
+		if ((rc = vp_store_kv_get(s, KV_KEY, &key_pem, &key_len, e)) != VP_OK)
+			goto out;
+		if ((rc = vp_key_decrypt_pem((char *)key_pem, key_len, passphrase, &ca->key, e)) !=
+		    VP_OK) {
+			if (rc == VP_ERR_PASSPHRASE)
+				vp_error_set(e, rc, "wrong CA passphrase: the CA key could not be "
+				    "decrypted, nothing was changed");
+			goto out;
+		}
+		if (X509_check_private_key(ca->cert, ca->key) != 1) {
+			ERR_clear_error();
+			rc = vp_error_set(e, VP_ERR_PASSPHRASE,
+			    "wrong CA passphrase: the decrypted key does not match the CA certificate");
+			goto out;
+		}
+	}
+	*out = ca;
+	ca = NULL;
+out:
+	vp_x509_stack_free(certs);
+	vp_secret_free(key_pem, key_len);
+	free(kind);
+	free(chain_pem);
+	free(cert_pem);
+	vp_ca_free(ca);
+	return rc;
+}
+
+vp_err
+vp_ca_export(const vp_ca *ca, vp_export_fmt fmt, unsigned char **out, size_t *len, vp_error *e)
+{
+	STACK_OF(X509) *all = NULL;
+	PKCS7 *p7 = NULL;
+	char *pem = NULL, *cpem = NULL;
+	size_t n = 0, cn = 0;
+	unsigned char *der = NULL;
+	int dn, i;
+	vp_err rc = VP_OK;
+
+	*out = NULL;
+	*len = 0;
+	switch (fmt) {
+	case VP_EXPORT_DER:
+		if ((dn = i2d_X509(ca->cert, &der)) <= 0)
+			return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot encode the CA certificate");
+		*out = der;
+		*len = (size_t)dn;
+		return VP_OK;
+	case VP_EXPORT_PEM:
+		if ((rc = vp_x509_to_pem(ca->cert, &pem, &n, e)) != VP_OK ||
+		    (rc = vp_chain_to_pem(ca->chain, &cpem, &cn, e)) != VP_OK)
+			goto out;
+		if ((*out = malloc(n + cn + 1)) == NULL) {
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(*out, pem, n);
+		memcpy(*out + n, cpem, cn + 1);
+		*len = n + cn;
+		goto out;
+	case VP_EXPORT_P7B:
+		if ((all = sk_X509_new_null()) == NULL || !sk_X509_push(all, ca->cert)) {
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (i = 0; i < sk_X509_num(ca->chain); i++)
+			if (!sk_X509_push(all, sk_X509_value(ca->chain, i))) {
+				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+		/* A certs-only SignedData, as Windows and browsers import .p7b bundles. */
+		if ((p7 = PKCS7_sign(NULL, NULL, all, NULL, PKCS7_PARTIAL)) == NULL ||
+		    (dn = i2d_PKCS7(p7, &der)) <= 0) {
+			rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot build the PKCS#7 bundle");
+			goto out;
+		}
+		*out = der;
+		*len = (size_t)dn;
+		goto out;
+	}
+	rc = vp_error_set(e, VP_ERR_INVALID, "unknown export format");
+out:
+	PKCS7_free(p7);
+	sk_X509_free(all);
+	free(cpem);
+	free(pem);
+	return rc;
+}
+
+vp_err
+vp_ca_export_p12(const vp_ca *ca, const char *p12_pass, unsigned char **out, size_t *len,
+    vp_error *e)
+{
+	char cn[256];
+
+	if (ca->key == NULL)
+		return vp_error_set(e, VP_ERR_PASSPHRASE,
+		    "the CA key is needed to export it: give the CA passphrase");
+	vp_name_cn(X509_get_subject_name(ca->cert), cn, sizeof(cn));
+	return vp_p12_build(ca->key, ca->cert, ca->chain, cn, p12_pass, out, len, e);
+}

@@ -1,0 +1,494 @@
+/* Issuing certificates: a CSR is checked (format, self-signature, key strength) or a key is
+ * generated here; the certificate is built from a profile (names, validity clamped to the CA,
+ * extensions), signed by the CA and recorded with its audit row in one transaction. */
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+#include "vmspki/issue.h"
+#include "vmspki/profile.h"
+#include "vmspki/util.h"
+
+#define NOT_BEFORE_SKEW 3600	/* backdate by an hour: devices' clocks are often a bit off */
+#define CN_MAX 64		/* ub-common-name, RFC 5280 */
+
+/* PEM if "-----BEGIN" appears anywhere (text may precede it); otherwise DER. */
+static int
+looks_like_pem(const unsigned char *data, size_t len)
+{
+	static const char tag[] = "-----BEGIN";
+	size_t i;
+
+	for (i = 0; i + sizeof(tag) - 1 <= len; i++)
+		if (memcmp(data + i, tag, sizeof(tag) - 1) == 0)
+			return 1;
+	return 0;
+}
+
+vp_err
+vp_csr_parse(const unsigned char *data, size_t len, X509_REQ **out, vp_error *e)
+{
+	X509_REQ *req = NULL;
+	EVP_PKEY *pub;
+	BIO *b = NULL;
+	vp_err rc = VP_OK;
+	int pem;
+
+	*out = NULL;
+	if (len == 0)
+		return vp_error_set(e, VP_ERR_INVALID, "the CSR is empty");
+	if (len > INT_MAX)
+		return vp_error_set(e, VP_ERR_INVALID, "the CSR is too large");
+	pem = looks_like_pem(data, len);
+	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL) {
+		rc = vp_error_ssl(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	req = pem ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : d2i_X509_REQ_bio(b, NULL);
+	if (req == NULL) {
+		rc = vp_error_ssl(e, VP_ERR_INVALID, pem ?
+		    "the CSR is not a readable PEM certificate request (truncated or damaged?)" :
+		    "the CSR is neither a PEM nor a DER PKCS#10 certificate request");
+		goto out;
+	}
+	if ((pub = X509_REQ_get0_pubkey(req)) == NULL) {
+		rc = vp_error_ssl(e, VP_ERR_INVALID, "the CSR's public key cannot be read");
+		goto out;
+	}
+	if ((rc = vp_key_check_strength(pub, "the CSR", e)) != VP_OK)
+		goto out;
+	if (X509_REQ_verify(req, pub) != 1) {
+		rc = vp_error_ssl(e, VP_ERR_INVALID,
+		    "the CSR's signature does not verify: the request was altered or damaged, or "
+		    "was not signed by the key it contains");
+		goto out;
+	}
+	*out = req;
+	req = NULL;
+out:
+	X509_REQ_free(req);
+	BIO_free(b);
+	return rc;
+}
+
+/* A DNS name as RFC 1123 allows it (letters, digits, hyphens; dot-separated labels of 1-63;
+ * 253 at most), with an optional "*." wildcard as the whole leftmost label. */
+static int
+dns_name_ok(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	if (strncmp(s, "*.", 2) == 0)
+		s += 2, len -= 2;
+	if (len == 0 || len > 253 || s[len - 1] == '.')
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!isalnum(c) && c != '-')
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return s[len - 1] != '-';
+}
+
+static int
+email_ok(const char *s)
+{
+	const char *at = strchr(s, '@');
+	size_t i;
+
+	if (at == NULL || at == s || strchr(at + 1, '@') != NULL || !dns_name_ok(at + 1) ||
+	    strlen(s) > 254)
+		return 0;
+	for (i = 0; s + i < at; i++)
+		if (!isgraph((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static vp_err
+push_name(GENERAL_NAMES *gens, int type, const char *value, vp_error *e)
+{
+	GENERAL_NAME *g = NULL;
+	ASN1_OCTET_STRING *ip = NULL;
+	ASN1_IA5STRING *ia5 = NULL;
+
+	if ((g = GENERAL_NAME_new()) == NULL)
+		goto nomem;
+	if (type == GEN_IPADD) {
+		if ((ip = a2i_IPADDRESS(value)) == NULL) {
+			GENERAL_NAME_free(g);
+			ERR_clear_error();
+			return vp_error_set(e, VP_ERR_INVALID,
+			    "\"%s\" is not an IP address (IPv4 like 10.0.0.3 or IPv6 like fd00::3)",
+			    value);
+		}
+		GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
+	} else {
+		if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
+		    !ASN1_STRING_set(ia5, value, (int)strlen(value))) {
+			ASN1_IA5STRING_free(ia5);
+			GENERAL_NAME_free(g);
+			goto nomem;
+		}
+		GENERAL_NAME_set0_value(g, type, ia5);
+	}
+	if (!sk_GENERAL_NAME_push(gens, g)) {
+		GENERAL_NAME_free(g);
+		goto nomem;
+	}
+	return VP_OK;
+nomem:
+	return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+}
+
+/* Collects the SANs: those given, or (where the profile allows) the DNS and IP names the CSR
+ * asks for. Every name is checked; *first_name gets the first DNS or IP name for the CN. */
+static vp_err
+collect_sans(const vp_profile *p, const vp_issue_req *r, GENERAL_NAMES **out,
+    char *first_name, size_t first_len, vp_error *e)
+{
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null(), *asked = NULL;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	char email[320];
+	size_t i;
+	int j;
+	vp_err rc = VP_OK;
+
+	*out = NULL;
+	first_name[0] = '\0';
+	if (gens == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	for (i = 0; i < r->ndns && rc == VP_OK; i++) {
+		if (!dns_name_ok(r->dns[i]))
+			rc = vp_error_set(e, VP_ERR_INVALID,
+			    "\"%.80s\" is not a valid DNS name (letters, digits, hyphens and dots; "
+			    "\"*.\" only as the first label)", r->dns[i]);
+		else
+			rc = push_name(gens, GEN_DNS, r->dns[i], e);
+	}
+	for (i = 0; i < r->nip && rc == VP_OK; i++)
+		rc = push_name(gens, GEN_IPADD, r->ip[i], e);
+	if (rc != VP_OK)
+		goto out;
+	if (r->nemail > 0 && !p->email_san_allowed) {
+		rc = vp_error_set(e, VP_ERR_INVALID, "the %s profile does not take email names",
+		    p->name);
+		goto out;
+	}
+	for (i = 0; i < r->nemail && rc == VP_OK; i++) {
+		if (!email_ok(r->email[i]))
+			rc = vp_error_set(e, VP_ERR_INVALID, "\"%.80s\" is not a valid email address",
+			    r->email[i]);
+		else
+			rc = push_name(gens, GEN_EMAIL, r->email[i], e);
+	}
+	if (rc != VP_OK)
+		goto out;
+	/* Names the CSR asks for are used only when the caller gave none and the profile allows
+	 * it (cameras put their addresses in their CSRs); every other requested extension is
+	 * ignored. */
+	if (r->ndns == 0 && r->nip == 0 && r->csr != NULL && p->csr_san_allowed) {
+		exts = X509_REQ_get_extensions(r->csr);
+		for (j = 0; j < sk_X509_EXTENSION_num(exts); j++) {
+			X509_EXTENSION *x = sk_X509_EXTENSION_value(exts, j);
+
+			if (OBJ_obj2nid(X509_EXTENSION_get_object(x)) == NID_subject_alt_name) {
+				asked = X509V3_EXT_d2i(x);
+				break;
+			}
+		}
+		for (j = 0; j < sk_GENERAL_NAME_num(asked) && rc == VP_OK; j++) {
+			GENERAL_NAME *g = sk_GENERAL_NAME_value(asked, j);
+			GENERAL_NAME *copy;
+
+			if (g->type == GEN_DNS) {
+				char name[256];
+				int n = ASN1_STRING_length(g->d.dNSName);
+
+				snprintf(name, sizeof(name), "%.*s", n,
+				    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+				if (n <= 0 || n > 253 || strlen(name) != (size_t)n || !dns_name_ok(name)) {
+					rc = vp_error_set(e, VP_ERR_INVALID,
+					    "the CSR asks for an invalid DNS name \"%.80s\"", name);
+					break;
+				}
+			} else if (g->type != GEN_IPADD ||
+			    (ASN1_STRING_length(g->d.iPAddress) != 4 &&
+			    ASN1_STRING_length(g->d.iPAddress) != 16)) {
+				continue;	/* other kinds of names are not copied */
+			}
+			if ((copy = GENERAL_NAME_dup(g)) == NULL || !sk_GENERAL_NAME_push(gens, copy)) {
+				GENERAL_NAME_free(copy);
+				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+			}
+		}
+		if (rc != VP_OK)
+			goto out;
+	}
+	if (sk_GENERAL_NAME_num(gens) == 0 && p->default_email_domain != NULL && r->cn != NULL) {
+		snprintf(email, sizeof(email), "%s%s", r->cn, p->default_email_domain);
+		if (!email_ok(email)) {
+			rc = vp_error_set(e, VP_ERR_INVALID,
+			    "\"%.80s\" cannot be used in an email name: use letters, digits, dots "
+			    "and hyphens", r->cn);
+			goto out;
+		}
+		if ((rc = push_name(gens, GEN_EMAIL, email, e)) != VP_OK)
+			goto out;
+	}
+	for (j = 0; j < sk_GENERAL_NAME_num(gens); j++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, j);
+
+		if (g->type == GEN_DNS) {
+			snprintf(first_name, first_len, "%.*s", ASN1_STRING_length(g->d.dNSName),
+			    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+			break;
+		}
+	}
+	if (first_name[0] == '\0' && r->nip > 0)
+		snprintf(first_name, first_len, "%s", r->ip[0]);
+	if (p->needs_name && sk_GENERAL_NAME_num(gens) == 0) {
+		rc = vp_error_set(e, VP_ERR_INVALID,
+		    "a %s certificate needs at least one name: give --dns NAME or --ip ADDRESS "
+		    "(clients check the names in the certificate, not its CN)", p->name);
+		goto out;
+	}
+	*out = gens;
+	gens = NULL;
+out:
+	GENERAL_NAMES_free(asked);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+/* The validity: [now - skew, now + days], cut to the CA's notAfter. An explicit --days that
+ * reaches past the CA is refused; a profile default is clamped and the caller told. */
+static vp_err
+validity(const vp_ca *ca, const vp_profile *p, const vp_issue_req *r, time_t now,
+    time_t *nb, time_t *na, int *clamped, vp_error *e)
+{
+	int64_t ca_end = vp_asn1_time_unix(X509_get0_notAfter(vp_ca_cert(ca)));
+	int64_t ca_start = vp_asn1_time_unix(X509_get0_notBefore(vp_ca_cert(ca)));
+	int days = r->days > 0 ? r->days : p->default_days;
+	char when[32];
+
+	*clamped = 0;
+	if (r->days < 0 || r->days > 36525)
+		return vp_error_set(e, VP_ERR_INVALID, "--days must be between 1 and 36525");
+	if (p->max_days > 0 && days > p->max_days)
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "the %s profile allows at most %d days (asked for %d)%s", p->name,
+		    p->max_days, days, p->max_days == 825 ?
+		    ": Apple clients refuse TLS certificates valid longer than 825 days" : "");
+	vp_time_iso(ca_end, when, sizeof(when));
+	if (ca_end <= (int64_t)now)
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "the CA expired on %s: it cannot issue certificates any more; replace it", when);
+	if (ca_start > (int64_t)now)
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "the CA is not valid yet (check the system clock)");
+	*nb = now - NOT_BEFORE_SKEW;
+	if (*nb < (time_t)ca_start)
+		*nb = (time_t)ca_start;
+	*na = now + (time_t)days * 86400;
+	if ((int64_t)*na > ca_end) {
+		if (r->days > 0)
+			return vp_error_set(e, VP_ERR_INVALID,
+			    "--days %d would end after the CA itself expires (%s): at most %lld "
+			    "days are possible", r->days, when,
+			    (long long)((ca_end - (int64_t)now) / 86400));
+		*na = (time_t)ca_end;
+		*clamped = 1;
+	}
+	return VP_OK;
+}
+
+static vp_err
+add_ext(X509 *x, X509 *issuer, int nid, const char *value, vp_error *e)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL)
+		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot make the %s extension", OBJ_nid2sn(nid));
+	if (!X509_add_ext(x, ext, -1)) {
+		X509_EXTENSION_free(ext);
+		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot add the %s extension", OBJ_nid2sn(nid));
+	}
+	X509_EXTENSION_free(ext);
+	return VP_OK;
+}
+
+void
+vp_issued_free(vp_issued *c)
+{
+	if (c == NULL)
+		return;
+	X509_free(c->cert);
+	EVP_PKEY_free(c->key);
+	vp_cert_rec_clear(&c->rec);
+	free(c);
+}
+
+vp_err
+vp_issue_sign(const vp_ca *ca, const vp_issue_req *r, vp_issued **out, vp_error *e)
+{
+	const vp_profile *p;
+	vp_issued *c = NULL;
+	GENERAL_NAMES *sans = NULL;
+	ASN1_INTEGER *serial = NULL;
+	X509_NAME *name = NULL;
+	EVP_PKEY *pub;
+	EVP_MD *md = NULL;
+	char cn[256], first[256];
+	time_t now = r->now > 0 ? (time_t)r->now : time(NULL), nb, na;
+	int clamped;
+	vp_err rc;
+
+	*out = NULL;
+	if ((p = vp_profile_find(r->profile, e)) == NULL)
+		return VP_ERR_INVALID;
+	if (vp_ca_key(ca) == NULL)
+		return vp_error_set(e, VP_ERR_PASSPHRASE, "the CA key is needed: give the passphrase");
+	if ((r->csr == NULL) == (r->generate_key == 0))
+		return vp_error_set(e, VP_ERR_INVALID,
+		    "give either a CSR or ask for a key to be generated, not both or neither");
+	if ((rc = validity(ca, p, r, now, &nb, &na, &clamped, e)) != VP_OK)
+		return rc;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	c->clamped = clamped;
+	if ((rc = collect_sans(p, r, &sans, first, sizeof(first), e)) != VP_OK)
+		goto out;
+	/* The CN: given, else the CSR's, else the first name (the XProtect flow: the first DNS
+	 * name is the subject). */
+	cn[0] = '\0';
+	if (r->cn != NULL)
+		snprintf(cn, sizeof(cn), "%s", r->cn);
+	else if (r->csr != NULL)
+		vp_name_cn(X509_REQ_get_subject_name(r->csr), cn, sizeof(cn));
+	if (cn[0] == '\0')
+		snprintf(cn, sizeof(cn), "%s", first);
+	if (cn[0] == '\0') {
+		rc = vp_error_set(e, VP_ERR_INVALID,
+		    "the certificate needs a subject name: give --cn NAME (or --dns NAME)");
+		goto out;
+	}
+	if (strlen(cn) > CN_MAX || (r->cn != NULL && strlen(r->cn) > CN_MAX)) {
+		rc = vp_error_set(e, VP_ERR_INVALID, "the CN is longer than %d characters", CN_MAX);
+		goto out;
+	}
+	if (r->generate_key) {
+		if ((rc = vp_key_generate(VP_KEY_RSA2048, &c->key, e)) != VP_OK)
+			goto out;
+		pub = c->key;
+	} else
+		pub = X509_REQ_get0_pubkey(r->csr);
+	if ((rc = vp_serial_random(&serial, e)) != VP_OK)
+		goto out;
+	if ((c->cert = X509_new()) == NULL || (name = X509_NAME_new()) == NULL ||
+	    !X509_set_version(c->cert, X509_VERSION_3) ||
+	    !X509_set_serialNumber(c->cert, serial) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (unsigned char *)cn, -1, -1, 0) ||
+	    !X509_set_subject_name(c->cert, name) ||
+	    !X509_set_issuer_name(c->cert, X509_get_subject_name(vp_ca_cert(ca))) ||
+	    ASN1_TIME_set(X509_getm_notBefore(c->cert), nb) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(c->cert), na) == NULL ||
+	    !X509_set_pubkey(c->cert, pub)) {
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot build the certificate");
+		goto out;
+	}
+	/* EC keys cannot encipher keys: their key usage is digitalSignature alone. */
+	if ((rc = add_ext(c->cert, vp_ca_cert(ca), NID_basic_constraints, "critical,CA:FALSE",
+	    e)) != VP_OK ||
+	    (rc = add_ext(c->cert, vp_ca_cert(ca), NID_key_usage, EVP_PKEY_is_a(pub, "EC") ?
+	    "critical,digitalSignature" : p->key_usage, e)) != VP_OK ||
+	    (rc = add_ext(c->cert, vp_ca_cert(ca), NID_ext_key_usage, p->ext_key_usage, e)) !=
+	    VP_OK ||
+	    (rc = add_ext(c->cert, vp_ca_cert(ca), NID_subject_key_identifier, "hash", e)) !=
+	    VP_OK ||
+	    (rc = add_ext(c->cert, vp_ca_cert(ca), NID_authority_key_identifier, "keyid:always",
+	    e)) != VP_OK)
+		goto out;
+	if (sk_GENERAL_NAME_num(sans) > 0 &&
+	    X509_add1_ext_i2d(c->cert, NID_subject_alt_name, sans, 0, X509V3_ADD_DEFAULT) != 1) {
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot add the subject alternative names");
+		goto out;
+	}
+	if ((md = EVP_MD_fetch(NULL, vp_sign_md(vp_ca_key(ca)), NULL)) == NULL ||
+	    X509_sign(c->cert, vp_ca_key(ca), md) <= 0) {
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot sign the certificate");
+		goto out;
+	}
+	if ((rc = vp_cert_rec_from_x509(c->cert, &c->rec, e)) != VP_OK)
+		goto out;
+	snprintf(c->rec.profile, sizeof(c->rec.profile), "%s", p->name);
+	snprintf(c->rec.issuer_fp, sizeof(c->rec.issuer_fp), "%s", vp_ca_fingerprint(ca));
+	free(c->rec.owner_kind);
+	free(c->rec.owner_id);
+	c->rec.owner_kind = vp_strdup(r->owner_kind != NULL ? r->owner_kind : "");
+	c->rec.owner_id = vp_strdup(r->owner_id != NULL ? r->owner_id : "");
+	if (c->rec.owner_kind == NULL || c->rec.owner_id == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+out:
+	EVP_MD_free(md);
+	X509_NAME_free(name);
+	ASN1_INTEGER_free(serial);
+	GENERAL_NAMES_free(sans);
+	vp_issued_free(c);
+	return rc;
+}
+
+vp_err
+vp_issue_record(vp_store *s, vp_issued *const *certs, size_t n, const char *actor, vp_error *e)
+{
+	char detail[600];
+	size_t i;
+	vp_err rc;
+
+	if ((rc = vp_store_begin(s, e)) != VP_OK)
+		return rc;
+	for (i = 0; i < n; i++) {
+		const vp_cert_rec *r = &certs[i]->rec;
+		char until[32];
+
+		vp_time_iso(r->not_after, until, sizeof(until));
+		snprintf(detail, sizeof(detail), "profile %s subject %.300s until %s%s", r->profile,
+		    r->subject, until, certs[i]->clamped ? " (clamped to the CA)" : "");
+		if ((rc = vp_store_cert_insert(s, r, e)) != VP_OK ||
+		    (rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "cert.issue",
+		    r->serial, detail, e)) != VP_OK) {
+			vp_store_rollback(s);
+			return rc;
+		}
+	}
+	if ((rc = vp_store_commit(s, e)) != VP_OK)
+		vp_store_rollback(s);
+	return rc;
+}
