@@ -1,0 +1,235 @@
+/* Small helpers used across libvmspki: bounded file reads, atomic file writes (temp, fsync,
+ * rename, fsync of the directory), hex encoding, and wiping of secrets. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "vmspki/util.h"
+
+vp_err
+vp_file_read(const char *path, size_t max, unsigned char **out, size_t *len, vp_error *e)
+{
+	unsigned char *buf = NULL;
+	size_t used = 0, cap = 0;
+	vp_err rc = VP_OK;
+	int fd;
+
+	*out = NULL;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return vp_error_set(e, errno == ENOENT ? VP_ERR_NOTFOUND : VP_ERR_IO,
+		    "cannot open %s: %s", path, strerror(errno));
+	for (;;) {
+		ssize_t r;
+
+		if (used == cap) {
+			size_t ncap = cap == 0 ? 8192 : cap * 2;
+			unsigned char *nb;
+
+			if (ncap > max + 1)
+				ncap = max + 1;
+			if (ncap <= used) {
+				rc = vp_error_set(e, VP_ERR_INVALID,
+				    "%s is larger than %zu bytes: not a file vmspki reads", path, max);
+				goto out;
+			}
+			if ((nb = realloc(buf, ncap + 1)) == NULL) {
+				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory reading %s", path);
+				goto out;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		r = read(fd, buf + used, cap - used);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			rc = vp_error_set(e, VP_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		used += (size_t)r;
+	}
+	if (used > max) {
+		rc = vp_error_set(e, VP_ERR_INVALID,
+		    "%s is larger than %zu bytes: not a file vmspki reads", path, max);
+		goto out;
+	}
+	buf = buf == NULL ? malloc(1) : buf;
+	if (buf == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory reading %s", path);
+		goto out;
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*len = used;
+	buf = NULL;
+out:
+	if (buf != NULL)
+		vp_secret_free(buf, cap);
+	close(fd);
+	return rc;
+}
+
+static vp_err
+fsync_dir(const char *path, vp_error *e)
+{
+	char *copy = vp_strdup(path);
+	int fd;
+	vp_err rc = VP_OK;
+
+	if (copy == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	if ((fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		rc = vp_error_set(e, VP_ERR_IO, "cannot open the directory of %s: %s", path,
+		    strerror(errno));
+	} else {
+		if (fsync(fd) == -1)
+			rc = vp_error_set(e, VP_ERR_IO, "cannot sync the directory of %s: %s", path,
+			    strerror(errno));
+		close(fd);
+	}
+	free(copy);
+	return rc;
+}
+
+vp_err
+vp_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, vp_error *e)
+{
+	const unsigned char *p = data;
+	char *tmp = NULL;
+	size_t plen = strlen(path);
+	int fd = -1;
+	vp_err rc = VP_OK;
+
+	if ((tmp = malloc(plen + 16)) == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) == -1) {
+		rc = vp_error_set(e, VP_ERR_IO, "cannot create a temporary file beside %s: %s", path,
+		    strerror(errno));
+		free(tmp);
+		return rc;
+	}
+	if (fchmod(fd, mode) == -1) {
+		rc = vp_error_set(e, VP_ERR_IO, "cannot set the mode of %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1) {
+			rc = vp_error_set(e, VP_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+			goto fail;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) == -1) {
+		rc = vp_error_set(e, VP_ERR_IO, "cannot sync %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		rc = vp_error_set(e, VP_ERR_IO, "cannot close %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1) {
+		rc = vp_error_set(e, VP_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
+		    strerror(errno));
+		goto fail;
+	}
+	free(tmp);
+	return fsync_dir(path, e);
+fail:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+vp_err
+vp_mkdir_p(const char *dir, mode_t mode, vp_error *e)
+{
+	char *copy = vp_strdup(dir), *p;
+	vp_err rc = VP_OK;
+
+	if (copy == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	for (p = copy + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(copy, mode) == -1 && errno != EEXIST) {
+			rc = vp_error_set(e, VP_ERR_IO, "cannot create directory %s: %s", copy,
+			    strerror(errno));
+			break;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(copy);
+	return rc;
+}
+
+char *
+vp_path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+void
+vp_hex_encode(const unsigned char *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+void
+vp_secret_free(void *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, len);
+	free(p);
+}
+
+void
+vp_secret_free_str(char *s)
+{
+	if (s != NULL)
+		vp_secret_free(s, strlen(s));
+}
+
+char *
+vp_strdup(const char *s)
+{
+	return s == NULL ? NULL : strdup(s);
+}
