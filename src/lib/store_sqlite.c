@@ -21,11 +21,12 @@
 
 /*
  * Schema migrations, applied in order: migration i brings the database to user_version i + 1.
- * Never edit a released entry; append a new one.
+ * Never edit a released entry; append a new one (in parentheses, so that clang does not take
+ * the concatenated literals for a missing comma).
  */
 static const char *const migrations[] = {
 	/* 1: key_value, certificates, audit log (append-only by trigger, chained by hash). */
-	"CREATE TABLE key_value ("
+	("CREATE TABLE key_value ("
 	"  key TEXT PRIMARY KEY,"
 	"  value BLOB NOT NULL,"
 	"  updated_at INTEGER NOT NULL);"
@@ -69,7 +70,7 @@ static const char *const migrations[] = {
 	"END;"
 	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN"
 	"  SELECT RAISE(ABORT, 'audit_log is append-only: its rows cannot be deleted');"
-	"END;",
+	"END;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -93,20 +94,20 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_KV_GET] = "SELECT value FROM key_value WHERE key = ?1",
-	[ST_KV_PUT] = "INSERT INTO key_value (key, value, updated_at) VALUES (?1, ?2, ?3) "
+	[ST_KV_PUT] = ("INSERT INTO key_value (key, value, updated_at) VALUES (?1, ?2, ?3) "
 	    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-	    "updated_at = excluded.updated_at",
+	    "updated_at = excluded.updated_at"),
 	[ST_KV_DELETE] = "DELETE FROM key_value WHERE key = ?1",
-	[ST_CERT_INSERT] = "INSERT INTO certificates (" CERT_COLUMNS ") VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	[ST_CERT_INSERT] = ("INSERT INTO certificates (" CERT_COLUMNS ") VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
 	[ST_CERT_GET] = "SELECT " CERT_COLUMNS " FROM certificates WHERE serial = ?1",
 	[ST_AUDIT_LAST] = "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
 	[ST_AUDIT_HEAD_GET] = "SELECT id, hash FROM audit_head WHERE one = 1",
-	[ST_AUDIT_INSERT] = "INSERT INTO audit_log "
+	[ST_AUDIT_INSERT] = ("INSERT INTO audit_log "
 	    "(id, at, actor, action, serial, detail, prev_hash, hash) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[ST_AUDIT_HEAD_PUT] = "INSERT INTO audit_head (one, id, hash) VALUES (1, ?1, ?2) "
-	    "ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash",
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+	[ST_AUDIT_HEAD_PUT] = ("INSERT INTO audit_head (one, id, hash) VALUES (1, ?1, ?2) "
+	    "ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash"),
 };
 
 struct vp_store {
