@@ -1,0 +1,117 @@
+/* The vmspki command line: shared state and helpers of the front end (common.c) and the
+ * command groups (cmd_*.c). The CLI parses, calls libvmspki, prints; it decides nothing. */
+#ifndef VMSPKI_CLI_H
+#define VMSPKI_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "vmspki/ca.h"
+#include "vmspki/err.h"
+#include "vmspki/store.h"
+
+#define VMSPKI_VERSION "0.1.0"
+
+/* Exit statuses of every command (design, "Command line"). */
+#define CLI_OK 0
+#define CLI_REFUSED 1   /* bad input, wrong passphrase, no CA, I/O failure: message on stderr */
+#define CLI_USAGE 2     /* unknown command or option, missing argument */
+
+/* Long-option values shared by every command (short options use their letter). */
+enum {
+	OPT_DATA = 1000, OPT_HELP, OPT_JSON, OPT_PASSFILE, OPT_P12PASSFILE,
+	OPT_FIRST_LOCAL   /* each command numbers its own options from here */
+};
+
+/* Every command accepts these (cli_getopt handles --data itself). */
+#define CLI_OPTS_COMMON \
+	{ "data", required_argument, NULL, OPT_DATA }, \
+	{ "help", no_argument, NULL, 'h' }
+
+typedef struct cli {
+	const char *datadir;   /* --data, else $VMSPKI_DATA, else ./var */
+	char *actor;           /* "cli:<login name>" for the audit log */
+} cli;
+
+/* Command groups: argv[0] is the group's name ("ca", "issue", ...). */
+int cmd_ca(cli *c, int argc, char **argv);
+int cmd_issue(cli *c, int argc, char **argv);
+int cmd_cert(cli *c, int argc, char **argv);
+int cmd_audit(cli *c, int argc, char **argv);
+
+/* Help texts (usage of one command or group to f); cli_help dispatches on the words. */
+void cli_help_main(FILE *f);
+void cli_help_ca(FILE *f, const char *sub);
+void cli_help_issue(FILE *f);
+void cli_help_cert(FILE *f, const char *sub);
+void cli_help_audit(FILE *f, const char *sub);
+int cli_help(int argc, char **argv);
+
+/* Messages. cli_fail prints "vmspki: <sentence>" and returns CLI_REFUSED; cli_fail_err does
+ * the same with a library error; cli_usage prints the sentence and a hint to `vmspki <cmd>
+ * --help` and returns CLI_USAGE. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_fail_err(const vp_error *e);
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* getopt_long for a command: resets getopt, reports unknown options and missing arguments as
+ * usage errors. Returns the option, -1 at the end, or -2 after printing a usage error. Handles
+ * --data (into c->datadir) and returns OPT_HELP for --help/-h. */
+int cli_getopt(cli *c, const char *cmd, int argc, char **argv, const char *shortopts,
+    const struct option *longopts);
+/* Takes --data DIR (or --data=DIR) given between a group's name (argv[0]) and its
+ * sub-command, leaving argv[0] the group and argv[1] the sub-command. CLI_OK or CLI_USAGE. */
+int cli_group_data(cli *c, const char *group, int *argc, char ***argv);
+/* Call before the first cli_getopt of a command. */
+void cli_getopt_reset(void);
+
+/* Numbers from options: a decimal integer in [min, max] or a refusal naming the option. */
+int cli_parse_int(const char *opt, const char *s, long min, long max, long *out);
+
+/* The data directory exists with a store in it? Prints the "no CA" sentence otherwise. */
+int cli_store_open(cli *c, int create, vp_store **out);
+/* Loads the CA (public part only), or prints the "no CA" sentence. */
+int cli_ca_load_public(cli *c, vp_store *s, vp_ca **out);
+/* Loads the CA with its key: finds the passphrase (file, environment, remembered, prompt). */
+int cli_ca_load_key(cli *c, vp_store *s, const char *passfile, vp_ca **out);
+/* Prints the sentence for a data directory without a CA; returns CLI_REFUSED. */
+int cli_no_ca(const cli *c);
+
+/* A PKCS#12 password: from file, else $VMSPKI_P12_PASSPHRASE (if env_ok), else a prompt on a
+ * terminal (twice when confirm). Wipe with vp_secret_free_str. */
+int cli_p12_pass(const char *file, int env_ok, int confirm, char **out);
+
+/* Output: to path atomically with mode, or to stdout when path is NULL or "-". Binary data
+ * (anything that is not text) is refused on a terminal. */
+int cli_write_output(const char *path, const void *data, size_t len, mode_t mode);
+/* The directory that will hold path exists and is writable: checked before any work. */
+int cli_check_output_path(const char *opt, const char *path);
+
+/* Formatting. */
+void cli_time_iso(int64_t t, char buf[32]);           /* "2036-11-21T10:00:00Z" */
+int64_t cli_asn1_time(const ASN1_TIME *t);            /* seconds since the epoch, or INT64_MIN */
+void cli_key_desc(EVP_PKEY *key, char *buf, size_t n); /* "RSA 4096", "EC P-256" */
+char *cli_name_str(const X509_NAME *name);             /* RFC 2253 one line; free() it */
+char *cli_serial_hex(const X509 *x);                   /* lowercase hex; free() it */
+/* Prints "  label:  value" with control characters of value replaced. */
+void cli_field(FILE *f, const char *label, const char *value);
+/* Writes s with control characters replaced by '?' (terminal safety). */
+void cli_puts_safe(FILE *f, const char *s);
+
+/* JSON: a string that may not be valid UTF-8 (replaced bytes), never NULL unless out of
+ * memory; json_print writes the value indented and a newline to stdout and frees it. */
+json_t *cli_json_str(const char *s);
+int cli_json_print(json_t *v);
+/* "DNS:a, IP Address:1.2.3.4" as a JSON array of strings. */
+json_t *cli_json_sans(const char *sans);
+
+/* Describes a certificate (shared by `ca show` and `cert show`): human lines or JSON fields. */
+int cli_cert_describe(X509 *x, FILE *f);
+int cli_cert_json(X509 *x, json_t *obj);
+
+#endif

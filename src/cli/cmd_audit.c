@@ -1,0 +1,154 @@
+/* `vmspki audit verify|list`: check the audit log's hash chain, or print its rows. */
+#include <string.h>
+
+#include "cli.h"
+
+static int
+audit_verify(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ NULL, 0, NULL, 0 }
+	};
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	int64_t rows = 0, bad = 0;
+	int ch, rc;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "audit verify", argc, argv, "h", opts)) != -1) {
+		if (ch == -2)
+			return CLI_USAGE;
+		if (ch == OPT_HELP) {
+			cli_help_audit(stdout, "verify");
+			return CLI_OK;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("audit verify", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if (vp_store_audit_verify(s, &rows, &bad, &e) != VP_OK) {
+		rc = cli_fail("audit log broken: %s", e.msg);
+	} else {
+		printf("audit log intact: %lld rows\n", (long long)rows);
+		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	}
+	vp_store_close(s);
+	return rc;
+}
+
+typedef struct audit_ctx {
+	json_t *array;   /* NULL: print lines */
+	int oom;
+} audit_ctx;
+
+static int
+audit_one(const vp_audit_rec *r, void *arg)
+{
+	audit_ctx *a = arg;
+	char t[32];
+
+	cli_time_iso(r->at, t);
+	if (a->array != NULL) {
+		json_t *o = json_object();
+		int bad = o == NULL;
+
+		bad |= json_object_set_new(o, "id", json_integer(r->id));
+		bad |= json_object_set_new(o, "at", json_string(t));
+		bad |= json_object_set_new(o, "actor", cli_json_str(r->actor));
+		bad |= json_object_set_new(o, "action", cli_json_str(r->action));
+		bad |= json_object_set_new(o, "serial", cli_json_str(r->serial));
+		bad |= json_object_set_new(o, "detail", cli_json_str(r->detail));
+		bad |= json_object_set_new(o, "hash", cli_json_str(r->hash));
+		if (bad || json_array_append_new(a->array, o) != 0) {
+			if (bad)
+				json_decref(o);
+			a->oom = 1;
+			return 1;
+		}
+		return 0;
+	}
+	printf("%6lld  %s  ", (long long)r->id, t);
+	cli_puts_safe(stdout, r->actor);
+	fputs("  ", stdout);
+	cli_puts_safe(stdout, r->action);
+	if (r->serial != NULL && r->serial[0] != '\0') {
+		fputs("  serial ", stdout);
+		cli_puts_safe(stdout, r->serial);
+	}
+	if (r->detail != NULL && r->detail[0] != '\0') {
+		fputs("  ", stdout);
+		cli_puts_safe(stdout, r->detail);
+	}
+	fputc('\n', stdout);
+	return 0;
+}
+
+static int
+audit_list(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 }
+	};
+	audit_ctx a = { 0 };
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	int ch, rc, json = 0;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "audit list", argc, argv, "h", opts)) != -1) {
+		if (ch == -2)
+			return CLI_USAGE;
+		if (ch == OPT_HELP) {
+			cli_help_audit(stdout, "list");
+			return CLI_OK;
+		}
+		if (ch == OPT_JSON)
+			json = 1;
+	}
+	if (optind < argc)
+		return cli_usage("audit list", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if (json && (a.array = json_array()) == NULL) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
+	if (vp_store_audit_list(s, audit_one, &a, &e) != VP_OK || a.oom) {
+		rc = a.oom ? cli_fail("out of memory") : cli_fail_err(&e);
+		goto out;
+	}
+	if (json) {
+		rc = cli_json_print(a.array);
+		a.array = NULL;
+	} else {
+		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	}
+out:
+	json_decref(a.array);
+	vp_store_close(s);
+	return rc;
+}
+
+int
+cmd_audit(cli *c, int argc, char **argv)
+{
+	const char *sub;
+
+	if (cli_group_data(c, "audit", &argc, &argv) != CLI_OK)
+		return CLI_USAGE;
+	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
+		return cli_usage("audit", "missing sub-command: verify or list");
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+		cli_help_audit(stdout, NULL);
+		return CLI_OK;
+	}
+	if (strcmp(sub, "verify") == 0)
+		return audit_verify(c, argc - 1, argv + 1);
+	if (strcmp(sub, "list") == 0)
+		return audit_list(c, argc - 1, argv + 1);
+	return cli_usage("audit", "unknown sub-command \"%s\": use verify or list", sub);
+}

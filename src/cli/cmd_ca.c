@@ -1,0 +1,550 @@
+/* `vmspki ca init|import|show|export`: create or import the site's CA, describe it, export
+ * its certificate or (with its key) move it elsewhere. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vmspki/issue.h"
+#include "vmspki/passphrase.h"
+#include "vmspki/util.h"
+
+/* Options of the ca commands. */
+enum {
+	O_CN = OPT_FIRST_LOCAL, O_KEY, O_DAYS, O_REMEMBER, O_CHAIN, O_FORMAT, O_OUT, O_WITH_KEY
+};
+
+/* A store to create a CA in: refuses before any prompt when the data directory has a CA. */
+static int
+check_no_ca(cli *c, vp_store **s)
+{
+	vp_error e = { 0 };
+	struct stat st;
+	vp_ca *ca = NULL;
+	char *db;
+	vp_err r;
+	int rc;
+
+	*s = NULL;
+	if ((db = vp_path_join(c->datadir, "vmspki.db")) == NULL)
+		return cli_fail("out of memory");
+	rc = stat(db, &st);
+	free(db);
+	if (rc == -1)
+		return CLI_OK;   /* no store yet: it is created once the passphrase is known */
+	if ((rc = cli_store_open(c, 0, s)) != CLI_OK)
+		return rc;
+	if ((r = vp_ca_load(*s, NULL, &ca, &e)) == VP_OK) {
+		char *subj = cli_name_str(X509_get_subject_name(vp_ca_cert(ca)));
+
+		rc = cli_fail("%s already has a CA (%s): vmspki does not replace it; use another "
+		    "--data directory", c->datadir, subj != NULL ? subj : "?");
+		free(subj);
+		vp_ca_free(ca);
+	} else if (r != VP_ERR_NOTFOUND) {
+		rc = cli_fail_err(&e);
+	}
+	if (rc != CLI_OK) {
+		vp_store_close(*s);
+		*s = NULL;
+	}
+	return rc;
+}
+
+/* The passphrase that will protect a new or imported CA key. *generated tells that it is a
+ * random one (only with --remember and no passphrase given). */
+static int
+new_ca_passphrase(cli *c, const char *passfile, int remember, char **pass, int *generated)
+{
+	vp_error e = { 0 };
+	const char *env = getenv(VP_PASSPHRASE_ENV);
+	int given = passfile != NULL || (env != NULL && env[0] != '\0');
+
+	*pass = NULL;
+	*generated = 0;
+	if (!given && remember) {
+		if (vp_passphrase_random(pass, &e) != VP_OK)
+			return cli_fail_err(&e);
+		*generated = 1;
+		return CLI_OK;
+	}
+	if (!given && !isatty(STDIN_FILENO))
+		return cli_fail("no passphrase for the CA key: give --passphrase-file F, set $%s, or "
+		    "use --remember to generate one and keep it in %s/%s", VP_PASSPHRASE_ENV,
+		    c->datadir, VP_PASSPHRASE_FILE);
+	if (vp_passphrase_new(passfile, "Passphrase for the CA key: ", pass, &e) != VP_OK)
+		return cli_fail_err(&e);
+	return CLI_OK;
+}
+
+/* After the CA was stored: keep the passphrase if asked to. */
+static int
+remember_passphrase(cli *c, const char *pass, int generated)
+{
+	vp_error e = { 0 };
+
+	if (vp_passphrase_remember(c->datadir, pass, &e) == VP_OK)
+		return CLI_OK;
+	if (generated)
+		return cli_fail("the CA was created but its generated passphrase could not be saved "
+		    "(%s), so its key cannot be used: remove %s/vmspki.db and run the command again",
+		    e.msg, c->datadir);
+	return cli_fail("the CA was created but its passphrase was not remembered: %s", e.msg);
+}
+
+/* What `ca init` and `ca import` print once the CA is in place. */
+static int
+print_created(cli *c, vp_store *s, const char *verb, int remember)
+{
+	char when[32], key[64], fp[65];
+	vp_error e = { 0 };
+	vp_ca *ca = NULL;
+	X509 *x;
+	char *subj = NULL, *path = NULL, *pf = NULL;
+	int rc;
+
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		return rc;
+	x = vp_ca_cert(ca);
+	subj = cli_name_str(X509_get_subject_name(x));
+	path = vp_path_join(c->datadir, "certs/ca.cert.pem");
+	pf = vp_path_join(c->datadir, VP_PASSPHRASE_FILE);
+	if (subj == NULL || path == NULL || pf == NULL) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
+	if (vp_x509_fingerprint(x, "SHA256", fp, sizeof(fp), &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	printf("%s %s CA in %s\n", verb, vp_ca_is_root(ca) ? "a root" : "an intermediate",
+	    c->datadir);
+	cli_field(stdout, "subject:", subj);
+	cli_key_desc(X509_get0_pubkey(x), key, sizeof(key));
+	cli_field(stdout, "key:", key);
+	cli_time_iso(cli_asn1_time(X509_get0_notBefore(x)), when);
+	cli_field(stdout, "not before:", when);
+	cli_time_iso(cli_asn1_time(X509_get0_notAfter(x)), when);
+	cli_field(stdout, "not after:", when);
+	cli_field(stdout, "SHA-256 fingerprint:", fp);
+	if (!vp_ca_is_root(ca))
+		printf("  %-20s %d certificate(s) above this CA\n", "chain:",
+		    sk_X509_num(vp_ca_chain(ca)));
+	cli_field(stdout, "certificate:", path);
+	if (remember) {
+		fputs("  passphrase:          remembered in ", stdout);
+		cli_puts_safe(stdout, pf);
+		fputs(" (0600)\n", stdout);
+	} else {
+		printf("  passphrase:          not remembered: give it with --passphrase-file F, $%s "
+		    "or at the prompt\n", VP_PASSPHRASE_ENV);
+	}
+	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+out:
+	free(subj);
+	free(path);
+	free(pf);
+	vp_ca_free(ca);
+	return rc;
+}
+
+static int
+ca_init(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "cn", required_argument, NULL, O_CN },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "days", required_argument, NULL, O_DAYS },
+		{ "remember", no_argument, NULL, O_REMEMBER },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	vp_ca_init_opts o = { .key = VP_KEY_RSA4096, .actor = c->actor };
+	const char *passfile = NULL;
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	char *pass = NULL;
+	int ch, rc, remember = 0, generated = 0;
+	long days;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "ca init", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_ca(stdout, "init");
+			return CLI_OK;
+		case O_CN:
+			o.cn = optarg;
+			break;
+		case O_KEY:
+			if (vp_keytype_parse(optarg, &o.key, &e) != VP_OK)
+				return cli_fail_err(&e);
+			break;
+		case O_DAYS:
+			if ((rc = cli_parse_int("--days", optarg, 1, 36525, &days)) != CLI_OK)
+				return rc;
+			o.days = (int)days;
+			break;
+		case O_REMEMBER:
+			remember = 1;
+			break;
+		case OPT_PASSFILE:
+			passfile = optarg;
+			break;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("ca init", "unexpected argument \"%s\"", argv[optind]);
+
+	if ((rc = check_no_ca(c, &s)) != CLI_OK)
+		return rc;
+	if ((rc = new_ca_passphrase(c, passfile, remember, &pass, &generated)) != CLI_OK)
+		goto out;
+	if (s == NULL && (rc = cli_store_open(c, 1, &s)) != CLI_OK)
+		goto out;
+	if (vp_ca_init(s, c->datadir, &o, pass, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if (remember && (rc = remember_passphrase(c, pass, generated)) != CLI_OK)
+		goto out;
+	rc = print_created(c, s, "created", remember);
+out:
+	vp_secret_free_str(pass);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
+ca_import(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "p12-passphrase-file", required_argument, NULL, OPT_P12PASSFILE },
+		{ "chain", required_argument, NULL, O_CHAIN },
+		{ "remember", no_argument, NULL, O_REMEMBER },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *passfile = NULL, *p12file = NULL, *p12passfile = NULL, *chainfile = NULL;
+	unsigned char *p12 = NULL, *chain = NULL;
+	size_t p12len = 0, chainlen = 0;
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	char *pass = NULL, *p12pass = NULL;
+	int ch, rc, remember = 0, generated = 0;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "ca import", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_ca(stdout, "import");
+			return CLI_OK;
+		case OPT_P12PASSFILE:
+			p12passfile = optarg;
+			break;
+		case O_CHAIN:
+			chainfile = optarg;
+			break;
+		case O_REMEMBER:
+			remember = 1;
+			break;
+		case OPT_PASSFILE:
+			passfile = optarg;
+			break;
+		}
+	}
+	if (optind >= argc)
+		return cli_usage("ca import", "give the PKCS#12 file to import");
+	p12file = argv[optind++];
+	if (optind < argc)
+		return cli_usage("ca import", "unexpected argument \"%s\"", argv[optind]);
+
+	if (vp_file_read(p12file, VP_FILE_MAX, &p12, &p12len, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if (chainfile != NULL && vp_file_read(chainfile, VP_FILE_MAX, &chain, &chainlen, &e) !=
+	    VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if ((rc = check_no_ca(c, &s)) != CLI_OK)
+		goto out;
+	if ((rc = cli_p12_pass(p12passfile, 1, 0, &p12pass)) != CLI_OK)
+		goto out;
+	if ((rc = new_ca_passphrase(c, passfile, remember, &pass, &generated)) != CLI_OK)
+		goto out;
+	if (s == NULL && (rc = cli_store_open(c, 1, &s)) != CLI_OK)
+		goto out;
+	if (vp_ca_import(s, c->datadir, p12, p12len, p12pass, chain, chainlen, pass, 0, c->actor,
+	    &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if (remember && (rc = remember_passphrase(c, pass, generated)) != CLI_OK)
+		goto out;
+	rc = print_created(c, s, "imported", remember);
+out:
+	vp_secret_free_str(pass);
+	vp_secret_free_str(p12pass);
+	vp_secret_free(p12, p12len);
+	free(chain);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
+ca_show(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 }
+	};
+	vp_cert_filter f = { 0 };
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	json_t *o = NULL, *chain = NULL;
+	STACK_OF(X509) *sk;
+	int64_t issued = 0;
+	char *path = NULL;
+	int ch, rc, json = 0, bad = 0;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "ca show", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_ca(stdout, "show");
+			return CLI_OK;
+		case OPT_JSON:
+			json = 1;
+			break;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("ca show", "unexpected argument \"%s\"", argv[optind]);
+
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	f.issuer_fp = vp_ca_fingerprint(ca);
+	if (vp_store_cert_count(s, &f, &issued, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if ((path = vp_path_join(c->datadir, "certs/ca.cert.pem")) == NULL) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
+	sk = vp_ca_chain(ca);
+	if (json) {
+		if ((o = json_object()) == NULL || (chain = json_array()) == NULL) {
+			rc = cli_fail("out of memory");
+			goto out;
+		}
+		bad |= json_object_set_new(o, "type",
+		    json_string(vp_ca_is_root(ca) ? "root" : "intermediate"));
+		if ((rc = cli_cert_json(vp_ca_cert(ca), o)) != CLI_OK)
+			goto out;
+		bad |= json_object_set_new(o, "root", json_boolean(vp_ca_is_root(ca)));
+		for (int i = 0; i < sk_X509_num(sk); i++) {
+			char *n = cli_name_str(X509_get_subject_name(sk_X509_value(sk, i)));
+
+			bad |= n == NULL || json_array_append_new(chain, cli_json_str(n)) != 0;
+			free(n);
+		}
+		bad |= json_object_set_new(o, "chain_length", json_integer(sk_X509_num(sk)));
+		bad |= json_object_set(o, "chain", chain);
+		bad |= json_object_set_new(o, "issued", json_integer(issued));
+		bad |= json_object_set_new(o, "certificate_file", cli_json_str(path));
+		if (bad) {
+			rc = cli_fail("out of memory");
+			goto out;
+		}
+		rc = cli_json_print(o);
+		o = NULL;
+		goto out;
+	}
+	printf("%s CA in ", vp_ca_is_root(ca) ? "root" : "intermediate");
+	cli_puts_safe(stdout, c->datadir);
+	fputc('\n', stdout);
+	if ((rc = cli_cert_describe(vp_ca_cert(ca), stdout)) != CLI_OK)
+		goto out;
+	if (sk_X509_num(sk) == 0) {
+		cli_field(stdout, "chain:", "none (self-signed root)");
+	} else {
+		printf("  %-20s %d certificate(s) above this CA\n", "chain:", sk_X509_num(sk));
+		for (int i = 0; i < sk_X509_num(sk); i++) {
+			char *n = cli_name_str(X509_get_subject_name(sk_X509_value(sk, i)));
+
+			cli_field(stdout, "", n != NULL ? n : "?");
+			free(n);
+		}
+	}
+	printf("  %-20s %lld\n", "issued certificates:", (long long)issued);
+	cli_field(stdout, "certificate file:", path);
+	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+out:
+	json_decref(o);
+	json_decref(chain);
+	free(path);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
+ca_export(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "out", required_argument, NULL, O_OUT },
+		{ "with-key", no_argument, NULL, O_WITH_KEY },
+		{ "p12-passphrase-file", required_argument, NULL, OPT_P12PASSFILE },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *out = NULL, *format = NULL, *passfile = NULL, *p12passfile = NULL;
+	vp_export_fmt fmt = VP_EXPORT_PEM;
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	char *p12pass = NULL;
+	int ch, rc, with_key = 0;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "ca export", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_ca(stdout, "export");
+			return CLI_OK;
+		case O_FORMAT:
+			format = optarg;
+			break;
+		case O_OUT:
+			out = optarg;
+			break;
+		case O_WITH_KEY:
+			with_key = 1;
+			break;
+		case OPT_P12PASSFILE:
+			p12passfile = optarg;
+			break;
+		case OPT_PASSFILE:
+			passfile = optarg;
+			break;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("ca export", "unexpected argument \"%s\"", argv[optind]);
+	if (with_key) {
+		if (format != NULL)
+			return cli_usage("ca export", "--with-key always writes PKCS#12: drop --format");
+		if (out == NULL || strcmp(out, "-") == 0)
+			return cli_usage("ca export", "--with-key needs --out F.p12");
+		if (p12passfile == NULL)
+			return cli_usage("ca export", "--with-key needs --p12-passphrase-file F");
+	} else {
+		if (p12passfile != NULL)
+			return cli_usage("ca export", "--p12-passphrase-file goes with --with-key");
+		if (format == NULL || strcmp(format, "pem") == 0)
+			fmt = VP_EXPORT_PEM;
+		else if (strcmp(format, "der") == 0)
+			fmt = VP_EXPORT_DER;
+		else if (strcmp(format, "p7b") == 0)
+			fmt = VP_EXPORT_P7B;
+		else
+			return cli_fail("unknown export format \"%s\": use pem, der or p7b", format);
+	}
+	if ((rc = cli_check_output_path("--out", out)) != CLI_OK)
+		return rc;
+
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	if (!with_key) {
+		if (fmt == VP_EXPORT_DER && (out == NULL || strcmp(out, "-") == 0) &&
+		    isatty(STDOUT_FILENO)) {
+			rc = cli_fail("refusing to write DER to a terminal: give --out FILE or redirect "
+			    "the output");
+			goto out;
+		}
+		if (vp_ca_export(ca, fmt, &data, &len, &e) != VP_OK) {
+			rc = cli_fail_err(&e);
+			goto out;
+		}
+		rc = cli_write_output(out, data, len, 0644);
+		goto out;
+	}
+	if ((rc = cli_p12_pass(p12passfile, 0, 1, &p12pass)) != CLI_OK)
+		goto out;
+	if (strlen(p12pass) < VP_PASSPHRASE_MIN) {
+		rc = cli_fail("the PKCS#12 password protects the CA key: it needs at least %d "
+		    "characters", VP_PASSPHRASE_MIN);
+		goto out;
+	}
+	vp_ca_free(ca);
+	ca = NULL;
+	if ((rc = cli_ca_load_key(c, s, passfile, &ca)) != CLI_OK)
+		goto out;
+	if (vp_ca_export_p12(ca, p12pass, &data, &len, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if ((rc = cli_write_output(out, data, len, 0600)) != CLI_OK)
+		goto out;
+	fprintf(stderr, "wrote the CA with its key to ");
+	cli_puts_safe(stderr, out);
+	fprintf(stderr, " (PKCS#12, 0600)\n");
+out:
+	if (with_key)
+		vp_secret_free(data, len);
+	else
+		free(data);
+	vp_secret_free_str(p12pass);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+int
+cmd_ca(cli *c, int argc, char **argv)
+{
+	const char *sub;
+
+	if (cli_group_data(c, "ca", &argc, &argv) != CLI_OK)
+		return CLI_USAGE;
+	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
+		return cli_usage("ca", "missing sub-command: init, import, show or export");
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+		cli_help_ca(stdout, NULL);
+		return CLI_OK;
+	}
+	if (strcmp(sub, "init") == 0)
+		return ca_init(c, argc - 1, argv + 1);
+	if (strcmp(sub, "import") == 0)
+		return ca_import(c, argc - 1, argv + 1);
+	if (strcmp(sub, "show") == 0)
+		return ca_show(c, argc - 1, argv + 1);
+	if (strcmp(sub, "export") == 0)
+		return ca_export(c, argc - 1, argv + 1);
+	return cli_usage("ca", "unknown sub-command \"%s\": use init, import, show or export", sub);
+}

@@ -1,0 +1,332 @@
+/* `vmspki cert list|show`: the certificates the CA has issued, as a table, JSON or PEM. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+
+#include "cli.h"
+#include "vmspki/profile.h"
+#include "vmspki/util.h"
+
+enum { O_EXPIRING = OPT_FIRST_LOCAL, O_PROFILE, O_PEM };
+
+/* What a user needs to know: revoked, expired (by the clock) or valid. */
+static const char *
+cert_status(const vp_cert_rec *r, int64_t now)
+{
+	if (strcmp(r->status, "revoked") == 0)
+		return "revoked";
+	if (r->not_after <= now)
+		return "expired";
+	return r->status[0] != '\0' ? r->status : "valid";
+}
+
+/* The record's fields as a JSON object (without the PEM). */
+static json_t *
+rec_json(const vp_cert_rec *r, int64_t now)
+{
+	json_t *o = json_object();
+	char t[32];
+	int bad = o == NULL;
+
+	bad |= json_object_set_new(o, "serial", cli_json_str(r->serial));
+	bad |= json_object_set_new(o, "profile", cli_json_str(r->profile));
+	bad |= json_object_set_new(o, "subject", cli_json_str(r->subject));
+	bad |= json_object_set_new(o, "sans", cli_json_sans(r->sans));
+	cli_time_iso(r->not_before, t);
+	bad |= json_object_set_new(o, "not_before", json_string(t));
+	cli_time_iso(r->not_after, t);
+	bad |= json_object_set_new(o, "not_after", json_string(t));
+	bad |= json_object_set_new(o, "status", json_string(cert_status(r, now)));
+	bad |= json_object_set_new(o, "fingerprint", cli_json_str(r->fingerprint));
+	bad |= json_object_set_new(o, "issuer_fingerprint", cli_json_str(r->issuer_fp));
+	bad |= json_object_set_new(o, "owner_kind",
+	    r->owner_kind != NULL && r->owner_kind[0] != '\0' ? cli_json_str(r->owner_kind) :
+	    json_null());
+	bad |= json_object_set_new(o, "owner_id",
+	    r->owner_id != NULL && r->owner_id[0] != '\0' ? cli_json_str(r->owner_id) :
+	    json_null());
+	cli_time_iso(r->issued_at, t);
+	bad |= json_object_set_new(o, "issued_at", json_string(t));
+	if (r->revoked_at != 0) {
+		cli_time_iso(r->revoked_at, t);
+		bad |= json_object_set_new(o, "revoked_at", json_string(t));
+		bad |= json_object_set_new(o, "revocation_reason",
+		    json_integer(r->revocation_reason));
+	}
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+typedef struct list_ctx {
+	json_t *array;   /* NULL: print a table */
+	int64_t now;
+	int64_t n;
+	int oom;
+} list_ctx;
+
+static int
+list_one(const vp_cert_rec *r, void *arg)
+{
+	list_ctx *l = arg;
+	char na[32];
+
+	l->n++;
+	if (l->array != NULL) {
+		if (json_array_append_new(l->array, rec_json(r, l->now)) != 0) {
+			l->oom = 1;
+			return 1;
+		}
+		return 0;
+	}
+	cli_time_iso(r->not_after, na);
+	printf("%-40s  %-16s  %-20s  %-7s  ", r->serial, r->profile, na, cert_status(r, l->now));
+	cli_puts_safe(stdout, r->subject);
+	fputc('\n', stdout);
+	return 0;
+}
+
+static int
+cert_list(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "expiring-within", required_argument, NULL, O_EXPIRING },
+		{ "profile", required_argument, NULL, O_PROFILE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 }
+	};
+	list_ctx l = { .now = (int64_t)time(NULL) };
+	vp_cert_filter f = { 0 };
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	long days = -1;
+	int ch, rc, json = 0;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "cert list", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_cert(stdout, "list");
+			return CLI_OK;
+		case O_EXPIRING:
+			if ((rc = cli_parse_int("--expiring-within", optarg, 0, 365250, &days)) !=
+			    CLI_OK)
+				return rc;
+			break;
+		case O_PROFILE:
+			f.profile = optarg;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("cert list", "unexpected argument \"%s\"", argv[optind]);
+	if (f.profile != NULL && vp_profile_find(f.profile, &e) == NULL)
+		return cli_fail_err(&e);
+	if (days >= 0)
+		f.not_after_before = l.now + (int64_t)days * 86400;
+
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	if (json && (l.array = json_array()) == NULL) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
+	if (!json)
+		printf("%-40s  %-16s  %-20s  %-7s  %s\n", "SERIAL", "PROFILE", "NOT AFTER", "STATUS",
+		    "SUBJECT");
+	if (vp_store_cert_list(s, &f, list_one, &l, &e) != VP_OK && !l.oom) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if (l.oom) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
+	if (json) {
+		rc = cli_json_print(l.array);
+		l.array = NULL;
+	} else {
+		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	}
+out:
+	json_decref(l.array);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+/* A serial as the user typed it ("01:A3:..." or "1a3...") into the store's form. */
+static int
+normalize_serial(const char *in, char *out, size_t n)
+{
+	size_t j = 0;
+
+	for (const char *p = in; *p != '\0'; p++) {
+		char ch = *p;
+
+		if (ch == ':')
+			continue;
+		if (ch >= 'A' && ch <= 'F')
+			ch = (char)(ch - 'A' + 'a');
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')) || j + 1 >= n)
+			return -1;
+		out[j++] = ch;
+	}
+	out[j] = '\0';
+	return j == 0 ? -1 : 0;
+}
+
+static X509 *
+pem_to_x509(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	return x;
+}
+
+static int
+cert_show(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "pem", no_argument, NULL, O_PEM },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 }
+	};
+	vp_cert_rec r;
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	X509 *x = NULL;
+	json_t *o = NULL;
+	char serial[72], t[32];
+	int64_t now = (int64_t)time(NULL);
+	int ch, rc, json = 0, pem = 0;
+	vp_err r2;
+
+	memset(&r, 0, sizeof(r));
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "cert show", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_cert(stdout, "show");
+			return CLI_OK;
+		case O_PEM:
+			pem = 1;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		}
+	}
+	if (optind >= argc)
+		return cli_usage("cert show", "give the serial number of the certificate");
+	if (optind + 1 < argc)
+		return cli_usage("cert show", "unexpected argument \"%s\"", argv[optind + 1]);
+	if (pem && json)
+		return cli_usage("cert show", "give --pem or --json, not both");
+	if (normalize_serial(argv[optind], serial, sizeof(serial)) != 0)
+		return cli_fail("no certificate with serial %.80s: a serial is hex digits", argv[optind]);
+
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	if ((r2 = vp_store_cert_get(s, serial, &r, &e)) != VP_OK) {
+		rc = r2 == VP_ERR_NOTFOUND ? cli_fail("no certificate with serial %s", serial) :
+		    cli_fail_err(&e);
+		goto out;
+	}
+	if (pem) {
+		rc = cli_write_output(NULL, r.pem, strlen(r.pem), 0644);
+		goto out;
+	}
+	if ((x = pem_to_x509(r.pem)) == NULL) {
+		rc = cli_fail("certificate %s in the store does not parse: the store is damaged",
+		    serial);
+		goto out;
+	}
+	if (json) {
+		if ((o = rec_json(&r, now)) == NULL) {
+			rc = cli_fail("out of memory");
+			goto out;
+		}
+		if ((rc = cli_cert_json(x, o)) != CLI_OK)
+			goto out;
+		if (json_object_set_new(o, "certificate", cli_json_str(r.pem)) != 0) {
+			rc = cli_fail("out of memory");
+			goto out;
+		}
+		rc = cli_json_print(o);
+		o = NULL;
+		goto out;
+	}
+	printf("certificate %s\n", r.serial);
+	if ((rc = cli_cert_describe(x, stdout)) != CLI_OK)
+		goto out;
+	cli_field(stdout, "SANs:", r.sans != NULL && r.sans[0] != '\0' ? r.sans : "none");
+	cli_field(stdout, "profile:", r.profile);
+	if (r.owner_kind != NULL && r.owner_kind[0] != '\0') {
+		fputs("  owner:               ", stdout);
+		cli_puts_safe(stdout, r.owner_kind);
+		fputc(':', stdout);
+		cli_puts_safe(stdout, r.owner_id);
+		fputc('\n', stdout);
+	} else {
+		cli_field(stdout, "owner:", "none");
+	}
+	cli_field(stdout, "status:", cert_status(&r, now));
+	if (r.revoked_at != 0) {
+		cli_time_iso(r.revoked_at, t);
+		cli_field(stdout, "revoked at:", t);
+		printf("  %-20s %d\n", "revocation reason:", r.revocation_reason);
+	}
+	cli_time_iso(r.issued_at, t);
+	cli_field(stdout, "issued at:", t);
+	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+out:
+	json_decref(o);
+	X509_free(x);
+	vp_cert_rec_clear(&r);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+int
+cmd_cert(cli *c, int argc, char **argv)
+{
+	const char *sub;
+
+	if (cli_group_data(c, "cert", &argc, &argv) != CLI_OK)
+		return CLI_USAGE;
+	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
+		return cli_usage("cert", "missing sub-command: list or show");
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+		cli_help_cert(stdout, NULL);
+		return CLI_OK;
+	}
+	if (strcmp(sub, "list") == 0)
+		return cert_list(c, argc - 1, argv + 1);
+	if (strcmp(sub, "show") == 0)
+		return cert_show(c, argc - 1, argv + 1);
+	return cli_usage("cert", "unknown sub-command \"%s\": use list or show", sub);
+}

@@ -1,0 +1,433 @@
+/* `vmspki issue`: one certificate of a profile, from a CSR or with a key made here. Every
+ * flag is checked before the CA passphrase is read; outputs are written only once the
+ * certificate is recorded in the store. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "cli.h"
+#include "vmspki/issue.h"
+#include "vmspki/passphrase.h"
+#include "vmspki/profile.h"
+#include "vmspki/util.h"
+
+enum {
+	O_PROFILE = OPT_FIRST_LOCAL, O_CSR, O_GENKEY, O_CN, O_DNS, O_IP, O_EMAIL, O_DAYS, O_OUT,
+	O_CHAIN_OUT, O_KEY_OUT, O_P12, O_OWNER
+};
+
+typedef struct issue_args {
+	const char *profile, *csr, *cn, *out, *chain_out, *key_out, *p12, *p12passfile;
+	const char *passfile, *owner;
+	const char **dns, **ip, **email;
+	size_t ndns, nip, nemail;
+	int generate_key, json;
+	long days;
+	char owner_kind[32];
+	const char *owner_id;
+} issue_args;
+
+/* "KIND:ID": KIND a short lowercase word (device, component, server, ...), ID any printable
+ * text of at most 255 bytes. */
+static int
+parse_owner(issue_args *a)
+{
+	const char *colon = strchr(a->owner, ':');
+	size_t klen = colon != NULL ? (size_t)(colon - a->owner) : 0;
+	const unsigned char *p;
+
+	if (colon == NULL || klen == 0 || klen >= sizeof(a->owner_kind) || colon[1] == '\0' ||
+	    strlen(colon + 1) > 255)
+		goto bad;
+	for (size_t i = 0; i < klen; i++) {
+		char ch = a->owner[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9' && i > 0) ||
+		    ((ch == '-' || ch == '_') && i > 0)))
+			goto bad;
+	}
+	for (p = (const unsigned char *)colon + 1; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			goto bad;
+	memcpy(a->owner_kind, a->owner, klen);
+	a->owner_kind[klen] = '\0';
+	a->owner_id = colon + 1;
+	return CLI_OK;
+bad:
+	return cli_fail("--owner needs KIND:ID, KIND a lowercase word such as device or component "
+	    "and ID printable text of at most 255 characters");
+}
+
+static int
+same_path(const char *x, const char *y)
+{
+	return x != NULL && y != NULL && strcmp(x, y) == 0 && strcmp(x, "-") != 0;
+}
+
+/* Checks every flag: usage errors (2) first, then values (1). Nothing is read or written. */
+static int
+check_args(issue_args *a, const vp_profile **prof)
+{
+	const char *outs[4];
+	vp_error e = { 0 };
+	int rc;
+
+	if (a->profile == NULL)
+		return cli_usage("issue", "--profile P is required");
+	if ((a->csr != NULL) == (a->generate_key != 0))
+		return cli_usage("issue", "give either --csr FILE or --generate-key");
+	if (a->p12 != NULL && a->p12passfile == NULL)
+		return cli_usage("issue", "--p12 needs --p12-passphrase-file F");
+	if (a->p12 == NULL && a->p12passfile != NULL)
+		return cli_usage("issue", "--p12-passphrase-file goes with --p12 F.p12");
+	if (!a->generate_key && (a->p12 != NULL || a->key_out != NULL))
+		return cli_usage("issue", "%s delivers a key made here: it goes with --generate-key",
+		    a->p12 != NULL ? "--p12" : "--key-out");
+	if (a->generate_key && a->p12 == NULL && a->key_out == NULL)
+		return cli_usage("issue", "--generate-key needs --p12 F.p12 --p12-passphrase-file F, "
+		    "or --out F --key-out K, to deliver the key");
+	if ((a->key_out != NULL && strcmp(a->key_out, "-") == 0) ||
+	    (a->p12 != NULL && strcmp(a->p12, "-") == 0))
+		return cli_usage("issue", "keys are written to files only: give a file name to %s",
+		    a->p12 != NULL && strcmp(a->p12, "-") == 0 ? "--p12" : "--key-out");
+
+	if ((*prof = vp_profile_find(a->profile, &e)) == NULL)
+		return cli_fail_err(&e);
+	if (a->nemail > 0 && !(*prof)->email_san_allowed)
+		return cli_fail("profile %s does not take --email", a->profile);
+	if (a->owner != NULL && (rc = parse_owner(a)) != CLI_OK)
+		return rc;
+	outs[0] = a->out;
+	outs[1] = a->chain_out;
+	outs[2] = a->key_out;
+	outs[3] = a->p12;
+	for (size_t i = 0; i < 4; i++)
+		for (size_t j = i + 1; j < 4; j++)
+			if (same_path(outs[i], outs[j]))
+				return cli_fail("the same file %s is given for two outputs", outs[i]);
+	if ((rc = cli_check_output_path("--out", a->out)) != CLI_OK ||
+	    (rc = cli_check_output_path("--chain-out", a->chain_out)) != CLI_OK ||
+	    (rc = cli_check_output_path("--key-out", a->key_out)) != CLI_OK ||
+	    (rc = cli_check_output_path("--p12", a->p12)) != CLI_OK)
+		return rc;
+	return CLI_OK;
+}
+
+/* Appends the PEM of x to *buf (grown with realloc). */
+static int
+append_pem(X509 *x, char **buf, size_t *len)
+{
+	vp_error e = { 0 };
+	char *pem = NULL, *nb;
+	size_t plen = 0;
+
+	if (vp_x509_to_pem(x, &pem, &plen, &e) != VP_OK)
+		return cli_fail_err(&e);
+	if ((nb = realloc(*buf, *len + plen + 1)) == NULL) {
+		free(pem);
+		return cli_fail("out of memory");
+	}
+	memcpy(nb + *len, pem, plen);
+	*len += plen;
+	nb[*len] = '\0';
+	*buf = nb;
+	free(pem);
+	return CLI_OK;
+}
+
+/* The subject's CN as UTF-8 (for the PKCS#12 friendly name), or NULL. */
+static char *
+subject_cn(X509 *x)
+{
+	X509_NAME *n = X509_get_subject_name(x);
+	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
+	unsigned char *utf8 = NULL;
+	char *out = NULL;
+	int len;
+
+	if (i < 0)
+		return NULL;
+	len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+	if (len >= 0 && (out = malloc((size_t)len + 1)) != NULL) {
+		memcpy(out, utf8, (size_t)len);
+		out[len] = '\0';
+	}
+	OPENSSL_free(utf8);
+	return out;
+}
+
+/* Writes one output after the certificate is recorded; a failure says what is left to do. */
+static int
+write_one(const char *path, const void *data, size_t len, mode_t mode, const char *serial,
+    int is_key)
+{
+	vp_error e = { 0 };
+
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0)
+			return CLI_OK;
+		vp_error_set(&e, VP_ERR_IO, "cannot write to standard output");
+	} else if (vp_file_write_atomic(path, data, len, mode, &e) == VP_OK) {
+		return CLI_OK;
+	}
+	if (is_key)
+		return cli_fail("certificate %s was issued and recorded, but its key was not saved "
+		    "(%s): the key is lost, issue a new certificate", serial, e.msg);
+	return cli_fail("certificate %s was issued and recorded, but %s; `vmspki cert show %s "
+	    "--pem' prints it again", serial, e.msg, serial);
+}
+
+static int
+write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p12pass)
+{
+	const char *serial = is->rec.serial;
+	STACK_OF(X509) *chain = NULL, *above = vp_ca_chain(ca);
+	vp_error e = { 0 };
+	char *pem = NULL, *full = NULL, *cn = NULL;
+	unsigned char *p12 = NULL;
+	size_t len = 0, flen = 0, p12len = 0;
+	int rc = CLI_OK;
+
+	if (a->key_out != NULL) {
+		if (vp_key_to_pem(is->key, &pem, &len, &e) != VP_OK) {
+			rc = cli_fail("certificate %s was issued and recorded, but its key could not be "
+			    "encoded (%s): the key is lost, issue a new certificate", serial, e.msg);
+			goto out;
+		}
+		rc = write_one(a->key_out, pem, len, 0600, serial, 1);
+		vp_secret_free(pem, len);
+		pem = NULL;
+		if (rc != CLI_OK)
+			goto out;
+	}
+	if (a->p12 != NULL || a->chain_out != NULL) {
+		if ((chain = sk_X509_new_null()) == NULL || !sk_X509_push(chain, vp_ca_cert(ca))) {
+			rc = cli_fail("out of memory");
+			goto out;
+		}
+		for (int i = 0; i < sk_X509_num(above); i++)
+			if (!sk_X509_push(chain, sk_X509_value(above, i))) {
+				rc = cli_fail("out of memory");
+				goto out;
+			}
+	}
+	if (a->p12 != NULL) {
+		cn = subject_cn(is->cert);
+		if (vp_p12_build(is->key, is->cert, chain, cn, p12pass, &p12, &p12len, &e) != VP_OK) {
+			rc = cli_fail("certificate %s was issued and recorded, but the PKCS#12 could not "
+			    "be built (%s): the key is lost, issue a new certificate", serial, e.msg);
+			goto out;
+		}
+		if ((rc = write_one(a->p12, p12, p12len, 0600, serial, 1)) != CLI_OK)
+			goto out;
+	}
+	if ((rc = append_pem(is->cert, &pem, &len)) != CLI_OK)
+		goto out;
+	if (a->out != NULL || !a->json)
+		if ((rc = write_one(a->out, pem, len, 0644, serial, 0)) != CLI_OK)
+			goto out;
+	if (a->chain_out != NULL) {
+		if ((rc = append_pem(is->cert, &full, &flen)) != CLI_OK)
+			goto out;
+		for (int i = 0; i < sk_X509_num(chain); i++)
+			if ((rc = append_pem(sk_X509_value(chain, i), &full, &flen)) != CLI_OK)
+				goto out;
+		if ((rc = write_one(a->chain_out, full, flen, 0644, serial, 0)) != CLI_OK)
+			goto out;
+	}
+	if (a->json) {
+		json_t *o = json_object();
+		int bad = o == NULL;
+
+		bad |= json_object_set_new(o, "serial", json_string(serial));
+		bad |= json_object_set_new(o, "profile", json_string(a->profile));
+		bad |= json_object_set_new(o, "subject", cli_json_str(is->rec.subject));
+		bad |= json_object_set_new(o, "sans", cli_json_sans(is->rec.sans));
+		{
+			char nb[32], na[32];
+
+			cli_time_iso(is->rec.not_before, nb);
+			cli_time_iso(is->rec.not_after, na);
+			bad |= json_object_set_new(o, "not_before", json_string(nb));
+			bad |= json_object_set_new(o, "not_after", json_string(na));
+		}
+		bad |= json_object_set_new(o, "fingerprint", json_string(is->rec.fingerprint));
+		bad |= json_object_set_new(o, "clamped", json_boolean(is->clamped));
+		if (a->owner != NULL) {
+			bad |= json_object_set_new(o, "owner_kind", cli_json_str(a->owner_kind));
+			bad |= json_object_set_new(o, "owner_id", cli_json_str(a->owner_id));
+		}
+		bad |= json_object_set_new(o, "certificate", cli_json_str(pem));
+		if (bad) {
+			json_decref(o);
+			rc = cli_fail("certificate %s was issued and recorded, but out of memory "
+			    "rendering JSON", serial);
+			goto out;
+		}
+		rc = cli_json_print(o);
+	}
+out:
+	free(pem);
+	free(full);
+	free(cn);
+	if (p12 != NULL)
+		vp_secret_free(p12, p12len);
+	sk_X509_free(chain);   /* the certificates are borrowed from the CA */
+	return rc;
+}
+
+int
+cmd_issue(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "profile", required_argument, NULL, O_PROFILE },
+		{ "csr", required_argument, NULL, O_CSR },
+		{ "generate-key", no_argument, NULL, O_GENKEY },
+		{ "cn", required_argument, NULL, O_CN },
+		{ "dns", required_argument, NULL, O_DNS },
+		{ "ip", required_argument, NULL, O_IP },
+		{ "email", required_argument, NULL, O_EMAIL },
+		{ "days", required_argument, NULL, O_DAYS },
+		{ "out", required_argument, NULL, O_OUT },
+		{ "chain-out", required_argument, NULL, O_CHAIN_OUT },
+		{ "key-out", required_argument, NULL, O_KEY_OUT },
+		{ "p12", required_argument, NULL, O_P12 },
+		{ "p12-passphrase-file", required_argument, NULL, OPT_P12PASSFILE },
+		{ "owner", required_argument, NULL, O_OWNER },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	issue_args a;
+	const vp_profile *prof = NULL;
+	vp_issue_req req;
+	vp_issued *is = NULL;
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	X509_REQ *csr = NULL;
+	unsigned char *csrdata = NULL;
+	size_t csrlen = 0;
+	char *p12pass = NULL;
+	int ch, rc;
+
+	memset(&a, 0, sizeof(a));
+	memset(&req, 0, sizeof(req));
+	a.dns = calloc((size_t)argc, sizeof(*a.dns));
+	a.ip = calloc((size_t)argc, sizeof(*a.ip));
+	a.email = calloc((size_t)argc, sizeof(*a.email));
+	if (a.dns == NULL || a.ip == NULL || a.email == NULL) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "issue", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			rc = CLI_USAGE;
+			goto out;
+		case OPT_HELP:
+			cli_help_issue(stdout);
+			rc = CLI_OK;
+			goto out;
+		case O_PROFILE: a.profile = optarg; break;
+		case O_CSR: a.csr = optarg; break;
+		case O_GENKEY: a.generate_key = 1; break;
+		case O_CN: a.cn = optarg; break;
+		case O_DNS: a.dns[a.ndns++] = optarg; break;
+		case O_IP: a.ip[a.nip++] = optarg; break;
+		case O_EMAIL: a.email[a.nemail++] = optarg; break;
+		case O_OUT: a.out = optarg; break;
+		case O_CHAIN_OUT: a.chain_out = optarg; break;
+		case O_KEY_OUT: a.key_out = optarg; break;
+		case O_P12: a.p12 = optarg; break;
+		case OPT_P12PASSFILE: a.p12passfile = optarg; break;
+		case O_OWNER: a.owner = optarg; break;
+		case OPT_JSON: a.json = 1; break;
+		case OPT_PASSFILE: a.passfile = optarg; break;
+		case O_DAYS:
+			if ((rc = cli_parse_int("--days", optarg, 1, 36525, &a.days)) != CLI_OK)
+				goto out;
+			break;
+		}
+	}
+	if (optind < argc) {
+		rc = cli_usage("issue", "unexpected argument \"%s\"", argv[optind]);
+		goto out;
+	}
+	if ((rc = check_args(&a, &prof)) != CLI_OK)
+		goto out;
+
+	/* Inputs that can be wrong, before any passphrase. */
+	if (a.csr != NULL) {
+		if (vp_file_read(a.csr, VP_FILE_MAX, &csrdata, &csrlen, &e) != VP_OK ||
+		    vp_csr_parse(csrdata, csrlen, &csr, &e) != VP_OK) {
+			rc = cli_fail_err(&e);
+			goto out;
+		}
+	}
+	if (a.p12 != NULL) {
+		if ((rc = cli_p12_pass(a.p12passfile, 0, 0, &p12pass)) != CLI_OK)
+			goto out;
+		if (strlen(p12pass) < VP_PASSPHRASE_MIN) {
+			rc = cli_fail("the PKCS#12 password protects the key: it needs at least %d "
+			    "characters", VP_PASSPHRASE_MIN);
+			goto out;
+		}
+	}
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		goto out;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	vp_ca_free(ca);
+	ca = NULL;
+	if ((rc = cli_ca_load_key(c, s, a.passfile, &ca)) != CLI_OK)
+		goto out;
+
+	req.profile = prof->name;
+	req.csr = csr;
+	req.generate_key = a.generate_key;
+	req.cn = a.cn;
+	req.dns = a.dns;
+	req.ndns = a.ndns;
+	req.ip = a.ip;
+	req.nip = a.nip;
+	req.email = a.email;
+	req.nemail = a.nemail;
+	req.days = (int)a.days;
+	req.owner_kind = a.owner != NULL ? a.owner_kind : NULL;
+	req.owner_id = a.owner_id;
+	if (vp_issue_sign(ca, &req, &is, &e) != VP_OK ||
+	    vp_issue_record(s, &is, 1, c->actor, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	{
+		char nb[32], na[32];
+
+		cli_time_iso(is->rec.not_before, nb);
+		cli_time_iso(is->rec.not_after, na);
+		fprintf(stderr, "issued %s certificate serial %s for ", prof->name, is->rec.serial);
+		cli_puts_safe(stderr, is->rec.subject);
+		fprintf(stderr, ", valid %s to %s\n", nb, na);
+		if (is->clamped) {
+			cli_time_iso(cli_asn1_time(X509_get0_notAfter(vp_ca_cert(ca))), na);
+			fprintf(stderr, "note: validity clamped to the CA's notAfter (%s)\n", na);
+		}
+	}
+	rc = write_outputs(&a, ca, is, p12pass);
+out:
+	vp_secret_free_str(p12pass);
+	vp_issued_free(is);
+	X509_REQ_free(csr);
+	free(csrdata);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	free(a.dns);
+	free(a.ip);
+	free(a.email);
+	return rc;
+}

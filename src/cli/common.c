@@ -1,0 +1,569 @@
+/* Helpers shared by the vmspki commands: option parsing, messages and exit statuses, opening
+ * the store and the CA, passphrases, output files, and rendering of times, names and keys. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "cli.h"
+#include "vmspki/issue.h"
+#include "vmspki/passphrase.h"
+#include "vmspki/util.h"
+
+#define P12_ENV "VMSPKI_P12_PASSPHRASE"
+
+int
+cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vmspki: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_REFUSED;
+}
+
+int
+cli_fail_err(const vp_error *e)
+{
+	return cli_fail("%s", e->msg[0] != '\0' ? e->msg : vp_err_str(e->code));
+}
+
+int
+cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vmspki: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry `vmspki %s%s--help'.\n", cmd != NULL ? cmd : "",
+	    cmd != NULL ? " " : "");
+	return CLI_USAGE;
+}
+
+void
+cli_getopt_reset(void)
+{
+	optind = 0;   /* glibc: 0 also resets getopt's internal state for a new argv */
+	opterr = 0;
+}
+
+/* The option word as typed, without any "=value" (which could be a secret typed by mistake). */
+static void
+option_word(char **argv, int shortch, char *buf, size_t n)
+{
+	const char *w = optind > 0 ? argv[optind - 1] : "";
+
+	if (strncmp(w, "--", 2) != 0 && shortch > 0 && shortch < 256) {
+		snprintf(buf, n, "-%c", shortch);
+		return;
+	}
+	snprintf(buf, n, "%s", w);
+	buf[strcspn(buf, "=")] = '\0';
+}
+
+int
+cli_getopt(cli *c, const char *cmd, int argc, char **argv, const char *shortopts,
+    const struct option *longopts)
+{
+	char optstr[64], word[128];
+	int ch;
+
+	/* ':' first (after a '+' that stops at the first word) so that a missing argument is told
+	 * apart from an unknown option. */
+	if (shortopts[0] == '+')
+		snprintf(optstr, sizeof(optstr), "+:%s", shortopts + 1);
+	else
+		snprintf(optstr, sizeof(optstr), ":%s", shortopts);
+	for (;;) {
+		ch = getopt_long(argc, argv, optstr, longopts, NULL);
+		switch (ch) {
+		case OPT_DATA:
+			if (optarg[0] == '\0') {
+				cli_usage(cmd, "--data needs a directory");
+				return -2;
+			}
+			c->datadir = optarg;
+			continue;
+		case 'h':
+			return OPT_HELP;
+		case ':':
+			option_word(argv, optopt, word, sizeof(word));
+			cli_usage(cmd, "option %s needs an argument", word);
+			return -2;
+		case '?':
+			option_word(argv, optopt, word, sizeof(word));
+			if (cmd != NULL)
+				cli_usage(cmd, "unknown option %s for `vmspki %s'", word, cmd);
+			else
+				cli_usage(NULL, "unknown option %s", word);
+			return -2;
+		default:
+			return ch;
+		}
+	}
+}
+
+int
+cli_group_data(cli *c, const char *group, int *argc, char ***argv)
+{
+	char *name = (*argv)[0];
+
+	while (*argc > 1) {
+		const char *w = (*argv)[1];
+
+		if (strcmp(w, "--data") == 0) {
+			if (*argc < 3 || (*argv)[2][0] == '\0')
+				return cli_usage(group, "--data needs a directory");
+			c->datadir = (*argv)[2];
+			*argc -= 2;
+			*argv += 2;
+		} else if (strncmp(w, "--data=", 7) == 0 && w[7] != '\0') {
+			c->datadir = w + 7;
+			*argc -= 1;
+			*argv += 1;
+		} else {
+			break;
+		}
+		(*argv)[0] = name;
+	}
+	return CLI_OK;
+}
+
+int
+cli_parse_int(const char *opt, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (s[0] == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+		return cli_fail("%s needs a whole number from %ld to %ld, not \"%s\"", opt, min,
+		    max, s);
+	*out = v;
+	return CLI_OK;
+}
+
+int
+cli_no_ca(const cli *c)
+{
+	return cli_fail("no CA in %s: run `vmspki ca init` or `vmspki ca import`", c->datadir);
+}
+
+int
+cli_store_open(cli *c, int create, vp_store **out)
+{
+	vp_error e = { 0 };
+	struct stat st;
+	char *db;
+	int rc = CLI_OK;
+
+	*out = NULL;
+	if ((db = vp_path_join(c->datadir, "vmspki.db")) == NULL)
+		return cli_fail("out of memory");
+	if (create) {
+		if (vp_mkdir_p(c->datadir, 0700, &e) != VP_OK) {
+			rc = cli_fail_err(&e);
+			goto out;
+		}
+	} else if (stat(db, &st) == -1) {
+		rc = errno == ENOENT || errno == ENOTDIR ? cli_no_ca(c) :
+		    cli_fail("cannot read %s: %s", db, strerror(errno));
+		goto out;
+	}
+	if (vp_store_open(db, out, &e) != VP_OK)
+		rc = cli_fail_err(&e);
+out:
+	free(db);
+	return rc;
+}
+
+int
+cli_ca_load_public(cli *c, vp_store *s, vp_ca **out)
+{
+	vp_error e = { 0 };
+	vp_err r;
+
+	if ((r = vp_ca_load(s, NULL, out, &e)) == VP_OK)
+		return CLI_OK;
+	return r == VP_ERR_NOTFOUND ? cli_no_ca(c) : cli_fail_err(&e);
+}
+
+int
+cli_ca_load_key(cli *c, vp_store *s, const char *passfile, vp_ca **out)
+{
+	vp_error e = { 0 };
+	char *pass = NULL;
+	vp_err r;
+
+	if (vp_passphrase_get(c->datadir, passfile, "CA key passphrase: ", &pass, &e) != VP_OK)
+		return cli_fail_err(&e);
+	r = vp_ca_load(s, pass, out, &e);
+	vp_secret_free_str(pass);
+	if (r == VP_OK)
+		return CLI_OK;
+	return r == VP_ERR_NOTFOUND ? cli_no_ca(c) : cli_fail_err(&e);
+}
+
+int
+cli_p12_pass(const char *file, int env_ok, int confirm, char **out)
+{
+	vp_error e = { 0 };
+	const char *env;
+	char buf[VP_PASSPHRASE_MAX + 1];
+	int r;
+
+	*out = NULL;
+	if (file != NULL) {
+		if (vp_passphrase_from_file(file, out, &e) != VP_OK)
+			return cli_fail_err(&e);
+		return CLI_OK;
+	}
+	if (env_ok && (env = getenv(P12_ENV)) != NULL) {
+		if ((*out = vp_strdup(env)) == NULL)
+			return cli_fail("out of memory");
+		return CLI_OK;
+	}
+	if (!isatty(STDIN_FILENO))
+		return cli_fail("no PKCS#12 password: give --p12-passphrase-file F%s", env_ok ?
+		    ", set $" P12_ENV ", or run on a terminal to be asked" : "");
+	r = EVP_read_pw_string_min(buf, 0, (int)sizeof(buf) - 1, "PKCS#12 password: ", confirm);
+	if (r != 0) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return cli_fail(r == -2 ? "cancelled at the PKCS#12 password prompt" :
+		    "could not read the PKCS#12 password from the terminal");
+	}
+	*out = vp_strdup(buf);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return *out == NULL ? cli_fail("out of memory") : CLI_OK;
+}
+
+static int
+is_binary(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] >= 0x80 || (p[i] < 0x20 && p[i] != '\n' && p[i] != '\r' && p[i] != '\t'))
+			return 1;
+	}
+	return 0;
+}
+
+int
+cli_write_output(const char *path, const void *data, size_t len, mode_t mode)
+{
+	vp_error e = { 0 };
+
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (isatty(STDOUT_FILENO) && is_binary(data, len))
+			return cli_fail("refusing to write binary data to a terminal: give --out FILE "
+			    "or redirect the output");
+		if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+			return cli_fail("cannot write to standard output: %s", strerror(errno));
+		return CLI_OK;
+	}
+	if (vp_file_write_atomic(path, data, len, mode, &e) != VP_OK)
+		return cli_fail_err(&e);
+	return CLI_OK;
+}
+
+int
+cli_check_output_path(const char *opt, const char *path)
+{
+	struct stat st;
+	char *dir, *slash;
+	int rc = CLI_OK;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		return CLI_OK;
+	if (path[0] == '\0')
+		return cli_fail("%s needs a file name", opt);
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return cli_fail("%s %s is a directory: give a file name", opt, path);
+	if ((dir = vp_strdup(path)) == NULL)
+		return cli_fail("out of memory");
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
+		rc = cli_fail("%s %s: directory %s does not exist", opt, path, dir);
+	else if (access(dir, W_OK | X_OK) == -1)
+		rc = cli_fail("%s %s: cannot write in directory %s: %s", opt, path, dir,
+		    strerror(errno));
+	free(dir);
+	return rc;
+}
+
+void
+cli_time_iso(int64_t t, char buf[32])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, 32, "@%lld", (long long)t);
+}
+
+int64_t
+cli_asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return INT64_MIN;
+	return (int64_t)timegm(&tm);
+}
+
+void
+cli_key_desc(EVP_PKEY *key, char *buf, size_t n)
+{
+	char group[64];
+	size_t glen = 0;
+
+	if (key == NULL) {
+		snprintf(buf, n, "unknown");
+		return;
+	}
+	switch (EVP_PKEY_get_base_id(key)) {
+	case EVP_PKEY_RSA:
+	case EVP_PKEY_RSA_PSS:
+		snprintf(buf, n, "RSA %d", EVP_PKEY_get_bits(key));
+		return;
+	case EVP_PKEY_EC:
+		if (EVP_PKEY_get_group_name(key, group, sizeof(group), &glen) != 1) {
+			snprintf(buf, n, "EC %d", EVP_PKEY_get_bits(key));
+		} else if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0) {
+			snprintf(buf, n, "EC P-256");
+		} else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0) {
+			snprintf(buf, n, "EC P-384");
+		} else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0) {
+			snprintf(buf, n, "EC P-521");
+		} else {
+			snprintf(buf, n, "EC %s", group);
+		}
+		return;
+	case EVP_PKEY_ED25519:
+		snprintf(buf, n, "Ed25519");
+		return;
+	case EVP_PKEY_ED448:
+		snprintf(buf, n, "Ed448");
+		return;
+	default:
+		snprintf(buf, n, "%s", EVP_PKEY_get0_type_name(key) != NULL ?
+		    EVP_PKEY_get0_type_name(key) : "unknown");
+	}
+}
+
+char *
+cli_name_str(const X509_NAME *name)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p, *out = NULL;
+	long len;
+
+	if (b == NULL)
+		return NULL;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
+	    (len = BIO_get_mem_data(b, &p)) >= 0 && (out = malloc((size_t)len + 1)) != NULL) {
+		memcpy(out, p, (size_t)len);
+		out[len] = '\0';
+	}
+	BIO_free(b);
+	return out;
+}
+
+char *
+cli_serial_hex(const X509 *x)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *hex = NULL, *out = NULL, *p;
+
+	if (bn == NULL || (hex = BN_bn2hex(bn)) == NULL)
+		goto out;
+	p = hex;
+	while (p[0] == '0' && p[1] != '\0')
+		p++;
+	if ((out = vp_strdup(p)) != NULL) {
+		for (p = out; *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
+	}
+out:
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return out;
+}
+
+void
+cli_puts_safe(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)(s != NULL ? s : ""); *p; p++)
+		fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
+}
+
+void
+cli_field(FILE *f, const char *label, const char *value)
+{
+	fprintf(f, "  %-20s ", label);
+	cli_puts_safe(f, value);
+	fputc('\n', f);
+}
+
+json_t *
+cli_json_str(const char *s)
+{
+	json_t *v;
+	char *copy;
+
+	if (s == NULL)
+		return json_null();
+	if ((v = json_string(s)) != NULL)
+		return v;
+	/* Not UTF-8: keep the ASCII, replace the rest. */
+	if ((copy = vp_strdup(s)) == NULL)
+		return NULL;
+	for (unsigned char *p = (unsigned char *)copy; *p; p++)
+		if (*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
+int
+cli_json_print(json_t *v)
+{
+	int rc = CLI_OK;
+
+	if (v == NULL)
+		return cli_fail("out of memory");
+	if (json_dumpf(v, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF ||
+	    fflush(stdout) != 0)
+		rc = cli_fail("cannot write to standard output: %s", strerror(errno));
+	json_decref(v);
+	return rc;
+}
+
+json_t *
+cli_json_sans(const char *sans)
+{
+	json_t *a = json_array();
+	const char *p = sans != NULL ? sans : "";
+
+	if (a == NULL)
+		return NULL;
+	while (*p != '\0') {
+		const char *end = strstr(p, ", ");
+		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+		char *one = strndup(p, n);
+
+		if (one == NULL || json_array_append_new(a, cli_json_str(one)) != 0) {
+			free(one);
+			json_decref(a);
+			return NULL;
+		}
+		free(one);
+		p += n;
+		if (end != NULL)
+			p += 2;
+	}
+	return a;
+}
+
+/* The facts both `ca show` and `cert show` give about a certificate. */
+typedef struct cert_facts {
+	char *subject, *issuer, *serial;
+	char not_before[32], not_after[32];
+	char key[64];
+	char sha256[65], sha1[41];
+} cert_facts;
+
+static void
+facts_clear(cert_facts *f)
+{
+	free(f->subject);
+	free(f->issuer);
+	free(f->serial);
+	memset(f, 0, sizeof(*f));
+}
+
+static int
+facts_get(X509 *x, cert_facts *f)
+{
+	vp_error e = { 0 };
+
+	memset(f, 0, sizeof(*f));
+	f->subject = cli_name_str(X509_get_subject_name(x));
+	f->issuer = cli_name_str(X509_get_issuer_name(x));
+	f->serial = cli_serial_hex(x);
+	if (f->subject == NULL || f->issuer == NULL || f->serial == NULL) {
+		facts_clear(f);
+		return cli_fail("out of memory");
+	}
+	cli_time_iso(cli_asn1_time(X509_get0_notBefore(x)), f->not_before);
+	cli_time_iso(cli_asn1_time(X509_get0_notAfter(x)), f->not_after);
+	cli_key_desc(X509_get0_pubkey(x), f->key, sizeof(f->key));
+	if (vp_x509_fingerprint(x, "SHA256", f->sha256, sizeof(f->sha256), &e) != VP_OK ||
+	    vp_x509_fingerprint(x, "SHA1", f->sha1, sizeof(f->sha1), &e) != VP_OK) {
+		facts_clear(f);
+		return cli_fail_err(&e);
+	}
+	return CLI_OK;
+}
+
+int
+cli_cert_describe(X509 *x, FILE *out)
+{
+	cert_facts f;
+	int rc;
+
+	if ((rc = facts_get(x, &f)) != CLI_OK)
+		return rc;
+	cli_field(out, "subject:", f.subject);
+	cli_field(out, "issuer:", f.issuer);
+	cli_field(out, "serial:", f.serial);
+	cli_field(out, "not before:", f.not_before);
+	cli_field(out, "not after:", f.not_after);
+	cli_field(out, "key:", f.key);
+	cli_field(out, "SHA-256 fingerprint:", f.sha256);
+	cli_field(out, "SHA-1 fingerprint:", f.sha1);
+	facts_clear(&f);
+	return CLI_OK;
+}
+
+int
+cli_cert_json(X509 *x, json_t *o)
+{
+	cert_facts f;
+	int rc, bad = 0;
+
+	if ((rc = facts_get(x, &f)) != CLI_OK)
+		return rc;
+	bad |= json_object_set_new(o, "subject", cli_json_str(f.subject));
+	bad |= json_object_set_new(o, "issuer", cli_json_str(f.issuer));
+	bad |= json_object_set_new(o, "serial", json_string(f.serial));
+	bad |= json_object_set_new(o, "not_before", json_string(f.not_before));
+	bad |= json_object_set_new(o, "not_after", json_string(f.not_after));
+	bad |= json_object_set_new(o, "key", json_string(f.key));
+	bad |= json_object_set_new(o, "sha256", json_string(f.sha256));
+	bad |= json_object_set_new(o, "sha1", json_string(f.sha1));
+	facts_clear(&f);
+	return bad ? cli_fail("out of memory") : CLI_OK;
+}

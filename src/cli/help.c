@@ -1,0 +1,147 @@
+/* Usage texts of the vmspki command line: `vmspki help [COMMAND [SUB]]`, `--help` anywhere.
+ * The command line itself is the design's "Command line" section; keep the two in step. */
+#include <string.h>
+
+#include "cli.h"
+#include "vmspki/profile.h"
+
+void
+cli_help_main(FILE *f)
+{
+	fputs(
+"usage: vmspki [--data DIR] COMMAND ...\n"
+"\n"
+"A certificate authority for a video-surveillance site.\n"
+"\n"
+"commands:\n"
+"  ca init      create the site's root CA\n"
+"  ca import    import a CA (root or intermediate) from PKCS#12\n"
+"  ca show      describe the CA\n"
+"  ca export    the CA certificate (PEM, DER, PKCS#7), or the CA with its key (PKCS#12)\n"
+"  issue        issue a certificate from a CSR or with a key made here\n"
+"  cert list    list issued certificates\n"
+"  cert show    describe one issued certificate\n"
+"  audit verify check the audit log's hash chain\n"
+"  audit list   print the audit log\n"
+"  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
+"  --version    print the version\n"
+"\n"
+"The data directory is --data DIR (before or after the command), else $VMSPKI_DATA,\n"
+"else ./var. The CA key passphrase comes from --passphrase-file F, $VMSPKI_PASSPHRASE,\n"
+"the file remembered with --remember, or a prompt on a terminal; never from an argument.\n"
+"Exit status: 0 success, 1 refused (bad input, wrong passphrase), 2 usage error.\n", f);
+}
+
+void
+cli_help_ca(FILE *f, const char *sub)
+{
+	int all = sub == NULL;
+
+	if (all)
+		fputs("usage: vmspki ca init|import|show|export ...\n\n", f);
+	if (all || strcmp(sub, "init") == 0)
+		fputs(
+"vmspki ca init [--cn NAME] [--key rsa4096|ec-p256|ec-p384] [--days N] [--remember]\n"
+"               [--passphrase-file F]\n"
+"  Creates a self-signed root CA (RSA 4096, 10 years by default) in the data directory\n"
+"  and writes its certificate to DIR/certs/ca.cert.pem. The key is stored encrypted with\n"
+"  a passphrase from --passphrase-file, $VMSPKI_PASSPHRASE or a prompt; --remember keeps\n"
+"  it in DIR/ca.passphrase (0600), and with no passphrase given generates a random one.\n", f);
+	if (all || strcmp(sub, "import") == 0)
+		fputs(
+"vmspki ca import FILE.p12 [--p12-passphrase-file F] [--chain FILE.pem] [--remember]\n"
+"                 [--passphrase-file F]\n"
+"  Imports a root or intermediate CA with its key from PKCS#12. The PKCS#12 password\n"
+"  comes from --p12-passphrase-file, $VMSPKI_P12_PASSPHRASE or a prompt; --chain adds\n"
+"  issuer certificates up to the root that the file lacks. The key is then protected\n"
+"  like for `ca init'.\n", f);
+	if (all || strcmp(sub, "show") == 0)
+		fputs(
+"vmspki ca show [--json]\n"
+"  Subject, issuer, serial, validity, key, fingerprints, chain and the number of\n"
+"  certificates the CA has issued.\n", f);
+	if (all || strcmp(sub, "export") == 0)
+		fputs(
+"vmspki ca export [--format pem|der|p7b] [--out F]\n"
+"  The public CA certificate (PEM and PKCS#7 with the chain above it) to F or stdout.\n"
+"vmspki ca export --with-key --out F.p12 --p12-passphrase-file F [--passphrase-file F]\n"
+"  The CA with its key as PKCS#12 (AES-256, PBKDF2), to move it to another server.\n", f);
+}
+
+void
+cli_help_issue(FILE *f)
+{
+	fputs(
+"usage: vmspki issue --profile P (--csr FILE | --generate-key) [--cn X] [--dns NAME]...\n"
+"            [--ip ADDR]... [--email ADDR]... [--days N] [--out F] [--chain-out F]\n"
+"            [--key-out F] [--p12 F.p12 --p12-passphrase-file F] [--owner KIND:ID]\n"
+"            [--json] [--passphrase-file F]\n"
+"  Issues a certificate of profile P from a CSR (PEM or DER), or with an RSA 2048 key\n"
+"  made here (--generate-key, delivered as --p12 or as --key-out with --out). The\n"
+"  certificate goes to --out (PEM), --chain-out (PEM with the CA chain), or stdout; a\n"
+"  summary goes to stderr. Validity never passes the CA's own notAfter.\n"
+"\n"
+"profiles:\n", f);
+	for (const vp_profile *p = vp_profile_all(); p->name != NULL; p++)
+		fprintf(f, "  %-17s %s\n", p->name, p->summary);
+}
+
+void
+cli_help_cert(FILE *f, const char *sub)
+{
+	int all = sub == NULL;
+
+	if (all)
+		fputs("usage: vmspki cert list|show ...\n\n", f);
+	if (all || strcmp(sub, "list") == 0)
+		fputs(
+"vmspki cert list [--expiring-within DAYS] [--profile P] [--json]\n"
+"  The issued certificates, soonest to expire first.\n", f);
+	if (all || strcmp(sub, "show") == 0)
+		fputs(
+"vmspki cert show SERIAL [--pem | --json]\n"
+"  One issued certificate (SERIAL in hex, as `cert list' prints it).\n", f);
+}
+
+void
+cli_help_audit(FILE *f, const char *sub)
+{
+	int all = sub == NULL;
+
+	if (all)
+		fputs("usage: vmspki audit verify|list ...\n\n", f);
+	if (all || strcmp(sub, "verify") == 0)
+		fputs(
+"vmspki audit verify\n"
+"  Recomputes the audit log's hash chain; exit 1 names the first row that does not fit.\n", f);
+	if (all || strcmp(sub, "list") == 0)
+		fputs(
+"vmspki audit list [--json]\n"
+"  Every audit row: when, who, what, which serial.\n", f);
+}
+
+int
+cli_help(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL;
+
+	if (argc == 0) {
+		cli_help_main(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(argv[0], "ca") == 0 && (sub == NULL || strcmp(sub, "init") == 0 ||
+	    strcmp(sub, "import") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "export") == 0))
+		cli_help_ca(stdout, sub);
+	else if (strcmp(argv[0], "issue") == 0)
+		cli_help_issue(stdout);
+	else if (strcmp(argv[0], "cert") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||
+	    strcmp(sub, "show") == 0))
+		cli_help_cert(stdout, sub);
+	else if (strcmp(argv[0], "audit") == 0 && (sub == NULL || strcmp(sub, "verify") == 0 ||
+	    strcmp(sub, "list") == 0))
+		cli_help_audit(stdout, sub);
+	else
+		return cli_usage(NULL, "no help on \"%s%s%s\"", argv[0], sub ? " " : "",
+		    sub ? sub : "");
+	return CLI_OK;
+}
