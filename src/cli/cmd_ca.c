@@ -53,6 +53,51 @@ check_no_ca(cli *c, vp_store **s)
 	return rc;
 }
 
+/* Creates the data directory and the store for a new CA, remembering what did not exist. */
+typedef struct fresh {
+	int dir_made;   /* the data directory was made by this command */
+	int db_made;    /* the database was made by this command */
+} fresh;
+
+static int
+create_store(cli *c, vp_store **s, fresh *f)
+{
+	struct stat st;
+
+	f->dir_made = stat(c->datadir, &st) == -1;
+	f->db_made = 1;   /* check_no_ca found no database */
+	return cli_store_open(c, 1, s);
+}
+
+/* A CA that could not be created leaves nothing behind: no empty database, no directory. */
+static void
+undo_create(cli *c, vp_store **s, const fresh *f)
+{
+	static const char *const files[] = {
+		"vmspki.db", "vmspki.db-wal", "vmspki.db-shm", "vmspki.db-journal"
+	};
+
+	vp_store_close(*s);
+	*s = NULL;
+	if (!f->db_made)
+		return;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *p = vp_path_join(c->datadir, files[i]);
+
+		if (p != NULL)
+			unlink(p);
+		free(p);
+	}
+	if (f->dir_made) {
+		char *certs = vp_path_join(c->datadir, "certs");
+
+		if (certs != NULL)
+			rmdir(certs);
+		free(certs);
+		rmdir(c->datadir);
+	}
+}
+
 /* The passphrase that will protect a new or imported CA key. *generated tells that it is a
  * random one (only with --remember and no passphrase given). */
 static int
@@ -163,6 +208,7 @@ ca_init(cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	vp_ca_init_opts o = { .key = VP_KEY_RSA4096, .actor = c->actor };
+	fresh made = { 0, 0 };
 	const char *passfile = NULL;
 	vp_error e = { 0 };
 	vp_store *s = NULL;
@@ -205,10 +251,11 @@ ca_init(cli *c, int argc, char **argv)
 		return rc;
 	if ((rc = new_ca_passphrase(c, passfile, remember, &pass, &generated)) != CLI_OK)
 		goto out;
-	if (s == NULL && (rc = cli_store_open(c, 1, &s)) != CLI_OK)
+	if (s == NULL && (rc = create_store(c, &s, &made)) != CLI_OK)
 		goto out;
 	if (vp_ca_init(s, c->datadir, &o, pass, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
+		undo_create(c, &s, &made);
 		goto out;
 	}
 	if (remember && (rc = remember_passphrase(c, pass, generated)) != CLI_OK)
@@ -234,6 +281,10 @@ ca_import(cli *c, int argc, char **argv)
 	const char *passfile = NULL, *p12file = NULL, *p12passfile = NULL, *chainfile = NULL;
 	unsigned char *p12 = NULL, *chain = NULL;
 	size_t p12len = 0, chainlen = 0;
+	fresh made = { 0, 0 };
+	EVP_PKEY *k = NULL;
+	X509 *x = NULL;
+	STACK_OF(X509) *sk = NULL;
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	char *pass = NULL, *p12pass = NULL;
@@ -280,13 +331,23 @@ ca_import(cli *c, int argc, char **argv)
 		goto out;
 	if ((rc = cli_p12_pass(p12passfile, 1, 0, &p12pass)) != CLI_OK)
 		goto out;
+	/* A wrong password or a file that is no PKCS#12 is told before anything is asked or
+	 * made; vp_ca_import checks the rest (CA, key usage, validity, chain). */
+	if (vp_p12_parse(p12, p12len, p12pass, &k, &x, &sk, &e) != VP_OK) {
+		rc = cli_fail("%s: %s", p12file, e.msg);
+		goto out;
+	}
+	EVP_PKEY_free(k);
+	X509_free(x);
+	sk_X509_pop_free(sk, X509_free);
 	if ((rc = new_ca_passphrase(c, passfile, remember, &pass, &generated)) != CLI_OK)
 		goto out;
-	if (s == NULL && (rc = cli_store_open(c, 1, &s)) != CLI_OK)
+	if (s == NULL && (rc = create_store(c, &s, &made)) != CLI_OK)
 		goto out;
 	if (vp_ca_import(s, c->datadir, p12, p12len, p12pass, chain, chainlen, pass, 0, c->actor,
 	    &e) != VP_OK) {
 		rc = cli_fail_err(&e);
+		undo_create(c, &s, &made);
 		goto out;
 	}
 	if (remember && (rc = remember_passphrase(c, pass, generated)) != CLI_OK)

@@ -75,12 +75,45 @@ option_word(char **argv, int shortch, char *buf, size_t n)
 	buf[strcspn(buf, "=")] = '\0';
 }
 
+/* getopt_long would take "--passphrase=X" as an abbreviation of --passphrase-file and then
+ * name X in its error: a passphrase typed as an argument must be refused without echoing it. */
+static int
+refuse_secret_args(const char *cmd, int argc, char **argv)
+{
+	static const char *const ok[] = { "--passphrase-file", "--p12-passphrase-file" };
+	char word[64];
+
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *w = argv[i];
+		size_t n = strcspn(w, "=");
+		int fine = 0;
+
+		if (strncmp(w, "--pass", 6) != 0 && strncmp(w, "--p12-pass", 10) != 0 &&
+		    strncmp(w, "--pw", 4) != 0)
+			continue;
+		for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++)
+			fine |= strlen(ok[k]) == n && strncmp(w, ok[k], n) == 0;
+		if (fine) {
+			i += w[n] == '\0';   /* skip the file name */
+			continue;
+		}
+		snprintf(word, sizeof(word), "%.*s", (int)(n < 40 ? n : 40), w);
+		cli_usage(cmd, "unknown option %s: passphrases are never given as arguments; use "
+		    "--passphrase-file F or --p12-passphrase-file F", word);
+		return -1;
+	}
+	return 0;
+}
+
 int
 cli_getopt(cli *c, const char *cmd, int argc, char **argv, const char *shortopts,
     const struct option *longopts)
 {
 	char optstr[64], word[128];
 	int ch;
+
+	if (optind == 0 && cmd != NULL && refuse_secret_args(cmd, argc, argv) != 0)
+		return -2;
 
 	/* ':' first (after a '+' that stops at the first word) so that a missing argument is told
 	 * apart from an unknown option. */
