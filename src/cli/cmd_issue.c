@@ -199,6 +199,7 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 		rc = write_one(a->key_out, pem, len, 0600, serial, 1);
 		vp_secret_free(pem, len);
 		pem = NULL;
+		len = 0;
 		if (rc != CLI_OK)
 			goto out;
 	}
