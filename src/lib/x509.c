@@ -30,7 +30,8 @@ bio_take(BIO *b, char **out, size_t *len, vp_error *e)
 		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot read a memory buffer");
 	if ((copy = malloc((size_t)n + 1)) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-	memcpy(copy, data, (size_t)n);
+	if (n > 0)
+		memcpy(copy, data, (size_t)n);
 	copy[n] = '\0';
 	*out = copy;
 	if (len != NULL)
