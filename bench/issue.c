@@ -3,11 +3,15 @@
  *
  *   vmspki-bench-issue [-p PROFILE] [-s SAMPLE_DIR] DATADIR PASSFILE CSRS [THREADS [BATCH]]
  *   vmspki-bench-issue --gen-csrs OUTDIR COUNT [KEYS]
+ *   vmspki-bench-issue --sign-loop DATADIR PASSFILE [THREADS [SECONDS]]
  *
  * CSRS is a directory (every *.csr in it) or a file naming one CSR per line. A certificate
  * counts as issued only once the transaction that records it has committed: that is the moment
  * a real caller would be told. The second form writes COUNT RSA-2048 CSRs made from KEYS keys
- * (default 8) with distinct CNs and a matching DNS SAN, and a list of them (OUTDIR/list). */
+ * (default 8) with distinct CNs and a matching DNS SAN, and a list of them (OUTDIR/list). The
+ * third signs a 1 kB message with the CA key (SHA-256, as for a certificate) on THREADS threads
+ * for SECONDS (default 5): the bare signing cost in this process, in CPU time per signature,
+ * which stays meaningful when other work shares the cores and wall-clock rates do not. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -15,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +81,18 @@ bi_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time (user + system) of the whole process, all threads, in seconds. */
+static double
+bi_cpu(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void
@@ -389,7 +406,7 @@ bi_run(const char *profile, const char *sample_dir, const char *datadir, const c
 	vp_cert_filter all = { 0 };
 	char *pass = NULL, *db = NULL;
 	int64_t before = 0, after = 0;
-	double t0, t1, tp0, tp1, end = 0, sign_s = 0, commit_s = 0;
+	double t0, t1, tp0, tp1, c0, c1, end = 0, sign_s = 0, commit_s = 0;
 	size_t commits = 0, started = 0, i;
 	int ret = 1;
 
@@ -430,6 +447,7 @@ bi_run(const char *profile, const char *sample_dir, const char *datadir, const c
 			exit(1); /* the barrier would wait for it forever */
 		}
 	}
+	c0 = bi_cpu();
 	t0 = bi_now();
 	pthread_barrier_wait(&sh.start);
 	for (i = 0; i < started; i++) {
@@ -441,6 +459,7 @@ bi_run(const char *profile, const char *sample_dir, const char *datadir, const c
 		commits += th[i].commits;
 	}
 	t1 = end > t0 ? end : bi_now();
+	c1 = bi_cpu(); /* includes the threads' store open and close: a little pessimistic */
 	pthread_barrier_destroy(&sh.start);
 
 	if (atomic_load(&sh.failed) != 0) {
@@ -459,6 +478,8 @@ bi_run(const char *profile, const char *sample_dir, const char *datadir, const c
 	    " %.1f ms each)\n", 100.0 * sign_s / ((t1 - t0) * (double)nthreads),
 	    100.0 * commit_s / ((t1 - t0) * (double)nthreads), commits,
 	    commits ? 1000.0 * commit_s / (double)commits : 0.0);
+	printf("library: CPU %.3f s, %.2f ms per certificate\n", c1 - c0,
+	    1000.0 * (c1 - c0) / (double)(atomic_load(&sh.issued) ? atomic_load(&sh.issued) : 1));
 	printf("library: rows in certificates: %lld before, %lld after\n", (long long)before,
 	    (long long)after);
 	if ((size_t)(after - before) != sh.ncsrs || atomic_load(&sh.issued) != sh.ncsrs) {
@@ -469,10 +490,10 @@ bi_run(const char *profile, const char *sample_dir, const char *datadir, const c
 	if (sample_dir != NULL && bi_write_samples(s, &sh, sample_dir) < 0)
 		goto out;
 	printf("certs=%zu seconds=%.3f rate=%.1f commit_share=%.4f commits=%zu parse_seconds=%.3f"
-	    " rows=%lld\n", atomic_load(&sh.issued), t1 - t0,
+	    " rows=%lld cpu_ms=%.3f\n", atomic_load(&sh.issued), t1 - t0,
 	    (double)atomic_load(&sh.issued) / (t1 - t0),
 	    commit_s / ((t1 - t0) * (double)nthreads), commits, tp1 - tp0,
-	    (long long)(after - before));
+	    (long long)(after - before), 1000.0 * (c1 - c0) / (double)atomic_load(&sh.issued));
 	ret = 0;
 out:
 	for (i = 0; i < sh.ncsrs; i++) {
@@ -487,6 +508,100 @@ out:
 	vp_secret_free_str(pass);
 	free(db);
 	pthread_mutex_destroy(&sh.err_lock);
+	return ret;
+}
+
+typedef struct bi_loop {
+	EVP_PKEY *key;
+	const char *md;
+	double deadline;
+	pthread_t tid;
+	size_t signs;
+	int failed;
+} bi_loop;
+
+static void *
+bi_loop_worker(void *arg)
+{
+	bi_loop *l = arg;
+	unsigned char msg[1024], sig[1024];
+	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+
+	memset(msg, 0xa5, sizeof(msg));
+	if (mctx == NULL) {
+		l->failed = 1;
+		return NULL;
+	}
+	while (bi_now() < l->deadline) {
+		size_t siglen = sizeof(sig);
+
+		/* a fresh init per signature, as X509_sign does for every certificate */
+		if (EVP_DigestSignInit_ex(mctx, NULL, l->md, NULL, NULL, l->key, NULL) != 1 ||
+		    EVP_DigestSign(mctx, sig, &siglen, msg, sizeof(msg)) != 1) {
+			l->failed = 1;
+			break;
+		}
+		l->signs++;
+	}
+	EVP_MD_CTX_free(mctx);
+	return NULL;
+}
+
+/* --sign-loop: the bare cost of the CA's signature, measured in this process. */
+static int
+bi_sign_loop(const char *datadir, const char *passfile, size_t nthreads, size_t seconds)
+{
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	vp_error e = { 0 };
+	char *pass = NULL, *db = NULL;
+	bi_loop *l = NULL;
+	size_t i, started = 0, signs = 0;
+	double t0, t1, c0, c1;
+	int ret = 1, failed = 0;
+
+	if ((db = vp_path_join(datadir, "vmspki.db")) == NULL ||
+	    (l = calloc(nthreads, sizeof(*l))) == NULL) {
+		fprintf(stderr, "bench: out of memory\n");
+		goto out;
+	}
+	if (vp_store_open(db, &s, &e) != VP_OK ||
+	    vp_passphrase_from_file(passfile, &pass, &e) != VP_OK ||
+	    vp_ca_load(s, pass, &ca, &e) != VP_OK) {
+		fprintf(stderr, "bench: %s\n", e.msg);
+		goto out;
+	}
+	c0 = bi_cpu();
+	t0 = bi_now();
+	for (started = 0; started < nthreads; started++) {
+		l[started].key = vp_ca_key(ca);
+		l[started].md = "SHA256";
+		l[started].deadline = t0 + (double)seconds;
+		if (pthread_create(&l[started].tid, NULL, bi_loop_worker, &l[started]) != 0) {
+			fprintf(stderr, "bench: cannot start a thread\n");
+			break;
+		}
+	}
+	for (i = 0; i < started; i++) {
+		pthread_join(l[i].tid, NULL);
+		signs += l[i].signs;
+		failed |= l[i].failed;
+	}
+	t1 = bi_now();
+	c1 = bi_cpu();
+	if (failed || started < nthreads || signs == 0) {
+		fprintf(stderr, "bench: signing with the CA key failed\n");
+		goto out;
+	}
+	printf("signs=%zu seconds=%.3f rate=%.1f cpu_ms=%.3f\n", signs, t1 - t0,
+	    (double)signs / (t1 - t0), 1000.0 * (c1 - c0) / (double)signs);
+	ret = 0;
+out:
+	free(l);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	vp_secret_free_str(pass);
+	free(db);
 	return ret;
 }
 
@@ -571,9 +686,10 @@ usage(const char *argv0)
 	fprintf(stderr,
 	    "usage: %s [-p PROFILE] [-s SAMPLE_DIR] DATADIR PASSFILE CSRS [THREADS [BATCH]]\n"
 	    "       %s --gen-csrs OUTDIR COUNT [KEYS]\n"
+	    "       %s --sign-loop DATADIR PASSFILE [THREADS [SECONDS]]\n"
 	    "PROFILE: server (default) or client; THREADS: default the number of cores;\n"
 	    "BATCH: certificates per commit per thread (default %d)\n",
-	    argv0, argv0, BI_BATCH_DEFAULT);
+	    argv0, argv0, argv0, BI_BATCH_DEFAULT);
 }
 
 int
@@ -592,6 +708,18 @@ main(int argc, char **argv)
 		}
 		return bi_gen_csrs(argv[2], count, nkeys);
 	}
+	nthreads = ncpu > 0 ? (size_t)ncpu : 1;
+	if (argc >= 2 && strcmp(argv[1], "--sign-loop") == 0) {
+		size_t seconds = 5;
+
+		if (argc < 4 || argc > 6 ||
+		    (argc >= 5 && bi_parse_size(argv[4], 1, BI_THREADS_MAX, &nthreads) != 0) ||
+		    (argc == 6 && bi_parse_size(argv[5], 1, 3600, &seconds) != 0)) {
+			usage(argv[0]);
+			return 2;
+		}
+		return bi_sign_loop(argv[2], argv[3], nthreads, seconds);
+	}
 	while ((opt = getopt(argc, argv, "p:s:h")) != -1) {
 		switch (opt) {
 		case 'p':
@@ -607,7 +735,6 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	nthreads = ncpu > 0 ? (size_t)ncpu : 1;
 	if (argc < 3 || argc > 5 ||
 	    (argc >= 4 && bi_parse_size(argv[3], 1, BI_THREADS_MAX, &nthreads) != 0) ||
 	    (argc == 5 && bi_parse_size(argv[4], 1, BI_BATCH_MAX, &batch) != 0)) {
