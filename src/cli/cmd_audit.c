@@ -29,7 +29,7 @@ audit_verify(cli *c, int argc, char **argv)
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (vp_store_audit_verify(s, &rows, &bad, &e) != VP_OK) {
-		rc = cli_fail("audit log broken: %s", e.msg);
+		rc = cli_fail_err(&e);
 	} else {
 		printf("audit log intact: %lld rows\n", (long long)rows);
 		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
