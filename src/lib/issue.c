@@ -82,8 +82,8 @@ out:
 
 /* A DNS name as RFC 1123 allows it (letters, digits, hyphens; dot-separated labels of 1-63;
  * 253 at most), with an optional "*." wildcard as the whole leftmost label. */
-static int
-dns_name_ok(const char *s)
+int
+vp_dns_name_ok(const char *s)
 {
 	size_t len = strlen(s), label = 0, i;
 
@@ -116,7 +116,7 @@ email_ok(const char *s)
 	const char *at = strchr(s, '@');
 	size_t i;
 
-	if (at == NULL || at == s || strchr(at + 1, '@') != NULL || !dns_name_ok(at + 1) ||
+	if (at == NULL || at == s || strchr(at + 1, '@') != NULL || !vp_dns_name_ok(at + 1) ||
 	    strlen(s) > 254)
 		return 0;
 	for (i = 0; s + i < at; i++)
@@ -179,7 +179,7 @@ collect_sans(const vp_profile *p, const vp_issue_req *r, GENERAL_NAMES **out,
 	if (gens == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	for (i = 0; i < r->ndns && rc == VP_OK; i++) {
-		if (!dns_name_ok(r->dns[i]))
+		if (!vp_dns_name_ok(r->dns[i]))
 			rc = vp_error_set(e, VP_ERR_INVALID,
 			    "\"%.80s\" is not a valid DNS name (letters, digits, hyphens and dots; "
 			    "\"*.\" only as the first label)", r->dns[i]);
@@ -227,7 +227,7 @@ collect_sans(const vp_profile *p, const vp_issue_req *r, GENERAL_NAMES **out,
 
 				snprintf(name, sizeof(name), "%.*s", n,
 				    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
-				if (n <= 0 || n > 253 || strlen(name) != (size_t)n || !dns_name_ok(name)) {
+				if (n <= 0 || n > 253 || strlen(name) != (size_t)n || !vp_dns_name_ok(name)) {
 					rc = vp_error_set(e, VP_ERR_INVALID,
 					    "the CSR asks for an invalid DNS name \"%.80s\"", name);
 					break;
