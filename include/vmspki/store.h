@@ -96,4 +96,15 @@ typedef struct vp_audit_rec {
 typedef int (*vp_audit_cb)(const vp_audit_rec *r, void *arg);
 vp_err vp_store_audit_list(vp_store *s, vp_audit_cb cb, void *arg, vp_error *e);
 
+/* API tokens by SHA-256 hash (hex). insert: VP_ERR_EXISTS for a name in use; find and delete:
+ * VP_ERR_NOTFOUND. */
+vp_err vp_store_token_insert(vp_store *s, const char *name, const char *hash, const char *role,
+    vp_error *e);
+vp_err vp_store_token_find(vp_store *s, const char *hash, char *name, size_t name_len,
+    char *role, size_t role_len, vp_error *e);
+vp_err vp_store_token_delete(vp_store *s, const char *name, vp_error *e);
+typedef int (*vp_store_token_cb)(const char *name, const char *role, int64_t created_at,
+    void *arg);
+vp_err vp_store_token_list(vp_store *s, vp_store_token_cb cb, void *arg, vp_error *e);
+
 #endif

@@ -25,7 +25,8 @@ vp_err vp_token_revoke(vp_store *s, const char *name, const char *actor, vp_erro
 
 typedef struct vp_token_rec {
 	const char *name, *role;
-	int64_t created_at, last_used_at;
+	int64_t created_at;
+	int64_t last_used_at;   /* not tracked yet: 0 */
 } vp_token_rec;
 typedef int (*vp_token_cb)(const vp_token_rec *t, void *arg);
 vp_err vp_token_list(vp_store *s, vp_token_cb cb, void *arg, vp_error *e);

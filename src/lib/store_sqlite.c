@@ -71,6 +71,12 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN"
 	"  SELECT RAISE(ABORT, 'audit_log is append-only: its rows cannot be deleted');"
 	"END;"),
+	/* 2: API tokens, kept as SHA-256 hashes only. */
+	("CREATE TABLE tokens ("
+	"  name TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  role TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1165,6 +1171,105 @@ vp_store_audit_list(vp_store *s, vp_audit_cb cb, void *arg, vp_error *e)
 	}
 	if (r != SQLITE_DONE)
 		rc = store_fail(s, e, "read the audit log");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- API tokens ---- */
+
+vp_err
+vp_store_token_insert(vp_store *s, const char *name, const char *hash, const char *role,
+    vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO tokens (name, hash, role, created_at) "
+	    "VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, e, "save a token");
+	if (bind_text(st, 1, name) != SQLITE_OK || bind_text(st, 2, hash) != SQLITE_OK ||
+	    bind_text(st, 3, role) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL)) != SQLITE_OK) {
+		rc = store_fail(s, e, "save a token");
+		goto out;
+	}
+	r = sqlite3_step(st);
+	if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_CONSTRAINT && r != SQLITE_DONE)
+		rc = vp_error_set(e, VP_ERR_EXISTS, "a token named %s exists already", name);
+	else if (r != SQLITE_DONE)
+		rc = store_fail(s, e, "save a token");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_store_token_find(vp_store *s, const char *hash, char *name, size_t name_len, char *role,
+    size_t role_len, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT name, role FROM tokens WHERE hash = ?1", -1, &st,
+	    NULL) != SQLITE_OK)
+		return store_fail(s, e, "look up a token");
+	if (bind_text(st, 1, hash) != SQLITE_OK) {
+		rc = store_fail(s, e, "look up a token");
+		goto out;
+	}
+	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(name, name_len, "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(role, role_len, "%s", (const char *)sqlite3_column_text(st, 1));
+	} else if (r == SQLITE_DONE)
+		rc = vp_error_set(e, VP_ERR_NOTFOUND, "unknown token");
+	else
+		rc = store_fail(s, e, "look up a token");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_store_token_delete(vp_store *s, const char *name, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM tokens WHERE name = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return store_fail(s, e, "delete a token");
+	if (bind_text(st, 1, name) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, e, "delete a token");
+	else if (sqlite3_changes(s->db) == 0)
+		rc = vp_error_set(e, VP_ERR_NOTFOUND, "no token named %s", name);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_store_token_list(vp_store *s, vp_store_token_cb cb, void *arg, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT name, role, created_at FROM tokens ORDER BY name",
+	    -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, e, "list the tokens");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int cbr = cb((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2), arg);
+
+		if (cbr != 0) {
+			rc = (vp_err)cbr;
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE)
+		rc = store_fail(s, e, "list the tokens");
 out:
 	sqlite3_finalize(st);
 	return rc;
