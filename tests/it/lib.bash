@@ -115,6 +115,7 @@ it_cleanup() {
 		not_ok "the script ran to its end (it stopped early, status $rc)"
 		printf '%d passed, %d failed\n' "$IT_PASS" "$IT_FAIL"
 	fi
+	daemons_kill_all
 	[ -n "${IT_KEEP:-}" ] && [ -n "$T" ] && { echo "# kept work dir $T" >&2; return; }
 	[ -n "$T" ] && [ -d "$T" ] && rm -rf -- "$T"
 }
@@ -407,4 +408,215 @@ assert_unchanged() {
 		not_ok "$3"
 		diff "$1" "$T/.snap.after" | head -n 10 | sed 's/^/#   /'
 	fi
+}
+
+# ---------------------------------------------------------------- the daemon (vmspki serve)
+# daemon_start DATADIR [SERVE ARGS...] starts `vmspki serve` on 127.0.0.1:PORT and [::1]:PORT
+# (a free port picked at random, another one if the daemon cannot bind it), waits until
+# /healthz answers and sets:
+#   DAEMON_PID, PORT, DAEMON_DIR, DAEMON_OUT/DAEMON_ERR (its stdout/stderr files),
+#   DAEMON_CA (DATADIR/certs/ca.cert.pem), ADMIN_TOKEN (the vmspki_... token it printed at first
+#   start; unchanged on a later start that prints none).
+# Every daemon started so is killed (SIGKILL) when the test exits. daemon_stop stops one.
+# DAEMON_WAIT (seconds, default 180: first start makes a CA; ASan is slow) bounds the wait.
+DAEMON_PIDS=()
+DAEMON_N=0
+ADMIN_TOKEN=""
+
+# pid_alive PID: 0 while the process runs (a zombie, exited but not yet waited for, is not).
+pid_alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	[ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]
+}
+
+# port_busy PORT: 0 when something accepts TCP connections on 127.0.0.1:PORT or [::1]:PORT.
+port_busy() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+	(exec 3<>"/dev/tcp/::1/$1") 2>/dev/null && return 0
+	return 1
+}
+
+# pick_port: a port in 20000..59999 that nothing listens on (now).
+pick_port() {
+	local p i
+	for ((i = 0; i < 50; i++)); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		port_busy "$p" || { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# healthz_up PORT: 0 when https://127.0.0.1:PORT/healthz answers 200 (certificate not checked:
+# this only says that the daemon is up; the TLS tests check the certificate).
+healthz_up() {
+	[ "$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$1/healthz" 2>/dev/null)" = 200 ]
+}
+
+daemon_start() {
+	local d=$1 try n wait_s=${DAEMON_WAIT:-180} i
+	shift
+	for ((try = 1; try <= 5; try++)); do
+		PORT=$(pick_port) || { diag "no free port found"; return 1; }
+		DAEMON_N=$((DAEMON_N + 1))
+		n=$DAEMON_N
+		DAEMON_OUT="$T/daemon.$n.out"
+		DAEMON_ERR="$T/daemon.$n.err"
+		"$VMSPKI" --data "$d" serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" "$@" \
+		    </dev/null >"$DAEMON_OUT" 2>"$DAEMON_ERR" &
+		DAEMON_PID=$!
+		DAEMON_PIDS+=("$DAEMON_PID")
+		DAEMON_DIR=$d
+		DAEMON_CA="$d/certs/ca.cert.pem"
+		printf '$ vmspki --data %s serve --listen 127.0.0.1:%s --listen [::1]:%s %s (pid %s)\n' \
+		    "$d" "$PORT" "$PORT" "$*" "$DAEMON_PID" >>"$VP_LOG"
+		for ((i = 0; i < wait_s * 5; i++)); do
+			pid_alive "$DAEMON_PID" || break
+			if healthz_up "$PORT"; then
+				local tok
+				tok=$(grep -Eo 'vmspki_[A-Za-z0-9_-]+' "$DAEMON_OUT" | head -n 1)
+				[ -n "$tok" ] && ADMIN_TOKEN=$tok
+				return 0
+			fi
+			sleep 0.2
+		done
+		if pid_alive "$DAEMON_PID"; then
+			diag "the daemon (pid $DAEMON_PID) did not answer /healthz within ${wait_s}s"
+			diag_file "$DAEMON_ERR" 20
+			return 1
+		fi
+		wait "$DAEMON_PID" 2>/dev/null
+		# Someone took the port between the pick and the bind: another one.
+		if grep -Eqi 'in use|EADDRINUSE' "$DAEMON_ERR"; then
+			diag "port $PORT was taken; trying another"
+			continue
+		fi
+		diag "the daemon exited before answering /healthz; its stderr:"
+		diag_file "$DAEMON_ERR" 20
+		diag_file "$DAEMON_OUT" 20
+		return 1
+	done
+	return 1
+}
+
+# daemon_stop PID [SIGNAL] [SECONDS]: sends SIGNAL (TERM) and waits up to SECONDS (60) for the
+# process to end. Sets DAEMON_RC to its exit status ("timeout" when it did not end: it is then
+# killed). Only for daemons this test started (they are its children).
+daemon_stop() {
+	local pid=$1 sig=${2:-TERM} lim=${3:-60} i
+	kill "-$sig" "$pid" 2>/dev/null
+	for ((i = 0; i < lim * 10; i++)); do
+		pid_alive "$pid" || break
+		sleep 0.1
+	done
+	if pid_alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		DAEMON_RC=timeout
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	DAEMON_RC=$?
+	return 0
+}
+
+# track_pid PID: another background process of the test (a client, a helper server) to kill
+# with the daemons when the test exits.
+track_pid() { DAEMON_PIDS+=("$1"); }
+
+# daemons_kill_all: SIGKILL to every daemon (and tracked process) still running (from it_cleanup).
+daemons_kill_all() {
+	local p
+	for p in "${DAEMON_PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- talking to the API (curl)
+# api METHOD PATH [TOKEN] [BODYFILE] [HOST]: one HTTPS request with full verification against
+# DAEMON_CA to HOST (127.0.0.1) on PORT. The token goes in a header file, not on the command
+# line. Sets API_STATUS (HTTP status, 000 when no answer), API_BODY (file holding the response
+# body), API_RC (curl's exit status).
+API_N=0
+api() {
+	local m=$1 p=$2 tok=${3:-} body=${4:-} host=${5:-127.0.0.1} args
+	API_N=$((API_N + 1))
+	API_BODY="$T/.api.$API_N.body"
+	args=(-gsS --max-time 120 --cacert "$DAEMON_CA" -o "$API_BODY" -w '%{http_code}' -X "$m" -H 'Expect:')
+	if [ -n "$tok" ]; then
+		printf 'Authorization: Bearer %s\n' "$tok" >"$T/.api.hdr"
+		args+=(-H "@$T/.api.hdr")
+	fi
+	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$body")
+	: >"$API_BODY"
+	API_STATUS=$(curl "${args[@]}" "https://$host:$PORT$p" 2>"$T/.api.err")
+	API_RC=$?
+	rm -f "$T/.api.hdr"
+	[ -n "$API_STATUS" ] || API_STATUS=000
+	return 0
+}
+
+# assert_status CODE DESC: the last api call answered CODE.
+assert_status() {
+	if [ "$API_STATUS" = "$1" ]; then
+		ok "$2 (HTTP $API_STATUS)"
+	else
+		not_ok "$2 (expected HTTP $1, got $API_STATUS, curl exit $API_RC)"
+		diag_file "$API_BODY" 5
+		diag_file "$T/.api.err" 3
+	fi
+}
+
+# assert_error_body CODE_REGEX DESC [MESSAGE_REGEX]: the last body is {"error":{"code":C,
+# "message":M}} with C a non-empty string matching CODE_REGEX and M a non-empty sentence
+# (matching MESSAGE_REGEX, extended and case-insensitive, when given).
+assert_error_body() {
+	local code msg
+	if ! jq -e '(.error | type) == "object" and (.error.code | type) == "string" and
+	    (.error.code | length) > 0 and (.error.message | type) == "string" and
+	    (.error.message | length) > 0' "$API_BODY" >/dev/null 2>&1; then
+		not_ok "$2 (body is not {\"error\":{\"code\",\"message\"}})"
+		diag_file "$API_BODY" 5
+		return
+	fi
+	code=$(jq -r .error.code "$API_BODY")
+	msg=$(jq -r .error.message "$API_BODY")
+	if ! grep -Eq -- "$1" <<<"$code"; then
+		not_ok "$2 (error code '$code' does not match /$1/)"
+	elif [ -n "${3:-}" ] && ! grep -Eiq -- "$3" <<<"$msg"; then
+		not_ok "$2 (message does not match /$3/: $msg)"
+	else
+		ok "$2 (code $code)"
+		diag "message: $msg"
+	fi
+}
+
+# issue_body OUT PROFILE CSRFILE [DNS...]: the JSON of POST /api/v1/issue for a CSR.
+issue_body() {
+	local out=$1 prof=$2 csr=$3
+	shift 3
+	jq -n --arg p "$prof" --rawfile csr "$csr" '{profile: $p, csr: $csr}' |
+	    jq --args '. + (if $ARGS.positional | length > 0 then {dns: $ARGS.positional} else {} end)' "$@" >"$out"
+}
+
+# norm_serial S: a serial as lowercase hex without colons or leading zeros (the store's form).
+norm_serial() { tr -d ':' <<<"$1" | tr 'A-F' 'a-f' | sed 's/^0*//'; }
+
+# cert_serial CERT: the serial of a PEM certificate in that form.
+cert_serial() { norm_serial "$(openssl x509 -in "$1" -noout -serial 2>/dev/null | sed 's/^serial=//')"; }
+
+# db_count DATADIR: certificates recorded in the store (sqlite3, read only).
+db_count() { rows "$1/vmspki.db" certificates; }
+
+# db_has_serial DATADIR SERIAL: 0 when the store holds the certificate.
+db_has_serial() {
+	[ "$(sqlite3 "file:$1/vmspki.db?mode=ro" "SELECT count(*) FROM certificates WHERE serial = '$2';" 2>/dev/null)" = 1 ]
+}
+
+# served_cert HOST PORT OUT [SERVERNAME]: the certificate a new TLS connection gets (no
+# verification: this only looks), PEM in OUT.
+served_cert() {
+	local sni=()
+	[ -n "${4:-}" ] && sni=(-servername "$4")
+	openssl s_client -connect "$1:$2" "${sni[@]}" </dev/null 2>/dev/null | openssl x509 -out "$3" 2>/dev/null
 }
