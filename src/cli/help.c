@@ -23,6 +23,9 @@ cli_help_main(FILE *f)
 "  cert show    describe one issued certificate\n"
 "  audit verify check the audit log's hash chain\n"
 "  audit list   print the audit log\n"
+"  serve        the HTTPS REST API daemon\n"
+"  token create|list|revoke     API bearer tokens\n"
+"  server-cert renew|import|show  the daemon's HTTPS certificate\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
 "  --version    print the version\n"
 "\n"
@@ -140,6 +143,14 @@ cli_help(int argc, char **argv)
 	else if (strcmp(argv[0], "audit") == 0 && (sub == NULL || strcmp(sub, "verify") == 0 ||
 	    strcmp(sub, "list") == 0))
 		cli_help_audit(stdout, sub);
+	else if (strcmp(argv[0], "serve") == 0)
+		cli_help_serve(stdout);
+	else if (strcmp(argv[0], "token") == 0 && (sub == NULL || strcmp(sub, "create") == 0 ||
+	    strcmp(sub, "list") == 0 || strcmp(sub, "revoke") == 0))
+		cli_help_token(stdout, sub);
+	else if (strcmp(argv[0], "server-cert") == 0 && (sub == NULL ||
+	    strcmp(sub, "renew") == 0 || strcmp(sub, "import") == 0 || strcmp(sub, "show") == 0))
+		cli_help_servercert(stdout, sub);
 	else
 		return cli_usage(NULL, "no help on \"%s%s%s\"", argv[0], sub ? " " : "",
 		    sub ? sub : "");

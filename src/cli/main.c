@@ -15,6 +15,9 @@ static const struct {
 	{ "issue", cmd_issue },
 	{ "cert", cmd_cert },
 	{ "audit", cmd_audit },
+	{ "serve", cmd_serve },
+	{ "token", cmd_token },
+	{ "server-cert", cmd_servercert },
 };
 
 static char *

@@ -1,0 +1,260 @@
+/* `vmspki server-cert renew|import|show`: the HTTPS certificate of `vmspki serve`. These work
+ * on the data directory directly, also while the daemon runs: it notices the new files within
+ * two seconds and gives them to every new connection, without a restart. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "vmspki/servercert.h"
+#include "vmspki/util.h"
+
+void
+cli_help_servercert(FILE *f, const char *sub)
+{
+	int all = sub == NULL;
+
+	if (all)
+		fputs("usage: vmspki server-cert renew|import|show ...\n\n", f);
+	if (all || strcmp(sub, "renew") == 0)
+		fputs(
+"vmspki server-cert renew [--passphrase-file F]\n"
+"  Issues a new API server certificate now (every name and address of the host) and\n"
+"  writes DIR/certs/server.crt, server.key.pem and public.pem. A running `vmspki serve`\n"
+"  uses it for new connections within 2 seconds; open connections are kept.\n", f);
+	if (all || strcmp(sub, "import") == 0)
+		fputs(
+"vmspki server-cert import F.p12 [--p12-passphrase-file F]\n"
+"  Puts the operator's certificate (PKCS#12 with key and chain) in place of the generated\n"
+"  one; vmspki does not renew it (`server-cert renew` goes back to a generated one).\n", f);
+	if (all || strcmp(sub, "show") == 0)
+		fputs(
+"vmspki server-cert show [--json]\n"
+"  The server certificate's serial, validity, when it will be renewed and why.\n", f);
+}
+
+static int
+sc_renew(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	vp_servercert_status st;
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	const char *passfile = NULL;
+	char na[32];
+	int ch, rc, renewed = 0;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "server-cert renew", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_servercert(stdout, "renew");
+			return CLI_OK;
+		case OPT_PASSFILE:
+			passfile = optarg;
+			break;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("server-cert renew", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	vp_ca_free(ca);
+	ca = NULL;
+	if ((rc = cli_ca_load_key(c, s, passfile, &ca)) != CLI_OK)
+		goto out;
+	if (vp_servercert_ensure(s, ca, c->datadir, 1, c->actor, &renewed, &st, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	cli_time_iso(st.not_after, na);
+	printf("renewed the server certificate: serial %s, valid until %s\n", st.serial, na);
+	printf("a running `vmspki serve` uses it for new connections within 2 seconds\n");
+	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+out:
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
+sc_import(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "p12-passphrase-file", required_argument, NULL, OPT_P12PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	const char *passfile = NULL;
+	unsigned char *p12 = NULL;
+	size_t len = 0;
+	char *pass = NULL;
+	int ch, rc;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "server-cert import", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_servercert(stdout, "import");
+			return CLI_OK;
+		case OPT_P12PASSFILE:
+			passfile = optarg;
+			break;
+		}
+	}
+	if (optind >= argc)
+		return cli_usage("server-cert import", "give the PKCS#12 file");
+	if (optind + 1 < argc)
+		return cli_usage("server-cert import", "unexpected argument \"%s\"", argv[optind + 1]);
+	if (vp_file_read(argv[optind], VP_FILE_MAX, &p12, &len, &e) != VP_OK)
+		return cli_fail_err(&e);
+	if ((rc = cli_p12_pass(passfile, 1, 0, &pass)) != CLI_OK)
+		goto out;
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		goto out;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	if (vp_servercert_import(s, c->datadir, p12, len, pass, c->actor, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	printf("imported the server certificate from %s\n", argv[optind]);
+	printf("a running `vmspki serve` uses it for new connections within 2 seconds\n");
+	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+out:
+	vp_secret_free_str(pass);
+	if (p12 != NULL)
+		vp_secret_free(p12, len);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
+sc_show(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 }
+	};
+	vp_servercert_status st;
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	char t[32];
+	int ch, rc, json = 0;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "server-cert show", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_servercert(stdout, "show");
+			return CLI_OK;
+		case OPT_JSON:
+			json = 1;
+			break;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("server-cert show", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	if (vp_servercert_status_get(ca, c->datadir, &st, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if (json) {
+		json_t *o = json_object();
+		int bad = o == NULL;
+
+		bad |= json_object_set_new(o, "present", json_boolean(st.present));
+		bad |= json_object_set_new(o, "imported", json_boolean(st.imported));
+		bad |= json_object_set_new(o, "serial", st.present ? json_string(st.serial) :
+		    json_null());
+		bad |= json_object_set_new(o, "fingerprint", st.present ?
+		    json_string(st.fingerprint) : json_null());
+		cli_time_iso(st.not_before, t);
+		bad |= json_object_set_new(o, "not_before", st.present ? json_string(t) : json_null());
+		cli_time_iso(st.not_after, t);
+		bad |= json_object_set_new(o, "not_after", st.present ? json_string(t) : json_null());
+		cli_time_iso(st.renew_after, t);
+		bad |= json_object_set_new(o, "renew_after", st.present ? json_string(t) :
+		    json_null());
+		bad |= json_object_set_new(o, "from_current_ca", json_boolean(st.from_current_ca));
+		bad |= json_object_set_new(o, "covers_host", json_boolean(st.covers_host));
+		bad |= json_object_set_new(o, "renewal_due", json_boolean(st.reason[0] != '\0'));
+		bad |= json_object_set_new(o, "reason", st.reason[0] ? cli_json_str(st.reason) :
+		    json_null());
+		if (bad) {
+			json_decref(o);
+			rc = cli_fail("out of memory");
+			goto out;
+		}
+		rc = cli_json_print(o);
+		goto out;
+	}
+	if (!st.present) {
+		printf("no usable server certificate: %s\n", st.reason);
+		printf("`vmspki serve` makes one at start, `vmspki server-cert renew` now\n");
+		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+		goto out;
+	}
+	printf("server certificate %s%s\n", st.serial, st.imported ? " (imported)" : "");
+	cli_field(stdout, "SHA-256 fingerprint:", st.fingerprint);
+	cli_time_iso(st.not_before, t);
+	cli_field(stdout, "not before:", t);
+	cli_time_iso(st.not_after, t);
+	cli_field(stdout, "not after:", t);
+	cli_time_iso(st.renew_after, t);
+	cli_field(stdout, "renewed after:", st.imported ? "never (imported)" : t);
+	cli_field(stdout, "from the CA:", st.from_current_ca ? "yes" : "no");
+	cli_field(stdout, "covers the host:", st.covers_host ? "yes" : "no");
+	cli_field(stdout, "renewal due:", st.reason[0] ? st.reason : "no");
+	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+out:
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+int
+cmd_servercert(cli *c, int argc, char **argv)
+{
+	const char *sub;
+
+	if (cli_group_data(c, "server-cert", &argc, &argv) != CLI_OK)
+		return CLI_USAGE;
+	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
+		return cli_usage("server-cert", "missing sub-command: renew, import or show");
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+		cli_help_servercert(stdout, NULL);
+		return CLI_OK;
+	}
+	if (strcmp(sub, "renew") == 0)
+		return sc_renew(c, argc - 1, argv + 1);
+	if (strcmp(sub, "import") == 0)
+		return sc_import(c, argc - 1, argv + 1);
+	if (strcmp(sub, "show") == 0)
+		return sc_show(c, argc - 1, argv + 1);
+	return cli_usage("server-cert", "unknown sub-command \"%s\": use renew, import or show",
+	    sub);
+}

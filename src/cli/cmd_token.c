@@ -1,0 +1,210 @@
+/* `vmspki token create|list|revoke`: the bearer tokens of the REST API. A token is printed
+ * once when it is made; the store keeps only its hash. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vmspki/token.h"
+#include "vmspki/util.h"
+
+void
+cli_help_token(FILE *f, const char *sub)
+{
+	int all = sub == NULL;
+
+	if (all)
+		fputs("usage: vmspki token create|list|revoke ...\n\n", f);
+	if (all || strcmp(sub, "create") == 0)
+		fputs(
+"vmspki token create NAME\n"
+"  Makes an API token (role admin) and prints it on standard output, once: the store\n"
+"  keeps only its hash. Use it as \"Authorization: Bearer TOKEN\".\n", f);
+	if (all || strcmp(sub, "list") == 0)
+		fputs(
+"vmspki token list [--json]\n"
+"  The tokens' names, roles and creation times (never the tokens).\n", f);
+	if (all || strcmp(sub, "revoke") == 0)
+		fputs(
+"vmspki token revoke NAME\n"
+"  Removes the token: the API refuses it from the next request on.\n", f);
+}
+
+static int
+one_name(cli *c, const char *cmd, const char *sub, int argc, char **argv, const char **name)
+{
+	static const struct option opts[] = { CLI_OPTS_COMMON, { NULL, 0, NULL, 0 } };
+	int ch;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, cmd, argc, argv, "h", opts)) != -1) {
+		if (ch == -2)
+			return CLI_USAGE;
+		cli_help_token(stdout, sub);
+		return -1;
+	}
+	if (optind >= argc)
+		return cli_usage(cmd, "give the token's name");
+	if (optind + 1 < argc)
+		return cli_usage(cmd, "unexpected argument \"%s\"", argv[optind + 1]);
+	*name = argv[optind];
+	return CLI_OK;
+}
+
+static int
+token_create(cli *c, int argc, char **argv)
+{
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	const char *name;
+	char *tok = NULL;
+	int rc;
+
+	if ((rc = one_name(c, "token create", "create", argc, argv, &name)) != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	if (vp_token_create(s, name, "admin", c->actor, &tok, &e) != VP_OK) {
+		rc = e.code == VP_ERR_EXISTS ? cli_fail("there is already a token called %s: revoke "
+		    "it first or choose another name", name) : cli_fail_err(&e);
+		goto out;
+	}
+	printf("%s\n", tok);
+	if (fflush(stdout) != 0) {
+		rc = cli_fail("cannot write the token to standard output: revoke it with `vmspki "
+		    "token revoke %s`", name);
+		goto out;
+	}
+	fprintf(stderr, "made API token \"%s\" (admin); it is shown only this once\n", name);
+	rc = CLI_OK;
+out:
+	vp_secret_free_str(tok);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+typedef struct list_ctx {
+	json_t *a;
+	int oom;
+} list_ctx;
+
+static int
+list_one(const vp_token_rec *t, void *arg)
+{
+	list_ctx *l = arg;
+	char when[32];
+
+	cli_time_iso(t->created_at, when);
+	if (l->a != NULL) {
+		json_t *o = json_object();
+
+		if (o == NULL || json_object_set_new(o, "name", cli_json_str(t->name)) != 0 ||
+		    json_object_set_new(o, "role", cli_json_str(t->role)) != 0 ||
+		    json_object_set_new(o, "created_at", json_string(when)) != 0 ||
+		    json_array_append_new(l->a, o) != 0) {
+			l->oom = 1;
+			return 1;
+		}
+		return 0;
+	}
+	printf("%-32s  %-8s  %s\n", t->name, t->role, when);
+	return 0;
+}
+
+static int
+token_list(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 }
+	};
+	list_ctx l = { 0 };
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	int ch, rc, json = 0;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "token list", argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case -2:
+			return CLI_USAGE;
+		case OPT_HELP:
+			cli_help_token(stdout, "list");
+			return CLI_OK;
+		case OPT_JSON:
+			json = 1;
+			break;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("token list", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if (json && (l.a = json_array()) == NULL) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
+	if (!json)
+		printf("%-32s  %-8s  %s\n", "NAME", "ROLE", "CREATED");
+	if (vp_token_list(s, list_one, &l, &e) != VP_OK || l.oom) {
+		rc = l.oom ? cli_fail("out of memory") : cli_fail_err(&e);
+		goto out;
+	}
+	if (json) {
+		rc = cli_json_print(l.a);
+		l.a = NULL;
+	} else {
+		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	}
+out:
+	json_decref(l.a);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
+token_revoke(cli *c, int argc, char **argv)
+{
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	const char *name;
+	int rc;
+
+	if ((rc = one_name(c, "token revoke", "revoke", argc, argv, &name)) != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if (vp_token_revoke(s, name, c->actor, &e) != VP_OK)
+		rc = e.code == VP_ERR_NOTFOUND ? cli_fail("there is no token called %s", name) :
+		    cli_fail_err(&e);
+	else
+		fprintf(stderr, "revoked API token \"%s\"\n", name);
+	vp_store_close(s);
+	return rc;
+}
+
+int
+cmd_token(cli *c, int argc, char **argv)
+{
+	const char *sub;
+
+	if (cli_group_data(c, "token", &argc, &argv) != CLI_OK)
+		return CLI_USAGE;
+	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
+		return cli_usage("token", "missing sub-command: create, list or revoke");
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+		cli_help_token(stdout, NULL);
+		return CLI_OK;
+	}
+	if (strcmp(sub, "create") == 0)
+		return token_create(c, argc - 1, argv + 1);
+	if (strcmp(sub, "list") == 0)
+		return token_list(c, argc - 1, argv + 1);
+	if (strcmp(sub, "revoke") == 0)
+		return token_revoke(c, argc - 1, argv + 1);
+	return cli_usage("token", "unknown sub-command \"%s\": use create, list or revoke", sub);
+}

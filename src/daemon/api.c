@@ -1,0 +1,1205 @@
+/* The REST API: routes, authentication (bearer token or an admin client certificate of the
+ * CA, failures rate-limited per address), and one handler per endpoint. Handlers parse and
+ * check the request, call the library, render JSON; docs/api.md describes each one. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "daemon.h"
+#include "internal.h"
+#include "vmspki/ca.h"
+#include "vmspki/issue.h"
+#include "vmspki/passphrase.h"
+#include "vmspki/profile.h"
+#include "vmspki/servercert.h"
+#include "vmspki/token.h"
+#include "vmspki/util.h"
+#include "vmspki/x509info.h"
+
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+
+/* ---- JSON helpers ---- */
+
+json_t *
+vpd_jstr(const char *s)
+{
+	json_t *v;
+	char *copy;
+
+	if (s == NULL)
+		return json_null();
+	if ((v = json_string(s)) != NULL)
+		return v;
+	/* Not UTF-8 (a subject from an odd CSR): keep the ASCII, replace the rest. */
+	if ((copy = vp_strdup(s)) == NULL)
+		return NULL;
+	for (unsigned char *p = (unsigned char *)copy; *p; p++)
+		if (*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
+json_t *
+vpd_jtime(int64_t t)
+{
+	char buf[40];
+
+	vp_time_iso(t, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+json_t *
+vpd_jsans(const char *sans)
+{
+	json_t *a = json_array();
+	const char *p = sans != NULL ? sans : "";
+
+	if (a == NULL)
+		return NULL;
+	while (*p != '\0') {
+		const char *end = strstr(p, ", ");
+		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+		char *one = strndup(p, n);
+
+		if (one == NULL || json_array_append_new(a, vpd_jstr(one)) != 0) {
+			free(one);
+			json_decref(a);
+			return NULL;
+		}
+		free(one);
+		p += n;
+		if (end != NULL)
+			p += 2;
+	}
+	return a;
+}
+
+/* An empty string is no value. */
+static json_t *
+jstr_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? vpd_jstr(s) : json_null();
+}
+
+/* ---- errors from the library ---- */
+
+static void
+reply_vp_error(vpd_ctx *c, const vp_error *e)
+{
+	switch (e->code) {
+	case VP_ERR_INVALID:
+		vpd_reply_error(c, 422, "rejected", "%s", e->msg);
+		break;
+	case VP_ERR_PASSPHRASE:
+		vpd_reply_error(c, 422, "wrong_password", "%s", e->msg);
+		break;
+	case VP_ERR_NOTFOUND:
+		vpd_reply_error(c, 404, "not_found", "%s", e->msg);
+		break;
+	case VP_ERR_EXISTS:
+		vpd_reply_error(c, 409, "exists", "%s", e->msg);
+		break;
+	case VP_ERR_STORE:
+		vpd_log("store error: %s", e->msg);
+		vpd_reply_error(c, 503, "store_unavailable", "%s", e->msg);
+		break;
+	default:
+		vpd_log("internal error: %s", e->msg);
+		vpd_reply_error(c, 500, "internal", "%s", e->msg[0] ? e->msg : vp_err_str(e->code));
+	}
+}
+
+static void
+reply_oom(vpd_ctx *c)
+{
+	vpd_reply_error(c, 500, "internal", "out of memory");
+}
+
+/* ---- query strings ---- */
+
+typedef struct query {
+	struct evkeyvalq kv;
+	int parsed;
+} query;
+
+/* Parses c->query and refuses names not in allowed (NULL-terminated). 0 ok, -1 replied. */
+static int
+query_parse(vpd_ctx *c, query *q, const char *const *allowed)
+{
+	struct evkeyval *kv;
+
+	memset(q, 0, sizeof(*q));
+	TAILQ_INIT(&q->kv);
+	if (c->query == NULL || c->query[0] == '\0')
+		return 0;
+	if (evhttp_parse_query_str(c->query, &q->kv) != 0) {
+		evhttp_clear_headers(&q->kv);
+		vpd_reply_error(c, 400, "bad_query", "the query string does not parse");
+		return -1;
+	}
+	q->parsed = 1;
+	TAILQ_FOREACH(kv, &q->kv, next) {
+		const char *const *a;
+
+		for (a = allowed; *a != NULL; a++)
+			if (strcmp(*a, kv->key) == 0)
+				break;
+		if (*a == NULL) {
+			char names[200] = "";
+
+			for (a = allowed; *a != NULL; a++) {
+				strncat(names, names[0] ? ", " : "", sizeof(names) - strlen(names) - 1);
+				strncat(names, *a, sizeof(names) - strlen(names) - 1);
+			}
+			vpd_reply_error(c, 400, "unknown_parameter", "unknown query parameter \"%.64s\": "
+			    "this request takes %s", kv->key, names[0] ? names : "none");
+			evhttp_clear_headers(&q->kv);
+			q->parsed = 0;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *
+query_get(query *q, const char *name)
+{
+	return q->parsed ? evhttp_find_header(&q->kv, name) : NULL;
+}
+
+static void
+query_free(query *q)
+{
+	if (q->parsed)
+		evhttp_clear_headers(&q->kv);
+	q->parsed = 0;
+}
+
+/* The body as a checked JSON object; NULL when replied. An empty body counts as {} when
+ * empty_ok. */
+static json_t *
+body_json(vpd_ctx *c, const vpd_field *fields, int empty_ok, char **raw, size_t *rawlen)
+{
+	vpd_reqerr re;
+	json_t *o;
+	size_t len = 0;
+	char *body = vpd_body(c, &len);
+
+	*raw = NULL;
+	*rawlen = 0;
+	if (body == NULL)
+		return NULL;
+	if (len == 0 && empty_ok) {
+		free(body);
+		return json_object();
+	}
+	memset(&re, 0, sizeof(re));
+	if ((o = vpd_json_parse(body, len, &re)) == NULL ||
+	    vpd_json_check(o, fields, &re) != 0) {
+		json_decref(o);
+		vp_secret_free(body, len);
+		vpd_reply_reqerr(c, &re);
+		return NULL;
+	}
+	*raw = body;
+	*rawlen = len;
+	return o;
+}
+
+/* ---- authentication ---- */
+
+static void
+auth_failed(vpd_ctx *c, const char *code, const char *why)
+{
+	int wait = vpd_rl_fail(c->d->rl, c->peer, vpd_now_us() / 1000);
+
+	atomic_fetch_add(&c->d->metrics.auth_failures, 1);
+	vpd_log("authentication failed from %s for %.100s: %s%s", c->peer, c->path, why,
+	    wait > 0 ? "; this address is locked out for a while" : "");
+	vpd_reply_error_hdr(c, 401, code,
+	    "WWW-Authenticate", "Bearer realm=\"vmspki\", error=\"invalid_token\"", why);
+}
+
+/* Is the client certificate an admin certificate of our CA? 1 yes (actor filled), 0 no. */
+static int
+cert_is_admin(vpd_ctx *c, X509 *x, char *actor, size_t n, char *why, size_t whylen)
+{
+	vp_cert_rec rec;
+	vp_error e = { 0 };
+	char serial[64], fp[65];
+	vpd_ca_ref *ca;
+	int ok = 0;
+
+	memset(&rec, 0, sizeof(rec));
+	if (!vpd_conn_cert_verified(c)) {
+		snprintf(why, whylen, "the client certificate was not issued by this CA");
+		return 0;
+	}
+	if (vp_x509_serial_hex(x, serial, sizeof(serial), &e) != VP_OK ||
+	    vp_x509_fingerprint(x, "SHA256", fp, sizeof(fp), &e) != VP_OK ||
+	    vp_store_cert_get(c->store, serial, &rec, &e) != VP_OK) {
+		snprintf(why, whylen, "the client certificate is not one this CA recorded");
+		goto out;
+	}
+	ca = vpd_ca_get(c->d);
+	if (strcmp(rec.fingerprint, fp) != 0 || strcmp(rec.issuer_fp, vp_ca_fingerprint(ca->ca)) != 0)
+		snprintf(why, whylen, "the client certificate is not one this CA recorded");
+	else if (strcmp(rec.profile, "client") != 0 || rec.owner_kind == NULL ||
+	    strcmp(rec.owner_kind, "admin") != 0)
+		snprintf(why, whylen, "the client certificate is not an admin certificate (issue one "
+		    "with --profile client --owner admin:NAME)");
+	else if (strcmp(rec.status, "valid") != 0)
+		snprintf(why, whylen, "the client certificate is revoked");
+	else if (rec.not_after <= (int64_t)time(NULL))
+		snprintf(why, whylen, "the client certificate has expired");
+	else {
+		snprintf(actor, n, "cert:%.100s", rec.owner_id != NULL ? rec.owner_id : "");
+		ok = 1;
+	}
+	vpd_ca_put(ca);
+out:
+	vp_cert_rec_clear(&rec);
+	return ok;
+}
+
+int
+vpd_auth(vpd_ctx *c)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
+	const char *authz = evhttp_find_header(h, "Authorization"), *tok;
+	char name[VP_TOKEN_NAME_MAX + 1], role[32], why[200], wait_s[16];
+	vp_error e = { 0 };
+	X509 *x;
+	int wait;
+	vp_err r;
+
+	if ((wait = vpd_rl_blocked(c->d->rl, c->peer, vpd_now_us() / 1000)) > 0) {
+		snprintf(wait_s, sizeof(wait_s), "%d", wait);
+		vpd_reply_error_hdr(c, 429, "too_many_attempts", "Retry-After", wait_s,
+		    "too many failed authentications from this address: try again later");
+		return 0;
+	}
+	if (authz != NULL) {
+		if ((tok = vpd_bearer(authz)) == NULL) {
+			vpd_reply_error_hdr(c, 401, "bad_authorization", "WWW-Authenticate",
+			    "Bearer realm=\"vmspki\"",
+			    "the Authorization header must be \"Bearer TOKEN\"");
+			return 0;
+		}
+		r = vp_token_check(c->store, tok, name, sizeof(name), role, sizeof(role), &e);
+		if (r == VP_OK) {
+			snprintf(c->actor, sizeof(c->actor), "token:%s", name);
+			return 1;
+		}
+		if (r == VP_ERR_NOTFOUND) {
+			auth_failed(c, "invalid_token", "the bearer token is not valid");
+			return 0;
+		}
+		reply_vp_error(c, &e);
+		return 0;
+	}
+	if (c->ssl != NULL && (x = SSL_get0_peer_certificate(c->ssl)) != NULL) {
+		int st = vpd_conn_cert_state(c, c->actor, sizeof(c->actor), 0, NULL);
+
+		if (st == 0) {
+			char actor[128] = "";
+
+			why[0] = '\0';
+			st = cert_is_admin(c, x, actor, sizeof(actor), why, sizeof(why)) ? 1 : -1;
+			vpd_conn_cert_state(c, c->actor, sizeof(c->actor), st, actor);
+			if (st < 0) {
+				auth_failed(c, "certificate_not_admin", why);
+				return 0;
+			}
+		}
+		if (st == 1)
+			return 1;
+		auth_failed(c, "certificate_not_admin",
+		    "the client certificate does not give access to the API");
+		return 0;
+	}
+	vpd_reply_error_hdr(c, 401, "missing_credentials", "WWW-Authenticate",
+	    "Bearer realm=\"vmspki\"", "this request needs \"Authorization: Bearer TOKEN\" (make "
+	    "one with `vmspki token create NAME`) or an admin client certificate");
+	return 0;
+}
+
+/* ---- handlers ---- */
+
+static void
+h_healthz(vpd_ctx *c)
+{
+	vpd_reply_json(c, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void
+h_metrics(vpd_ctx *c)
+{
+	vp_cert_filter f;
+	vp_error e = { 0 };
+	int64_t soon = 0, gone = 0, now = (int64_t)time(NULL), not_after;
+	size_t len = 0;
+	char *text;
+
+	memset(&f, 0, sizeof(f));
+	f.not_after_before = now + 30 * 86400;
+	if (vp_store_cert_count(c->store, &f, &soon, &e) == VP_OK) {
+		f.not_after_before = now;
+		if (vp_store_cert_count(c->store, &f, &gone, &e) != VP_OK)
+			gone = soon = 0;
+	}
+	pthread_mutex_lock(&c->d->tls_mu);
+	not_after = c->d->tls_info.not_after;
+	pthread_mutex_unlock(&c->d->tls_mu);
+	if ((text = vpd_metrics_render(&c->d->metrics, soon - gone, not_after, &len)) == NULL) {
+		reply_oom(c);
+		return;
+	}
+	vpd_reply_raw(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
+	free(text);
+}
+
+/* The facts of a certificate as JSON fields of o. */
+static int
+x509_json(X509 *x, json_t *o, vp_error *e)
+{
+	vp_x509_info i;
+	int bad = 0;
+
+	if (vp_x509_info_get(x, &i, e) != VP_OK)
+		return -1;
+	bad |= json_object_set_new(o, "subject", vpd_jstr(i.subject));
+	bad |= json_object_set_new(o, "issuer", vpd_jstr(i.issuer));
+	bad |= json_object_set_new(o, "serial", json_string(i.serial));
+	bad |= json_object_set_new(o, "not_before", vpd_jtime(i.not_before));
+	bad |= json_object_set_new(o, "not_after", vpd_jtime(i.not_after));
+	bad |= json_object_set_new(o, "key", json_string(i.key));
+	bad |= json_object_set_new(o, "sha256", json_string(i.sha256));
+	bad |= json_object_set_new(o, "sha1", json_string(i.sha1));
+	vp_x509_info_clear(&i);
+	if (bad) {
+		vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+h_ca_show(vpd_ctx *c)
+{
+	vpd_ca_ref *ca = vpd_ca_get(c->d);
+	json_t *o = json_object();
+	vp_cert_filter f;
+	vp_error e = { 0 };
+	char *pem = NULL, *chain = NULL;
+	size_t len = 0;
+	int64_t issued = 0;
+	int bad = o == NULL;
+
+	memset(&f, 0, sizeof(f));
+	f.issuer_fp = vp_ca_fingerprint(ca->ca);
+	if (bad || x509_json(vp_ca_cert(ca->ca), o, &e) != 0 ||
+	    vp_x509_to_pem(vp_ca_cert(ca->ca), &pem, &len, &e) != VP_OK ||
+	    vp_chain_to_pem(vp_ca_chain(ca->ca), &chain, &len, &e) != VP_OK ||
+	    vp_store_cert_count(c->store, &f, &issued, &e) != VP_OK) {
+		json_decref(o);
+		reply_vp_error(c, &e);
+		goto out;
+	}
+	bad |= json_object_set_new(o, "root", json_boolean(vp_ca_is_root(ca->ca)));
+	bad |= json_object_set_new(o, "chain_length", json_integer(sk_X509_num(vp_ca_chain(ca->ca))));
+	bad |= json_object_set_new(o, "certificates_issued", json_integer(issued));
+	bad |= json_object_set_new(o, "certificate", json_string(pem));
+	bad |= json_object_set_new(o, "chain", json_string(chain));
+	if (bad) {
+		json_decref(o);
+		reply_oom(c);
+		goto out;
+	}
+	vpd_reply_json(c, 200, o);
+out:
+	free(pem);
+	free(chain);
+	vpd_ca_put(ca);
+}
+
+static void
+h_ca_certificate(vpd_ctx *c)
+{
+	static const char *const params[] = { "format", NULL };
+	const char *fmt, *ctype, *disp;
+	vp_export_fmt ef;
+	vpd_ca_ref *ca;
+	vp_error e = { 0 };
+	unsigned char *out = NULL;
+	size_t len = 0;
+	query q;
+
+	if (query_parse(c, &q, params) != 0)
+		return;
+	fmt = query_get(&q, "format");
+	if (fmt == NULL || strcmp(fmt, "pem") == 0) {
+		ef = VP_EXPORT_PEM;
+		ctype = "application/x-pem-file";
+		disp = "attachment; filename=\"ca.cert.pem\"";
+	} else if (strcmp(fmt, "der") == 0) {
+		ef = VP_EXPORT_DER;
+		ctype = "application/pkix-cert";
+		disp = "attachment; filename=\"ca.cert.der\"";
+	} else if (strcmp(fmt, "p7b") == 0) {
+		ef = VP_EXPORT_P7B;
+		ctype = "application/pkcs7-mime";
+		disp = "attachment; filename=\"ca.p7b\"";
+	} else {
+		vpd_reply_error(c, 400, "bad_parameter", "format must be pem, der or p7b");
+		query_free(&q);
+		return;
+	}
+	query_free(&q);
+	ca = vpd_ca_get(c->d);
+	if (vp_ca_export(ca->ca, ef, &out, &len, &e) != VP_OK)
+		reply_vp_error(c, &e);
+	else
+		vpd_reply_raw(c, 200, ctype, out, len, disp);
+	free(out);
+	vpd_ca_put(ca);
+}
+
+static void
+h_ca_export(vpd_ctx *c)
+{
+	static const vpd_field fields[] = {
+		{ "p12_password", VPD_STRING, 1, VP_PASSPHRASE_MAX, 0, 0 },
+		{ NULL, 0, 0, 0, 0, 0 }
+	};
+	vpd_ca_ref *ca = NULL;
+	vp_error e = { 0 };
+	unsigned char *p12 = NULL;
+	size_t p12len = 0, rawlen;
+	char *raw, *b64 = NULL;
+	const char *pass;
+	json_t *o;
+
+	if ((o = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
+		return;
+	pass = vpd_json_str(o, "p12_password");
+	if (strlen(pass) < VP_PASSPHRASE_MIN) {
+		vpd_reply_error(c, 422, "weak_password", "the PKCS#12 password protects the CA key: "
+		    "it needs at least %d characters", VP_PASSPHRASE_MIN);
+		goto out;
+	}
+	ca = vpd_ca_get(c->d);
+	if (vp_ca_export_p12(ca->ca, pass, &p12, &p12len, &e) != VP_OK) {
+		reply_vp_error(c, &e);
+		goto out;
+	}
+	if (vp_store_audit_append(c->store, c->actor, "ca.export", NULL, "with key (PKCS#12)",
+	    &e) != VP_OK) {
+		reply_vp_error(c, &e);
+		goto out;
+	}
+	if ((b64 = vpd_base64_encode(p12, p12len)) == NULL) {
+		reply_oom(c);
+		goto out;
+	}
+	vpd_log("the CA with its key was exported (PKCS#12) by %s from %s", c->actor, c->peer);
+	vpd_reply_json_secret(c, 200, json_pack("{s:s}", "pkcs12", b64));
+out:
+	if (b64 != NULL)
+		vp_secret_free_str(b64);
+	if (p12 != NULL)
+		vp_secret_free(p12, p12len);
+	vpd_ca_put(ca);
+	json_decref(o);
+	vp_secret_free(raw, rawlen);
+}
+
+/* After a CA appeared through the API: use it, and get a server certificate from it. */
+static int
+adopt_new_ca(vpd_ctx *c, vp_error *e)
+{
+	vp_ca *ca = NULL;
+
+	if (vp_ca_load(c->store, c->d->passphrase, &ca, e) != VP_OK)
+		return -1;
+	vpd_ca_set(c->d, ca);
+	pthread_mutex_lock(&c->d->watch_mu);
+	c->d->watch_now = 1;
+	pthread_cond_signal(&c->d->watch_cv);
+	pthread_mutex_unlock(&c->d->watch_mu);
+	return 0;
+}
+
+static int
+ca_exists(vpd_ctx *c)
+{
+	vpd_ca_ref *ca = vpd_ca_get(c->d);
+	int yes = ca != NULL && ca->ca != NULL;
+
+	if (yes) {
+		vp_x509_info i;
+		vp_error e = { 0 };
+
+		if (vp_x509_info_get(vp_ca_cert(ca->ca), &i, &e) == VP_OK) {
+			vpd_reply_error(c, 409, "ca_exists", "this vmspki already has a CA (%s): it is "
+			    "never replaced through the API", i.subject);
+			vp_x509_info_clear(&i);
+		} else {
+			vpd_reply_error(c, 409, "ca_exists", "this vmspki already has a CA: it is never "
+			    "replaced through the API");
+		}
+	}
+	vpd_ca_put(ca);
+	return yes;
+}
+
+static void
+h_ca_generate(vpd_ctx *c)
+{
+	static const vpd_field fields[] = {
+		{ "cn", VPD_STRING, 0, 64, 0, 0 },
+		{ "key", VPD_STRING, 0, 16, 0, 0 },
+		{ "days", VPD_INT, 0, 0, 1, 36525 },
+		{ NULL, 0, 0, 0, 0, 0 }
+	};
+	vp_ca_init_opts o = { 0 };
+	vp_error e = { 0 };
+	size_t rawlen;
+	char *raw;
+	json_t *b;
+
+	if ((b = body_json(c, fields, 1, &raw, &rawlen)) == NULL)
+		return;
+	o.key = VP_KEY_RSA4096;
+	if (vpd_json_str(b, "key") != NULL && vp_keytype_parse(vpd_json_str(b, "key"), &o.key,
+	    &e) != VP_OK) {
+		vpd_reply_error(c, 422, "bad_key_type", "%s", e.msg);
+		goto out;
+	}
+	if (ca_exists(c))
+		goto out;
+	o.cn = vpd_json_str(b, "cn");
+	o.days = (int)vpd_json_int(b, "days", 0);
+	o.actor = c->actor;
+	if (vp_ca_init(c->store, c->d->datadir, &o, c->d->passphrase, &e) != VP_OK ||
+	    adopt_new_ca(c, &e) != 0) {
+		reply_vp_error(c, &e);
+		goto out;
+	}
+	vpd_log("a new CA was generated by %s", c->actor);
+	{
+		/* Answer like GET /api/v1/ca, with 201. */
+		vpd_ca_ref *ca = vpd_ca_get(c->d);
+		json_t *r = json_object();
+
+		if (r == NULL || x509_json(vp_ca_cert(ca->ca), r, &e) != 0) {
+			json_decref(r);
+			vpd_ca_put(ca);
+			reply_vp_error(c, &e);
+			goto out;
+		}
+		vpd_ca_put(ca);
+		vpd_reply_json(c, 201, r);
+	}
+out:
+	json_decref(b);
+	free(raw);
+}
+
+static void
+h_ca_import(vpd_ctx *c)
+{
+	static const vpd_field fields[] = {
+		{ "pkcs12", VPD_STRING, 1, VPD_BODY_MAX, 0, 0 },
+		{ "password", VPD_STRING, 1, VP_PASSPHRASE_MAX, 0, 0 },
+		{ "chain", VPD_STRING, 0, VPD_BODY_MAX, 0, 0 },
+		{ NULL, 0, 0, 0, 0, 0 }
+	};
+	vp_error e = { 0 };
+	unsigned char *p12 = NULL;
+	size_t p12len = 0, rawlen;
+	const char *chain;
+	char *raw;
+	json_t *b;
+
+	if ((b = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
+		return;
+	if (vpd_base64_decode(vpd_json_str(b, "pkcs12"), &p12, &p12len) != 0) {
+		vpd_reply_error(c, 400, "bad_field", "field \"pkcs12\" must be the PKCS#12 file in "
+		    "base64");
+		goto out;
+	}
+	if (ca_exists(c))
+		goto out;
+	chain = vpd_json_str(b, "chain");
+	if (vp_ca_import(c->store, c->d->datadir, p12, p12len, vpd_json_str(b, "password"),
+	    (const unsigned char *)chain, chain != NULL ? strlen(chain) : 0, c->d->passphrase, 0,
+	    c->actor, &e) != VP_OK || adopt_new_ca(c, &e) != 0) {
+		reply_vp_error(c, &e);
+		goto out;
+	}
+	vpd_log("a CA was imported by %s", c->actor);
+	{
+		vpd_ca_ref *ca = vpd_ca_get(c->d);
+		json_t *r = json_object();
+
+		if (r == NULL || x509_json(vp_ca_cert(ca->ca), r, &e) != 0) {
+			json_decref(r);
+			vpd_ca_put(ca);
+			reply_vp_error(c, &e);
+			goto out;
+		}
+		vpd_ca_put(ca);
+		vpd_reply_json(c, 201, r);
+	}
+out:
+	if (p12 != NULL)
+		vp_secret_free(p12, p12len);
+	json_decref(b);
+	vp_secret_free(raw, rawlen);
+}
+
+/* PEM of the CA and the issuers above it: what a client needs after its certificate. */
+static char *
+ca_chain_pem(const vp_ca *ca, vp_error *e)
+{
+	char *a = NULL, *b = NULL, *all;
+	size_t alen = 0, blen = 0;
+
+	if (vp_x509_to_pem(vp_ca_cert(ca), &a, &alen, e) != VP_OK ||
+	    vp_chain_to_pem(vp_ca_chain(ca), &b, &blen, e) != VP_OK) {
+		free(a);
+		return NULL;
+	}
+	if ((all = malloc(alen + blen + 1)) == NULL) {
+		vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	} else {
+		memcpy(all, a, alen);
+		memcpy(all + alen, b, blen);
+		all[alen + blen] = '\0';
+	}
+	free(a);
+	free(b);
+	return all;
+}
+
+/* The subject's CN (UTF-8) for the PKCS#12 friendly name. */
+static void
+subject_cn(X509 *x, char *buf, size_t n)
+{
+	vp_name_cn(X509_get_subject_name(x), buf, n);
+}
+
+static void
+h_issue(vpd_ctx *c)
+{
+	static const vpd_field fields[] = {
+		{ "profile", VPD_STRING, 1, 32, 0, 0 },
+		{ "csr", VPD_STRING, 0, VPD_BODY_MAX, 0, 0 },
+		{ "generate_key", VPD_BOOL, 0, 0, 0, 0 },
+		{ "p12_password", VPD_STRING, 0, VP_PASSPHRASE_MAX, 0, 0 },
+		{ "cn", VPD_STRING, 0, 64, 0, 0 },
+		{ "dns", VPD_STRINGS, 0, 253, 0, 100 },
+		{ "ip", VPD_STRINGS, 0, 64, 0, 100 },
+		{ "email", VPD_STRINGS, 0, 254, 0, 100 },
+		{ "days", VPD_INT, 0, 0, 1, 36525 },
+		{ "owner", VPD_STRING, 0, 300, 0, 0 },
+		{ NULL, 0, 0, 0, 0, 0 }
+	};
+	const vp_profile *prof;
+	vp_issue_req req;
+	vp_issued *is = NULL;
+	vp_error e = { 0 };
+	vpd_ca_ref *ca = NULL;
+	vpd_job *job = NULL;
+	X509_REQ *csr = NULL;
+	json_t *b, *r = NULL;
+	const char *csrpem, *pass, *owner;
+	const char **dns = NULL, **ip = NULL, **email = NULL;
+	char owner_kind[32], *raw, *chain = NULL, *certpem = NULL, *b64 = NULL;
+	unsigned char *p12 = NULL;
+	size_t rawlen, p12len = 0, certlen = 0;
+	int genkey, bad = 0;
+
+	memset(&req, 0, sizeof(req));
+	if ((b = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
+		return;
+	csrpem = vpd_json_str(b, "csr");
+	genkey = vpd_json_bool(b, "generate_key");
+	pass = vpd_json_str(b, "p12_password");
+	owner = vpd_json_str(b, "owner");
+	if ((csrpem != NULL) == (genkey != 0)) {
+		vpd_reply_error(c, 400, "bad_request", "give either \"csr\" (PEM) or "
+		    "\"generate_key\": true with \"p12_password\"");
+		goto out;
+	}
+	if (genkey && pass == NULL) {
+		vpd_reply_error(c, 400, "missing_field", "\"generate_key\" needs \"p12_password\": the "
+		    "key made here is returned in a PKCS#12 protected by it");
+		goto out;
+	}
+	if (!genkey && pass != NULL) {
+		vpd_reply_error(c, 400, "bad_request", "\"p12_password\" goes with \"generate_key\": "
+		    "true");
+		goto out;
+	}
+	if (genkey && strlen(pass) < VP_PASSPHRASE_MIN) {
+		vpd_reply_error(c, 422, "weak_password", "the PKCS#12 password protects the key: it "
+		    "needs at least %d characters", VP_PASSPHRASE_MIN);
+		goto out;
+	}
+	if (owner != NULL && vpd_owner_parse(owner, 0, owner_kind, sizeof(owner_kind),
+	    &req.owner_id) != 0) {
+		vpd_reply_error(c, 400, "bad_field", "\"owner\" must be \"KIND:ID\": KIND a lowercase "
+		    "word such as device, component or admin, ID printable text of at most 255 "
+		    "characters");
+		goto out;
+	}
+	if ((prof = vp_profile_find(vpd_json_str(b, "profile"), &e)) == NULL) {
+		vpd_reply_error(c, 422, "unknown_profile", "%s", e.msg);
+		goto out;
+	}
+	if (csrpem != NULL && vp_csr_parse((const unsigned char *)csrpem, strlen(csrpem), &csr,
+	    &e) != VP_OK) {
+		vpd_reply_error(c, 400, "bad_csr", "%s", e.msg);
+		goto out;
+	}
+	if (vpd_json_strs(b, "dns", &dns, &req.ndns) != 0 ||
+	    vpd_json_strs(b, "ip", &ip, &req.nip) != 0 ||
+	    vpd_json_strs(b, "email", &email, &req.nemail) != 0) {
+		reply_oom(c);
+		goto out;
+	}
+	req.profile = prof->name;
+	req.csr = csr;
+	req.generate_key = genkey;
+	req.cn = vpd_json_str(b, "cn");
+	req.dns = dns;
+	req.ip = ip;
+	req.email = email;
+	req.days = (int)vpd_json_int(b, "days", 0);
+	req.owner_kind = owner != NULL ? owner_kind : NULL;
+
+	ca = vpd_ca_get(c->d);
+	if (vp_issue_sign(ca->ca, &req, &is, &e) != VP_OK) {
+		reply_vp_error(c, &e);
+		goto out;
+	}
+	/* Everything the reply says is prepared before the commit: once the certificate is
+	 * recorded, only sending is left. */
+	if ((chain = ca_chain_pem(ca->ca, &e)) == NULL ||
+	    vp_x509_to_pem(is->cert, &certpem, &certlen, &e) != VP_OK) {
+		reply_vp_error(c, &e);
+		goto out;
+	}
+	if (genkey) {
+		STACK_OF(X509) *sk = sk_X509_new_null();
+		char cn[256];
+
+		subject_cn(is->cert, cn, sizeof(cn));
+		bad = sk == NULL || !sk_X509_push(sk, vp_ca_cert(ca->ca));
+		for (int i = 0; !bad && i < sk_X509_num(vp_ca_chain(ca->ca)); i++)
+			bad = !sk_X509_push(sk, sk_X509_value(vp_ca_chain(ca->ca), i));
+		if (bad || vp_p12_build(is->key, is->cert, sk, cn[0] ? cn : NULL, pass, &p12,
+		    &p12len, &e) != VP_OK) {
+			sk_X509_free(sk);
+			if (bad)
+				vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
+			reply_vp_error(c, &e);
+			goto out;
+		}
+		sk_X509_free(sk);
+		if ((b64 = vpd_base64_encode(p12, p12len)) == NULL) {
+			reply_oom(c);
+			goto out;
+		}
+	}
+	r = json_object();
+	bad = r == NULL;
+	bad |= json_object_set_new(r, "serial", json_string(is->rec.serial));
+	bad |= json_object_set_new(r, "profile", json_string(prof->name));
+	bad |= json_object_set_new(r, "subject", vpd_jstr(is->rec.subject));
+	bad |= json_object_set_new(r, "sans", vpd_jsans(is->rec.sans));
+	bad |= json_object_set_new(r, "not_before", vpd_jtime(is->rec.not_before));
+	bad |= json_object_set_new(r, "not_after", vpd_jtime(is->rec.not_after));
+	bad |= json_object_set_new(r, "clamped", json_boolean(is->clamped));
+	bad |= json_object_set_new(r, "fingerprint", json_string(is->rec.fingerprint));
+	bad |= json_object_set_new(r, "certificate", json_string(certpem));
+	bad |= json_object_set_new(r, "chain", json_string(chain));
+	if (b64 != NULL)
+		bad |= json_object_set_new(r, "pkcs12", json_string(b64));
+	if (bad || (job = calloc(1, sizeof(*job))) == NULL ||
+	    (job->body = json_dumps(r, JSON_COMPACT)) == NULL) {
+		reply_oom(c);
+		goto out;
+	}
+	job->body_len = strlen(job->body);
+	job->body_secret = b64 != NULL;
+	job->is = is;
+	is = NULL;
+	snprintf(job->actor, sizeof(job->actor), "%s", c->actor);
+	snprintf(job->profile, sizeof(job->profile), "%s", prof->name);
+	vpd_defer(c, job);
+	job = NULL;
+out:
+	vpd_job_free(job);
+	json_decref(r);
+	if (b64 != NULL)
+		vp_secret_free_str(b64);
+	if (p12 != NULL)
+		vp_secret_free(p12, p12len);
+	free(certpem);
+	free(chain);
+	vp_issued_free(is);
+	vpd_ca_put(ca);
+	X509_REQ_free(csr);
+	free(dns);
+	free(ip);
+	free(email);
+	json_decref(b);
+	vp_secret_free(raw, rawlen);
+}
+
+/* A stored certificate as JSON (no PEM). */
+static json_t *
+rec_json(const vp_cert_rec *r, int64_t now)
+{
+	json_t *o = json_object();
+	const char *status = strcmp(r->status, "revoked") == 0 ? "revoked" :
+	    r->not_after <= now ? "expired" : "valid";
+	int bad = o == NULL;
+
+	bad |= json_object_set_new(o, "serial", json_string(r->serial));
+	bad |= json_object_set_new(o, "profile", vpd_jstr(r->profile));
+	bad |= json_object_set_new(o, "subject", vpd_jstr(r->subject));
+	bad |= json_object_set_new(o, "sans", vpd_jsans(r->sans));
+	bad |= json_object_set_new(o, "not_before", vpd_jtime(r->not_before));
+	bad |= json_object_set_new(o, "not_after", vpd_jtime(r->not_after));
+	bad |= json_object_set_new(o, "status", json_string(status));
+	bad |= json_object_set_new(o, "fingerprint", json_string(r->fingerprint));
+	bad |= json_object_set_new(o, "issuer_fingerprint", json_string(r->issuer_fp));
+	bad |= json_object_set_new(o, "owner_kind", jstr_or_null(r->owner_kind));
+	bad |= json_object_set_new(o, "owner_id", jstr_or_null(r->owner_id));
+	bad |= json_object_set_new(o, "issued_at", vpd_jtime(r->issued_at));
+	if (r->revoked_at != 0) {
+		bad |= json_object_set_new(o, "revoked_at", vpd_jtime(r->revoked_at));
+		bad |= json_object_set_new(o, "revocation_reason", json_integer(r->revocation_reason));
+	}
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+typedef struct list_arg {
+	json_t *a;
+	int64_t now;
+	int oom;
+} list_arg;
+
+static int
+list_one(const vp_cert_rec *r, void *arg)
+{
+	list_arg *l = arg;
+
+	if (json_array_append_new(l->a, rec_json(r, l->now)) != 0) {
+		l->oom = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+h_cert_list(vpd_ctx *c)
+{
+	static const char *const params[] = {
+		"expiring_within_days", "profile", "owner", "limit", "offset", NULL
+	};
+	list_arg l = { .now = (int64_t)time(NULL) };
+	vp_cert_filter f;
+	vp_error e = { 0 };
+	char owner_kind[32];
+	const char *v, *owner_id = NULL;
+	int64_t days = -1, limit = LIST_LIMIT_DEFAULT, offset = 0, total = 0;
+	json_t *o = NULL;
+	query q;
+
+	memset(&f, 0, sizeof(f));
+	if (query_parse(c, &q, params) != 0)
+		return;
+	if ((v = query_get(&q, "expiring_within_days")) != NULL &&
+	    vpd_parse_int(v, 0, 36525, &days) != 0) {
+		vpd_reply_error(c, 400, "bad_parameter", "expiring_within_days must be a whole number "
+		    "of days from 0 to 36525");
+		goto out;
+	}
+	if ((v = query_get(&q, "limit")) != NULL &&
+	    vpd_parse_int(v, 1, LIST_LIMIT_MAX, &limit) != 0) {
+		vpd_reply_error(c, 400, "bad_parameter", "limit must be from 1 to %d",
+		    LIST_LIMIT_MAX);
+		goto out;
+	}
+	if ((v = query_get(&q, "offset")) != NULL &&
+	    vpd_parse_int(v, 0, INT64_MAX / 2, &offset) != 0) {
+		vpd_reply_error(c, 400, "bad_parameter", "offset must be a whole number from 0");
+		goto out;
+	}
+	if ((v = query_get(&q, "profile")) != NULL) {
+		if (vp_profile_find(v, &e) == NULL) {
+			vpd_reply_error(c, 400, "bad_parameter", "%s", e.msg);
+			goto out;
+		}
+		f.profile = v;
+	}
+	if ((v = query_get(&q, "owner")) != NULL) {
+		if (vpd_owner_parse(v, 1, owner_kind, sizeof(owner_kind), &owner_id) != 0) {
+			vpd_reply_error(c, 400, "bad_parameter", "owner must be KIND or KIND:ID, such as "
+			    "device or device:cam-12");
+			goto out;
+		}
+		f.owner_kind = owner_kind;
+		f.owner_id = owner_id;
+	}
+	if (days >= 0)
+		f.not_after_before = l.now + days * 86400;
+	if (vp_store_cert_count(c->store, &f, &total, &e) != VP_OK) {
+		reply_vp_error(c, &e);
+		goto out;
+	}
+	f.limit = limit;
+	f.offset = offset;
+	if ((l.a = json_array()) == NULL) {
+		reply_oom(c);
+		goto out;
+	}
+	if (vp_store_cert_list(c->store, &f, list_one, &l, &e) != VP_OK || l.oom) {
+		if (l.oom)
+			reply_oom(c);
+		else
+			reply_vp_error(c, &e);
+		goto out;
+	}
+	o = json_pack("{s:I,s:I,s:I,s:O}", "total", (json_int_t)total, "limit", (json_int_t)limit,
+	    "offset", (json_int_t)offset, "certificates", l.a);
+	if (o == NULL) {
+		reply_oom(c);
+		goto out;
+	}
+	vpd_reply_json(c, 200, o);
+out:
+	json_decref(l.a);
+	query_free(&q);
+}
+
+static void
+h_cert_show(vpd_ctx *c, const char *serial_in)
+{
+	vp_cert_rec r;
+	vp_error e = { 0 };
+	char serial[64];
+	json_t *o;
+	vp_err rc;
+
+	memset(&r, 0, sizeof(r));
+	if (vpd_serial_normalize(serial_in, serial, sizeof(serial)) != 0) {
+		vpd_reply_error(c, 404, "not_found", "no certificate with serial %.80s: a serial is "
+		    "hex digits", serial_in);
+		return;
+	}
+	if ((rc = vp_store_cert_get(c->store, serial, &r, &e)) != VP_OK) {
+		if (rc == VP_ERR_NOTFOUND)
+			vpd_reply_error(c, 404, "not_found", "no certificate with serial %s", serial);
+		else
+			reply_vp_error(c, &e);
+		goto out;
+	}
+	if ((o = rec_json(&r, (int64_t)time(NULL))) == NULL ||
+	    json_object_set_new(o, "certificate", vpd_jstr(r.pem)) != 0) {
+		json_decref(o);
+		reply_oom(c);
+		goto out;
+	}
+	vpd_reply_json(c, 200, o);
+out:
+	vp_cert_rec_clear(&r);
+}
+
+static json_t *
+servercert_json(vpd *d, const vp_servercert_status *st)
+{
+	vpd_tls_info in_use;
+	json_t *o;
+
+	pthread_mutex_lock(&d->tls_mu);
+	in_use = d->tls_info;
+	pthread_mutex_unlock(&d->tls_mu);
+	o = json_object();
+	if (o == NULL)
+		return NULL;
+	if (json_object_set_new(o, "present", json_boolean(st->present)) != 0 ||
+	    json_object_set_new(o, "imported", json_boolean(st->imported)) != 0 ||
+	    json_object_set_new(o, "serial", jstr_or_null(st->serial)) != 0 ||
+	    json_object_set_new(o, "fingerprint", jstr_or_null(st->fingerprint)) != 0 ||
+	    json_object_set_new(o, "not_before", st->present ? vpd_jtime(st->not_before) :
+	    json_null()) != 0 ||
+	    json_object_set_new(o, "not_after", st->present ? vpd_jtime(st->not_after) :
+	    json_null()) != 0 ||
+	    json_object_set_new(o, "renew_after", st->present ? vpd_jtime(st->renew_after) :
+	    json_null()) != 0 ||
+	    json_object_set_new(o, "from_current_ca", json_boolean(st->from_current_ca)) != 0 ||
+	    json_object_set_new(o, "covers_host", json_boolean(st->covers_host)) != 0 ||
+	    json_object_set_new(o, "renewal_due", json_boolean(st->reason[0] != '\0')) != 0 ||
+	    json_object_set_new(o, "reason", jstr_or_null(st->reason)) != 0 ||
+	    json_object_set_new(o, "in_use_serial", jstr_or_null(in_use.serial)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void
+h_servercert_show(vpd_ctx *c)
+{
+	vp_servercert_status st;
+	vp_error e = { 0 };
+	vpd_ca_ref *ca = vpd_ca_get(c->d);
+	json_t *o;
+
+	if (vp_servercert_status_get(ca->ca, c->d->datadir, &st, &e) != VP_OK)
+		reply_vp_error(c, &e);
+	else if ((o = servercert_json(c->d, &st)) == NULL)
+		reply_oom(c);
+	else
+		vpd_reply_json(c, 200, o);
+	vpd_ca_put(ca);
+}
+
+static void
+h_servercert_renew(vpd_ctx *c)
+{
+	static const vpd_field fields[] = { { NULL, 0, 0, 0, 0, 0 } };
+	vp_servercert_status st;
+	vp_error e = { 0 };
+	vpd_ca_ref *ca;
+	size_t rawlen;
+	char *raw;
+	json_t *b, *o;
+	int renewed = 0;
+
+	if ((b = body_json(c, fields, 1, &raw, &rawlen)) == NULL)
+		return;
+	json_decref(b);
+	free(raw);
+	ca = vpd_ca_get(c->d);
+	if (vp_servercert_ensure(c->store, ca->ca, c->d->datadir, 1, c->actor, &renewed, &st,
+	    &e) != VP_OK) {
+		vpd_ca_put(ca);
+		reply_vp_error(c, &e);
+		return;
+	}
+	vpd_ca_put(ca);
+	vpd_log("the server certificate was renewed on demand by %s: serial %s", c->actor,
+	    st.serial);
+	/* New connections get it from now on, before the client hears of it. */
+	vpd_tls_reload(c->d, 1);
+	if ((o = servercert_json(c->d, &st)) == NULL ||
+	    json_object_set_new(o, "renewed", json_boolean(renewed)) != 0) {
+		json_decref(o);
+		reply_oom(c);
+		return;
+	}
+	vpd_reply_json(c, 200, o);
+}
+
+/* ---- routing ---- */
+
+enum { M_GET = 1, M_POST = 2 };
+
+typedef struct route {
+	const char *path;
+	int prefix;          /* path ends with "/": the rest is an argument */
+	int methods;
+	int open;            /* no authentication */
+	void (*h)(vpd_ctx *c);
+	void (*harg)(vpd_ctx *c, const char *arg);
+} route;
+
+static void h_ca_get_or_post(vpd_ctx *c);
+
+static const route routes[] = {
+	{ "/healthz", 0, M_GET, 1, h_healthz, NULL },
+	{ "/metrics", 0, M_GET, 1, h_metrics, NULL },
+	{ "/api/v1/ca", 0, M_GET | M_POST, 1, h_ca_get_or_post, NULL },
+	{ "/api/v1/ca/certificate", 0, M_GET, 1, h_ca_certificate, NULL },
+	{ "/api/v1/ca/export", 0, M_POST, 0, h_ca_export, NULL },
+	{ "/api/v1/ca/import", 0, M_POST, 0, h_ca_import, NULL },
+	{ "/api/v1/issue", 0, M_POST, 0, h_issue, NULL },
+	{ "/api/v1/certificates", 0, M_GET, 0, h_cert_list, NULL },
+	{ "/api/v1/certificates/", 1, M_GET, 0, NULL, h_cert_show },
+	{ "/api/v1/server-certificate", 0, M_GET, 0, h_servercert_show, NULL },
+	{ "/api/v1/server-certificate/renew", 0, M_POST, 0, h_servercert_renew, NULL },
+};
+
+/* GET /api/v1/ca is open; POST /api/v1/ca (generate) needs authentication. */
+static void
+h_ca_get_or_post(vpd_ctx *c)
+{
+	if (c->method == EVHTTP_REQ_POST) {
+		if (vpd_auth(c))
+			h_ca_generate(c);
+		return;
+	}
+	h_ca_show(c);
+}
+
+void
+vpd_api_dispatch(vpd_ctx *c)
+{
+	int m = c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD ? M_GET :
+	    c->method == EVHTTP_REQ_POST ? M_POST : 0;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const route *r = &routes[i];
+		const char *arg = NULL;
+
+		if (r->prefix) {
+			size_t n = strlen(r->path);
+
+			if (strncmp(c->path, r->path, n) != 0 || c->path[n] == '\0' ||
+			    strchr(c->path + n, '/') != NULL)
+				continue;
+			arg = c->path + n;
+		} else if (strcmp(c->path, r->path) != 0) {
+			continue;
+		}
+		if ((r->methods & m) == 0) {
+			const char *allow = r->methods == M_GET ? "GET, HEAD" :
+			    r->methods == M_POST ? "POST" : "GET, HEAD, POST";
+			char msg[300];
+
+			snprintf(msg, sizeof(msg), "%.200s takes %s", r->path, allow);
+			vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+			return;
+		}
+		if (!r->open && !vpd_auth(c))
+			return;
+		if (r->harg != NULL)
+			r->harg(c, arg);
+		else
+			r->h(c);
+		return;
+	}
+	vpd_reply_error(c, 404, "not_found", "there is no %.200s here: the API is under /api/v1 "
+	    "(see docs/api.md)", c->path);
+}

@@ -1,0 +1,158 @@
+/* Group commit: issued certificates wait here until they are recorded, and the reply that
+ * tells a client it has its certificate is sent only after the transaction committed (so a
+ * crash never loses a certificate a client was given). One thread takes every certificate
+ * queued while the previous transaction was on disk and records them in one transaction,
+ * then hands each back to the loop that owns its request. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "vmspki/util.h"
+
+struct vpd_committer {
+	vpd *d;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	vpd_job *head, *tail;
+	int stop;
+	vp_store *s;
+};
+
+void
+vpd_job_free(vpd_job *j)
+{
+	if (j == NULL)
+		return;
+	vp_issued_free(j->is);
+	if (j->body != NULL) {
+		if (j->body_secret)
+			vp_secret_free(j->body, j->body_len);
+		else
+			free(j->body);
+	}
+	free(j);
+}
+
+/* Records jobs[0..n) in one transaction; if that fails, each on its own so that one bad
+ * record does not take the others down. Each job's rc says how it went. */
+static void
+record(vpd_committer *c, vpd_job **jobs, size_t n)
+{
+	vp_error e = { 0 };
+	size_t i;
+	vp_err rc;
+
+	if (n > 1) {
+		if ((rc = vp_store_begin(c->s, &e)) == VP_OK) {
+			for (i = 0; i < n && rc == VP_OK; i++)
+				rc = vp_issue_record(c->s, &jobs[i]->is, 1, jobs[i]->actor, &e);
+			if (rc == VP_OK)
+				rc = vp_store_commit(c->s, &e);
+			else
+				vp_store_rollback(c->s);
+			if (rc == VP_OK) {
+				for (i = 0; i < n; i++)
+					jobs[i]->rc = VP_OK;
+				return;
+			}
+		}
+		vp_store_rollback(c->s);
+	}
+	for (i = 0; i < n; i++) {
+		vp_error_clear(&jobs[i]->err);
+		jobs[i]->rc = vp_issue_record(c->s, &jobs[i]->is, 1, jobs[i]->actor, &jobs[i]->err);
+	}
+}
+
+static void *
+committer_main(void *arg)
+{
+	vpd_committer *c = arg;
+	vpd_job *batch[VPD_BATCH_MAX];
+
+	for (;;) {
+		size_t n = 0;
+
+		pthread_mutex_lock(&c->mu);
+		while (c->head == NULL && !c->stop)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->head == NULL && c->stop) {
+			pthread_mutex_unlock(&c->mu);
+			break;
+		}
+		while (c->head != NULL && n < VPD_BATCH_MAX) {
+			batch[n++] = c->head;
+			c->head = c->head->next;
+		}
+		if (c->head == NULL)
+			c->tail = NULL;
+		pthread_mutex_unlock(&c->mu);
+
+		record(c, batch, n);
+		for (size_t i = 0; i < n; i++) {
+			batch[i]->next = NULL;
+			vpd_worker_job_done(batch[i]->w, batch[i]);
+		}
+	}
+	return NULL;
+}
+
+vpd_committer *
+vpd_committer_start(vpd *d, vp_error *e)
+{
+	vpd_committer *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (c == NULL) {
+		vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	c->d = d;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (vp_store_open(d->dbpath, &c->s, e) != VP_OK)
+		goto fail;
+	if ((rc = pthread_create(&c->th, NULL, committer_main, c)) != 0) {
+		vp_error_set(e, VP_ERR_IO, "cannot start the committer thread: %s", strerror(rc));
+		goto fail;
+	}
+	return c;
+fail:
+	vp_store_close(c->s);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	return NULL;
+}
+
+void
+vpd_committer_submit(vpd_committer *c, vpd_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->tail != NULL)
+		c->tail->next = job;
+	else
+		c->head = job;
+	c->tail = job;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Finishes what is queued, then ends the thread. */
+void
+vpd_committer_stop(vpd_committer *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = 1;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->th, NULL);
+	vp_store_close(c->s);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
