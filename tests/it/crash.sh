@@ -17,8 +17,11 @@ D="$T/dd"
 O="$T/out"
 mkdir -p "$O"
 
+t0=$(date +%s%N)
 vp "$D" ca init --cn "Crash Root" --passphrase-file "$PASSF"
+t1=$(date +%s%N)
 assert_rc 0 "ca init (RSA 4096, so that signing takes a while)"
+init_ms=$(( (t1 - t0) / 1000000 ))
 CA="$T/ca.pem"
 cp "$D/certs/ca.cert.pem" "$CA" 2>/dev/null
 mk_key rsa2048 "$T/csr.key"
@@ -145,6 +148,49 @@ assert_eq 0 "$unrec" "every certificate written to an output file is recorded ($
 otmp=$(find "$O" -name '*.tmp.*' | sed "s|^$O/||" | tr '\n' ' ')
 diag "temporary output files left by killed runs: ${otmp:-none}"
 
+# ---------------------------------------------------------------- kills during ca init
+# Each in its own data dir; afterwards the dir holds either a whole CA (shown, exported, its
+# certificate file in place, audit chain intact) or none (and ca init then works).
+INIT_ROUNDS=${VP_CRASH_INIT_ROUNDS:-4}
+ispan=$(( init_ms * 13 / 10 ))
+[ "$ispan" -lt 500 ] && ispan=500
+[ "$ispan" -gt 8000 ] && ispan=8000
+for ((j = 0; j < INIT_ROUNDS; j++)); do
+	DJ="$T/init$j"
+	"$VMSPKI" --data "$DJ" ca init --cn "Init Crash $j" --passphrase-file "$PASSF" </dev/null >/dev/null 2>&1 &
+	pid=$!
+	ms=$(( (RANDOM * 32768 + RANDOM) % (ispan + 1) ))
+	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	if [ -f "$DJ/vmspki.db" ]; then
+		assert_eq ok "$(sqlite3 "$DJ/vmspki.db" 'PRAGMA integrity_check;' 2>&1)" "init round $j: integrity_check ok"
+	fi
+	left=$(find "$DJ" -name '*.tmp.*' 2>/dev/null | sed "s|^$T/||" | tr '\n' ' ')
+	if [ -z "$left" ]; then ok "init round $j: no temporary files left"; else not_ok "init round $j: no temporary files left (found: $left)"; fi
+	vp "$DJ" ca show
+	if [ "$RC" = 0 ]; then
+		diag "init round $j (exit $rc after ${ms} ms): a whole CA"
+		vp "$DJ" ca export
+		if [ -s "$DJ/certs/ca.cert.pem" ] && [ "$(fp "$VP_OUT")" = "$(fp "$DJ/certs/ca.cert.pem")" ]; then
+			ok "init round $j: the CA in the store has its certs/ca.cert.pem"
+		else
+			not_ok "init round $j: the CA in the store has its certs/ca.cert.pem"
+			diag "files: $(cd "$DJ" && find . -type f | sort | tr '\n' ' ')"
+		fi
+		vp "$DJ" audit verify
+		assert_rc 0 "init round $j: audit verify"
+		vp "$DJ" issue --profile client --generate-key --cn after-init --out "$DJ.leaf.pem" --key-out "$DJ.leaf.key" --passphrase-file "$PASSF"
+		assert_rc 0 "init round $j: the CA issues"
+	else
+		diag "init round $j (exit $rc after ${ms} ms): no CA ($(head -n 1 "$VP_ERR"))"
+		vp "$DJ" ca init --key ec-p256 --cn "Init Again $j" --passphrase-file "$PASSF"
+		assert_rc 0 "init round $j: with no CA left, ca init works in the same dir"
+	fi
+done
+
+# ---------------------------------------------------------------- afterwards
 # Issuing still works, and is recorded.
 vp "$D" issue --profile server --csr "$T/crash.csr" --dns after.example --out "$O/after.pem" --passphrase-file "$PASSF"
 assert_rc 0 "issue after the kills"

@@ -258,17 +258,58 @@ ext_value() { ext_in "$(cert_text "$1")" "$2"; }
 # ext_critical CERT NAME: 0 if the extension is marked critical.
 ext_critical() { cert_text "$1" | grep -Fq "$2: critical"; }
 
+# parse_cert CERT: reads the first certificate of CERT with one openssl call and bash builtins
+# (the tests look at many certificates). Sets C_TXT (the -text output), C_SUBJECT ("CN = x"),
+# C_ISSUER, C_NB / C_NA (notBefore / notAfter as epoch seconds), C_PUBKEY ("(2048 bit)" line),
+# C_EXT[name] (the first value line of "X509v3 <name>") and C_CRIT[name] (1 if critical).
+# Returns 1 if openssl cannot read it.
+declare -A C_EXT C_CRIT
+parse_cert() {
+	local line name prev="" nb="" na=""
+	C_EXT=() C_CRIT=() C_SUBJECT="" C_ISSUER="" C_NB=0 C_NA=0 C_PUBKEY=""
+	C_TXT=$(openssl x509 -in "$1" -noout -text 2>/dev/null)
+	[ -n "$C_TXT" ] || return 1
+	while IFS= read -r line; do
+		line=${line#"${line%%[![:space:]]*}"}
+		line=${line%"${line##*[![:space:]]}"}
+		if [ -n "$prev" ]; then
+			C_EXT[$prev]=$line
+			prev=""
+			continue
+		fi
+		case $line in
+		"X509v3 extensions:") ;;
+		"X509v3 "*:*)
+			name=${line%%:*}
+			name=${name#X509v3 }
+			[[ ${line#*:} == *critical* ]] && C_CRIT[$name]=1
+			prev=$name ;;
+		"Subject: "*) C_SUBJECT=${line#Subject: } ;;
+		"Issuer: "*) C_ISSUER=${line#Issuer: } ;;
+		"Not Before: "*) nb=${line#Not Before: } ;;
+		"Not After : "*) na=${line#Not After : } ;;
+		"Public-Key: "*) C_PUBKEY=${line#Public-Key: } ;;
+		esac
+	done <<<"$C_TXT"
+	{ read -r C_NB; read -r C_NA; } < <(printf '%s\n%s\n' "$nb" "$na" | date -u -f - +%s 2>/dev/null)
+	return 0
+}
+
 # epoch "Mon DD HH:MM:SS YYYY GMT" -> seconds
 epoch() { date -u -d "$1" +%s; }
 not_after() { epoch "$(openssl x509 -in "$1" -noout -enddate | sed 's/^notAfter=//')"; }
 not_before() { epoch "$(openssl x509 -in "$1" -noout -startdate | sed 's/^notBefore=//')"; }
 
-# serial_info CERT: "<content length> <sign>" of the serial INTEGER as encoded (DER).
+# serial_info CERT: "<content length> <sign>" of the serial INTEGER as encoded (DER): the
+# first INTEGER at depth 2 of openssl asn1parse (the version is at depth 3, inside [0]).
 serial_info() {
-	local line len val
-	line=$(openssl asn1parse -in "$1" 2>/dev/null | grep -m1 -E 'd=2 +hl=[0-9]+ +l= *[0-9]+ prim: +INTEGER')
-	len=$(sed -E 's/.* l= *([0-9]+) prim.*/\1/' <<<"$line")
-	val=$(sed -E 's/.*INTEGER +://' <<<"$line")
+	local line len="" val=""
+	while IFS= read -r line; do
+		if [[ $line =~ d=2\ +hl=[0-9]+\ +l=\ *([0-9]+)\ prim:\ +INTEGER\ +:(.*)$ ]]; then
+			len=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
+			break
+		fi
+	done < <(openssl asn1parse -in "$1" 2>/dev/null)
 	case $val in
 	-*) echo "$len negative" ;;   # asn1parse prints a minus for a negative INTEGER
 	*) echo "$len positive" ;;
