@@ -221,7 +221,11 @@ body_json(vpd_ctx *c, const vpd_field *fields, int empty_ok, char **raw, size_t 
 static void
 auth_failed(vpd_ctx *c, const char *code, const char *why)
 {
-	int wait = vpd_rl_fail(c->d->rl, c->peer, vpd_now_us() / 1000);
+	char key[80];
+	int wait;
+
+	vpd_peer_key(c->peer, key, sizeof(key));
+	wait = vpd_rl_fail(c->d->rl, key, vpd_now_us() / 1000);
 
 	atomic_fetch_add(&c->d->metrics.auth_failures, 1);
 	vpd_log("authentication failed from %s for %.100s: %s%s", c->peer, c->path, why,
@@ -277,13 +281,14 @@ vpd_auth(vpd_ctx *c)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
 	const char *authz = evhttp_find_header(h, "Authorization"), *tok;
-	char name[VP_TOKEN_NAME_MAX + 1], role[32], why[200], wait_s[16];
+	char name[VP_TOKEN_NAME_MAX + 1], role[32], why[200], wait_s[16], key[80];
 	vp_error e = { 0 };
 	X509 *x;
 	int wait;
 	vp_err r;
 
-	if ((wait = vpd_rl_blocked(c->d->rl, c->peer, vpd_now_us() / 1000)) > 0) {
+	vpd_peer_key(c->peer, key, sizeof(key));
+	if ((wait = vpd_rl_blocked(c->d->rl, key, vpd_now_us() / 1000)) > 0) {
 		snprintf(wait_s, sizeof(wait_s), "%d", wait);
 		vpd_reply_error_hdr(c, 429, "too_many_attempts", "Retry-After", wait_s,
 		    "too many failed authentications from this address: try again later");

@@ -110,6 +110,9 @@ int vpd_serial_normalize(const char *in, char *out, size_t n);
 int vpd_base64_decode(const char *s, unsigned char **out, size_t *len);
 /* Base64 of data as a new NUL-terminated string, or NULL. */
 char *vpd_base64_encode(const unsigned char *data, size_t len);
+/* The rate limiter's key for a peer address: IPv4 as it is, IPv6 by its /64 (one host or
+ * site usually owns a whole /64, and can pick any address in it). */
+void vpd_peer_key(const char *peer, char *out, size_t n);
 /* "Bearer TOKEN" (scheme case-insensitive) -> TOKEN, or NULL. */
 const char *vpd_bearer(const char *authorization);
 

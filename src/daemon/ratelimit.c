@@ -17,6 +17,7 @@ typedef struct rl_entry {
 	char addr[RL_ADDR_MAX];
 	double tokens;          /* failures still allowed */
 	int64_t updated_ms;     /* when tokens was last brought up to date */
+	int64_t failed_ms;      /* last failure */
 	int64_t locked_until_ms;
 } rl_entry;
 
@@ -108,29 +109,40 @@ find(vpd_rl *rl, const char *addr, rl_entry ***link)
 	return *pp;
 }
 
-/* An entry that says nothing any more (full bucket, no lock-out) can go; failing that, the
- * one least recently touched. Makes room for one. */
+/* Makes room for one entry. An entry that says nothing any more (full bucket, no lock-out)
+ * goes first; failing that, the unlocked one least recently touched; a locked-out address
+ * goes last (the one whose lock-out ends soonest), so that flooding the table from many
+ * addresses does not lift a lock-out. */
 static void
 evict_one(vpd_rl *rl, int64_t now)
 {
-	rl_entry **victim = NULL, **pp;
-	int64_t oldest = INT64_MAX;
+	rl_entry **victim = NULL, **locked = NULL, **pp;
+	int64_t oldest = INT64_MAX, soonest = INT64_MAX;
 
 	for (size_t i = 0; i < RL_SLOTS; i++) {
 		for (pp = &rl->slot[i]; *pp != NULL; pp = &(*pp)->next) {
 			rl_entry *e = *pp;
 
 			refill(rl, e, now);
-			if (e->tokens >= rl->burst && e->locked_until_ms <= now) {
+			if (e->locked_until_ms > now) {
+				if (e->locked_until_ms < soonest) {
+					soonest = e->locked_until_ms;
+					locked = pp;
+				}
+				continue;
+			}
+			if (e->tokens >= rl->burst) {
 				victim = pp;
 				goto found;
 			}
-			if (e->updated_ms < oldest) {
-				oldest = e->updated_ms;
+			if (e->failed_ms < oldest) {
+				oldest = e->failed_ms;
 				victim = pp;
 			}
 		}
 	}
+	if (victim == NULL)
+		victim = locked;
 	if (victim == NULL)
 		return;
 found:
@@ -181,6 +193,7 @@ vpd_rl_fail(vpd_rl *rl, const char *addr, int64_t now_ms)
 		rl->n++;
 	}
 	refill(rl, e, now_ms);
+	e->failed_ms = now_ms;
 	e->tokens -= 1.0;
 	if (e->tokens < 1.0 && rl->lockout_ms > 0 && e->locked_until_ms <= now_ms) {
 		e->locked_until_ms = now_ms + rl->lockout_ms;

@@ -1,6 +1,7 @@
 /* Input from API clients, checked at the edge: JSON bodies against a list of known fields
  * (an unknown field is refused, naming it), query values, owners, serials, base64. Pure
  * functions without I/O, unit-tested in tests/test_daemon_req.c. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -357,4 +358,20 @@ vpd_bearer(const char *authorization)
 	for (p = authorization + 7; *p == ' '; p++)
 		;
 	return *p != '\0' ? p : NULL;
+}
+
+void
+vpd_peer_key(const char *peer, char *out, size_t n)
+{
+	unsigned char a[16];
+	char text[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET6, peer, a) == 1) {
+		memset(a + 8, 0, 8);
+		if (inet_ntop(AF_INET6, a, text, sizeof(text)) != NULL) {
+			snprintf(out, n, "%s/64", text);
+			return;
+		}
+	}
+	snprintf(out, n, "%s", peer);
 }
