@@ -39,7 +39,7 @@
 #include "vmspki/store.h"
 #include "vmspki/util.h"
 
-#define BI_BATCH_DEFAULT 32
+#define BI_BATCH_DEFAULT 64
 #define BI_BATCH_MAX 4096
 #define BI_THREADS_MAX 256
 #define BI_SAMPLES 4
