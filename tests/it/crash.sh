@@ -59,6 +59,7 @@ for ((i = 0; i < ROUNDS; i++)); do
 	issue_cmd "$i"
 	"${CMD[@]}" </dev/null >/dev/null 2>"$O/r$i.err" &
 	pid=$!
+	IT_BG_PIDS=$pid
 	ms=$(( (RANDOM * 32768 + RANDOM) % (span + 1) ))
 	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
 	kill -KILL "$pid" 2>/dev/null
@@ -159,6 +160,7 @@ for ((j = 0; j < INIT_ROUNDS; j++)); do
 	DJ="$T/init$j"
 	"$VMSPKI" --data "$DJ" ca init --cn "Init Crash $j" --passphrase-file "$PASSF" </dev/null >/dev/null 2>&1 &
 	pid=$!
+	IT_BG_PIDS=$pid
 	ms=$(( (RANDOM * 32768 + RANDOM) % (ispan + 1) ))
 	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
 	kill -KILL "$pid" 2>/dev/null
@@ -189,6 +191,8 @@ for ((j = 0; j < INIT_ROUNDS; j++)); do
 		assert_rc 0 "init round $j: with no CA left, ca init works in the same dir"
 	fi
 done
+
+IT_BG_PIDS=""
 
 # ---------------------------------------------------------------- afterwards
 # Issuing still works, and is recorded.

@@ -110,7 +110,9 @@ assert_mode() {
 # ---------------------------------------------------------------- set-up and tear-down
 
 it_cleanup() {
-	local rc=$?
+	local rc=$? p
+	# Background processes this script started and has not reaped (IT_BG_PIDS, by id).
+	for p in ${IT_BG_PIDS:-}; do kill -KILL "$p" 2>/dev/null; done
 	if [ "$IT_DONE" = 0 ]; then
 		not_ok "the script ran to its end (it stopped early, status $rc)"
 		printf '%d passed, %d failed\n' "$IT_PASS" "$IT_FAIL"
@@ -132,6 +134,7 @@ it_done() {
 it_init() {
 	T=$(mktemp -d "${TMPDIR:-/tmp}/vmspki-it.XXXXXX") || { echo "cannot make a temp dir" >&2; exit 1; }
 	trap it_cleanup EXIT
+	trap 'exit 143' TERM INT HUP   # so that a timeout still removes the work dir
 	# A usual umask, so that a file vmspki leaves readable by others shows as such.
 	umask 022
 	export LC_ALL=C

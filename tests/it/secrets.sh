@@ -37,6 +37,7 @@ if [ -f "$A/vmspki.db" ]; then
 	mkfifo "$T/hold.fifo"
 	sqlite3 "$A/vmspki.db" <"$T/hold.fifo" >/dev/null 2>&1 &
 	HOLD_PID=$!
+	IT_BG_PIDS=$HOLD_PID
 	exec 7>"$T/hold.fifo"
 	echo "SELECT count(*) FROM key_value;" >&7
 fi
