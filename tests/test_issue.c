@@ -294,6 +294,18 @@ component_client_gets_its_broker_email(void **state)
 	assert_int_equal(X509_check_email(c->cert, "recorder.component@natsbroker.localhost", 0, 0), 1);
 	assert_non_null(strstr(c->rec.sans, "email:recorder.component@natsbroker.localhost"));
 	vp_issued_free(c);
+	/* from a CSR without --cn: the CSR's CN names the component */
+	{
+		EVP_PKEY *k = vp_test_key("ec-p256");
+		X509_REQ *r = csr(k, "archiver", NULL, NULL);
+		vp_issue_req fromcsr = { .profile = "component-client", .csr = r };
+
+		assert_int_equal(vp_issue_sign(f->ca, &fromcsr, &c, &e), VP_OK);
+		assert_int_equal(X509_check_email(c->cert, "archiver.component@natsbroker.localhost", 0, 0), 1);
+		vp_issued_free(c);
+		X509_REQ_free(r);
+		EVP_PKEY_free(k);
+	}
 }
 
 static void

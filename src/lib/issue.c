@@ -164,7 +164,7 @@ nomem:
 /* Collects the SANs: those given, or (where the profile allows) the DNS and IP names the CSR
  * asks for. Every name is checked; *first_name gets the first DNS or IP name for the CN. */
 static vp_err
-collect_sans(const vp_profile *p, const vp_issue_req *r, GENERAL_NAMES **out,
+collect_sans(const vp_profile *p, const vp_issue_req *r, const char *cn, GENERAL_NAMES **out,
     char *first_name, size_t first_len, vp_error *e)
 {
 	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null(), *asked = NULL;
@@ -245,12 +245,12 @@ collect_sans(const vp_profile *p, const vp_issue_req *r, GENERAL_NAMES **out,
 		if (rc != VP_OK)
 			goto out;
 	}
-	if (sk_GENERAL_NAME_num(gens) == 0 && p->default_email_domain != NULL && r->cn != NULL) {
-		snprintf(email, sizeof(email), "%s%s", r->cn, p->default_email_domain);
+	if (sk_GENERAL_NAME_num(gens) == 0 && p->default_email_domain != NULL && cn[0] != '\0') {
+		snprintf(email, sizeof(email), "%s%s", cn, p->default_email_domain);
 		if (!email_ok(email)) {
 			rc = vp_error_set(e, VP_ERR_INVALID,
 			    "\"%.80s\" cannot be used in an email name: use letters, digits, dots "
-			    "and hyphens", r->cn);
+			    "and hyphens", cn);
 			goto out;
 		}
 		if ((rc = push_name(gens, GEN_EMAIL, email, e)) != VP_OK)
@@ -380,8 +380,6 @@ vp_issue_sign(const vp_ca *ca, const vp_issue_req *r, vp_issued **out, vp_error 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	c->clamped = clamped;
-	if ((rc = collect_sans(p, r, &sans, first, sizeof(first), e)) != VP_OK)
-		goto out;
 	/* The CN: given, else the CSR's, else the first name (the XProtect flow: the first DNS
 	 * name is the subject). */
 	cn[0] = '\0';
@@ -389,6 +387,8 @@ vp_issue_sign(const vp_ca *ca, const vp_issue_req *r, vp_issued **out, vp_error 
 		snprintf(cn, sizeof(cn), "%s", r->cn);
 	else if (r->csr != NULL)
 		vp_name_cn(X509_REQ_get_subject_name(r->csr), cn, sizeof(cn));
+	if ((rc = collect_sans(p, r, cn, &sans, first, sizeof(first), e)) != VP_OK)
+		goto out;
 	if (cn[0] == '\0')
 		snprintf(cn, sizeof(cn), "%s", first);
 	if (cn[0] == '\0') {
