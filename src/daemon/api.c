@@ -93,30 +93,50 @@ jstr_or_null(const char *s)
 
 /* ---- errors from the library ---- */
 
-static void
-reply_vp_error(vpd_ctx *c, const vp_error *e)
+/* The status and code for a library error (logged when it is the server's fault). */
+static int
+vp_error_status(const vp_error *e, const char **code)
 {
 	switch (e->code) {
 	case VP_ERR_INVALID:
-		vpd_reply_error(c, 422, "rejected", "%s", e->msg);
-		break;
+		*code = "rejected";
+		return 422;
 	case VP_ERR_PASSPHRASE:
-		vpd_reply_error(c, 422, "wrong_password", "%s", e->msg);
-		break;
+		*code = "wrong_password";
+		return 422;
 	case VP_ERR_NOTFOUND:
-		vpd_reply_error(c, 404, "not_found", "%s", e->msg);
-		break;
+		*code = "not_found";
+		return 404;
 	case VP_ERR_EXISTS:
-		vpd_reply_error(c, 409, "exists", "%s", e->msg);
-		break;
+		*code = "exists";
+		return 409;
 	case VP_ERR_STORE:
 		vpd_log("store error: %s", e->msg);
-		vpd_reply_error(c, 503, "store_unavailable", "%s", e->msg);
-		break;
+		*code = "store_unavailable";
+		return 503;
 	default:
 		vpd_log("internal error: %s", e->msg);
-		vpd_reply_error(c, 500, "internal", "%s", e->msg[0] ? e->msg : vp_err_str(e->code));
+		*code = "internal";
+		return 500;
 	}
+}
+
+static void
+reply_vp_error(vpd_ctx *c, const vp_error *e)
+{
+	const char *code;
+	int status = vp_error_status(e, &code);
+
+	vpd_reply_error(c, status, code, "%s", e->msg[0] ? e->msg : vp_err_str(e->code));
+}
+
+static void
+job_vp_error(vpd_job *j, const vp_error *e)
+{
+	const char *code;
+	int status = vp_error_status(e, &code);
+
+	vpd_job_error(j, status, code, "%s", e->msg[0] ? e->msg : vp_err_str(e->code));
 }
 
 static void
@@ -480,6 +500,35 @@ h_ca_certificate(vpd_ctx *c)
 	vpd_ca_put(ca);
 }
 
+/* Pool stage of POST /api/v1/ca/export: PKCS#12 with a slow KDF, audit row. */
+static void
+run_ca_export(vpd_job *j, vp_store *s)
+{
+	vp_error e = { 0 };
+	unsigned char *p12 = NULL;
+	size_t p12len = 0;
+	char *b64 = NULL;
+
+	if (vp_ca_export_p12(j->ca->ca, vpd_json_str(j->in, "p12_password"), &p12, &p12len,
+	    &e) != VP_OK ||
+	    vp_store_audit_append(s, j->actor, "ca.export", NULL, "with key (PKCS#12)", &e) !=
+	    VP_OK) {
+		job_vp_error(j, &e);
+		goto out;
+	}
+	if ((b64 = vpd_base64_encode(p12, p12len)) == NULL) {
+		vpd_job_error(j, 500, "internal", "out of memory");
+		goto out;
+	}
+	vpd_log("the CA with its key was exported (PKCS#12) by %s from %s", j->actor, j->peer);
+	vpd_job_json(j, 200, json_pack("{s:s}", "pkcs12", b64), 1);
+out:
+	if (b64 != NULL)
+		vp_secret_free_str(b64);
+	if (p12 != NULL)
+		vp_secret_free(p12, p12len);
+}
+
 static void
 h_ca_export(vpd_ctx *c)
 {
@@ -487,44 +536,24 @@ h_ca_export(vpd_ctx *c)
 		{ "p12_password", VPD_STRING, 1, VP_PASSPHRASE_MAX, 0, 0 },
 		{ NULL, 0, 0, 0, 0, 0 }
 	};
-	vpd_ca_ref *ca = NULL;
-	vp_error e = { 0 };
-	unsigned char *p12 = NULL;
-	size_t p12len = 0, rawlen;
-	char *raw, *b64 = NULL;
-	const char *pass;
+	vpd_job *j;
+	size_t rawlen;
+	char *raw;
 	json_t *o;
 
 	if ((o = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
 		return;
-	pass = vpd_json_str(o, "p12_password");
-	if (strlen(pass) < VP_PASSPHRASE_MIN) {
+	if (strlen(vpd_json_str(o, "p12_password")) < VP_PASSPHRASE_MIN) {
 		vpd_reply_error(c, 422, "weak_password", "the PKCS#12 password protects the CA key: "
 		    "it needs at least %d characters", VP_PASSPHRASE_MIN);
-		goto out;
-	}
-	ca = vpd_ca_get(c->d);
-	if (vp_ca_export_p12(ca->ca, pass, &p12, &p12len, &e) != VP_OK) {
-		reply_vp_error(c, &e);
-		goto out;
-	}
-	if (vp_store_audit_append(c->store, c->actor, "ca.export", NULL, "with key (PKCS#12)",
-	    &e) != VP_OK) {
-		reply_vp_error(c, &e);
-		goto out;
-	}
-	if ((b64 = vpd_base64_encode(p12, p12len)) == NULL) {
+	} else if ((j = vpd_job_new(c)) == NULL) {
 		reply_oom(c);
-		goto out;
+	} else {
+		j->in = json_incref(o);
+		j->ca = vpd_ca_get(c->d);
+		j->run = run_ca_export;
+		vpd_defer(c, j);
 	}
-	vpd_log("the CA with its key was exported (PKCS#12) by %s from %s", c->actor, c->peer);
-	vpd_reply_json_secret(c, 200, json_pack("{s:s}", "pkcs12", b64));
-out:
-	if (b64 != NULL)
-		vp_secret_free_str(b64);
-	if (p12 != NULL)
-		vp_secret_free(p12, p12len);
-	vpd_ca_put(ca);
 	json_decref(o);
 	vp_secret_free(raw, rawlen);
 }
@@ -705,6 +734,126 @@ subject_cn(X509 *x, char *buf, size_t n)
 	vp_name_cn(X509_get_subject_name(x), buf, n);
 }
 
+/* Signs the certificate j->in asks for (checked by h_issue) and prepares the 201 body; on
+ * a refusal the job's reply is the error. On a loop for a CSR, in the pool when the key is
+ * made here (key generation and the PKCS#12's KDF take a while). */
+static void
+issue_build(vpd_job *j)
+{
+	json_t *b = j->in, *r = NULL;
+	const char *pass = vpd_json_str(b, "p12_password"), *owner = vpd_json_str(b, "owner");
+	const char **dns = NULL, **ip = NULL, **email = NULL;
+	const vp_profile *prof;
+	vp_issue_req req;
+	vp_issued *is = NULL;
+	vp_error e = { 0 };
+	const vp_ca *ca = j->ca->ca;
+	char owner_kind[32], *chain = NULL, *certpem = NULL, *b64 = NULL;
+	unsigned char *p12 = NULL;
+	size_t p12len = 0, certlen = 0;
+	int genkey = vpd_json_bool(b, "generate_key"), bad;
+
+	memset(&req, 0, sizeof(req));
+	if ((prof = vp_profile_find(vpd_json_str(b, "profile"), &e)) == NULL ||
+	    (owner != NULL && vpd_owner_parse(owner, 0, owner_kind, sizeof(owner_kind),
+	    &req.owner_id) != 0)) {
+		vpd_job_error(j, 500, "internal", "the request changed after it was checked");
+		goto out;
+	}
+	if (vpd_json_strs(b, "dns", &dns, &req.ndns) != 0 ||
+	    vpd_json_strs(b, "ip", &ip, &req.nip) != 0 ||
+	    vpd_json_strs(b, "email", &email, &req.nemail) != 0) {
+		vpd_job_error(j, 500, "internal", "out of memory");
+		goto out;
+	}
+	req.profile = prof->name;
+	req.csr = j->csr;
+	req.generate_key = genkey;
+	req.cn = vpd_json_str(b, "cn");
+	req.dns = dns;
+	req.ip = ip;
+	req.email = email;
+	req.days = (int)vpd_json_int(b, "days", 0);
+	req.owner_kind = owner != NULL ? owner_kind : NULL;
+	if (vp_issue_sign(ca, &req, &is, &e) != VP_OK) {
+		job_vp_error(j, &e);
+		goto out;
+	}
+	/* Everything the reply says is prepared before the commit: once the certificate is
+	 * recorded, only sending is left. */
+	if ((chain = ca_chain_pem(ca, &e)) == NULL ||
+	    vp_x509_to_pem(is->cert, &certpem, &certlen, &e) != VP_OK) {
+		job_vp_error(j, &e);
+		goto out;
+	}
+	if (genkey) {
+		STACK_OF(X509) *sk = sk_X509_new_null();
+		char cn[256];
+
+		subject_cn(is->cert, cn, sizeof(cn));
+		bad = sk == NULL || !sk_X509_push(sk, vp_ca_cert(ca));
+		for (int i = 0; !bad && i < sk_X509_num(vp_ca_chain(ca)); i++)
+			bad = !sk_X509_push(sk, sk_X509_value(vp_ca_chain(ca), i));
+		if (bad)
+			vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
+		if (bad || vp_p12_build(is->key, is->cert, sk, cn[0] ? cn : NULL, pass, &p12,
+		    &p12len, &e) != VP_OK) {
+			sk_X509_free(sk);
+			job_vp_error(j, &e);
+			goto out;
+		}
+		sk_X509_free(sk);
+		if ((b64 = vpd_base64_encode(p12, p12len)) == NULL) {
+			vpd_job_error(j, 500, "internal", "out of memory");
+			goto out;
+		}
+	}
+	r = json_object();
+	bad = r == NULL;
+	bad |= json_object_set_new(r, "serial", json_string(is->rec.serial));
+	bad |= json_object_set_new(r, "profile", json_string(prof->name));
+	bad |= json_object_set_new(r, "subject", vpd_jstr(is->rec.subject));
+	bad |= json_object_set_new(r, "sans", vpd_jsans(is->rec.sans));
+	bad |= json_object_set_new(r, "not_before", vpd_jtime(is->rec.not_before));
+	bad |= json_object_set_new(r, "not_after", vpd_jtime(is->rec.not_after));
+	bad |= json_object_set_new(r, "clamped", json_boolean(is->clamped));
+	bad |= json_object_set_new(r, "fingerprint", json_string(is->rec.fingerprint));
+	bad |= json_object_set_new(r, "certificate", json_string(certpem));
+	bad |= json_object_set_new(r, "chain", json_string(chain));
+	if (b64 != NULL)
+		bad |= json_object_set_new(r, "pkcs12", json_string(b64));
+	if (bad) {
+		vpd_job_error(j, 500, "internal", "out of memory");
+		goto out;
+	}
+	vpd_job_json(j, 0, r, b64 != NULL);
+	r = NULL;
+	if (j->status != 0)   /* could not render */
+		goto out;
+	snprintf(j->profile, sizeof(j->profile), "%s", prof->name);
+	j->is = is;
+	is = NULL;
+out:
+	json_decref(r);
+	if (b64 != NULL)
+		vp_secret_free_str(b64);
+	if (p12 != NULL)
+		vp_secret_free(p12, p12len);
+	free(certpem);
+	free(chain);
+	vp_issued_free(is);
+	free(dns);
+	free(ip);
+	free(email);
+}
+
+static void
+run_issue(vpd_job *j, vp_store *s)
+{
+	(void)s;
+	issue_build(j);
+}
+
 static void
 h_issue(vpd_ctx *c)
 {
@@ -721,22 +870,15 @@ h_issue(vpd_ctx *c)
 		{ "owner", VPD_STRING, 0, 300, 0, 0 },
 		{ NULL, 0, 0, 0, 0, 0 }
 	};
-	const vp_profile *prof;
-	vp_issue_req req;
-	vp_issued *is = NULL;
 	vp_error e = { 0 };
-	vpd_ca_ref *ca = NULL;
 	vpd_job *job = NULL;
 	X509_REQ *csr = NULL;
-	json_t *b, *r = NULL;
-	const char *csrpem, *pass, *owner;
-	const char **dns = NULL, **ip = NULL, **email = NULL;
-	char owner_kind[32], *raw, *chain = NULL, *certpem = NULL, *b64 = NULL;
-	unsigned char *p12 = NULL;
-	size_t rawlen, p12len = 0, certlen = 0;
-	int genkey, bad = 0;
+	json_t *b;
+	const char *csrpem, *pass, *owner, *idp;
+	char owner_kind[32], *raw;
+	size_t rawlen;
+	int genkey;
 
-	memset(&req, 0, sizeof(req));
 	if ((b = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
 		return;
 	csrpem = vpd_json_str(b, "csr");
@@ -763,14 +905,13 @@ h_issue(vpd_ctx *c)
 		    "needs at least %d characters", VP_PASSPHRASE_MIN);
 		goto out;
 	}
-	if (owner != NULL && vpd_owner_parse(owner, 0, owner_kind, sizeof(owner_kind),
-	    &req.owner_id) != 0) {
+	if (owner != NULL && vpd_owner_parse(owner, 0, owner_kind, sizeof(owner_kind), &idp) != 0) {
 		vpd_reply_error(c, 400, "bad_field", "\"owner\" must be \"KIND:ID\": KIND a lowercase "
 		    "word such as device, component or admin, ID printable text of at most 255 "
 		    "characters");
 		goto out;
 	}
-	if ((prof = vp_profile_find(vpd_json_str(b, "profile"), &e)) == NULL) {
+	if (vp_profile_find(vpd_json_str(b, "profile"), &e) == NULL) {
 		vpd_reply_error(c, 422, "unknown_profile", "%s", e.msg);
 		goto out;
 	}
@@ -779,98 +920,21 @@ h_issue(vpd_ctx *c)
 		vpd_reply_error(c, 400, "bad_csr", "%s", e.msg);
 		goto out;
 	}
-	if (vpd_json_strs(b, "dns", &dns, &req.ndns) != 0 ||
-	    vpd_json_strs(b, "ip", &ip, &req.nip) != 0 ||
-	    vpd_json_strs(b, "email", &email, &req.nemail) != 0) {
+	if ((job = vpd_job_new(c)) == NULL) {
 		reply_oom(c);
 		goto out;
 	}
-	req.profile = prof->name;
-	req.csr = csr;
-	req.generate_key = genkey;
-	req.cn = vpd_json_str(b, "cn");
-	req.dns = dns;
-	req.ip = ip;
-	req.email = email;
-	req.days = (int)vpd_json_int(b, "days", 0);
-	req.owner_kind = owner != NULL ? owner_kind : NULL;
-
-	ca = vpd_ca_get(c->d);
-	if (vp_issue_sign(ca->ca, &req, &is, &e) != VP_OK) {
-		reply_vp_error(c, &e);
-		goto out;
-	}
-	/* Everything the reply says is prepared before the commit: once the certificate is
-	 * recorded, only sending is left. */
-	if ((chain = ca_chain_pem(ca->ca, &e)) == NULL ||
-	    vp_x509_to_pem(is->cert, &certpem, &certlen, &e) != VP_OK) {
-		reply_vp_error(c, &e);
-		goto out;
-	}
-	if (genkey) {
-		STACK_OF(X509) *sk = sk_X509_new_null();
-		char cn[256];
-
-		subject_cn(is->cert, cn, sizeof(cn));
-		bad = sk == NULL || !sk_X509_push(sk, vp_ca_cert(ca->ca));
-		for (int i = 0; !bad && i < sk_X509_num(vp_ca_chain(ca->ca)); i++)
-			bad = !sk_X509_push(sk, sk_X509_value(vp_ca_chain(ca->ca), i));
-		if (bad || vp_p12_build(is->key, is->cert, sk, cn[0] ? cn : NULL, pass, &p12,
-		    &p12len, &e) != VP_OK) {
-			sk_X509_free(sk);
-			if (bad)
-				vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
-			reply_vp_error(c, &e);
-			goto out;
-		}
-		sk_X509_free(sk);
-		if ((b64 = vpd_base64_encode(p12, p12len)) == NULL) {
-			reply_oom(c);
-			goto out;
-		}
-	}
-	r = json_object();
-	bad = r == NULL;
-	bad |= json_object_set_new(r, "serial", json_string(is->rec.serial));
-	bad |= json_object_set_new(r, "profile", json_string(prof->name));
-	bad |= json_object_set_new(r, "subject", vpd_jstr(is->rec.subject));
-	bad |= json_object_set_new(r, "sans", vpd_jsans(is->rec.sans));
-	bad |= json_object_set_new(r, "not_before", vpd_jtime(is->rec.not_before));
-	bad |= json_object_set_new(r, "not_after", vpd_jtime(is->rec.not_after));
-	bad |= json_object_set_new(r, "clamped", json_boolean(is->clamped));
-	bad |= json_object_set_new(r, "fingerprint", json_string(is->rec.fingerprint));
-	bad |= json_object_set_new(r, "certificate", json_string(certpem));
-	bad |= json_object_set_new(r, "chain", json_string(chain));
-	if (b64 != NULL)
-		bad |= json_object_set_new(r, "pkcs12", json_string(b64));
-	if (bad || (job = calloc(1, sizeof(*job))) == NULL ||
-	    (job->body = json_dumps(r, JSON_COMPACT)) == NULL) {
-		reply_oom(c);
-		goto out;
-	}
-	job->body_len = strlen(job->body);
-	job->body_secret = b64 != NULL;
-	job->is = is;
-	is = NULL;
-	snprintf(job->actor, sizeof(job->actor), "%s", c->actor);
-	snprintf(job->profile, sizeof(job->profile), "%s", prof->name);
+	job->in = json_incref(b);
+	job->csr = csr;
+	csr = NULL;
+	job->ca = vpd_ca_get(c->d);
+	if (genkey)
+		job->run = run_issue;
+	else
+		issue_build(job);   /* one signature: quick enough for the loop */
 	vpd_defer(c, job);
-	job = NULL;
 out:
-	vpd_job_free(job);
-	json_decref(r);
-	if (b64 != NULL)
-		vp_secret_free_str(b64);
-	if (p12 != NULL)
-		vp_secret_free(p12, p12len);
-	free(certpem);
-	free(chain);
-	vp_issued_free(is);
-	vpd_ca_put(ca);
 	X509_REQ_free(csr);
-	free(dns);
-	free(ip);
-	free(email);
 	json_decref(b);
 	vp_secret_free(raw, rawlen);
 }
@@ -1090,41 +1154,54 @@ h_servercert_show(vpd_ctx *c)
 	vpd_ca_put(ca);
 }
 
+/* Pool stage of POST /api/v1/server-certificate/renew: a new key and certificate, then the
+ * new TLS context, before the reply. */
+static void
+run_renew(vpd_job *j, vp_store *s)
+{
+	vp_servercert_status st;
+	vp_error e = { 0 };
+	json_t *o;
+	int renewed = 0;
+
+	if (vp_servercert_ensure(s, j->ca->ca, j->d->datadir, 1, j->actor, &renewed, &st,
+	    &e) != VP_OK) {
+		job_vp_error(j, &e);
+		return;
+	}
+	vpd_log("the server certificate was renewed on demand by %s: serial %s", j->actor,
+	    st.serial);
+	/* New connections get it from now on, before the client hears of it. */
+	vpd_tls_reload(j->d, 1);
+	if ((o = servercert_json(j->d, &st)) == NULL ||
+	    json_object_set_new(o, "renewed", json_boolean(renewed)) != 0) {
+		json_decref(o);
+		vpd_job_error(j, 500, "internal", "out of memory");
+		return;
+	}
+	vpd_job_json(j, 200, o, 0);
+}
+
 static void
 h_servercert_renew(vpd_ctx *c)
 {
 	static const vpd_field fields[] = { { NULL, 0, 0, 0, 0, 0 } };
-	vp_servercert_status st;
-	vp_error e = { 0 };
-	vpd_ca_ref *ca;
+	vpd_job *j;
 	size_t rawlen;
 	char *raw;
-	json_t *b, *o;
-	int renewed = 0;
+	json_t *b;
 
 	if ((b = body_json(c, fields, 1, &raw, &rawlen)) == NULL)
 		return;
 	json_decref(b);
 	free(raw);
-	ca = vpd_ca_get(c->d);
-	if (vp_servercert_ensure(c->store, ca->ca, c->d->datadir, 1, c->actor, &renewed, &st,
-	    &e) != VP_OK) {
-		vpd_ca_put(ca);
-		reply_vp_error(c, &e);
-		return;
-	}
-	vpd_ca_put(ca);
-	vpd_log("the server certificate was renewed on demand by %s: serial %s", c->actor,
-	    st.serial);
-	/* New connections get it from now on, before the client hears of it. */
-	vpd_tls_reload(c->d, 1);
-	if ((o = servercert_json(c->d, &st)) == NULL ||
-	    json_object_set_new(o, "renewed", json_boolean(renewed)) != 0) {
-		json_decref(o);
+	if ((j = vpd_job_new(c)) == NULL) {
 		reply_oom(c);
 		return;
 	}
-	vpd_reply_json(c, 200, o);
+	j->ca = vpd_ca_get(c->d);
+	j->run = run_renew;
+	vpd_defer(c, j);
 }
 
 /* ---- routing ---- */

@@ -3,6 +3,8 @@
  * crash never loses a certificate a client was given). One thread takes every certificate
  * queued while the previous transaction was on disk and records them in one transaction,
  * then hands each back to the loop that owns its request. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,12 +21,29 @@ struct vpd_committer {
 	vp_store *s;
 };
 
+vpd_job *
+vpd_job_new(vpd_ctx *c)
+{
+	vpd_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->d = c->d;
+	j->t_start_us = c->t_start_us;
+	snprintf(j->actor, sizeof(j->actor), "%s", c->actor);
+	snprintf(j->peer, sizeof(j->peer), "%s", c->peer);
+	return j;
+}
+
 void
 vpd_job_free(vpd_job *j)
 {
 	if (j == NULL)
 		return;
 	vp_issued_free(j->is);
+	X509_REQ_free(j->csr);
+	json_decref(j->in);
+	vpd_ca_put(j->ca);
 	if (j->body != NULL) {
 		if (j->body_secret)
 			vp_secret_free(j->body, j->body_len);
@@ -32,6 +51,58 @@ vpd_job_free(vpd_job *j)
 			free(j->body);
 	}
 	free(j);
+}
+
+void
+vpd_job_json(vpd_job *j, int status, json_t *v, int secret)
+{
+	char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+
+	json_decref(v);
+	if (j->body != NULL) {
+		if (j->body_secret)
+			vp_secret_free(j->body, j->body_len);
+		else
+			free(j->body);
+	}
+	j->body = NULL;
+	j->body_len = 0;
+	j->body_secret = 0;
+	if (s == NULL) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":"
+		    "\"out of memory rendering the reply\"}}";
+
+		j->status = 500;
+		j->body = vp_strdup(oom);
+		j->body_len = j->body != NULL ? strlen(j->body) : 0;
+		return;
+	}
+	j->status = status;
+	j->body = s;
+	j->body_len = strlen(s);
+	j->body_secret = secret;
+}
+
+void
+vpd_job_error(vpd_job *j, int status, const char *code, const char *fmt, ...)
+{
+	char msg[VP_ERROR_MSG_MAX + 200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vpd_job_json(j, status, json_pack("{s:{s:s,s:o}}", "error", "code", code, "message",
+	    vpd_jstr(msg)), 0);
+}
+
+void
+vpd_job_route(vpd_job *j)
+{
+	if (j->status == 0 && j->is != NULL)
+		vpd_committer_submit(j->d->committer, j);
+	else
+		vpd_worker_job_done(j->w, j);
 }
 
 /* Records jobs[0..n) in one transaction; if that fails, each on its own so that one bad

@@ -150,6 +150,8 @@ typedef struct vpd_tls_info {
 
 typedef struct vpd_worker vpd_worker;
 typedef struct vpd_committer vpd_committer;
+typedef struct vpd_ctx vpd_ctx;
+typedef struct vpd_pool vpd_pool;
 
 typedef struct vpd {
 	vpd_opts o;
@@ -174,6 +176,7 @@ typedef struct vpd {
 	vpd_rl *rl;
 	vpd_metrics metrics;
 	vpd_committer *committer;
+	vpd_pool *pool;
 	vpd_worker **workers;
 	int nworkers;
 
@@ -208,27 +211,56 @@ void vpd_watcher_stop(vpd *d);
 /* The index for our per-connection state in SSL ex_data. */
 int vpd_tls_conn_index(void);
 
-/* ---- committer.c: issued certificates recorded in batches, replies after the commit ---- */
+/* ---- jobs: work that leaves the loop (a pool thread, the committer) and comes back ---- */
 typedef struct vpd_job {
 	struct vpd_job *next;
+	vpd *d;
 	vpd_worker *w;               /* whose loop sends the reply */
 	struct evhttp_request *req;
-	vp_issued *is;
-	char actor[128];
-	char profile[32];
-	char *body;                  /* the 201 body, prepared before the commit */
-	size_t body_len;
-	int body_secret;             /* holds a PKCS#12: wipe it */
 	int64_t t_start_us;
+	char actor[128];
+	char peer[64];
+
+	/* Pool stage (optional): run in a pool thread with its own store handle. */
+	void (*run)(struct vpd_job *j, vp_store *s);
+	json_t *in;                  /* the checked request body */
+	vpd_ca_ref *ca;
+	X509_REQ *csr;
+
+	/* The reply: status 0 with a certificate to record means "201 once committed". */
+	int status;
+	char *body;
+	size_t body_len;
+	int body_secret;             /* holds a PKCS#12: wiped once sent */
+
+	/* Issuance */
+	vp_issued *is;
+	char profile[32];
 	vp_err rc;                   /* the commit's result */
 	vp_error err;
 } vpd_job;
 
+/* A job for c's request (actor, peer, clock taken from c). NULL when out of memory. */
+vpd_job *vpd_job_new(vpd_ctx *c);
+void vpd_job_free(vpd_job *j);
+/* Sets the job's reply: an error body, or a JSON value (stolen). */
+void vpd_job_error(vpd_job *j, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void vpd_job_json(vpd_job *j, int status, json_t *v, int secret);
+/* After a job's pool stage: to the committer when it has a certificate to record, else back
+ * to its loop. */
+void vpd_job_route(vpd_job *j);
+
+/* ---- committer.c: issued certificates recorded in batches, replies after the commit ---- */
 vpd_committer *vpd_committer_start(vpd *d, vp_error *e);
 /* Queues job; the committer hands it back to job->w (vpd_worker_job_done) once recorded. */
 void vpd_committer_submit(vpd_committer *c, vpd_job *job);
 void vpd_committer_stop(vpd_committer *c);
-void vpd_job_free(vpd_job *j);
+
+/* ---- pool.c: threads for work too slow for a loop (key generation, PKCS#12, renewal) ---- */
+vpd_pool *vpd_pool_start(vpd *d, int threads, vp_error *e);
+void vpd_pool_submit(vpd_pool *p, vpd_job *j);
+void vpd_pool_stop(vpd_pool *p);   /* finishes what is queued */
 
 /* ---- worker.c ---- */
 vpd_worker *vpd_worker_new(vpd *d, int idx, vp_error *e);
@@ -241,7 +273,7 @@ void vpd_worker_free(vpd_worker *w);
 void vpd_worker_job_done(vpd_worker *w, vpd_job *job);   /* from the committer thread */
 
 /* What a handler knows about the request it serves. */
-typedef struct vpd_ctx {
+struct vpd_ctx {
 	vpd *d;
 	vpd_worker *w;
 	vp_store *store;             /* the worker's own handle */
@@ -253,7 +285,7 @@ typedef struct vpd_ctx {
 	char actor[128];             /* "token:NAME" or "cert:NAME" once authenticated */
 	int64_t t_start_us;
 	SSL *ssl;
-} vpd_ctx;
+};
 
 /* Replies (the only way responses leave): JSON value (stolen), an error, raw bytes. */
 void vpd_reply_json(vpd_ctx *c, int status, json_t *v);
@@ -267,7 +299,8 @@ void vpd_send(vpd_worker *w, struct evhttp_request *req, int status, const char 
     const void *body, size_t len, const char *extra_hdr, const char *extra_val);
 /* The request body (NUL-terminated copy) or a 400/413 reply; NULL when replied. */
 char *vpd_body(vpd_ctx *c, size_t *len);
-/* Defers the reply of c's request to the committer. */
+/* Hands c's request to job: to the pool when job->run is set, else to the committer when it
+ * has a certificate to record, else the job's reply is sent now. c->req is then NULL. */
 void vpd_defer(vpd_ctx *c, vpd_job *job);
 /* Takes the TLS context again now (after an API renewal). */
 int64_t vpd_now_us(void);

@@ -374,6 +374,10 @@ vpd_serve(const vpd_opts *o)
 		goto out;
 	}
 	committer_up = 1;
+	if ((d.pool = vpd_pool_start(&d, d.nworkers > 2 ? d.nworkers : 2, &e)) == NULL) {
+		fprintf(stderr, "vmspki: %s\n", e.msg);
+		goto out;
+	}
 	if (vpd_watcher_start(&d, &e) != VP_OK) {
 		fprintf(stderr, "vmspki: %s\n", e.msg);
 		goto out;
@@ -424,6 +428,7 @@ out:
 		vpd_worker_stop(d.workers[k]);
 	for (int k = 0; d.workers != NULL && k < d.nworkers; k++)
 		vpd_worker_join(d.workers[k]);
+	vpd_pool_stop(d.pool);   /* idle: the workers waited for their jobs */
 	if (committer_up)
 		vpd_committer_stop(d.committer);
 	if (watcher_up)

@@ -470,15 +470,39 @@ vpd_conn_cert_verified(vpd_ctx *c)
 
 /* ---- deferred replies (issuance waits for the commit) ---- */
 
+/* Sends a job's prepared reply on its request. */
+static void
+job_reply(vpd_worker *w, vpd_job *j)
+{
+	if (j->status == 0 || j->body == NULL)
+		vpd_job_error(j, 500, "internal", "the server prepared no reply for this request");
+	send_common(w, j->req, j->status, "application/json", j->body, j->body_len,
+	    j->body_secret, NULL, NULL);
+	if (j->body_secret)
+		j->body = NULL;   /* the reply's buffer owns it and wipes it */
+	j->req = NULL;
+}
+
 void
 vpd_defer(vpd_ctx *c, vpd_job *job)
 {
 	job->w = c->w;
 	job->req = c->req;
-	job->t_start_us = c->t_start_us;
-	c->w->pending++;
 	c->req = NULL;
-	vpd_committer_submit(c->d->committer, job);
+	if (job->run == NULL && !(job->status == 0 && job->is != NULL)) {
+		/* Nothing left to do elsewhere: answer now. */
+		job_reply(c->w, job);
+		if (c->d->o.access_log)
+			vpd_log("%s %s %d %.1fms %s", c->peer, c->path, job->status,
+			    (double)(vpd_now_us() - c->t_start_us) / 1000.0, c->actor);
+		vpd_job_free(job);
+		return;
+	}
+	c->w->pending++;
+	if (job->run != NULL)
+		vpd_pool_submit(c->d->pool, job);
+	else
+		vpd_committer_submit(c->d->committer, job);
 }
 
 void
@@ -507,31 +531,29 @@ done_cb(evutil_socket_t fd, short what, void *arg)
 	w->done_head = w->done_tail = NULL;
 	pthread_mutex_unlock(&w->mu);
 	for (; j != NULL; j = next) {
-		next = j->next;
-		if (j->rc == VP_OK) {
-			double secs = (double)(vpd_now_us() - j->t_start_us) / 1e6;
+		int issued = j->status == 0 && j->is != NULL && j->rc == VP_OK;
 
-			send_common(w, j->req, 201, "application/json", j->body, j->body_len,
-			    j->body_secret, NULL, NULL);
-			if (j->body_secret)
-				j->body = NULL;   /* the reply's buffer owns it and wipes it */
-			vpd_metrics_issued(&w->d->metrics, j->profile, secs);
+		next = j->next;
+		if (j->status == 0 && j->is != NULL) {
+			if (j->rc == VP_OK) {
+				j->status = 201;
+			} else {
+				vpd_log("could not record a %s certificate for %s: %s", j->profile,
+				    j->actor, j->err.msg);
+				vpd_job_error(j, 500, "store_failed", "the certificate could not be "
+				    "recorded, so it was not issued: %s", j->err.msg);
+			}
+		}
+		job_reply(w, j);
+		if (issued) {
+			vpd_metrics_issued(&w->d->metrics, j->profile,
+			    (double)(vpd_now_us() - j->t_start_us) / 1e6);
 			vpd_log("issued %s certificate serial %s to %s", j->profile, j->is->rec.serial,
 			    j->actor);
-		} else {
-			char *msg = NULL;
-			json_t *o = json_pack("{s:{s:s,s:o}}", "error", "code", "store_failed",
-			    "message", vpd_jstr(j->err.msg));
-
-			vpd_log("could not record a %s certificate for %s: %s", j->profile, j->actor,
-			    j->err.msg);
-			if (o != NULL)
-				msg = json_dumps(o, JSON_COMPACT);
-			json_decref(o);
-			send_common(w, j->req, 500, "application/json", msg ? msg : "{}",
-			    msg ? strlen(msg) : 2, 0, NULL, NULL);
-			free(msg);
 		}
+		if (w->d->o.access_log)
+			vpd_log("%s (deferred) %d %.1fms %s", j->peer, j->status,
+			    (double)(vpd_now_us() - j->t_start_us) / 1000.0, j->actor);
 		w->pending--;
 		vpd_job_free(j);
 	}
