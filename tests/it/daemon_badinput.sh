@@ -316,4 +316,6 @@ assert_status 201 "and issues"
 daemon_stop "$DAEMON_PID" TERM 60
 assert_eq 0 "$DAEMON_RC" "SIGTERM: exit 0"
 
+assert_daemon_logs_clean
+
 it_done

@@ -138,4 +138,6 @@ if pid_alive "$DAEMON_PID"; then ok "the daemon is still running"; else not_ok "
 daemon_stop "$DAEMON_PID" TERM 60
 assert_eq 0 "$DAEMON_RC" "SIGTERM: the daemon exits 0"
 
+assert_daemon_logs_clean
+
 it_done

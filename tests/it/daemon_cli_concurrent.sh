@@ -165,4 +165,6 @@ if pid_alive "$DAEMON_PID"; then ok "the daemon ran throughout"; else not_ok "th
 daemon_stop "$DAEMON_PID" TERM 60
 assert_eq 0 "$DAEMON_RC" "SIGTERM: the daemon exits 0"
 
+assert_daemon_logs_clean
+
 it_done

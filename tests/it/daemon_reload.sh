@@ -52,7 +52,7 @@ while ka_read_line line 60; do
 	[ "$line" = "-----BEGIN CERTIFICATE-----" ] && incert=1
 	[ "$incert" = 1 ] && printf '%s\n' "$line" >>"$KA_CERT"
 	[ "$line" = "-----END CERTIFICATE-----" ] && incert=2
-	case $line in "    Verify return code:"*) break ;; esac
+	case $line in *"Verify return code:"*) break ;; esac
 done
 if grep -q 'Verify return code: 0 (ok)' "$KA_LOG"; then
 	ok "keep-alive connection: handshake verified against the CA"
@@ -168,6 +168,8 @@ for ((i = 0; i < 60; i++)); do
 done
 diag "the daemon served the CLI's certificate after about ${waited}s"
 assert_eq "$S1" "$got" "after the CLI renewal a new connection gets the new certificate"
+api GET /api/v1/server-certificate "$ADMIN_TOKEN"
+assert_eq "$S1" "$(norm_serial "$(jq -r '.in_use_serial // empty' "$API_BODY" 2>/dev/null)")" "GET /api/v1/server-certificate says it is in use"
 for h in localhost "[::1]"; do
 	served_cert "$h" "$PORT" "$T/h.pem" && assert_eq "$S1" "$(cert_serial "$T/h.pem")" "... also on $h"
 done
@@ -190,6 +192,7 @@ assert_eq "$S2" "$api_serial" "the renewal's answer names the new certificate"
 assert_eq "$S2" "$(new_serial)" "right after the API renewal a new connection gets the new certificate"
 api GET /api/v1/server-certificate "$ADMIN_TOKEN"
 assert_eq "$S2" "$(norm_serial "$(jq -r '.serial // empty' "$API_BODY" 2>/dev/null)")" "GET /api/v1/server-certificate names it"
+assert_eq "$S2" "$(norm_serial "$(jq -r '.in_use_serial // empty' "$API_BODY" 2>/dev/null)")" "... and says it is the one in use for new connections"
 ka_check "after the API renewal"
 
 # ---------------------------------------------------------------- an operator's certificate
@@ -228,5 +231,7 @@ kill "$KA_PID" 2>/dev/null
 wait "$KA_PID" 2>/dev/null
 daemon_stop "$PID0" TERM 60
 assert_eq 0 "$DAEMON_RC" "SIGTERM: the daemon exits 0"
+
+assert_daemon_logs_clean
 
 it_done

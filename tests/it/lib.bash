@@ -576,6 +576,22 @@ daemons_kill_all() {
 	return 0
 }
 
+# assert_daemon_logs_clean: no sanitizer report (ASan, LSan, UBSan) in the stderr of any daemon
+# this test started.
+assert_daemon_logs_clean() {
+	local f bad=""
+	for f in "$T"/daemon.*.err; do
+		[ -f "$f" ] || continue
+		grep -Eq 'runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer' "$f" && bad="$bad $(basename "$f")"
+	done
+	if [ -z "$bad" ]; then
+		ok "no sanitizer report in the daemon's log"
+	else
+		not_ok "no sanitizer report in the daemon's log (found in:$bad)"
+		grep -Eh -A3 'runtime error:|Sanitizer' "$T"/daemon.*.err | head -n 12 | sed 's/^/#   /'
+	fi
+}
+
 # ---------------------------------------------------------------- talking to the API (curl)
 # api METHOD PATH [TOKEN] [BODYFILE] [HOST]: one HTTPS request with full verification against
 # DAEMON_CA to HOST (127.0.0.1) on PORT. The token goes in a header file, not on the command

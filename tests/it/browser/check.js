@@ -5,7 +5,7 @@
 //   node check.js --home DIR --shots DIR [--chromium PATH] [--arg CHROMIUM_FLAG]... URL...
 //
 // Prints one JSON line per URL:
-//   {"url", "status", "body", "error", "protocol", "issuer", "subject", "shot"}
+//   {"url", "status", "body", "error", "protocol", "issuer", "subject", "shot", "shot_error"}
 // status/body/TLS details when the page loaded, error (Chromium's net::ERR_... text) when
 // navigation failed. Exits 0 when every URL got a line (whatever its outcome), 1 when the
 // browser could not be started or driven: the shell test judges the outcomes.
@@ -100,6 +100,7 @@ async function main() {
 				await page.screenshot({ path: r.shot, timeout: 30000 });
 			} catch (err) {
 				r.shot = null;
+				r.shot_error = String(err && err.message).split('\n')[0];
 			}
 			await page.close();
 			process.stdout.write(JSON.stringify(r) + '\n');
