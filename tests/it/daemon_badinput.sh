@@ -142,7 +142,8 @@ assert_no_grep "$TOK" "$DAEMON_ERR" "the admin token is not in the log"
 # Meanwhile /healthz is asked every second by other clients. Bounded at 120 s.
 coproc SLOW { exec openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$CA" -quiet -ign_eof 2>"$T/slow.err"; }
 track_pid "$SLOW_PID"
-SLOW_IN=${SLOW[1]}
+# Copies of the coprocess's pipe ends: bash closes its own ones when the coprocess ends.
+exec {SLOW_IN}>&"${SLOW[1]}"
 printf 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ' >&"$SLOW_IN"
 exec {RAW}<>"/dev/tcp/127.0.0.1/$PORT"
 HELLO=$'\x16\x03\x01\x02\x01\x01\x01\x01\xfd\x03\x03'   # a TLS record of 513 bytes, begun
@@ -215,8 +216,7 @@ len=$(wc -c <"$T/good.json")
 half=$((len / 2))
 coproc INFL { exec openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$CA" -quiet -ign_eof 2>"$T/infl.err"; }
 track_pid "$INFL_PID"
-INFL_IN=${INFL[1]}
-INFL_OUT=${INFL[0]}
+exec {INFL_IN}>&"${INFL[1]}" {INFL_OUT}<&"${INFL[0]}"
 {
 	printf 'POST /api/v1/issue HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n' "$PORT"
 	printf 'Authorization: Bearer %s\r\n' "$TOK"
@@ -239,7 +239,7 @@ case $status_line in
 esac
 s=$(sed -n '/^{/,$p' "$T/infl.rest" | jq -r '.serial // empty' 2>/dev/null)
 if [ -n "$s" ] && db_has_serial "$D" "$(norm_serial "$s")"; then ok "its certificate is stored ($s)"; else not_ok "its certificate is stored (serial '${s}')"; fi
-exec {INFL_IN}>&-
+exec {INFL_IN}>&- {INFL_OUT}<&-
 wait "$INFL_PID" 2>/dev/null
 daemon_stop "$DAEMON_PID" TERM 60
 assert_eq 0 "$DAEMON_RC" "SIGTERM: the daemon exits 0"

@@ -30,8 +30,8 @@ new_serial() {
 coproc KA { exec openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$CA" -verify_return_error \
     -verify_ip 127.0.0.1 -ign_eof 2>"$T/ka.err"; }
 track_pid "$KA_PID"
-KA_OUT=${KA[0]}
-KA_IN=${KA[1]}
+# Copies of the coprocess's pipe ends: bash closes its own ones when the coprocess ends.
+exec {KA_OUT}<&"${KA[0]}" {KA_IN}>&"${KA[1]}"
 KA_LOG="$T/ka.transcript"   # every line read from s_client
 : >"$KA_LOG"
 
@@ -226,7 +226,7 @@ if pid_alive "$PID0"; then ok "the daemon still runs as PID $PID0"; else not_ok 
 assert_eq "$START0" "$(ps -o lstart= -p "$PID0" 2>/dev/null)" "same process start time (no restart, no re-exec)"
 assert_no_grep 'vmspki_[A-Za-z0-9_-]{8,}' "$DAEMON_ERR" "the daemon's log holds no token"
 
-exec {KA_IN}>&-
+exec {KA_IN}>&- {KA_OUT}<&-
 kill "$KA_PID" 2>/dev/null
 wait "$KA_PID" 2>/dev/null
 daemon_stop "$PID0" TERM 60
