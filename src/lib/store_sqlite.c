@@ -246,22 +246,29 @@ create_db_file(const char *path, vp_error *e)
 	struct stat sb;
 	int fd;
 
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600)) == -1 &&
-	    errno == EISDIR)
-		return vp_error_set(e, VP_ERR_INVALID,
-		    "%s is a directory: give the path of a vmspki store file", path);
-	if (fd == -1)
-		return vp_error_set(e, errno == ENOENT ? VP_ERR_NOTFOUND : VP_ERR_IO,
-		    "cannot open or create the store %s: %s", path, strerror(errno));
-	if (fstat(fd, &sb) == -1) {
-		close(fd);
+	/* An existing store is only examined, never opened here: closing a descriptor of a file
+	 * drops every POSIX lock this process holds on it, including those of SQLite connections
+	 * already open on it (another thread's handle), and SQLite would then believe it is the
+	 * last user and remove the WAL under them. */
+	if (stat(path, &sb) == 0) {
+		if (S_ISDIR(sb.st_mode))
+			return vp_error_set(e, VP_ERR_INVALID,
+			    "%s is a directory: give the path of a vmspki store file", path);
+		if (!S_ISREG(sb.st_mode))
+			return vp_error_set(e, VP_ERR_INVALID,
+			    "%s is not a regular file: give the path of a vmspki store", path);
+		return VP_OK;
+	}
+	if (errno != ENOENT)
 		return vp_error_set(e, VP_ERR_IO, "cannot examine the store %s: %s", path,
 		    strerror(errno));
-	}
-	close(fd);
-	if (!S_ISREG(sb.st_mode))
-		return vp_error_set(e, VP_ERR_INVALID,
-		    "%s is not a regular file: give the path of a vmspki store", path);
+	/* A new store: create it 0600 before SQLite does, so that it never has wider modes. */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600)) == -1 &&
+	    errno != EEXIST)
+		return vp_error_set(e, errno == ENOENT ? VP_ERR_NOTFOUND : VP_ERR_IO,
+		    "cannot create the store %s: %s", path, strerror(errno));
+	if (fd != -1)
+		close(fd);
 	return VP_OK;
 }
 
