@@ -134,6 +134,38 @@ every_profile_gets_its_eku_aki_ski_and_names(void **state)
 }
 
 static void
+csr_public_key_is_copied_byte_for_byte(void **state)
+{
+	struct fx *f = *state;
+	EVP_PKEY *k = vp_test_key("rsa2048");
+	X509_REQ *r = csr(k, "cam-9", NULL, NULL);
+	const char *ip[] = { "10.0.0.9" };
+	vp_issue_req req = { .profile = "device-https", .csr = r, .ip = ip, .nip = 1 };
+	unsigned char *a = NULL, *b = NULL;
+	int na, nb;
+	vp_issued *c = NULL;
+	vp_error e;
+
+	assert_int_equal(vp_issue_sign(f->ca, &req, &c, &e), VP_OK);
+	na = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(r), &a);
+	nb = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(c->cert), &b);
+	assert_true(na > 0);
+	assert_int_equal(na, nb);
+	assert_memory_equal(a, b, (size_t)na);
+	/* parsed back from its PEM, the certificate's key is the CSR's key */
+	BIO *bio = BIO_new_mem_buf(c->rec.pem, -1);
+	X509 *back = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(back), k), 1);
+	X509_free(back);
+	BIO_free(bio);
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+	vp_issued_free(c);
+	X509_REQ_free(r);
+	EVP_PKEY_free(k);
+}
+
+static void
 serials_are_random_positive_and_at_most_159_bits(void **state)
 {
 	struct fx *f = *state;
@@ -384,6 +416,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(every_profile_gets_its_eku_aki_ski_and_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(serials_are_random_positive_and_at_most_159_bits, setup, teardown),
+		cmocka_unit_test_setup_teardown(csr_public_key_is_copied_byte_for_byte, setup, teardown),
 		cmocka_unit_test(csr_checks_refuse_bad_requests_with_reasons),
 		cmocka_unit_test_setup_teardown(requested_extensions_are_ignored_unless_the_profile_allows_them, setup, teardown),
 		cmocka_unit_test_setup_teardown(names_are_checked, setup, teardown),

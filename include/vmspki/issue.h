@@ -42,7 +42,10 @@ typedef struct vp_issue_req {
 } vp_issue_req;
 
 typedef struct vp_issued {
-	X509 *cert;
+	X509 *cert;                 /* from a CSR, it carries the CSR's SubjectPublicKeyInfo bytes
+	                             * as they were and X509_get0_pubkey(cert) is NULL (decoding the
+	                             * key again costs ~7 % of an issuance): use the CSR's key, or
+	                             * parse rec.pem */
 	EVP_PKEY *key;              /* only with generate_key */
 	int clamped;                /* validity was cut to the CA's notAfter */
 	vp_cert_rec rec;            /* what will be / was stored */
