@@ -19,6 +19,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 
 #include "daemon.h"
 #include "vmspki/util.h"
@@ -38,6 +39,7 @@ typedef struct conn {
 	int hs_done;
 	int cert_bad;            /* the client certificate did not verify against the CA */
 	int auth_state;          /* client certificate: 0 not looked at, 1 admin, -1 not */
+	int closecb_set;
 	char cert_actor[128];
 } conn;
 
@@ -561,6 +563,23 @@ done_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- requests ---- */
 
+/* evhttp is about to close the connection (after "Connection: close", a timeout, the peer
+ * leaving, or the drain at exit): end TLS properly with close_notify first, so that a client
+ * can tell the end of the response from a cut connection. */
+static void
+close_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	(void)arg;
+	if (ssl != NULL && SSL_is_init_finished(ssl) &&
+	    !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+		SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
+}
+
 static void
 request_cb(struct evhttp_request *req, void *arg)
 {
@@ -590,6 +609,10 @@ request_cb(struct evhttp_request *req, void *arg)
 		/* The request is whole: the clock for the next one starts with its first byte. */
 		cn->mark = bytes_read(cn);
 		cn->busy_since_ms = 0;
+		if (!cn->closecb_set && evcon != NULL) {
+			evhttp_connection_set_closecb(evcon, close_cb, NULL);
+			cn->closecb_set = 1;
+		}
 	}
 	c.path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	c.query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
