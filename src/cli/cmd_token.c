@@ -56,7 +56,7 @@ token_create(cli *c, int argc, char **argv)
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	vp_ca *ca = NULL;
-	const char *name;
+	const char *name = NULL;
 	char *tok = NULL;
 	int rc;
 
@@ -171,7 +171,7 @@ token_revoke(cli *c, int argc, char **argv)
 {
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	const char *name;
+	const char *name = NULL;
 	int rc;
 
 	if ((rc = one_name(c, "token revoke", "revoke", argc, argv, &name)) != CLI_OK)
