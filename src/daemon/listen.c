@@ -130,7 +130,12 @@ vpd_listen_socket(const char *addr, int reuseport, int do_listen, vp_error *e)
 	}
 	return fd;
 fail:
-	close(fd);
+	{
+		int saved = errno;   /* the caller looks at why */
+
+		close(fd);
+		errno = saved;
+	}
 	return -1;
 }
 

@@ -180,9 +180,11 @@ url_of(const char *addr, char *buf, size_t n)
  * port silently with another daemon), and turns port 0 into the port the system picks. The
  * reserve sockets keep those ports until the workers have bound theirs. */
 static int
-resolve_addrs(char **addrs, size_t n, int *reserve)
+resolve_addrs(char **addrs, size_t *np, int *reserve, int defaults)
 {
 	vp_error e = { 0 };
+	size_t n = *np;
+	int picked = 0;   /* the first port the system chose: the others try it too */
 
 	for (size_t i = 0; i < n; i++) {
 		struct sockaddr_storage ss;
@@ -192,6 +194,24 @@ resolve_addrs(char **addrs, size_t n, int *reserve)
 		reserve[i] = -1;
 		if (vpd_addr_parse(addrs[i], &ss, &len, &e) != 0)
 			goto fail;
+		if (picked != 0 && (ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port) == 0) {
+			char host[80], *nw;
+
+			vpd_addr_format(&ss, host, sizeof(host), 0);
+			if ((nw = malloc(strlen(host) + 16)) == NULL) {
+				vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
+				goto fail;
+			}
+			sprintf(nw, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, picked);
+			if ((fd = vpd_listen_socket(nw, 1, 0, &e)) >= 0) {
+				reserve[i] = fd;
+				free(addrs[i]);
+				addrs[i] = nw;
+				continue;
+			}
+			free(nw);   /* taken on that address: let the system choose another */
+		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(addrs[i], addrs[j]) == 0) {
 				vp_error_set(&e, VP_ERR_INVALID, "--listen %s is given twice", addrs[i]);
@@ -199,8 +219,20 @@ resolve_addrs(char **addrs, size_t n, int *reserve)
 			}
 		if ((ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port) != 0) {
-			if ((fd = vpd_listen_socket(addrs[i], 0, 0, &e)) < 0)
+			if ((fd = vpd_listen_socket(addrs[i], 0, 0, &e)) < 0) {
+				/* A host without IPv6 still starts on the default addresses. */
+				if (defaults && ss.ss_family == AF_INET6 && n > 1 &&
+				    (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
+					vpd_log("not listening on %s: %s", addrs[i], e.msg);
+					free(addrs[i]);
+					memmove(&addrs[i], &addrs[i + 1], (n - i - 1) * sizeof(addrs[0]));
+					addrs[--n] = NULL;
+					*np = n;
+					i--;
+					continue;
+				}
 				goto fail;
+			}
 			close(fd);
 		} else {
 			char host[80], *nw;
@@ -210,6 +242,8 @@ resolve_addrs(char **addrs, size_t n, int *reserve)
 				goto fail;
 			reserve[i] = fd;
 			port = vpd_socket_port(fd);
+			if (picked == 0)
+				picked = port;
 			vpd_addr_format(&ss, host, sizeof(host), 0);
 			if ((nw = malloc(strlen(host) + 16)) == NULL) {
 				vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
@@ -313,7 +347,7 @@ vpd_serve(const vpd_opts *o)
 		}
 		naddrs++;
 	}
-	if (resolve_addrs(addrs, naddrs, reserve) != 0)
+	if (resolve_addrs(addrs, &naddrs, reserve, o->nlisten == 0) != 0)
 		goto out;
 	if (vp_mkdir_p(d.datadir, 0700, &e) != VP_OK || vp_store_open(d.dbpath, &s, &e) != VP_OK) {
 		fprintf(stderr, "vmspki: %s\n", e.msg);
