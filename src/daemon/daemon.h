@@ -305,7 +305,6 @@ void vpd_defer(vpd_ctx *c, vpd_job *job);
 /* Takes the TLS context again now (after an API renewal). */
 int64_t vpd_now_us(void);
 
-void vpd_reply_json_secret(vpd_ctx *c, int status, json_t *v);   /* body wiped once sent */
 void vpd_reply_error_hdr(vpd_ctx *c, int status, const char *code, const char *hdr,
     const char *val, const char *msg);
 /* The connection's client-certificate verdict, cached: 0 not looked at, 1 admin (actor

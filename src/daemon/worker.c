@@ -376,12 +376,6 @@ vpd_reply_json(vpd_ctx *c, int status, json_t *v)
 	reply_json_common(c, status, v, NULL, NULL, 0);
 }
 
-void
-vpd_reply_json_secret(vpd_ctx *c, int status, json_t *v)
-{
-	reply_json_common(c, status, v, NULL, NULL, 1);
-}
-
 /* {"error":{"code":..., "message":...}} with the headers a status calls for. */
 static void
 reply_error_v(vpd_ctx *c, int status, const char *code, const char *hdr, const char *val,
