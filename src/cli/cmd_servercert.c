@@ -201,7 +201,8 @@ sc_show(cli *c, int argc, char **argv)
 		    json_null());
 		bad |= json_object_set_new(o, "from_current_ca", json_boolean(st.from_current_ca));
 		bad |= json_object_set_new(o, "covers_host", json_boolean(st.covers_host));
-		bad |= json_object_set_new(o, "renewal_due", json_boolean(st.reason[0] != '\0'));
+		bad |= json_object_set_new(o, "renewal_due", json_boolean(st.reason[0] != '\0' &&
+		    !st.imported));
 		bad |= json_object_set_new(o, "reason", st.reason[0] ? cli_json_str(st.reason) :
 		    json_null());
 		if (bad) {
@@ -228,7 +229,14 @@ sc_show(cli *c, int argc, char **argv)
 	cli_field(stdout, "renewed after:", st.imported ? "never (imported)" : t);
 	cli_field(stdout, "from the CA:", st.from_current_ca ? "yes" : "no");
 	cli_field(stdout, "covers the host:", st.covers_host ? "yes" : "no");
-	cli_field(stdout, "renewal due:", st.reason[0] ? st.reason : "no");
+	if (st.imported && st.reason[0]) {
+		printf("  %-20s no: imported certificates are not renewed by vmspki (note: ",
+		    "renewal due:");
+		cli_puts_safe(stdout, st.reason);
+		fputs(")\n", stdout);
+	} else {
+		cli_field(stdout, "renewal due:", st.reason[0] ? st.reason : "no");
+	}
 	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
 out:
 	vp_ca_free(ca);

@@ -1128,7 +1128,8 @@ servercert_json(vpd *d, const vp_servercert_status *st)
 	    json_null()) != 0 ||
 	    json_object_set_new(o, "from_current_ca", json_boolean(st->from_current_ca)) != 0 ||
 	    json_object_set_new(o, "covers_host", json_boolean(st->covers_host)) != 0 ||
-	    json_object_set_new(o, "renewal_due", json_boolean(st->reason[0] != '\0')) != 0 ||
+	    json_object_set_new(o, "renewal_due", json_boolean(st->reason[0] != '\0' &&
+	    !st->imported)) != 0 ||
 	    json_object_set_new(o, "reason", jstr_or_null(st->reason)) != 0 ||
 	    json_object_set_new(o, "in_use_serial", jstr_or_null(in_use.serial)) != 0) {
 		json_decref(o);
