@@ -49,23 +49,6 @@ EVP_PKEY *vp_ca_key(const vp_ca *ca) { return ca->key; }
 int vp_ca_is_root(const vp_ca *ca) { return ca->root; }
 const char *vp_ca_fingerprint(const vp_ca *ca) { return ca->fingerprint; }
 
-static vp_err
-add_ext(X509 *x, X509 *issuer, int nid, const char *value, vp_error *e)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL)
-		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot make the %s extension", OBJ_nid2sn(nid));
-	if (!X509_add_ext(x, ext, -1)) {
-		X509_EXTENSION_free(ext);
-		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot add the %s extension", OBJ_nid2sn(nid));
-	}
-	X509_EXTENSION_free(ext);
-	return VP_OK;
-}
-
 /* Is there a CA in the store already? */
 static vp_err
 ca_exists(vp_store *s, int *exists, vp_error *e)
@@ -234,9 +217,9 @@ vp_ca_init(vp_store *s, const char *datadir, const vp_ca_init_opts *o, const cha
 		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot build the CA certificate");
 		goto out;
 	}
-	if ((rc = add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE", e)) != VP_OK ||
-	    (rc = add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign", e)) != VP_OK ||
-	    (rc = add_ext(x, x, NID_subject_key_identifier, "hash", e)) != VP_OK)
+	if ((rc = vp_x509_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE", e)) != VP_OK ||
+	    (rc = vp_x509_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign", e)) != VP_OK ||
+	    (rc = vp_x509_add_ext(x, x, NID_subject_key_identifier, "hash", e)) != VP_OK)
 		goto out;
 	if (X509_sign(x, key, EVP_get_digestbyname(vp_sign_md(key))) <= 0) {
 		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot sign the CA certificate");

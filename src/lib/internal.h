@@ -31,6 +31,10 @@ vp_err vp_chain_to_pem(STACK_OF(X509) *chain, char **out, size_t *len, vp_error 
 vp_err vp_chain_from_pem(const unsigned char *pem, size_t len, STACK_OF(X509) **out,
     vp_error *e);
 
+/* Adds the extension nid with an X.509v3 config value ("critical,CA:TRUE", "hash", ...) to x,
+ * with issuer for AKI. */
+vp_err vp_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value, vp_error *e);
+
 /* Frees a stack of certificates and the certificates (NULL is fine). */
 void vp_x509_stack_free(STACK_OF(X509) *sk);
 

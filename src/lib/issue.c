@@ -324,23 +324,6 @@ validity(const vp_ca *ca, const vp_profile *p, const vp_issue_req *r, time_t now
 	return VP_OK;
 }
 
-static vp_err
-add_ext(X509 *x, X509 *issuer, int nid, const char *value, vp_error *e)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL)
-		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot make the %s extension", OBJ_nid2sn(nid));
-	if (!X509_add_ext(x, ext, -1)) {
-		X509_EXTENSION_free(ext);
-		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot add the %s extension", OBJ_nid2sn(nid));
-	}
-	X509_EXTENSION_free(ext);
-	return VP_OK;
-}
-
 void
 vp_issued_free(vp_issued *c)
 {
@@ -464,15 +447,15 @@ vp_issue_sign(const vp_ca *ca, const vp_issue_req *r, vp_issued **out, vp_error 
 		goto out;
 	}
 	/* EC keys cannot encipher keys: their key usage is digitalSignature alone. */
-	if ((rc = add_ext(c->cert, vp_ca_cert(ca), NID_basic_constraints, "critical,CA:FALSE",
+	if ((rc = vp_x509_add_ext(c->cert, vp_ca_cert(ca), NID_basic_constraints, "critical,CA:FALSE",
 	    e)) != VP_OK ||
-	    (rc = add_ext(c->cert, vp_ca_cert(ca), NID_key_usage, EVP_PKEY_is_a(pub, "EC") ?
+	    (rc = vp_x509_add_ext(c->cert, vp_ca_cert(ca), NID_key_usage, EVP_PKEY_is_a(pub, "EC") ?
 	    "critical,digitalSignature" : p->key_usage, e)) != VP_OK ||
-	    (rc = add_ext(c->cert, vp_ca_cert(ca), NID_ext_key_usage, p->ext_key_usage, e)) !=
+	    (rc = vp_x509_add_ext(c->cert, vp_ca_cert(ca), NID_ext_key_usage, p->ext_key_usage, e)) !=
 	    VP_OK ||
-	    (rc = add_ext(c->cert, vp_ca_cert(ca), NID_subject_key_identifier, "hash", e)) !=
+	    (rc = vp_x509_add_ext(c->cert, vp_ca_cert(ca), NID_subject_key_identifier, "hash", e)) !=
 	    VP_OK ||
-	    (rc = add_ext(c->cert, vp_ca_cert(ca), NID_authority_key_identifier, "keyid:always",
+	    (rc = vp_x509_add_ext(c->cert, vp_ca_cert(ca), NID_authority_key_identifier, "keyid:always",
 	    e)) != VP_OK)
 		goto out;
 	if (sk_GENERAL_NAME_num(sans) > 0 &&

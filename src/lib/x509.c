@@ -136,6 +136,23 @@ out:
 	return rc;
 }
 
+vp_err
+vp_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value, vp_error *e)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL)
+		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot make the %s extension", OBJ_nid2sn(nid));
+	if (!X509_add_ext(x, ext, -1)) {
+		X509_EXTENSION_free(ext);
+		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot add the %s extension", OBJ_nid2sn(nid));
+	}
+	X509_EXTENSION_free(ext);
+	return VP_OK;
+}
+
 void
 vp_x509_stack_free(STACK_OF(X509) *sk)
 {
