@@ -33,6 +33,10 @@ void vp_hex_encode(const unsigned char *in, size_t len, char *out);
 void vp_secret_free(void *p, size_t len);
 void vp_secret_free_str(char *s);
 
+/* prefix followed by nbytes (at most 64) from the CSPRNG in base64url without padding; a
+ * secret: the caller wipes it (vp_secret_free_str). */
+vp_err vp_random_b64url(size_t nbytes, const char *prefix, char **out, vp_error *e);
+
 /* Duplicates s (NULL gives NULL). */
 char *vp_strdup(const char *s);
 

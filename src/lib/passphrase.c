@@ -165,29 +165,7 @@ vp_passphrase_new(const char *file, const char *prompt, char **out, vp_error *e)
 vp_err
 vp_passphrase_random(char **out, vp_error *e)
 {
-	unsigned char raw[32];
-	char b64[64];
-	int n, i;
-
-	*out = NULL;
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return vp_error_set(e, VP_ERR_CRYPTO, "the random generator failed");
-	n = EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
-	OPENSSL_cleanse(raw, sizeof(raw));
-	for (i = 0; i < n; i++) {	/* base64url without padding: safe in files and shells */
-		if (b64[i] == '+')
-			b64[i] = '-';
-		else if (b64[i] == '/')
-			b64[i] = '_';
-		else if (b64[i] == '=') {
-			b64[i] = '\0';
-			break;
-		}
-	}
-	b64[n] = '\0';
-	*out = vp_strdup(b64);
-	OPENSSL_cleanse(b64, sizeof(b64));
-	return *out != NULL ? VP_OK : vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	return vp_random_b64url(32, "", out, e);
 }
 
 vp_err

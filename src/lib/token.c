@@ -44,10 +44,8 @@ vp_err
 vp_token_create(vp_store *s, const char *name, const char *role, const char *actor,
     char **token, vp_error *e)
 {
-	unsigned char raw[TOKEN_BYTES];
-	char b64[64], hex[65], detail[128];
+	char hex[65], detail[128];
 	char *t = NULL;
-	int n, i;
 	vp_err rc;
 
 	*token = NULL;
@@ -57,26 +55,8 @@ vp_token_create(vp_store *s, const char *name, const char *role, const char *act
 		    VP_TOKEN_NAME_MAX);
 	if (strcmp(role, "admin") != 0)
 		return vp_error_set(e, VP_ERR_INVALID, "unknown role \"%.32s\": use admin", role);
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return vp_error_set(e, VP_ERR_CRYPTO, "the random generator failed");
-	n = EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
-	OPENSSL_cleanse(raw, sizeof(raw));
-	for (i = 0; i < n; i++) {
-		if (b64[i] == '+')
-			b64[i] = '-';
-		else if (b64[i] == '/')
-			b64[i] = '_';
-		else if (b64[i] == '=') {
-			b64[i] = '\0';
-			break;
-		}
-	}
-	b64[n] = '\0';
-	if ((t = malloc(strlen(VP_TOKEN_PREFIX) + strlen(b64) + 1)) == NULL) {
-		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	sprintf(t, "%s%s", VP_TOKEN_PREFIX, b64);
+	if ((rc = vp_random_b64url(TOKEN_BYTES, VP_TOKEN_PREFIX, &t, e)) != VP_OK)
+		return rc;
 	if ((rc = token_hash(t, hex, e)) != VP_OK)
 		goto out;
 	snprintf(detail, sizeof(detail), "role %s", role);
@@ -91,7 +71,6 @@ vp_token_create(vp_store *s, const char *name, const char *role, const char *act
 	*token = t;
 	t = NULL;
 out:
-	OPENSSL_cleanse(b64, sizeof(b64));
 	vp_secret_free_str(t);
 	return rc;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "vmspki/util.h"
@@ -226,6 +227,36 @@ vp_secret_free_str(char *s)
 {
 	if (s != NULL)
 		vp_secret_free(s, strlen(s));
+}
+
+vp_err
+vp_random_b64url(size_t nbytes, const char *prefix, char **out, vp_error *e)
+{
+	unsigned char raw[64];
+	char b64[96];
+	size_t plen = strlen(prefix);
+	int n, i;
+
+	*out = NULL;
+	if (nbytes > sizeof(raw))
+		return vp_error_set(e, VP_ERR_INTERNAL, "too many random bytes asked for");
+	if (RAND_bytes(raw, (int)nbytes) != 1)
+		return vp_error_set(e, VP_ERR_CRYPTO, "the random generator failed");
+	n = EVP_EncodeBlock((unsigned char *)b64, raw, (int)nbytes);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	for (i = 0; i < n && b64[i] != '='; i++) {	/* base64url: safe in files, URLs, shells */
+		if (b64[i] == '+')
+			b64[i] = '-';
+		else if (b64[i] == '/')
+			b64[i] = '_';
+	}
+	b64[i] = '\0';
+	if ((*out = malloc(plen + (size_t)i + 1)) != NULL) {
+		memcpy(*out, prefix, plen);
+		memcpy(*out + plen, b64, (size_t)i + 1);
+	}
+	OPENSSL_cleanse(b64, sizeof(b64));
+	return *out != NULL ? VP_OK : vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 }
 
 char *
