@@ -1,5 +1,5 @@
 /* The facts a front end shows about a certificate (CA, issued certificate, server certificate):
- * names, serial, validity, key, fingerprints. Shared by the REST API and, later, the CLI. */
+ * names, serial, validity, key, fingerprints. Shared by the REST API and the CLI. */
 #ifndef VMSPKI_X509INFO_H
 #define VMSPKI_X509INFO_H
 
@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "vmspki/err.h"
+#include "vmspki/store.h"
 
 typedef struct vp_x509_info {
 	char *subject;          /* RFC 2253 one line */
@@ -33,5 +34,12 @@ void vp_key_describe(EVP_PKEY *key, char *buf, size_t n);
 
 /* The serial number of x in the store's form (lowercase hex, no leading zeros). */
 vp_err vp_x509_serial_hex(const X509 *x, char *buf, size_t n, vp_error *e);
+
+/* name as one RFC 2253 line ("CN=cam1,O=Site"); free() it. NULL when out of memory. */
+char *vp_x509_name_str(const X509_NAME *name);
+
+/* What a user needs to know of a stored certificate at time now: "revoked", "expired" (by the
+ * clock) or "valid". */
+const char *vp_cert_rec_status(const vp_cert_rec *r, int64_t now);
 
 #endif

@@ -92,8 +92,7 @@ vpd_job_error(vpd_job *j, int status, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	vpd_job_json(j, status, json_pack("{s:{s:s,s:o}}", "error", "code", code, "message",
-	    vpd_jstr(msg)), 0);
+	vpd_job_json(j, status, vpd_error_json(code, msg), 0);
 }
 
 void

@@ -332,9 +332,8 @@ void vpd_api_dispatch(vpd_ctx *c);
 /* Authentication for /api calls: 1 ok (c->actor set), 0 replied with 401/429. */
 int vpd_auth(vpd_ctx *c);
 
-/* ---- json helpers shared by handlers ---- */
-json_t *vpd_jstr(const char *s);                 /* string or null; bad UTF-8 replaced */
-json_t *vpd_jtime(int64_t t);                    /* ISO 8601 UTC */
-json_t *vpd_jsans(const char *sans);             /* "DNS:a, IP Address:b" -> ["DNS:a", ...] */
+/* ---- the error body of every refusal (worker.c); values are rendered by render_json.h ---- */
+/* {"error":{"code":code,"message":msg}}; NULL when out of memory. */
+json_t *vpd_error_json(const char *code, const char *msg);
 
 #endif

@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 
 #include "daemon.h"
+#include "vmspki/render_json.h"
 #include "vmspki/util.h"
 
 #define TICK_MS 1000
@@ -376,14 +377,18 @@ vpd_reply_json(vpd_ctx *c, int status, json_t *v)
 	reply_json_common(c, status, v, NULL, NULL, 0);
 }
 
-/* {"error":{"code":..., "message":...}} with the headers a status calls for. */
+json_t *
+vpd_error_json(const char *code, const char *msg)
+{
+	return json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", vp_json_str(msg));
+}
+
+/* The error body with the headers a status calls for. */
 static void
 reply_error_v(vpd_ctx *c, int status, const char *code, const char *hdr, const char *val,
     const char *msg)
 {
-	json_t *o = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", vpd_jstr(msg));
-
-	reply_json_common(c, status, o, hdr, val, 0);
+	reply_json_common(c, status, vpd_error_json(code, msg), hdr, val, 0);
 }
 
 void

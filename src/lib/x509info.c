@@ -77,8 +77,8 @@ out:
 	return rc;
 }
 
-static char *
-name_str(const X509_NAME *name)
+char *
+vp_x509_name_str(const X509_NAME *name)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *p, *out = NULL;
@@ -124,7 +124,7 @@ vp_x509_info_get(X509 *x, vp_x509_info *out, vp_error *e)
 	r.subject = NULL;
 	r.sans = NULL;
 	vp_cert_rec_clear(&r);
-	if ((out->issuer = name_str(X509_get_issuer_name(x))) == NULL) {
+	if ((out->issuer = vp_x509_name_str(X509_get_issuer_name(x))) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -137,4 +137,12 @@ out:
 	if (rc != VP_OK)
 		vp_x509_info_clear(out);
 	return rc;
+}
+
+const char *
+vp_cert_rec_status(const vp_cert_rec *r, int64_t now)
+{
+	if (strcmp(r->status, "revoked") == 0)
+		return "revoked";
+	return r->not_after <= now ? "expired" : "valid";
 }

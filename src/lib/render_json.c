@@ -1,0 +1,183 @@
+/* JSON renderings shared by the CLI (--json) and the REST API: one function per thing shown,
+ * so that both front ends give the same field names and formats. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "vmspki/render_json.h"
+#include "vmspki/util.h"
+#include "vmspki/x509info.h"
+
+json_t *
+vp_json_str(const char *s)
+{
+	json_t *v;
+	char *copy;
+
+	if (s == NULL)
+		return json_null();
+	if ((v = json_string(s)) != NULL)
+		return v;
+	/* Not UTF-8 (a subject from an odd CSR): keep the ASCII, replace the rest. */
+	if ((copy = vp_strdup(s)) == NULL)
+		return NULL;
+	for (unsigned char *p = (unsigned char *)copy; *p; p++)
+		if (*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
+json_t *
+vp_json_str_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? vp_json_str(s) : json_null();
+}
+
+json_t *
+vp_json_time(int64_t t)
+{
+	char buf[40];
+
+	vp_time_iso(t, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+json_t *
+vp_json_sans(const char *sans)
+{
+	json_t *a = json_array();
+	const char *p = sans != NULL ? sans : "";
+
+	if (a == NULL)
+		return NULL;
+	while (*p != '\0') {
+		const char *end = strstr(p, ", ");
+		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+		char *one = strndup(p, n);
+
+		if (one == NULL || json_array_append_new(a, vp_json_str(one)) != 0) {
+			free(one);
+			json_decref(a);
+			return NULL;
+		}
+		free(one);
+		p += n;
+		if (end != NULL)
+			p += 2;
+	}
+	return a;
+}
+
+vp_err
+vp_json_x509(X509 *x, json_t *o, vp_error *e)
+{
+	vp_x509_info i;
+	vp_err rc;
+	int bad = 0;
+
+	if ((rc = vp_x509_info_get(x, &i, e)) != VP_OK)
+		return rc;
+	bad |= json_object_set_new(o, "subject", vp_json_str(i.subject));
+	bad |= json_object_set_new(o, "issuer", vp_json_str(i.issuer));
+	bad |= json_object_set_new(o, "serial", json_string(i.serial));
+	bad |= json_object_set_new(o, "not_before", vp_json_time(i.not_before));
+	bad |= json_object_set_new(o, "not_after", vp_json_time(i.not_after));
+	bad |= json_object_set_new(o, "key", json_string(i.key));
+	bad |= json_object_set_new(o, "sha256", json_string(i.sha256));
+	bad |= json_object_set_new(o, "sha1", json_string(i.sha1));
+	vp_x509_info_clear(&i);
+	return bad ? vp_error_set(e, VP_ERR_NOMEM, "out of memory") : VP_OK;
+}
+
+vp_err
+vp_json_ca(const vp_ca *ca, int64_t issued, json_t *o, vp_error *e)
+{
+	vp_err rc;
+	int bad = 0;
+
+	if ((rc = vp_json_x509(vp_ca_cert(ca), o, e)) != VP_OK)
+		return rc;
+	bad |= json_object_set_new(o, "root", json_boolean(vp_ca_is_root(ca)));
+	bad |= json_object_set_new(o, "chain_length", json_integer(sk_X509_num(vp_ca_chain(ca))));
+	bad |= json_object_set_new(o, "certificates_issued", json_integer(issued));
+	return bad ? vp_error_set(e, VP_ERR_NOMEM, "out of memory") : VP_OK;
+}
+
+/* o when bad is 0, else NULL (o freed): the end of a renderer that set fields one by one. */
+static json_t *
+done(json_t *o, int bad)
+{
+	if (!bad)
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
+json_t *
+vp_json_cert_rec(const vp_cert_rec *r, int64_t now)
+{
+	json_t *o = json_object();
+	int bad = o == NULL;
+
+	bad |= json_object_set_new(o, "serial", json_string(r->serial));
+	bad |= json_object_set_new(o, "profile", vp_json_str(r->profile));
+	bad |= json_object_set_new(o, "subject", vp_json_str(r->subject));
+	bad |= json_object_set_new(o, "sans", vp_json_sans(r->sans));
+	bad |= json_object_set_new(o, "not_before", vp_json_time(r->not_before));
+	bad |= json_object_set_new(o, "not_after", vp_json_time(r->not_after));
+	bad |= json_object_set_new(o, "status", json_string(vp_cert_rec_status(r, now)));
+	bad |= json_object_set_new(o, "fingerprint", json_string(r->fingerprint));
+	bad |= json_object_set_new(o, "issuer_fingerprint", json_string(r->issuer_fp));
+	bad |= json_object_set_new(o, "owner_kind", vp_json_str_or_null(r->owner_kind));
+	bad |= json_object_set_new(o, "owner_id", vp_json_str_or_null(r->owner_id));
+	bad |= json_object_set_new(o, "issued_at", vp_json_time(r->issued_at));
+	if (r->revoked_at != 0) {
+		bad |= json_object_set_new(o, "revoked_at", vp_json_time(r->revoked_at));
+		bad |= json_object_set_new(o, "revocation_reason", json_integer(r->revocation_reason));
+	}
+	return done(o, bad);
+}
+
+json_t *
+vp_json_issued(const vp_issued *is, const char *profile)
+{
+	json_t *o = json_object();
+	int bad = o == NULL;
+
+	bad |= json_object_set_new(o, "serial", json_string(is->rec.serial));
+	bad |= json_object_set_new(o, "profile", json_string(profile));
+	bad |= json_object_set_new(o, "subject", vp_json_str(is->rec.subject));
+	bad |= json_object_set_new(o, "sans", vp_json_sans(is->rec.sans));
+	bad |= json_object_set_new(o, "not_before", vp_json_time(is->rec.not_before));
+	bad |= json_object_set_new(o, "not_after", vp_json_time(is->rec.not_after));
+	bad |= json_object_set_new(o, "clamped", json_boolean(is->clamped));
+	bad |= json_object_set_new(o, "fingerprint", json_string(is->rec.fingerprint));
+	return done(o, bad);
+}
+
+json_t *
+vp_json_servercert(const vp_servercert_status *st)
+{
+	json_t *o = json_object();
+	int bad = o == NULL;
+
+	bad |= json_object_set_new(o, "present", json_boolean(st->present));
+	bad |= json_object_set_new(o, "imported", json_boolean(st->imported));
+	bad |= json_object_set_new(o, "serial", vp_json_str_or_null(st->serial));
+	bad |= json_object_set_new(o, "fingerprint", vp_json_str_or_null(st->fingerprint));
+	/* Without a usable certificate (present 0) there are no times to give. */
+	bad |= json_object_set_new(o, "not_before", st->present ? vp_json_time(st->not_before) :
+	    json_null());
+	bad |= json_object_set_new(o, "not_after", st->present ? vp_json_time(st->not_after) :
+	    json_null());
+	bad |= json_object_set_new(o, "renew_after", st->present ? vp_json_time(st->renew_after) :
+	    json_null());
+	bad |= json_object_set_new(o, "from_current_ca", json_boolean(st->from_current_ca));
+	bad |= json_object_set_new(o, "covers_host", json_boolean(st->covers_host));
+	bad |= json_object_set_new(o, "renewal_due", json_boolean(st->reason[0] != '\0' &&
+	    !st->imported));
+	bad |= json_object_set_new(o, "reason", vp_json_str_or_null(st->reason));
+	return done(o, bad);
+}
