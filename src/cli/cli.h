@@ -11,9 +11,12 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "internal.h"   /* the library's vp_time_iso, vp_asn1_time_unix, vp_name_cn */
 #include "vmspki/ca.h"
 #include "vmspki/err.h"
+#include "vmspki/render_json.h"
 #include "vmspki/store.h"
+#include "vmspki/x509info.h"
 
 #define VMSPKI_VERSION "0.1.0"
 
@@ -98,26 +101,17 @@ int cli_write_output(const char *path, const void *data, size_t len, mode_t mode
 /* The directory that will hold path exists and is writable: checked before any work. */
 int cli_check_output_path(const char *opt, const char *path);
 
-/* Formatting. */
-void cli_time_iso(int64_t t, char buf[32]);           /* "2036-11-21T10:00:00Z" */
-int64_t cli_asn1_time(const ASN1_TIME *t);            /* seconds since the epoch, or INT64_MIN */
-void cli_key_desc(EVP_PKEY *key, char *buf, size_t n); /* "RSA 4096", "EC P-256" */
-char *cli_name_str(const X509_NAME *name);             /* RFC 2253 one line; free() it */
-char *cli_serial_hex(const X509 *x);                   /* lowercase hex; free() it */
+/* Text output. Times, names, keys and JSON come from the library (internal.h: vp_time_iso;
+ * x509info.h; render_json.h), shared with the REST API. */
 /* Prints "  label:  value" with control characters of value replaced. */
 void cli_field(FILE *f, const char *label, const char *value);
 /* Writes s with control characters replaced by '?' (terminal safety). */
 void cli_puts_safe(FILE *f, const char *s);
-
-/* JSON: a string that may not be valid UTF-8 (replaced bytes), never NULL unless out of
- * memory; json_print writes the value indented and a newline to stdout and frees it. */
-json_t *cli_json_str(const char *s);
-int cli_json_print(json_t *v);
-/* "DNS:a, IP Address:1.2.3.4" as a JSON array of strings. */
-json_t *cli_json_sans(const char *sans);
-
-/* Describes a certificate (shared by `ca show` and `cert show`): human lines or JSON fields. */
+/* Prints a certificate's facts (shared by `ca show` and `cert show`) as "  label:  value". */
 int cli_cert_describe(X509 *x, FILE *f);
-int cli_cert_json(X509 *x, json_t *obj);
+
+/* Writes the JSON value v indented and a newline to stdout, and frees it (NULL: out of
+ * memory). */
+int cli_json_print(json_t *v);
 
 #endif

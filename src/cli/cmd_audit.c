@@ -49,18 +49,18 @@ audit_one(const vp_audit_rec *r, void *arg)
 	audit_ctx *a = arg;
 	char t[32];
 
-	cli_time_iso(r->at, t);
+	vp_time_iso(r->at, t, sizeof(t));
 	if (a->array != NULL) {
 		json_t *o = json_object();
 		int bad = o == NULL;
 
 		bad |= json_object_set_new(o, "id", json_integer(r->id));
 		bad |= json_object_set_new(o, "at", json_string(t));
-		bad |= json_object_set_new(o, "actor", cli_json_str(r->actor));
-		bad |= json_object_set_new(o, "action", cli_json_str(r->action));
-		bad |= json_object_set_new(o, "serial", cli_json_str(r->serial));
-		bad |= json_object_set_new(o, "detail", cli_json_str(r->detail));
-		bad |= json_object_set_new(o, "hash", cli_json_str(r->hash));
+		bad |= json_object_set_new(o, "actor", vp_json_str(r->actor));
+		bad |= json_object_set_new(o, "action", vp_json_str(r->action));
+		bad |= json_object_set_new(o, "serial", vp_json_str(r->serial));
+		bad |= json_object_set_new(o, "detail", vp_json_str(r->detail));
+		bad |= json_object_set_new(o, "hash", vp_json_str(r->hash));
 		if (bad || json_array_append_new(a->array, o) != 0) {
 			if (bad)
 				json_decref(o);

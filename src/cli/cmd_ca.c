@@ -37,7 +37,7 @@ check_no_ca(cli *c, vp_store **s)
 	if ((rc = cli_store_open(c, 0, s)) != CLI_OK)
 		return rc;
 	if ((r = vp_ca_load(*s, NULL, &ca, &e)) == VP_OK) {
-		char *subj = cli_name_str(X509_get_subject_name(vp_ca_cert(ca)));
+		char *subj = vp_x509_name_str(X509_get_subject_name(vp_ca_cert(ca)));
 
 		rc = cli_fail("%s already has a CA (%s): vmspki does not replace it; use another "
 		    "--data directory", c->datadir, subj != NULL ? subj : "?");
@@ -143,37 +143,34 @@ remember_passphrase(cli *c, const char *pass, int generated)
 static int
 print_created(cli *c, vp_store *s, const char *verb, int remember)
 {
-	char when[32], key[64], fp[65];
+	vp_x509_info i = { 0 };
+	char when[32];
 	vp_error e = { 0 };
 	vp_ca *ca = NULL;
-	X509 *x;
-	char *subj = NULL, *path = NULL, *pf = NULL;
+	char *path = NULL, *pf = NULL;
 	int rc;
 
 	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
 		return rc;
-	x = vp_ca_cert(ca);
-	subj = cli_name_str(X509_get_subject_name(x));
 	path = vp_path_join(c->datadir, "certs/ca.cert.pem");
 	pf = vp_path_join(c->datadir, VP_PASSPHRASE_FILE);
-	if (subj == NULL || path == NULL || pf == NULL) {
+	if (path == NULL || pf == NULL) {
 		rc = cli_fail("out of memory");
 		goto out;
 	}
-	if (vp_x509_fingerprint(x, "SHA256", fp, sizeof(fp), &e) != VP_OK) {
+	if (vp_x509_info_get(vp_ca_cert(ca), &i, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
 	}
 	printf("%s %s CA in %s\n", verb, vp_ca_is_root(ca) ? "a root" : "an intermediate",
 	    c->datadir);
-	cli_field(stdout, "subject:", subj);
-	cli_key_desc(X509_get0_pubkey(x), key, sizeof(key));
-	cli_field(stdout, "key:", key);
-	cli_time_iso(cli_asn1_time(X509_get0_notBefore(x)), when);
+	cli_field(stdout, "subject:", i.subject);
+	cli_field(stdout, "key:", i.key);
+	vp_time_iso(i.not_before, when, sizeof(when));
 	cli_field(stdout, "not before:", when);
-	cli_time_iso(cli_asn1_time(X509_get0_notAfter(x)), when);
+	vp_time_iso(i.not_after, when, sizeof(when));
 	cli_field(stdout, "not after:", when);
-	cli_field(stdout, "SHA-256 fingerprint:", fp);
+	cli_field(stdout, "SHA-256 fingerprint:", i.sha256);
 	if (!vp_ca_is_root(ca))
 		printf("  %-20s %d certificate(s) above this CA\n", "chain:",
 		    sk_X509_num(vp_ca_chain(ca)));
@@ -188,7 +185,7 @@ print_created(cli *c, vp_store *s, const char *verb, int remember)
 	}
 	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
 out:
-	free(subj);
+	vp_x509_info_clear(&i);
 	free(path);
 	free(pf);
 	vp_ca_free(ca);
@@ -417,19 +414,18 @@ ca_show(cli *c, int argc, char **argv)
 		}
 		bad |= json_object_set_new(o, "type",
 		    json_string(vp_ca_is_root(ca) ? "root" : "intermediate"));
-		if ((rc = cli_cert_json(vp_ca_cert(ca), o)) != CLI_OK)
+		if (vp_json_ca(ca, issued, o, &e) != VP_OK) {
+			rc = cli_fail_err(&e);
 			goto out;
-		bad |= json_object_set_new(o, "root", json_boolean(vp_ca_is_root(ca)));
+		}
 		for (int i = 0; i < sk_X509_num(sk); i++) {
-			char *n = cli_name_str(X509_get_subject_name(sk_X509_value(sk, i)));
+			char *n = vp_x509_name_str(X509_get_subject_name(sk_X509_value(sk, i)));
 
-			bad |= n == NULL || json_array_append_new(chain, cli_json_str(n)) != 0;
+			bad |= n == NULL || json_array_append_new(chain, vp_json_str(n)) != 0;
 			free(n);
 		}
-		bad |= json_object_set_new(o, "chain_length", json_integer(sk_X509_num(sk)));
-		bad |= json_object_set(o, "chain", chain);
-		bad |= json_object_set_new(o, "issued", json_integer(issued));
-		bad |= json_object_set_new(o, "certificate_file", cli_json_str(path));
+		bad |= json_object_set(o, "chain", chain);   /* subject names, unlike the API's PEM */
+		bad |= json_object_set_new(o, "certificate_file", vp_json_str(path));
 		if (bad) {
 			rc = cli_fail("out of memory");
 			goto out;
@@ -448,7 +444,7 @@ ca_show(cli *c, int argc, char **argv)
 	} else {
 		printf("  %-20s %d certificate(s) above this CA\n", "chain:", sk_X509_num(sk));
 		for (int i = 0; i < sk_X509_num(sk); i++) {
-			char *n = cli_name_str(X509_get_subject_name(sk_X509_value(sk, i)));
+			char *n = vp_x509_name_str(X509_get_subject_name(sk_X509_value(sk, i)));
 
 			cli_field(stdout, "", n != NULL ? n : "?");
 			free(n);

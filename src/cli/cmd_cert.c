@@ -12,57 +12,6 @@
 
 enum { O_EXPIRING = OPT_FIRST_LOCAL, O_PROFILE, O_PEM };
 
-/* What a user needs to know: revoked, expired (by the clock) or valid. */
-static const char *
-cert_status(const vp_cert_rec *r, int64_t now)
-{
-	if (strcmp(r->status, "revoked") == 0)
-		return "revoked";
-	if (r->not_after <= now)
-		return "expired";
-	return r->status[0] != '\0' ? r->status : "valid";
-}
-
-/* The record's fields as a JSON object (without the PEM). */
-static json_t *
-rec_json(const vp_cert_rec *r, int64_t now)
-{
-	json_t *o = json_object();
-	char t[32];
-	int bad = o == NULL;
-
-	bad |= json_object_set_new(o, "serial", cli_json_str(r->serial));
-	bad |= json_object_set_new(o, "profile", cli_json_str(r->profile));
-	bad |= json_object_set_new(o, "subject", cli_json_str(r->subject));
-	bad |= json_object_set_new(o, "sans", cli_json_sans(r->sans));
-	cli_time_iso(r->not_before, t);
-	bad |= json_object_set_new(o, "not_before", json_string(t));
-	cli_time_iso(r->not_after, t);
-	bad |= json_object_set_new(o, "not_after", json_string(t));
-	bad |= json_object_set_new(o, "status", json_string(cert_status(r, now)));
-	bad |= json_object_set_new(o, "fingerprint", cli_json_str(r->fingerprint));
-	bad |= json_object_set_new(o, "issuer_fingerprint", cli_json_str(r->issuer_fp));
-	bad |= json_object_set_new(o, "owner_kind",
-	    r->owner_kind != NULL && r->owner_kind[0] != '\0' ? cli_json_str(r->owner_kind) :
-	    json_null());
-	bad |= json_object_set_new(o, "owner_id",
-	    r->owner_id != NULL && r->owner_id[0] != '\0' ? cli_json_str(r->owner_id) :
-	    json_null());
-	cli_time_iso(r->issued_at, t);
-	bad |= json_object_set_new(o, "issued_at", json_string(t));
-	if (r->revoked_at != 0) {
-		cli_time_iso(r->revoked_at, t);
-		bad |= json_object_set_new(o, "revoked_at", json_string(t));
-		bad |= json_object_set_new(o, "revocation_reason",
-		    json_integer(r->revocation_reason));
-	}
-	if (bad) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
 typedef struct list_ctx {
 	json_t *array;   /* NULL: print a table */
 	int64_t now;
@@ -78,14 +27,15 @@ list_one(const vp_cert_rec *r, void *arg)
 
 	l->n++;
 	if (l->array != NULL) {
-		if (json_array_append_new(l->array, rec_json(r, l->now)) != 0) {
+		if (json_array_append_new(l->array, vp_json_cert_rec(r, l->now)) != 0) {
 			l->oom = 1;
 			return 1;
 		}
 		return 0;
 	}
-	cli_time_iso(r->not_after, na);
-	printf("%-40s  %-16s  %-20s  %-7s  ", r->serial, r->profile, na, cert_status(r, l->now));
+	vp_time_iso(r->not_after, na, sizeof(na));
+	printf("%-40s  %-16s  %-20s  %-7s  ", r->serial, r->profile, na,
+	    vp_cert_rec_status(r, l->now));
 	cli_puts_safe(stdout, r->subject);
 	fputc('\n', stdout);
 	return 0;
@@ -265,13 +215,16 @@ cert_show(cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		if ((o = rec_json(&r, now)) == NULL) {
+		/* The API's fields, then the certificate's facts (as `ca show --json` gives them). */
+		if ((o = vp_json_cert_rec(&r, now)) == NULL) {
 			rc = cli_fail("out of memory");
 			goto out;
 		}
-		if ((rc = cli_cert_json(x, o)) != CLI_OK)
+		if (vp_json_x509(x, o, &e) != VP_OK) {
+			rc = cli_fail_err(&e);
 			goto out;
-		if (json_object_set_new(o, "certificate", cli_json_str(r.pem)) != 0) {
+		}
+		if (json_object_set_new(o, "certificate", vp_json_str(r.pem)) != 0) {
 			rc = cli_fail("out of memory");
 			goto out;
 		}
@@ -293,13 +246,13 @@ cert_show(cli *c, int argc, char **argv)
 	} else {
 		cli_field(stdout, "owner:", "none");
 	}
-	cli_field(stdout, "status:", cert_status(&r, now));
+	cli_field(stdout, "status:", vp_cert_rec_status(&r, now));
 	if (r.revoked_at != 0) {
-		cli_time_iso(r.revoked_at, t);
+		vp_time_iso(r.revoked_at, t, sizeof(t));
 		cli_field(stdout, "revoked at:", t);
 		printf("  %-20s %d\n", "revocation reason:", r.revocation_reason);
 	}
-	cli_time_iso(r.issued_at, t);
+	vp_time_iso(r.issued_at, t, sizeof(t));
 	cli_field(stdout, "issued at:", t);
 	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
 out:

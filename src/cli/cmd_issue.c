@@ -137,27 +137,6 @@ append_pem(X509 *x, char **buf, size_t *len)
 	return CLI_OK;
 }
 
-/* The subject's CN as UTF-8 (for the PKCS#12 friendly name), or NULL. */
-static char *
-subject_cn(X509 *x)
-{
-	X509_NAME *n = X509_get_subject_name(x);
-	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
-	unsigned char *utf8 = NULL;
-	char *out = NULL;
-	int len;
-
-	if (i < 0)
-		return NULL;
-	len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
-	if (len >= 0 && (out = malloc((size_t)len + 1)) != NULL) {
-		memcpy(out, utf8, (size_t)len);
-		out[len] = '\0';
-	}
-	OPENSSL_free(utf8);
-	return out;
-}
-
 /* Writes one output after the certificate is recorded; a failure says what is left to do. */
 static int
 write_one(const char *path, const void *data, size_t len, mode_t mode, const char *serial,
@@ -185,7 +164,7 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 	const char *serial = is->rec.serial;
 	STACK_OF(X509) *chain = NULL, *above = vp_ca_chain(ca);
 	vp_error e = { 0 };
-	char *pem = NULL, *full = NULL, *cn = NULL;
+	char *pem = NULL, *full = NULL, cn[256];
 	unsigned char *p12 = NULL;
 	size_t len = 0, flen = 0, p12len = 0;
 	int rc = CLI_OK;
@@ -215,8 +194,9 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 			}
 	}
 	if (a->p12 != NULL) {
-		cn = subject_cn(is->cert);
-		if (vp_p12_build(is->key, is->cert, chain, cn, p12pass, &p12, &p12len, &e) != VP_OK) {
+		vp_name_cn(X509_get_subject_name(is->cert), cn, sizeof(cn));   /* friendly name */
+		if (vp_p12_build(is->key, is->cert, chain, cn[0] != '\0' ? cn : NULL, p12pass, &p12,
+		    &p12len, &e) != VP_OK) {
 			rc = cli_fail("certificate %s was issued and recorded, but the PKCS#12 could not "
 			    "be built (%s): the key is lost, issue a new certificate", serial, e.msg);
 			goto out;
@@ -239,28 +219,14 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 			goto out;
 	}
 	if (a->json) {
-		json_t *o = json_object();
+		json_t *o = vp_json_issued(is, a->profile);
 		int bad = o == NULL;
 
-		bad |= json_object_set_new(o, "serial", json_string(serial));
-		bad |= json_object_set_new(o, "profile", json_string(a->profile));
-		bad |= json_object_set_new(o, "subject", cli_json_str(is->rec.subject));
-		bad |= json_object_set_new(o, "sans", cli_json_sans(is->rec.sans));
-		{
-			char nb[32], na[32];
-
-			cli_time_iso(is->rec.not_before, nb);
-			cli_time_iso(is->rec.not_after, na);
-			bad |= json_object_set_new(o, "not_before", json_string(nb));
-			bad |= json_object_set_new(o, "not_after", json_string(na));
-		}
-		bad |= json_object_set_new(o, "fingerprint", json_string(is->rec.fingerprint));
-		bad |= json_object_set_new(o, "clamped", json_boolean(is->clamped));
 		if (a->owner != NULL) {
-			bad |= json_object_set_new(o, "owner_kind", cli_json_str(a->owner_kind));
-			bad |= json_object_set_new(o, "owner_id", cli_json_str(a->owner_id));
+			bad |= json_object_set_new(o, "owner_kind", vp_json_str(a->owner_kind));
+			bad |= json_object_set_new(o, "owner_id", vp_json_str(a->owner_id));
 		}
-		bad |= json_object_set_new(o, "certificate", cli_json_str(pem));
+		bad |= json_object_set_new(o, "certificate", vp_json_str(pem));
 		if (bad) {
 			json_decref(o);
 			rc = cli_fail("certificate %s was issued and recorded, but out of memory "
@@ -272,7 +238,6 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 out:
 	free(pem);
 	free(full);
-	free(cn);
 	if (p12 != NULL)
 		vp_secret_free(p12, p12len);
 	sk_X509_free(chain);   /* the certificates are borrowed from the CA */
@@ -409,13 +374,14 @@ cmd_issue(cli *c, int argc, char **argv)
 	{
 		char nb[32], na[32];
 
-		cli_time_iso(is->rec.not_before, nb);
-		cli_time_iso(is->rec.not_after, na);
+		vp_time_iso(is->rec.not_before, nb, sizeof(nb));
+		vp_time_iso(is->rec.not_after, na, sizeof(na));
 		fprintf(stderr, "issued %s certificate serial %s for ", prof->name, is->rec.serial);
 		cli_puts_safe(stderr, is->rec.subject);
 		fprintf(stderr, ", valid %s to %s\n", nb, na);
 		if (is->clamped) {
-			cli_time_iso(cli_asn1_time(X509_get0_notAfter(vp_ca_cert(ca))), na);
+			vp_time_iso(vp_asn1_time_unix(X509_get0_notAfter(vp_ca_cert(ca))), na,
+			    sizeof(na));
 			fprintf(stderr, "note: validity clamped to the CA's notAfter (%s)\n", na);
 		}
 	}

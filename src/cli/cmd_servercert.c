@@ -76,7 +76,7 @@ sc_renew(cli *c, int argc, char **argv)
 		rc = cli_fail_err(&e);
 		goto out;
 	}
-	cli_time_iso(st.not_after, na);
+	vp_time_iso(st.not_after, na, sizeof(na));
 	printf("renewed the server certificate: serial %s, valid until %s\n", st.serial, na);
 	printf("a running `vmspki serve` uses it for new connections within 2 seconds\n");
 	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
@@ -183,34 +183,7 @@ sc_show(cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		json_t *o = json_object();
-		int bad = o == NULL;
-
-		bad |= json_object_set_new(o, "present", json_boolean(st.present));
-		bad |= json_object_set_new(o, "imported", json_boolean(st.imported));
-		bad |= json_object_set_new(o, "serial", st.present ? json_string(st.serial) :
-		    json_null());
-		bad |= json_object_set_new(o, "fingerprint", st.present ?
-		    json_string(st.fingerprint) : json_null());
-		cli_time_iso(st.not_before, t);
-		bad |= json_object_set_new(o, "not_before", st.present ? json_string(t) : json_null());
-		cli_time_iso(st.not_after, t);
-		bad |= json_object_set_new(o, "not_after", st.present ? json_string(t) : json_null());
-		cli_time_iso(st.renew_after, t);
-		bad |= json_object_set_new(o, "renew_after", st.present ? json_string(t) :
-		    json_null());
-		bad |= json_object_set_new(o, "from_current_ca", json_boolean(st.from_current_ca));
-		bad |= json_object_set_new(o, "covers_host", json_boolean(st.covers_host));
-		bad |= json_object_set_new(o, "renewal_due", json_boolean(st.reason[0] != '\0' &&
-		    !st.imported));
-		bad |= json_object_set_new(o, "reason", st.reason[0] ? cli_json_str(st.reason) :
-		    json_null());
-		if (bad) {
-			json_decref(o);
-			rc = cli_fail("out of memory");
-			goto out;
-		}
-		rc = cli_json_print(o);
+		rc = cli_json_print(vp_json_servercert(&st));
 		goto out;
 	}
 	if (!st.present) {
@@ -221,11 +194,11 @@ sc_show(cli *c, int argc, char **argv)
 	}
 	printf("server certificate %s%s\n", st.serial, st.imported ? " (imported)" : "");
 	cli_field(stdout, "SHA-256 fingerprint:", st.fingerprint);
-	cli_time_iso(st.not_before, t);
+	vp_time_iso(st.not_before, t, sizeof(t));
 	cli_field(stdout, "not before:", t);
-	cli_time_iso(st.not_after, t);
+	vp_time_iso(st.not_after, t, sizeof(t));
 	cli_field(stdout, "not after:", t);
-	cli_time_iso(st.renew_after, t);
+	vp_time_iso(st.renew_after, t, sizeof(t));
 	cli_field(stdout, "renewed after:", st.imported ? "never (imported)" : t);
 	cli_field(stdout, "from the CA:", st.from_current_ca ? "yes" : "no");
 	cli_field(stdout, "covers the host:", st.covers_host ? "yes" : "no");

@@ -97,12 +97,12 @@ list_one(const vp_token_rec *t, void *arg)
 	list_ctx *l = arg;
 	char when[32];
 
-	cli_time_iso(t->created_at, when);
+	vp_time_iso(t->created_at, when, sizeof(when));
 	if (l->a != NULL) {
 		json_t *o = json_object();
 
-		if (o == NULL || json_object_set_new(o, "name", cli_json_str(t->name)) != 0 ||
-		    json_object_set_new(o, "role", cli_json_str(t->role)) != 0 ||
+		if (o == NULL || json_object_set_new(o, "name", vp_json_str(t->name)) != 0 ||
+		    json_object_set_new(o, "role", vp_json_str(t->role)) != 0 ||
 		    json_object_set_new(o, "created_at", json_string(when)) != 0 ||
 		    json_array_append_new(l->a, o) != 0) {
 			l->oom = 1;

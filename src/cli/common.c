@@ -1,21 +1,16 @@
 /* Helpers shared by the vmspki commands: option parsing, messages and exit statuses, opening
- * the store and the CA, passphrases, output files, and rendering of times, names and keys. */
+ * the store and the CA, passphrases, output files, and the text form of a certificate. */
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "cli.h"
-#include "vmspki/issue.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/util.h"
 
@@ -344,107 +339,6 @@ cli_check_output_path(const char *opt, const char *path)
 }
 
 void
-cli_time_iso(int64_t t, char buf[32])
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, 32, "@%lld", (long long)t);
-}
-
-int64_t
-cli_asn1_time(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return INT64_MIN;
-	return (int64_t)timegm(&tm);
-}
-
-void
-cli_key_desc(EVP_PKEY *key, char *buf, size_t n)
-{
-	char group[64];
-	size_t glen = 0;
-
-	if (key == NULL) {
-		snprintf(buf, n, "unknown");
-		return;
-	}
-	switch (EVP_PKEY_get_base_id(key)) {
-	case EVP_PKEY_RSA:
-	case EVP_PKEY_RSA_PSS:
-		snprintf(buf, n, "RSA %d", EVP_PKEY_get_bits(key));
-		return;
-	case EVP_PKEY_EC:
-		if (EVP_PKEY_get_group_name(key, group, sizeof(group), &glen) != 1) {
-			snprintf(buf, n, "EC %d", EVP_PKEY_get_bits(key));
-		} else if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0) {
-			snprintf(buf, n, "EC P-256");
-		} else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0) {
-			snprintf(buf, n, "EC P-384");
-		} else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0) {
-			snprintf(buf, n, "EC P-521");
-		} else {
-			snprintf(buf, n, "EC %s", group);
-		}
-		return;
-	case EVP_PKEY_ED25519:
-		snprintf(buf, n, "Ed25519");
-		return;
-	case EVP_PKEY_ED448:
-		snprintf(buf, n, "Ed448");
-		return;
-	default:
-		snprintf(buf, n, "%s", EVP_PKEY_get0_type_name(key) != NULL ?
-		    EVP_PKEY_get0_type_name(key) : "unknown");
-	}
-}
-
-char *
-cli_name_str(const X509_NAME *name)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p, *out = NULL;
-	long len;
-
-	if (b == NULL)
-		return NULL;
-	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
-	    (len = BIO_get_mem_data(b, &p)) >= 0 && (out = malloc((size_t)len + 1)) != NULL) {
-		memcpy(out, p, (size_t)len);
-		out[len] = '\0';
-	}
-	BIO_free(b);
-	return out;
-}
-
-char *
-cli_serial_hex(const X509 *x)
-{
-	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-	char *hex = NULL, *out = NULL, *p;
-
-	if (bn == NULL || (hex = BN_bn2hex(bn)) == NULL)
-		goto out;
-	p = hex;
-	while (p[0] == '0' && p[1] != '\0')
-		p++;
-	if ((out = vp_strdup(p)) != NULL) {
-		for (p = out; *p != '\0'; p++)
-			if (*p >= 'A' && *p <= 'F')
-				*p = (char)(*p - 'A' + 'a');
-	}
-out:
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return out;
-}
-
-void
 cli_puts_safe(FILE *f, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)(s != NULL ? s : ""); *p; p++)
@@ -457,27 +351,6 @@ cli_field(FILE *f, const char *label, const char *value)
 	fprintf(f, "  %-20s ", label);
 	cli_puts_safe(f, value);
 	fputc('\n', f);
-}
-
-json_t *
-cli_json_str(const char *s)
-{
-	json_t *v;
-	char *copy;
-
-	if (s == NULL)
-		return json_null();
-	if ((v = json_string(s)) != NULL)
-		return v;
-	/* Not UTF-8: keep the ASCII, replace the rest. */
-	if ((copy = vp_strdup(s)) == NULL)
-		return NULL;
-	for (unsigned char *p = (unsigned char *)copy; *p; p++)
-		if (*p >= 0x80)
-			*p = '?';
-	v = json_string(copy);
-	free(copy);
-	return v;
 }
 
 int
@@ -494,109 +367,25 @@ cli_json_print(json_t *v)
 	return rc;
 }
 
-json_t *
-cli_json_sans(const char *sans)
-{
-	json_t *a = json_array();
-	const char *p = sans != NULL ? sans : "";
-
-	if (a == NULL)
-		return NULL;
-	while (*p != '\0') {
-		const char *end = strstr(p, ", ");
-		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
-		char *one = strndup(p, n);
-
-		if (one == NULL || json_array_append_new(a, cli_json_str(one)) != 0) {
-			free(one);
-			json_decref(a);
-			return NULL;
-		}
-		free(one);
-		p += n;
-		if (end != NULL)
-			p += 2;
-	}
-	return a;
-}
-
-/* The facts both `ca show` and `cert show` give about a certificate. */
-typedef struct cert_facts {
-	char *subject, *issuer, *serial;
-	char not_before[32], not_after[32];
-	char key[64];
-	char sha256[65], sha1[41];
-} cert_facts;
-
-static void
-facts_clear(cert_facts *f)
-{
-	free(f->subject);
-	free(f->issuer);
-	free(f->serial);
-	memset(f, 0, sizeof(*f));
-}
-
-static int
-facts_get(X509 *x, cert_facts *f)
-{
-	vp_error e = { 0 };
-
-	memset(f, 0, sizeof(*f));
-	f->subject = cli_name_str(X509_get_subject_name(x));
-	f->issuer = cli_name_str(X509_get_issuer_name(x));
-	f->serial = cli_serial_hex(x);
-	if (f->subject == NULL || f->issuer == NULL || f->serial == NULL) {
-		facts_clear(f);
-		return cli_fail("out of memory");
-	}
-	cli_time_iso(cli_asn1_time(X509_get0_notBefore(x)), f->not_before);
-	cli_time_iso(cli_asn1_time(X509_get0_notAfter(x)), f->not_after);
-	cli_key_desc(X509_get0_pubkey(x), f->key, sizeof(f->key));
-	if (vp_x509_fingerprint(x, "SHA256", f->sha256, sizeof(f->sha256), &e) != VP_OK ||
-	    vp_x509_fingerprint(x, "SHA1", f->sha1, sizeof(f->sha1), &e) != VP_OK) {
-		facts_clear(f);
-		return cli_fail_err(&e);
-	}
-	return CLI_OK;
-}
-
 int
 cli_cert_describe(X509 *x, FILE *out)
 {
-	cert_facts f;
-	int rc;
+	vp_x509_info i;
+	vp_error e = { 0 };
+	char nb[32], na[32];
 
-	if ((rc = facts_get(x, &f)) != CLI_OK)
-		return rc;
-	cli_field(out, "subject:", f.subject);
-	cli_field(out, "issuer:", f.issuer);
-	cli_field(out, "serial:", f.serial);
-	cli_field(out, "not before:", f.not_before);
-	cli_field(out, "not after:", f.not_after);
-	cli_field(out, "key:", f.key);
-	cli_field(out, "SHA-256 fingerprint:", f.sha256);
-	cli_field(out, "SHA-1 fingerprint:", f.sha1);
-	facts_clear(&f);
+	if (vp_x509_info_get(x, &i, &e) != VP_OK)
+		return cli_fail_err(&e);
+	vp_time_iso(i.not_before, nb, sizeof(nb));
+	vp_time_iso(i.not_after, na, sizeof(na));
+	cli_field(out, "subject:", i.subject);
+	cli_field(out, "issuer:", i.issuer);
+	cli_field(out, "serial:", i.serial);
+	cli_field(out, "not before:", nb);
+	cli_field(out, "not after:", na);
+	cli_field(out, "key:", i.key);
+	cli_field(out, "SHA-256 fingerprint:", i.sha256);
+	cli_field(out, "SHA-1 fingerprint:", i.sha1);
+	vp_x509_info_clear(&i);
 	return CLI_OK;
-}
-
-int
-cli_cert_json(X509 *x, json_t *o)
-{
-	cert_facts f;
-	int rc, bad = 0;
-
-	if ((rc = facts_get(x, &f)) != CLI_OK)
-		return rc;
-	bad |= json_object_set_new(o, "subject", cli_json_str(f.subject));
-	bad |= json_object_set_new(o, "issuer", cli_json_str(f.issuer));
-	bad |= json_object_set_new(o, "serial", json_string(f.serial));
-	bad |= json_object_set_new(o, "not_before", json_string(f.not_before));
-	bad |= json_object_set_new(o, "not_after", json_string(f.not_after));
-	bad |= json_object_set_new(o, "key", json_string(f.key));
-	bad |= json_object_set_new(o, "sha256", json_string(f.sha256));
-	bad |= json_object_set_new(o, "sha1", json_string(f.sha1));
-	facts_clear(&f);
-	return bad ? cli_fail("out of memory") : CLI_OK;
 }
