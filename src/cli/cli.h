@@ -27,7 +27,7 @@
 
 /* Long-option values shared by every command (short options use their letter). */
 enum {
-	OPT_DATA = 1000, OPT_HELP, OPT_JSON, OPT_PASSFILE, OPT_P12PASSFILE,
+	OPT_DATA = 1000, OPT_JSON, OPT_PASSFILE, OPT_P12PASSFILE,
 	OPT_FIRST_LOCAL   /* each command numbers its own options from here */
 };
 
@@ -68,16 +68,28 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail_err(const vp_error *e);
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* getopt_long for a command: resets getopt, reports unknown options and missing arguments as
- * usage errors. Returns the option, -1 at the end, or -2 after printing a usage error. Handles
- * --data (into c->datadir) and returns OPT_HELP for --help/-h. */
+/* getopt_long for command cmd ("ca show", "issue"; NULL for the options before a command).
+ * Returns the command's next option, or -1 at the end of the options. Takes --data itself
+ * (into c->datadir). On --help or -h it prints the command's help (as `vmspki help CMD`), on
+ * an unknown option or a missing argument a usage error: then it returns CLI_OPT_STOP and the
+ * command ends with *rc (CLI_OK or CLI_USAGE). */
+#define CLI_OPT_STOP (-2)
 int cli_getopt(cli *c, const char *cmd, int argc, char **argv, const char *shortopts,
-    const struct option *longopts);
-/* Takes --data DIR (or --data=DIR) given between a group's name (argv[0]) and its
- * sub-command, leaving argv[0] the group and argv[1] the sub-command. CLI_OK or CLI_USAGE. */
-int cli_group_data(cli *c, const char *group, int *argc, char ***argv);
+    const struct option *longopts, int *rc);
 /* Call before the first cli_getopt of a command. */
 void cli_getopt_reset(void);
+/* The words after a command's options: none when missing is NULL; else exactly one (then
+ * argv[optind]), and missing is the sentence for its absence. CLI_OK or CLI_USAGE (printed). */
+int cli_operands(const char *cmd, int argc, char **argv, const char *missing);
+
+/* A command group ("ca", "cert", ...): runs the sub-command argv[1] with its words (argv + 1)
+ * from subs, n of them. --data may come before the sub-command; --help, -h or help prints the
+ * group's help; a missing or unknown sub-command is a usage error naming those of subs. */
+typedef struct cli_sub {
+	const char *name;
+	int (*run)(cli *c, int argc, char **argv);
+} cli_sub;
+int cli_group(cli *c, const char *group, const cli_sub *subs, size_t n, int argc, char **argv);
 
 /* Numbers from options: a decimal integer in [min, max] or a refusal naming the option. */
 int cli_parse_int(const char *opt, const char *s, long min, long max, long *out);

@@ -13,19 +13,13 @@ audit_verify(cli *c, int argc, char **argv)
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	int64_t rows = 0, bad = 0;
-	int ch, rc;
+	int rc;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "audit verify", argc, argv, "h", opts)) != -1) {
-		if (ch == -2)
-			return CLI_USAGE;
-		if (ch == OPT_HELP) {
-			cli_help_audit(stdout, "verify");
-			return CLI_OK;
-		}
-	}
-	if (optind < argc)
-		return cli_usage("audit verify", "unexpected argument \"%s\"", argv[optind]);
+	if (cli_getopt(c, "audit verify", argc, argv, "h", opts, &rc) != -1)
+		return rc;   /* --help, or a usage error: it has no options of its own */
+	if ((rc = cli_operands("audit verify", argc, argv, NULL)) != CLI_OK)
+		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (vp_store_audit_verify(s, &rows, &bad, &e) != VP_OK) {
@@ -99,18 +93,17 @@ audit_list(cli *c, int argc, char **argv)
 	int ch, rc, json = 0;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "audit list", argc, argv, "h", opts)) != -1) {
-		if (ch == -2)
-			return CLI_USAGE;
-		if (ch == OPT_HELP) {
-			cli_help_audit(stdout, "list");
-			return CLI_OK;
-		}
-		if (ch == OPT_JSON)
+	while ((ch = cli_getopt(c, "audit list", argc, argv, "h", opts, &rc)) != -1) {
+		switch (ch) {
+		case CLI_OPT_STOP:
+			return rc;
+		case OPT_JSON:
 			json = 1;
+			break;
+		}
 	}
-	if (optind < argc)
-		return cli_usage("audit list", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("audit list", argc, argv, NULL)) != CLI_OK)
+		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (json && (a.array = json_array()) == NULL) {
@@ -136,19 +129,7 @@ out:
 int
 cmd_audit(cli *c, int argc, char **argv)
 {
-	const char *sub;
+	static const cli_sub subs[] = { { "verify", audit_verify }, { "list", audit_list } };
 
-	if (cli_group_data(c, "audit", &argc, &argv) != CLI_OK)
-		return CLI_USAGE;
-	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
-		return cli_usage("audit", "missing sub-command: verify or list");
-	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		cli_help_audit(stdout, NULL);
-		return CLI_OK;
-	}
-	if (strcmp(sub, "verify") == 0)
-		return audit_verify(c, argc - 1, argv + 1);
-	if (strcmp(sub, "list") == 0)
-		return audit_list(c, argc - 1, argv + 1);
-	return cli_usage("audit", "unknown sub-command \"%s\": use verify or list", sub);
+	return cli_group(c, "audit", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -214,13 +214,10 @@ ca_init(cli *c, int argc, char **argv)
 	long days;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "ca init", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "ca init", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_ca(stdout, "init");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case O_CN:
 			o.cn = optarg;
 			break;
@@ -241,8 +238,8 @@ ca_init(cli *c, int argc, char **argv)
 			break;
 		}
 	}
-	if (optind < argc)
-		return cli_usage("ca init", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("ca init", argc, argv, NULL)) != CLI_OK)
+		return rc;
 
 	if ((rc = check_no_ca(c, &s)) != CLI_OK)
 		return rc;
@@ -288,13 +285,10 @@ ca_import(cli *c, int argc, char **argv)
 	int ch, rc, remember = 0, generated = 0;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "ca import", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "ca import", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_ca(stdout, "import");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case OPT_P12PASSFILE:
 			p12passfile = optarg;
 			break;
@@ -309,11 +303,10 @@ ca_import(cli *c, int argc, char **argv)
 			break;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage("ca import", "give the PKCS#12 file to import");
-	p12file = argv[optind++];
-	if (optind < argc)
-		return cli_usage("ca import", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("ca import", argc, argv, "give the PKCS#12 file to import")) !=
+	    CLI_OK)
+		return rc;
+	p12file = argv[optind];
 
 	if (vp_file_read(p12file, VP_FILE_MAX, &p12, &p12len, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
@@ -378,20 +371,17 @@ ca_show(cli *c, int argc, char **argv)
 	int ch, rc, json = 0, bad = 0;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "ca show", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "ca show", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_ca(stdout, "show");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case OPT_JSON:
 			json = 1;
 			break;
 		}
 	}
-	if (optind < argc)
-		return cli_usage("ca show", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("ca show", argc, argv, NULL)) != CLI_OK)
+		return rc;
 
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -485,13 +475,10 @@ ca_export(cli *c, int argc, char **argv)
 	int ch, rc, with_key = 0;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "ca export", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "ca export", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_ca(stdout, "export");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case O_FORMAT:
 			format = optarg;
 			break;
@@ -509,8 +496,8 @@ ca_export(cli *c, int argc, char **argv)
 			break;
 		}
 	}
-	if (optind < argc)
-		return cli_usage("ca export", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("ca export", argc, argv, NULL)) != CLI_OK)
+		return rc;
 	if (with_key) {
 		if (format != NULL)
 			return cli_usage("ca export", "--with-key always writes PKCS#12: drop --format");
@@ -585,23 +572,10 @@ out:
 int
 cmd_ca(cli *c, int argc, char **argv)
 {
-	const char *sub;
+	static const cli_sub subs[] = {
+		{ "init", ca_init }, { "import", ca_import }, { "show", ca_show },
+		{ "export", ca_export }
+	};
 
-	if (cli_group_data(c, "ca", &argc, &argv) != CLI_OK)
-		return CLI_USAGE;
-	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
-		return cli_usage("ca", "missing sub-command: init, import, show or export");
-	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		cli_help_ca(stdout, NULL);
-		return CLI_OK;
-	}
-	if (strcmp(sub, "init") == 0)
-		return ca_init(c, argc - 1, argv + 1);
-	if (strcmp(sub, "import") == 0)
-		return ca_import(c, argc - 1, argv + 1);
-	if (strcmp(sub, "show") == 0)
-		return ca_show(c, argc - 1, argv + 1);
-	if (strcmp(sub, "export") == 0)
-		return ca_export(c, argc - 1, argv + 1);
-	return cli_usage("ca", "unknown sub-command \"%s\": use init, import, show or export", sub);
+	return cli_group(c, "ca", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

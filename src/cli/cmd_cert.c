@@ -60,13 +60,10 @@ cert_list(cli *c, int argc, char **argv)
 	int ch, rc, json = 0;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "cert list", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "cert list", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_cert(stdout, "list");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case O_EXPIRING:
 			if ((rc = cli_parse_int("--expiring-within", optarg, 0, 365250, &days)) !=
 			    CLI_OK)
@@ -80,8 +77,8 @@ cert_list(cli *c, int argc, char **argv)
 			break;
 		}
 	}
-	if (optind < argc)
-		return cli_usage("cert list", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("cert list", argc, argv, NULL)) != CLI_OK)
+		return rc;
 	if (f.profile != NULL && vp_profile_find(f.profile, &e) == NULL)
 		return cli_fail_err(&e);
 	if (days >= 0)
@@ -172,13 +169,10 @@ cert_show(cli *c, int argc, char **argv)
 
 	memset(&r, 0, sizeof(r));
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "cert show", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "cert show", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_cert(stdout, "show");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case O_PEM:
 			pem = 1;
 			break;
@@ -187,10 +181,9 @@ cert_show(cli *c, int argc, char **argv)
 			break;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage("cert show", "give the serial number of the certificate");
-	if (optind + 1 < argc)
-		return cli_usage("cert show", "unexpected argument \"%s\"", argv[optind + 1]);
+	if ((rc = cli_operands("cert show", argc, argv, "give the serial number of the "
+	    "certificate")) != CLI_OK)
+		return rc;
 	if (pem && json)
 		return cli_usage("cert show", "give --pem or --json, not both");
 	if (normalize_serial(argv[optind], serial, sizeof(serial)) != 0)
@@ -267,19 +260,7 @@ out:
 int
 cmd_cert(cli *c, int argc, char **argv)
 {
-	const char *sub;
+	static const cli_sub subs[] = { { "list", cert_list }, { "show", cert_show } };
 
-	if (cli_group_data(c, "cert", &argc, &argv) != CLI_OK)
-		return CLI_USAGE;
-	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
-		return cli_usage("cert", "missing sub-command: list or show");
-	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		cli_help_cert(stdout, NULL);
-		return CLI_OK;
-	}
-	if (strcmp(sub, "list") == 0)
-		return cert_list(c, argc - 1, argv + 1);
-	if (strcmp(sub, "show") == 0)
-		return cert_show(c, argc - 1, argv + 1);
-	return cli_usage("cert", "unknown sub-command \"%s\": use list or show", sub);
+	return cli_group(c, "cert", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

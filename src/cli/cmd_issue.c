@@ -290,14 +290,9 @@ cmd_issue(cli *c, int argc, char **argv)
 		goto out;
 	}
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "issue", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "issue", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			rc = CLI_USAGE;
-			goto out;
-		case OPT_HELP:
-			cli_help_issue(stdout);
-			rc = CLI_OK;
+		case CLI_OPT_STOP:
 			goto out;
 		case O_PROFILE: a.profile = optarg; break;
 		case O_CSR: a.csr = optarg; break;
@@ -320,11 +315,8 @@ cmd_issue(cli *c, int argc, char **argv)
 			break;
 		}
 	}
-	if (optind < argc) {
-		rc = cli_usage("issue", "unexpected argument \"%s\"", argv[optind]);
-		goto out;
-	}
-	if ((rc = check_args(&a, &prof)) != CLI_OK)
+	if ((rc = cli_operands("issue", argc, argv, NULL)) != CLI_OK ||
+	    (rc = check_args(&a, &prof)) != CLI_OK)
 		goto out;
 
 	/* Inputs that can be wrong, before any passphrase. */

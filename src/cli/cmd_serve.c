@@ -53,13 +53,10 @@ cmd_serve(cli *c, int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "serve", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "serve", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_serve(stdout);
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case O_LISTEN:
 			if (o.nlisten >= VPD_LISTEN_MAX)
 				return cli_usage("serve", "at most %d --listen addresses", VPD_LISTEN_MAX);
@@ -88,8 +85,8 @@ cmd_serve(cli *c, int argc, char **argv)
 			break;
 		}
 	}
-	if (optind < argc)
-		return cli_usage("serve", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("serve", argc, argv, NULL)) != CLI_OK)
+		return rc;
 	for (size_t i = 0; i < o.nlisten; i++) {
 		struct sockaddr_storage ss;
 		unsigned len;

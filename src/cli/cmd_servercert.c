@@ -50,20 +50,17 @@ sc_renew(cli *c, int argc, char **argv)
 	int ch, rc, renewed = 0;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "server-cert renew", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "server-cert renew", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_servercert(stdout, "renew");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case OPT_PASSFILE:
 			passfile = optarg;
 			break;
 		}
 	}
-	if (optind < argc)
-		return cli_usage("server-cert renew", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("server-cert renew", argc, argv, NULL)) != CLI_OK)
+		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
@@ -104,22 +101,17 @@ sc_import(cli *c, int argc, char **argv)
 	int ch, rc;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "server-cert import", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "server-cert import", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_servercert(stdout, "import");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case OPT_P12PASSFILE:
 			passfile = optarg;
 			break;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage("server-cert import", "give the PKCS#12 file");
-	if (optind + 1 < argc)
-		return cli_usage("server-cert import", "unexpected argument \"%s\"", argv[optind + 1]);
+	if ((rc = cli_operands("server-cert import", argc, argv, "give the PKCS#12 file")) != CLI_OK)
+		return rc;
 	if (vp_file_read(argv[optind], VP_FILE_MAX, &p12, &len, &e) != VP_OK)
 		return cli_fail_err(&e);
 	if ((rc = cli_p12_pass(passfile, 1, 0, &pass)) != CLI_OK)
@@ -160,20 +152,17 @@ sc_show(cli *c, int argc, char **argv)
 	int ch, rc, json = 0;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "server-cert show", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "server-cert show", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_servercert(stdout, "show");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case OPT_JSON:
 			json = 1;
 			break;
 		}
 	}
-	if (optind < argc)
-		return cli_usage("server-cert show", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("server-cert show", argc, argv, NULL)) != CLI_OK)
+		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
@@ -220,22 +209,9 @@ out:
 int
 cmd_servercert(cli *c, int argc, char **argv)
 {
-	const char *sub;
+	static const cli_sub subs[] = {
+		{ "renew", sc_renew }, { "import", sc_import }, { "show", sc_show }
+	};
 
-	if (cli_group_data(c, "server-cert", &argc, &argv) != CLI_OK)
-		return CLI_USAGE;
-	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
-		return cli_usage("server-cert", "missing sub-command: renew, import or show");
-	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		cli_help_servercert(stdout, NULL);
-		return CLI_OK;
-	}
-	if (strcmp(sub, "renew") == 0)
-		return sc_renew(c, argc - 1, argv + 1);
-	if (strcmp(sub, "import") == 0)
-		return sc_import(c, argc - 1, argv + 1);
-	if (strcmp(sub, "show") == 0)
-		return sc_show(c, argc - 1, argv + 1);
-	return cli_usage("server-cert", "unknown sub-command \"%s\": use renew, import or show",
-	    sub);
+	return cli_group(c, "server-cert", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

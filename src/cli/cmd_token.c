@@ -29,23 +29,19 @@ cli_help_token(FILE *f, const char *sub)
 "  Removes the token: the API refuses it from the next request on.\n", f);
 }
 
+/* The NAME of `token create|revoke NAME` (no options of their own). *name stays NULL when
+ * the command ends here: after --help (CLI_OK) or a usage error. */
 static int
-one_name(cli *c, const char *cmd, const char *sub, int argc, char **argv, const char **name)
+one_name(cli *c, const char *cmd, int argc, char **argv, const char **name)
 {
 	static const struct option opts[] = { CLI_OPTS_COMMON, { NULL, 0, NULL, 0 } };
-	int ch;
+	int rc;
 
+	*name = NULL;
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, cmd, argc, argv, "h", opts)) != -1) {
-		if (ch == -2)
-			return CLI_USAGE;
-		cli_help_token(stdout, sub);
-		return -1;
-	}
-	if (optind >= argc)
-		return cli_usage(cmd, "give the token's name");
-	if (optind + 1 < argc)
-		return cli_usage(cmd, "unexpected argument \"%s\"", argv[optind + 1]);
+	if (cli_getopt(c, cmd, argc, argv, "h", opts, &rc) != -1 ||
+	    (rc = cli_operands(cmd, argc, argv, "give the token's name")) != CLI_OK)
+		return rc;
 	*name = argv[optind];
 	return CLI_OK;
 }
@@ -60,8 +56,8 @@ token_create(cli *c, int argc, char **argv)
 	char *tok = NULL;
 	int rc;
 
-	if ((rc = one_name(c, "token create", "create", argc, argv, &name)) != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
+	if ((rc = one_name(c, "token create", argc, argv, &name)) != CLI_OK || name == NULL)
+		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
@@ -128,20 +124,17 @@ token_list(cli *c, int argc, char **argv)
 	int ch, rc, json = 0;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "token list", argc, argv, "h", opts)) != -1) {
+	while ((ch = cli_getopt(c, "token list", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
-		case -2:
-			return CLI_USAGE;
-		case OPT_HELP:
-			cli_help_token(stdout, "list");
-			return CLI_OK;
+		case CLI_OPT_STOP:
+			return rc;
 		case OPT_JSON:
 			json = 1;
 			break;
 		}
 	}
-	if (optind < argc)
-		return cli_usage("token list", "unexpected argument \"%s\"", argv[optind]);
+	if ((rc = cli_operands("token list", argc, argv, NULL)) != CLI_OK)
+		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (json && (l.a = json_array()) == NULL) {
@@ -174,8 +167,8 @@ token_revoke(cli *c, int argc, char **argv)
 	const char *name = NULL;
 	int rc;
 
-	if ((rc = one_name(c, "token revoke", "revoke", argc, argv, &name)) != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
+	if ((rc = one_name(c, "token revoke", argc, argv, &name)) != CLI_OK || name == NULL)
+		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (vp_token_revoke(s, name, c->actor, &e) != VP_OK)
@@ -190,21 +183,9 @@ token_revoke(cli *c, int argc, char **argv)
 int
 cmd_token(cli *c, int argc, char **argv)
 {
-	const char *sub;
+	static const cli_sub subs[] = {
+		{ "create", token_create }, { "list", token_list }, { "revoke", token_revoke }
+	};
 
-	if (cli_group_data(c, "token", &argc, &argv) != CLI_OK)
-		return CLI_USAGE;
-	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
-		return cli_usage("token", "missing sub-command: create, list or revoke");
-	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		cli_help_token(stdout, NULL);
-		return CLI_OK;
-	}
-	if (strcmp(sub, "create") == 0)
-		return token_create(c, argc - 1, argv + 1);
-	if (strcmp(sub, "list") == 0)
-		return token_list(c, argc - 1, argv + 1);
-	if (strcmp(sub, "revoke") == 0)
-		return token_revoke(c, argc - 1, argv + 1);
-	return cli_usage("token", "unknown sub-command \"%s\": use create, list or revoke", sub);
+	return cli_group(c, "token", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -100,15 +100,30 @@ refuse_secret_args(const char *cmd, int argc, char **argv)
 	return 0;
 }
 
+/* The help of cmd ("ca show", "issue"; NULL: the main help), as `vmspki help CMD` prints it. */
+static int
+help_for(const char *cmd)
+{
+	char buf[64], *words[2] = { buf, NULL };
+
+	if (cmd == NULL)
+		return cli_help(0, NULL);
+	snprintf(buf, sizeof(buf), "%s", cmd);
+	if ((words[1] = strchr(buf, ' ')) != NULL)
+		*words[1]++ = '\0';
+	return cli_help(words[1] != NULL ? 2 : 1, words);
+}
+
 int
 cli_getopt(cli *c, const char *cmd, int argc, char **argv, const char *shortopts,
-    const struct option *longopts)
+    const struct option *longopts, int *rc)
 {
 	char optstr[64], word[128];
 	int ch;
 
+	*rc = CLI_USAGE;
 	if (optind == 0 && cmd != NULL && refuse_secret_args(cmd, argc, argv) != 0)
-		return -2;
+		return CLI_OPT_STOP;
 
 	/* ':' first (after a '+' that stops at the first word) so that a missing argument is told
 	 * apart from an unknown option. */
@@ -122,31 +137,47 @@ cli_getopt(cli *c, const char *cmd, int argc, char **argv, const char *shortopts
 		case OPT_DATA:
 			if (optarg[0] == '\0') {
 				cli_usage(cmd, "--data needs a directory");
-				return -2;
+				return CLI_OPT_STOP;
 			}
 			c->datadir = optarg;
 			continue;
 		case 'h':
-			return OPT_HELP;
+			*rc = help_for(cmd);
+			return CLI_OPT_STOP;
 		case ':':
 			option_word(argv, optopt, word, sizeof(word));
 			cli_usage(cmd, "option %s needs an argument", word);
-			return -2;
+			return CLI_OPT_STOP;
 		case '?':
 			option_word(argv, optopt, word, sizeof(word));
 			if (cmd != NULL)
 				cli_usage(cmd, "unknown option %s for `vmspki %s'", word, cmd);
 			else
 				cli_usage(NULL, "unknown option %s", word);
-			return -2;
+			return CLI_OPT_STOP;
 		default:
+			*rc = CLI_OK;
 			return ch;
 		}
 	}
 }
 
 int
-cli_group_data(cli *c, const char *group, int *argc, char ***argv)
+cli_operands(const char *cmd, int argc, char **argv, const char *missing)
+{
+	int want = missing != NULL;
+
+	if (optind + want > argc)
+		return cli_usage(cmd, "%s", missing);
+	if (optind + want < argc)
+		return cli_usage(cmd, "unexpected argument \"%s\"", argv[optind + want]);
+	return CLI_OK;
+}
+
+/* Takes --data DIR (or --data=DIR) given between a group's name (argv[0]) and its
+ * sub-command, leaving argv[0] the group and argv[1] the sub-command. CLI_OK or CLI_USAGE. */
+static int
+group_data(cli *c, const char *group, int *argc, char ***argv)
 {
 	char *name = (*argv)[0];
 
@@ -169,6 +200,30 @@ cli_group_data(cli *c, const char *group, int *argc, char ***argv)
 		(*argv)[0] = name;
 	}
 	return CLI_OK;
+}
+
+int
+cli_group(cli *c, const char *group, const cli_sub *subs, size_t n, int argc, char **argv)
+{
+	char names[128] = "", *words[1] = { (char *)group };
+	const char *sub;
+
+	if (group_data(c, group, &argc, &argv) != CLI_OK)
+		return CLI_USAGE;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names);
+
+		snprintf(names + l, sizeof(names) - l, "%s%s", i == 0 ? "" : i + 1 < n ? ", " :
+		    " or ", subs[i].name);
+	}
+	if ((sub = argc > 1 ? argv[1] : NULL) == NULL)
+		return cli_usage(group, "missing sub-command: %s", names);
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0)
+		return cli_help(1, words);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(sub, subs[i].name) == 0)
+			return subs[i].run(c, argc - 1, argv + 1);
+	return cli_usage(group, "unknown sub-command \"%s\": use %s", sub, names);
 }
 
 int

@@ -43,17 +43,13 @@ main(int argc, char **argv)
 	};
 	const char *env = getenv("VMSPKI_DATA");
 	cli c = { .datadir = env != NULL && env[0] != '\0' ? env : "./var" };
-	int ch, rc = CLI_USAGE;
+	int ch, rc;
 
 	cli_getopt_reset();
-	while ((ch = cli_getopt(&c, NULL, argc, argv, "+hV", opts)) != -1) {
-		if (ch == -2)
-			return CLI_USAGE;
-		if (ch == 'V') {
-			printf("vmspki %s\n", VMSPKI_VERSION);
-			return CLI_OK;
-		}
-		cli_help_main(stdout);
+	while ((ch = cli_getopt(&c, NULL, argc, argv, "+hV", opts, &rc)) != -1) {
+		if (ch == CLI_OPT_STOP)
+			return rc;
+		printf("vmspki %s\n", VMSPKI_VERSION);   /* -V, --version */
 		return CLI_OK;
 	}
 	if (optind >= argc) {
