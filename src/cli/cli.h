@@ -82,6 +82,11 @@ void cli_getopt_reset(void);
  * argv[optind]), and missing is the sentence for its absence. CLI_OK or CLI_USAGE (printed). */
 int cli_operands(const char *cmd, int argc, char **argv, const char *missing);
 
+/* All the option parsing of a command that takes no operands and no options of its own but
+ * --json when json is not NULL (*json set to 1 when given). 1: go on; 0: the command ends with
+ * *rc (its help was printed, or a usage error). */
+int cli_getopt_simple(cli *c, const char *cmd, int argc, char **argv, int *json, int *rc);
+
 /* A command group ("ca", "cert", ...): runs the sub-command argv[1] with its words (argv + 1)
  * from subs, n of them. --data may come before the sub-command; --help, -h or help prints the
  * group's help; a missing or unknown sub-command is a usage error naming those of subs. */
@@ -112,6 +117,9 @@ int cli_p12_pass(const char *file, int env_ok, int confirm, char **out);
 int cli_write_output(const char *path, const void *data, size_t len, mode_t mode);
 /* The directory that will hold path exists and is writable: checked before any work. */
 int cli_check_output_path(const char *opt, const char *path);
+
+/* Flushes stdout: CLI_OK, or the failure told (CLI_REFUSED). */
+int cli_flush(void);
 
 /* Text output. Times, names, keys and JSON come from the library (internal.h: vp_time_iso;
  * x509info.h; render_json.h), shared with the REST API. */

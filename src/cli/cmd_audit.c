@@ -6,19 +6,12 @@
 static int
 audit_verify(cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_OPTS_COMMON,
-		{ NULL, 0, NULL, 0 }
-	};
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	int64_t rows = 0, bad = 0;
 	int rc;
 
-	cli_getopt_reset();
-	if (cli_getopt(c, "audit verify", argc, argv, "h", opts, &rc) != -1)
-		return rc;   /* --help, or a usage error: it has no options of its own */
-	if ((rc = cli_operands("audit verify", argc, argv, NULL)) != CLI_OK)
+	if (!cli_getopt_simple(c, "audit verify", argc, argv, NULL, &rc))
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -26,7 +19,7 @@ audit_verify(cli *c, int argc, char **argv)
 		rc = cli_fail_err(&e);
 	} else {
 		printf("audit log intact: %lld rows\n", (long long)rows);
-		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+		rc = cli_flush();
 	}
 	vp_store_close(s);
 	return rc;
@@ -82,27 +75,12 @@ audit_one(const vp_audit_rec *r, void *arg)
 static int
 audit_list(cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_OPTS_COMMON,
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 }
-	};
 	audit_ctx a = { 0 };
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	int ch, rc, json = 0;
+	int rc, json = 0;
 
-	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "audit list", argc, argv, "h", opts, &rc)) != -1) {
-		switch (ch) {
-		case CLI_OPT_STOP:
-			return rc;
-		case OPT_JSON:
-			json = 1;
-			break;
-		}
-	}
-	if ((rc = cli_operands("audit list", argc, argv, NULL)) != CLI_OK)
+	if (!cli_getopt_simple(c, "audit list", argc, argv, &json, &rc))
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -118,7 +96,7 @@ audit_list(cli *c, int argc, char **argv)
 		rc = cli_json_print(a.array);
 		a.array = NULL;
 	} else {
-		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+		rc = cli_flush();
 	}
 out:
 	json_decref(a.array);

@@ -183,7 +183,7 @@ print_created(cli *c, vp_store *s, const char *verb, int remember)
 		printf("  passphrase:          not remembered: give it with --passphrase-file F, $%s "
 		    "or at the prompt\n", VP_PASSPHRASE_ENV);
 	}
-	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	rc = cli_flush();
 out:
 	vp_x509_info_clear(&i);
 	free(path);
@@ -355,11 +355,6 @@ out:
 static int
 ca_show(cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_OPTS_COMMON,
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 }
-	};
 	vp_cert_filter f = { 0 };
 	vp_error e = { 0 };
 	vp_store *s = NULL;
@@ -368,19 +363,9 @@ ca_show(cli *c, int argc, char **argv)
 	STACK_OF(X509) *sk;
 	int64_t issued = 0;
 	char *path = NULL;
-	int ch, rc, json = 0, bad = 0;
+	int rc, json = 0, bad = 0;
 
-	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "ca show", argc, argv, "h", opts, &rc)) != -1) {
-		switch (ch) {
-		case CLI_OPT_STOP:
-			return rc;
-		case OPT_JSON:
-			json = 1;
-			break;
-		}
-	}
-	if ((rc = cli_operands("ca show", argc, argv, NULL)) != CLI_OK)
+	if (!cli_getopt_simple(c, "ca show", argc, argv, &json, &rc))
 		return rc;
 
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
@@ -442,7 +427,7 @@ ca_show(cli *c, int argc, char **argv)
 	}
 	printf("  %-20s %lld\n", "issued certificates:", (long long)issued);
 	cli_field(stdout, "certificate file:", path);
-	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	rc = cli_flush();
 out:
 	json_decref(o);
 	json_decref(chain);

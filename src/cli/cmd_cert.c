@@ -107,7 +107,7 @@ cert_list(cli *c, int argc, char **argv)
 		rc = cli_json_print(l.array);
 		l.array = NULL;
 	} else {
-		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+		rc = cli_flush();
 	}
 out:
 	json_decref(l.array);
@@ -247,7 +247,7 @@ cert_show(cli *c, int argc, char **argv)
 	}
 	vp_time_iso(r.issued_at, t, sizeof(t));
 	cli_field(stdout, "issued at:", t);
-	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	rc = cli_flush();
 out:
 	json_decref(o);
 	X509_free(x);

@@ -76,7 +76,7 @@ sc_renew(cli *c, int argc, char **argv)
 	vp_time_iso(st.not_after, na, sizeof(na));
 	printf("renewed the server certificate: serial %s, valid until %s\n", st.serial, na);
 	printf("a running `vmspki serve` uses it for new connections within 2 seconds\n");
-	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	rc = cli_flush();
 out:
 	vp_ca_free(ca);
 	vp_store_close(s);
@@ -126,7 +126,7 @@ sc_import(cli *c, int argc, char **argv)
 	}
 	printf("imported the server certificate from %s\n", argv[optind]);
 	printf("a running `vmspki serve` uses it for new connections within 2 seconds\n");
-	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	rc = cli_flush();
 out:
 	vp_secret_free_str(pass);
 	if (p12 != NULL)
@@ -139,29 +139,14 @@ out:
 static int
 sc_show(cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_OPTS_COMMON,
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 }
-	};
 	vp_servercert_status st;
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	vp_ca *ca = NULL;
 	char t[32];
-	int ch, rc, json = 0;
+	int rc, json = 0;
 
-	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "server-cert show", argc, argv, "h", opts, &rc)) != -1) {
-		switch (ch) {
-		case CLI_OPT_STOP:
-			return rc;
-		case OPT_JSON:
-			json = 1;
-			break;
-		}
-	}
-	if ((rc = cli_operands("server-cert show", argc, argv, NULL)) != CLI_OK)
+	if (!cli_getopt_simple(c, "server-cert show", argc, argv, &json, &rc))
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -178,7 +163,7 @@ sc_show(cli *c, int argc, char **argv)
 	if (!st.present) {
 		printf("no usable server certificate: %s\n", st.reason);
 		printf("`vmspki serve` makes one at start, `vmspki server-cert renew` now\n");
-		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+		rc = cli_flush();
 		goto out;
 	}
 	printf("server certificate %s%s\n", st.serial, st.imported ? " (imported)" : "");
@@ -199,7 +184,7 @@ sc_show(cli *c, int argc, char **argv)
 	} else {
 		cli_field(stdout, "renewal due:", st.reason[0] ? st.reason : "no");
 	}
-	rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+	rc = cli_flush();
 out:
 	vp_ca_free(ca);
 	vp_store_close(s);

@@ -113,27 +113,12 @@ list_one(const vp_token_rec *t, void *arg)
 static int
 token_list(cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_OPTS_COMMON,
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 }
-	};
 	list_ctx l = { 0 };
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	int ch, rc, json = 0;
+	int rc, json = 0;
 
-	cli_getopt_reset();
-	while ((ch = cli_getopt(c, "token list", argc, argv, "h", opts, &rc)) != -1) {
-		switch (ch) {
-		case CLI_OPT_STOP:
-			return rc;
-		case OPT_JSON:
-			json = 1;
-			break;
-		}
-	}
-	if ((rc = cli_operands("token list", argc, argv, NULL)) != CLI_OK)
+	if (!cli_getopt_simple(c, "token list", argc, argv, &json, &rc))
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -151,7 +136,7 @@ token_list(cli *c, int argc, char **argv)
 		rc = cli_json_print(l.a);
 		l.a = NULL;
 	} else {
-		rc = fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
+		rc = cli_flush();
 	}
 out:
 	json_decref(l.a);

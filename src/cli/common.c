@@ -174,6 +174,27 @@ cli_operands(const char *cmd, int argc, char **argv, const char *missing)
 	return CLI_OK;
 }
 
+int
+cli_getopt_simple(cli *c, const char *cmd, int argc, char **argv, int *json, int *rc)
+{
+	static const struct option common[] = { CLI_OPTS_COMMON, { NULL, 0, NULL, 0 } };
+	static const struct option with_json[] = {
+		CLI_OPTS_COMMON,
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, cmd, argc, argv, "h", json != NULL ? with_json : common,
+	    rc)) != -1) {
+		if (ch == CLI_OPT_STOP)
+			return 0;
+		*json = 1;   /* OPT_JSON: the only option of its own */
+	}
+	return (*rc = cli_operands(cmd, argc, argv, NULL)) == CLI_OK;
+}
+
 /* Takes --data DIR (or --data=DIR) given between a group's name (argv[0]) and its
  * sub-command, leaving argv[0] the group and argv[1] the sub-command. CLI_OK or CLI_USAGE. */
 static int
@@ -391,6 +412,12 @@ cli_check_output_path(const char *opt, const char *path)
 		    strerror(errno));
 	free(dir);
 	return rc;
+}
+
+int
+cli_flush(void)
+{
+	return fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write to standard output");
 }
 
 void
