@@ -192,6 +192,46 @@ out:
 	return rc;
 }
 
+/* Stores the new CA: vp_ca_init or vp_ca_import, given the store and the new key's passphrase. */
+typedef vp_err (*ca_maker)(cli *c, vp_store *s, const char *pass, void *arg, vp_error *e);
+
+/* What `ca init` and `ca import` do once their input is checked: the passphrase for the new
+ * key, the store (s: the one check_no_ca opened, or NULL to create it; closed here), the CA
+ * made by make (nothing left behind when that fails), the passphrase kept if asked, and the
+ * summary ("created" or "imported": verb). */
+static int
+make_ca(cli *c, vp_store *s, const char *passfile, int remember, ca_maker make, void *arg,
+    const char *verb)
+{
+	fresh made = { 0, 0 };
+	vp_error e = { 0 };
+	char *pass = NULL;
+	int rc, generated = 0;
+
+	if ((rc = new_ca_passphrase(c, passfile, remember, &pass, &generated)) != CLI_OK)
+		goto out;
+	if (s == NULL && (rc = create_store(c, &s, &made)) != CLI_OK)
+		goto out;
+	if (make(c, s, pass, arg, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		undo_create(c, &s, &made);
+		goto out;
+	}
+	if (remember && (rc = remember_passphrase(c, pass, generated)) != CLI_OK)
+		goto out;
+	rc = print_created(c, s, verb, remember);
+out:
+	vp_secret_free_str(pass);
+	vp_store_close(s);
+	return rc;
+}
+
+static vp_err
+init_ca(cli *c, vp_store *s, const char *pass, void *arg, vp_error *e)
+{
+	return vp_ca_init(s, c->datadir, arg, pass, e);
+}
+
 static int
 ca_init(cli *c, int argc, char **argv)
 {
@@ -205,12 +245,10 @@ ca_init(cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	vp_ca_init_opts o = { .key = VP_KEY_RSA4096, .actor = c->actor };
-	fresh made = { 0, 0 };
 	const char *passfile = NULL;
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	char *pass = NULL;
-	int ch, rc, remember = 0, generated = 0;
+	int ch, rc, remember = 0;
 	long days;
 
 	cli_getopt_reset();
@@ -243,22 +281,23 @@ ca_init(cli *c, int argc, char **argv)
 
 	if ((rc = check_no_ca(c, &s)) != CLI_OK)
 		return rc;
-	if ((rc = new_ca_passphrase(c, passfile, remember, &pass, &generated)) != CLI_OK)
-		goto out;
-	if (s == NULL && (rc = create_store(c, &s, &made)) != CLI_OK)
-		goto out;
-	if (vp_ca_init(s, c->datadir, &o, pass, &e) != VP_OK) {
-		rc = cli_fail_err(&e);
-		undo_create(c, &s, &made);
-		goto out;
-	}
-	if (remember && (rc = remember_passphrase(c, pass, generated)) != CLI_OK)
-		goto out;
-	rc = print_created(c, s, "created", remember);
-out:
-	vp_secret_free_str(pass);
-	vp_store_close(s);
-	return rc;
+	return make_ca(c, s, passfile, remember, init_ca, &o, "created");
+}
+
+/* What `ca import` stores, for make_ca. */
+typedef struct import_in {
+	const unsigned char *p12, *chain;
+	size_t p12len, chainlen;
+	const char *p12pass;
+} import_in;
+
+static vp_err
+import_ca(cli *c, vp_store *s, const char *pass, void *arg, vp_error *e)
+{
+	const import_in *in = arg;
+
+	return vp_ca_import(s, c->datadir, in->p12, in->p12len, in->p12pass, in->chain,
+	    in->chainlen, pass, 0, c->actor, e);
 }
 
 static int
@@ -275,14 +314,13 @@ ca_import(cli *c, int argc, char **argv)
 	const char *passfile = NULL, *p12file = NULL, *p12passfile = NULL, *chainfile = NULL;
 	unsigned char *p12 = NULL, *chain = NULL;
 	size_t p12len = 0, chainlen = 0;
-	fresh made = { 0, 0 };
 	EVP_PKEY *k = NULL;
 	X509 *x = NULL;
 	STACK_OF(X509) *sk = NULL;
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	char *pass = NULL, *p12pass = NULL;
-	int ch, rc, remember = 0, generated = 0;
+	char *p12pass = NULL;
+	int ch, rc, remember = 0;
 
 	cli_getopt_reset();
 	while ((ch = cli_getopt(c, "ca import", argc, argv, "h", opts, &rc)) != -1) {
@@ -330,21 +368,13 @@ ca_import(cli *c, int argc, char **argv)
 	EVP_PKEY_free(k);
 	X509_free(x);
 	sk_X509_pop_free(sk, X509_free);
-	if ((rc = new_ca_passphrase(c, passfile, remember, &pass, &generated)) != CLI_OK)
-		goto out;
-	if (s == NULL && (rc = create_store(c, &s, &made)) != CLI_OK)
-		goto out;
-	if (vp_ca_import(s, c->datadir, p12, p12len, p12pass, chain, chainlen, pass, 0, c->actor,
-	    &e) != VP_OK) {
-		rc = cli_fail_err(&e);
-		undo_create(c, &s, &made);
-		goto out;
+	{
+		import_in in = { p12, chain, p12len, chainlen, p12pass };
+
+		rc = make_ca(c, s, passfile, remember, import_ca, &in, "imported");
+		s = NULL;   /* closed by make_ca */
 	}
-	if (remember && (rc = remember_passphrase(c, pass, generated)) != CLI_OK)
-		goto out;
-	rc = print_created(c, s, "imported", remember);
 out:
-	vp_secret_free_str(pass);
 	vp_secret_free_str(p12pass);
 	vp_secret_free(p12, p12len);
 	free(chain);
