@@ -103,8 +103,13 @@ int cli_parse_int(const char *opt, const char *s, long min, long max, long *out)
 int cli_store_open(cli *c, int create, vp_store **out);
 /* Loads the CA (public part only), or prints the "no CA" sentence. */
 int cli_ca_load_public(cli *c, vp_store *s, vp_ca **out);
-/* Loads the CA with its key: finds the passphrase (file, environment, remembered, prompt). */
+/* Loads the CA with its key: says there is no CA first, then finds the passphrase (file,
+ * environment, remembered, prompt). */
 int cli_ca_load_key(cli *c, vp_store *s, const char *passfile, vp_ca **out);
+/* The store and its CA for a command (cli_store_open, then cli_ca_load_public or
+ * cli_ca_load_key): CLI_OK with both, else the failure told and nothing left open. */
+int cli_open_ca(cli *c, vp_store **s, vp_ca **ca);
+int cli_open_ca_key(cli *c, const char *passfile, vp_store **s, vp_ca **ca);
 /* Prints the sentence for a data directory without a CA; returns CLI_REFUSED. */
 int cli_no_ca(const cli *c);
 

@@ -398,10 +398,8 @@ ca_show(cli *c, int argc, char **argv)
 	if (!cli_getopt_simple(c, "ca show", argc, argv, &json, &rc))
 		return rc;
 
-	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		return rc;
-	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
-		goto out;
 	f.issuer_fp = vp_ca_fingerprint(ca);
 	if (vp_store_cert_count(s, &f, &issued, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
@@ -535,10 +533,8 @@ ca_export(cli *c, int argc, char **argv)
 	if ((rc = cli_check_output_path("--out", out)) != CLI_OK)
 		return rc;
 
-	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		return rc;
-	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
-		goto out;
 	if (!with_key) {
 		if (fmt == VP_EXPORT_DER && (out == NULL || strcmp(out, "-") == 0) &&
 		    isatty(STDOUT_FILENO)) {

@@ -84,10 +84,8 @@ cert_list(cli *c, int argc, char **argv)
 	if (days >= 0)
 		f.not_after_before = l.now + (int64_t)days * 86400;
 
-	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		return rc;
-	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
-		goto out;
 	if (json && (l.array = json_array()) == NULL) {
 		rc = cli_fail("out of memory");
 		goto out;
@@ -189,10 +187,8 @@ cert_show(cli *c, int argc, char **argv)
 	if (normalize_serial(argv[optind], serial, sizeof(serial)) != 0)
 		return cli_fail("no certificate with serial %.80s: a serial is hex digits", argv[optind]);
 
-	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		return rc;
-	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
-		goto out;
 	if ((r2 = vp_store_cert_get(s, serial, &r, &e)) != VP_OK) {
 		rc = r2 == VP_ERR_NOTFOUND ? cli_fail("no certificate with serial %s", serial) :
 		    cli_fail_err(&e);

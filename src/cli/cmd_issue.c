@@ -336,13 +336,7 @@ cmd_issue(cli *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
-		goto out;
-	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
-		goto out;
-	vp_ca_free(ca);
-	ca = NULL;
-	if ((rc = cli_ca_load_key(c, s, a.passfile, &ca)) != CLI_OK)
+	if ((rc = cli_open_ca_key(c, a.passfile, &s, &ca)) != CLI_OK)
 		goto out;
 
 	req.profile = prof->name;

@@ -61,14 +61,8 @@ sc_renew(cli *c, int argc, char **argv)
 	}
 	if ((rc = cli_operands("server-cert renew", argc, argv, NULL)) != CLI_OK)
 		return rc;
-	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+	if ((rc = cli_open_ca_key(c, passfile, &s, &ca)) != CLI_OK)
 		return rc;
-	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
-		goto out;
-	vp_ca_free(ca);
-	ca = NULL;
-	if ((rc = cli_ca_load_key(c, s, passfile, &ca)) != CLI_OK)
-		goto out;
 	if (vp_servercert_ensure(s, ca, c->datadir, 1, c->actor, &renewed, &st, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
@@ -116,9 +110,7 @@ sc_import(cli *c, int argc, char **argv)
 		return cli_fail_err(&e);
 	if ((rc = cli_p12_pass(passfile, 1, 0, &pass)) != CLI_OK)
 		goto out;
-	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
-		goto out;
-	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		goto out;
 	if (vp_servercert_import(s, c->datadir, p12, len, pass, c->actor, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
@@ -148,10 +140,8 @@ sc_show(cli *c, int argc, char **argv)
 
 	if (!cli_getopt_simple(c, "server-cert show", argc, argv, &json, &rc))
 		return rc;
-	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		return rc;
-	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
-		goto out;
 	if (vp_servercert_status_get(ca, c->datadir, &st, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;

@@ -58,10 +58,8 @@ token_create(cli *c, int argc, char **argv)
 
 	if ((rc = one_name(c, "token create", argc, argv, &name)) != CLI_OK || name == NULL)
 		return rc;
-	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		return rc;
-	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
-		goto out;
 	if (vp_token_create(s, name, "admin", c->actor, &tok, &e) != VP_OK) {
 		rc = e.code == VP_ERR_EXISTS ? cli_fail("there is already a token called %s: revoke "
 		    "it first or choose another name", name) : cli_fail_err(&e);

@@ -313,7 +313,13 @@ cli_ca_load_key(cli *c, vp_store *s, const char *passfile, vp_ca **out)
 	vp_error e = { 0 };
 	char *pass = NULL;
 	vp_err r;
+	int rc;
 
+	/* No CA is told before any passphrase is asked for. */
+	if ((rc = cli_ca_load_public(c, s, out)) != CLI_OK)
+		return rc;
+	vp_ca_free(*out);
+	*out = NULL;
 	if (vp_passphrase_get(c->datadir, passfile, "CA key passphrase: ", &pass, &e) != VP_OK)
 		return cli_fail_err(&e);
 	r = vp_ca_load(s, pass, out, &e);
@@ -321,6 +327,35 @@ cli_ca_load_key(cli *c, vp_store *s, const char *passfile, vp_ca **out)
 	if (r == VP_OK)
 		return CLI_OK;
 	return r == VP_ERR_NOTFOUND ? cli_no_ca(c) : cli_fail_err(&e);
+}
+
+/* cli_open_ca and cli_open_ca_key. */
+static int
+open_ca(cli *c, int with_key, const char *passfile, vp_store **s, vp_ca **ca)
+{
+	int rc;
+
+	*ca = NULL;
+	if ((rc = cli_store_open(c, 0, s)) != CLI_OK)
+		return rc;
+	rc = with_key ? cli_ca_load_key(c, *s, passfile, ca) : cli_ca_load_public(c, *s, ca);
+	if (rc != CLI_OK) {
+		vp_store_close(*s);
+		*s = NULL;
+	}
+	return rc;
+}
+
+int
+cli_open_ca(cli *c, vp_store **s, vp_ca **ca)
+{
+	return open_ca(c, 0, NULL, s, ca);
+}
+
+int
+cli_open_ca_key(cli *c, const char *passfile, vp_store **s, vp_ca **ca)
+{
+	return open_ca(c, 1, passfile, s, ca);
 }
 
 int
