@@ -32,6 +32,9 @@ vp_err vp_json_ca(const vp_ca *ca, int64_t issued, json_t *o, vp_error *e);
 /* A stored certificate without its PEM: serial, profile, subject, sans, validity, status at
  * time now (vp_cert_rec_status), fingerprints, owner, issued_at, revocation if revoked. */
 json_t *vp_json_cert_rec(const vp_cert_rec *r, int64_t now);
+/* The certificates of s that match f, each as vp_json_cert_rec, into *out (a new array). */
+vp_err vp_json_cert_list(vp_store *s, const vp_cert_filter *f, int64_t now, json_t **out,
+    vp_error *e);
 /* A certificate just signed with profile: serial, profile, subject, sans, validity, clamped,
  * fingerprint. */
 json_t *vp_json_issued(const vp_issued *is, const char *profile);

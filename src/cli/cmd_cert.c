@@ -12,30 +12,16 @@
 
 enum { O_EXPIRING = OPT_FIRST_LOCAL, O_PROFILE, O_PEM };
 
-typedef struct list_ctx {
-	json_t *array;   /* NULL: print a table */
-	int64_t now;
-	int64_t n;
-	int oom;
-} list_ctx;
-
+/* One line of the `cert list` table (arg: the time now). */
 static int
 list_one(const vp_cert_rec *r, void *arg)
 {
-	list_ctx *l = arg;
+	const int64_t *now = arg;
 	char na[32];
 
-	l->n++;
-	if (l->array != NULL) {
-		if (json_array_append_new(l->array, vp_json_cert_rec(r, l->now)) != 0) {
-			l->oom = 1;
-			return 1;
-		}
-		return 0;
-	}
 	vp_time_iso(r->not_after, na, sizeof(na));
 	printf("%-40s  %-16s  %-20s  %-7s  ", r->serial, r->profile, na,
-	    vp_cert_rec_status(r, l->now));
+	    vp_cert_rec_status(r, *now));
 	cli_puts_safe(stdout, r->subject);
 	fputc('\n', stdout);
 	return 0;
@@ -51,11 +37,12 @@ cert_list(cli *c, int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 }
 	};
-	list_ctx l = { .now = (int64_t)time(NULL) };
+	int64_t now = (int64_t)time(NULL);
 	vp_cert_filter f = { 0 };
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	vp_ca *ca = NULL;
+	json_t *a = NULL;
 	long days = -1;
 	int ch, rc, json = 0;
 
@@ -82,33 +69,24 @@ cert_list(cli *c, int argc, char **argv)
 	if (f.profile != NULL && vp_profile_find(f.profile, &e) == NULL)
 		return cli_fail_err(&e);
 	if (days >= 0)
-		f.not_after_before = l.now + (int64_t)days * 86400;
+		f.not_after_before = now + (int64_t)days * 86400;
 
 	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		return rc;
-	if (json && (l.array = json_array()) == NULL) {
-		rc = cli_fail("out of memory");
-		goto out;
-	}
-	if (!json)
-		printf("%-40s  %-16s  %-20s  %-7s  %s\n", "SERIAL", "PROFILE", "NOT AFTER", "STATUS",
-		    "SUBJECT");
-	if (vp_store_cert_list(s, &f, list_one, &l, &e) != VP_OK && !l.oom) {
-		rc = cli_fail_err(&e);
-		goto out;
-	}
-	if (l.oom) {
-		rc = cli_fail("out of memory");
-		goto out;
-	}
 	if (json) {
-		rc = cli_json_print(l.array);
-		l.array = NULL;
-	} else {
-		rc = cli_flush();
+		if (vp_json_cert_list(s, &f, now, &a, &e) != VP_OK)
+			rc = cli_fail_err(&e);
+		else
+			rc = cli_json_print(a);
+		goto out;
 	}
+	printf("%-40s  %-16s  %-20s  %-7s  %s\n", "SERIAL", "PROFILE", "NOT AFTER", "STATUS",
+	    "SUBJECT");
+	if (vp_store_cert_list(s, &f, list_one, &now, &e) != VP_OK)
+		rc = cli_fail_err(&e);
+	else
+		rc = cli_flush();
 out:
-	json_decref(l.array);
 	vp_ca_free(ca);
 	vp_store_close(s);
 	return rc;

@@ -826,37 +826,19 @@ out:
 	vp_secret_free(raw, rawlen);
 }
 
-typedef struct list_arg {
-	json_t *a;
-	int64_t now;
-	int oom;
-} list_arg;
-
-static int
-list_one(const vp_cert_rec *r, void *arg)
-{
-	list_arg *l = arg;
-
-	if (json_array_append_new(l->a, vp_json_cert_rec(r, l->now)) != 0) {
-		l->oom = 1;
-		return 1;
-	}
-	return 0;
-}
-
 static void
 h_cert_list(vpd_ctx *c)
 {
 	static const char *const params[] = {
 		"expiring_within_days", "profile", "owner", "limit", "offset", NULL
 	};
-	list_arg l = { .now = (int64_t)time(NULL) };
+	int64_t now = (int64_t)time(NULL);
 	vp_cert_filter f;
 	vp_error e = { 0 };
 	char owner_kind[32];
 	const char *v, *owner_id = NULL;
 	int64_t days = -1, limit = LIST_LIMIT_DEFAULT, offset = 0, total = 0;
-	json_t *o = NULL;
+	json_t *a = NULL, *o;
 	query q;
 
 	memset(&f, 0, sizeof(f));
@@ -896,33 +878,26 @@ h_cert_list(vpd_ctx *c)
 		f.owner_id = owner_id;
 	}
 	if (days >= 0)
-		f.not_after_before = l.now + days * 86400;
+		f.not_after_before = now + days * 86400;
 	if (vp_store_cert_count(c->store, &f, &total, &e) != VP_OK) {
 		reply_vp_error(c, &e);
 		goto out;
 	}
 	f.limit = limit;
 	f.offset = offset;
-	if ((l.a = json_array()) == NULL) {
-		reply_oom(c);
-		goto out;
-	}
-	if (vp_store_cert_list(c->store, &f, list_one, &l, &e) != VP_OK || l.oom) {
-		if (l.oom)
-			reply_oom(c);
-		else
-			reply_vp_error(c, &e);
+	if (vp_json_cert_list(c->store, &f, now, &a, &e) != VP_OK) {
+		reply_vp_error(c, &e);
 		goto out;
 	}
 	o = json_pack("{s:I,s:I,s:I,s:O}", "total", (json_int_t)total, "limit", (json_int_t)limit,
-	    "offset", (json_int_t)offset, "certificates", l.a);
+	    "offset", (json_int_t)offset, "certificates", a);
 	if (o == NULL) {
 		reply_oom(c);
 		goto out;
 	}
 	vpd_reply_json(c, 200, o);
 out:
-	json_decref(l.a);
+	json_decref(a);
 	query_free(&q);
 }
 

@@ -140,6 +140,40 @@ vp_json_cert_rec(const vp_cert_rec *r, int64_t now)
 	return done(o, bad);
 }
 
+typedef struct cert_list {
+	json_t *array;
+	int64_t now;
+	vp_error *e;
+} cert_list;
+
+static int
+cert_list_add(const vp_cert_rec *r, void *arg)
+{
+	cert_list *l = arg;
+
+	if (json_array_append_new(l->array, vp_json_cert_rec(r, l->now)) != 0)
+		return vp_error_set(l->e, VP_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+vp_err
+vp_json_cert_list(vp_store *s, const vp_cert_filter *f, int64_t now, json_t **out,
+    vp_error *e)
+{
+	cert_list l = { json_array(), now, e };
+	vp_err rc;
+
+	*out = NULL;
+	if (l.array == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	if ((rc = vp_store_cert_list(s, f, cert_list_add, &l, e)) != VP_OK) {
+		json_decref(l.array);
+		return rc;
+	}
+	*out = l.array;
+	return VP_OK;
+}
+
 json_t *
 vp_json_issued(const vp_issued *is, const char *profile)
 {
