@@ -115,18 +115,28 @@ done(json_t *o, int bad)
 	return NULL;
 }
 
+/* The fields a stored and a new certificate start with: non-zero when out of memory. */
+static int
+rec_head(json_t *o, const vp_cert_rec *r, const char *profile)
+{
+	int bad = 0;
+
+	bad |= json_object_set_new(o, "serial", json_string(r->serial));
+	bad |= json_object_set_new(o, "profile", vp_json_str(profile));
+	bad |= json_object_set_new(o, "subject", vp_json_str(r->subject));
+	bad |= json_object_set_new(o, "sans", vp_json_sans(r->sans));
+	bad |= json_object_set_new(o, "not_before", vp_json_time(r->not_before));
+	bad |= json_object_set_new(o, "not_after", vp_json_time(r->not_after));
+	return bad;
+}
+
 json_t *
 vp_json_cert_rec(const vp_cert_rec *r, int64_t now)
 {
 	json_t *o = json_object();
 	int bad = o == NULL;
 
-	bad |= json_object_set_new(o, "serial", json_string(r->serial));
-	bad |= json_object_set_new(o, "profile", vp_json_str(r->profile));
-	bad |= json_object_set_new(o, "subject", vp_json_str(r->subject));
-	bad |= json_object_set_new(o, "sans", vp_json_sans(r->sans));
-	bad |= json_object_set_new(o, "not_before", vp_json_time(r->not_before));
-	bad |= json_object_set_new(o, "not_after", vp_json_time(r->not_after));
+	bad |= rec_head(o, r, r->profile);
 	bad |= json_object_set_new(o, "status", json_string(vp_cert_rec_status(r, now)));
 	bad |= json_object_set_new(o, "fingerprint", json_string(r->fingerprint));
 	bad |= json_object_set_new(o, "issuer_fingerprint", json_string(r->issuer_fp));
@@ -180,12 +190,7 @@ vp_json_issued(const vp_issued *is, const char *profile)
 	json_t *o = json_object();
 	int bad = o == NULL;
 
-	bad |= json_object_set_new(o, "serial", json_string(is->rec.serial));
-	bad |= json_object_set_new(o, "profile", json_string(profile));
-	bad |= json_object_set_new(o, "subject", vp_json_str(is->rec.subject));
-	bad |= json_object_set_new(o, "sans", vp_json_sans(is->rec.sans));
-	bad |= json_object_set_new(o, "not_before", vp_json_time(is->rec.not_before));
-	bad |= json_object_set_new(o, "not_after", vp_json_time(is->rec.not_after));
+	bad |= rec_head(o, &is->rec, profile);
 	bad |= json_object_set_new(o, "clamped", json_boolean(is->clamped));
 	bad |= json_object_set_new(o, "fingerprint", json_string(is->rec.fingerprint));
 	return done(o, bad);
