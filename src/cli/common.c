@@ -167,7 +167,7 @@ cli_operands(const char *cmd, int argc, char **argv, const char *missing)
 {
 	int want = missing != NULL;
 
-	if (optind + want > argc)
+	if (missing != NULL && optind >= argc)
 		return cli_usage(cmd, "%s", missing);
 	if (optind + want < argc)
 		return cli_usage(cmd, "unexpected argument \"%s\"", argv[optind + want]);
