@@ -107,4 +107,19 @@ typedef int (*vp_store_token_cb)(const char *name, const char *role, int64_t cre
     void *arg);
 vp_err vp_store_token_list(vp_store *s, vp_store_token_cb cb, void *arg, vp_error *e);
 
+/* Components (component.h): which certificates each has. get and delete: VP_ERR_NOTFOUND for
+ * an unknown id; put inserts or updates (created_at 0: now; an update keeps the first one);
+ * list is ordered by id, and a non-zero return from cb stops it and is returned. */
+typedef struct vp_store_component {
+	char id[65];            /* at most 64 characters (component.h) */
+	int server, client;
+	int64_t created_at;
+} vp_store_component;
+vp_err vp_store_component_get(vp_store *s, const char *id, vp_store_component *out,
+    vp_error *e);
+vp_err vp_store_component_put(vp_store *s, const vp_store_component *c, vp_error *e);
+vp_err vp_store_component_delete(vp_store *s, const char *id, vp_error *e);
+typedef int (*vp_store_component_cb)(const vp_store_component *c, void *arg);
+vp_err vp_store_component_list(vp_store *s, vp_store_component_cb cb, void *arg, vp_error *e);
+
 #endif

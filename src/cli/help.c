@@ -26,6 +26,7 @@ cli_help_main(FILE *f)
 "  serve        the HTTPS REST API daemon\n"
 "  token create|list|revoke     API bearer tokens\n"
 "  server-cert renew|import|show  the daemon's HTTPS certificate\n"
+"  component add|list|renew|remove|nats-config  internal components' mTLS certificates\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
 "  --version    print the version\n"
 "\n"
@@ -151,6 +152,10 @@ cli_help(int argc, char **argv)
 	else if (strcmp(argv[0], "server-cert") == 0 && (sub == NULL ||
 	    strcmp(sub, "renew") == 0 || strcmp(sub, "import") == 0 || strcmp(sub, "show") == 0))
 		cli_help_servercert(stdout, sub);
+	else if (strcmp(argv[0], "component") == 0 && (sub == NULL || strcmp(sub, "add") == 0 ||
+	    strcmp(sub, "list") == 0 || strcmp(sub, "renew") == 0 || strcmp(sub, "remove") == 0 ||
+	    strcmp(sub, "nats-config") == 0))
+		cli_help_component(stdout, sub);
 	else
 		return cli_usage(NULL, "no help on \"%s%s%s\"", argv[0], sub ? " " : "",
 		    sub ? sub : "");

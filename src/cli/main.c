@@ -18,6 +18,7 @@ static const struct {
 	{ "serve", cmd_serve },
 	{ "token", cmd_token },
 	{ "server-cert", cmd_servercert },
+	{ "component", cmd_component },
 };
 
 static char *

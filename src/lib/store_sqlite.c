@@ -77,6 +77,12 @@ static const char *const migrations[] = {
 	"  hash TEXT NOT NULL UNIQUE,"
 	"  role TEXT NOT NULL,"
 	"  created_at INTEGER NOT NULL);"),
+	/* 3: internal components (NATS broker and clients) and which certificates each has. */
+	("CREATE TABLE components ("
+	"  id TEXT PRIMARY KEY,"
+	"  server INTEGER NOT NULL DEFAULT 0,"
+	"  client INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1277,6 +1283,107 @@ vp_store_token_list(vp_store *s, vp_store_token_cb cb, void *arg, vp_error *e)
 	}
 	if (r != SQLITE_DONE)
 		rc = store_fail(s, e, "list the tokens");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- components ---- */
+
+static void
+component_row_read(sqlite3_stmt *st, vp_store_component *r)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", (const char *)sqlite3_column_text(st, 0));
+	r->server = sqlite3_column_int(st, 1) != 0;
+	r->client = sqlite3_column_int(st, 2) != 0;
+	r->created_at = sqlite3_column_int64(st, 3);
+}
+
+vp_err
+vp_store_component_get(vp_store *s, const char *id, vp_store_component *out, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT id, server, client, created_at FROM components "
+	    "WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, e, "look up a component");
+	if (bind_text(st, 1, id) != SQLITE_OK) {
+		rc = store_fail(s, e, "look up a component");
+		goto out;
+	}
+	if ((r = sqlite3_step(st)) == SQLITE_ROW)
+		component_row_read(st, out);
+	else if (r == SQLITE_DONE)
+		rc = vp_error_set(e, VP_ERR_NOTFOUND, "there is no component called %s", id);
+	else
+		rc = store_fail(s, e, "look up a component");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_store_component_put(vp_store *s, const vp_store_component *c, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO components (id, server, client, created_at) "
+	    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET server = excluded.server, "
+	    "client = excluded.client", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, e, "save a component");
+	if (bind_text(st, 1, c->id) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, c->server != 0) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 3, c->client != 0) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, (sqlite3_int64)(c->created_at > 0 ? c->created_at :
+	    (int64_t)time(NULL))) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, e, "save a component");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_store_component_delete(vp_store *s, const char *id, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM components WHERE id = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return store_fail(s, e, "delete a component");
+	if (bind_text(st, 1, id) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, e, "delete a component");
+	else if (sqlite3_changes(s->db) == 0)
+		rc = vp_error_set(e, VP_ERR_NOTFOUND, "there is no component called %s", id);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_store_component_list(vp_store *s, vp_store_component_cb cb, void *arg, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_store_component row;
+	int r;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT id, server, client, created_at FROM components "
+	    "ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, e, "list the components");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int cbr;
+
+		component_row_read(st, &row);
+		if ((cbr = cb(&row, arg)) != 0) {
+			rc = (vp_err)cbr;
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE)
+		rc = store_fail(s, e, "list the components");
 out:
 	sqlite3_finalize(st);
 	return rc;
