@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "internal.h"
 #include "vmspki/ca.h"
+#include "vmspki/component.h"
 #include "vmspki/issue.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/profile.h"
@@ -1018,13 +1019,219 @@ h_servercert_renew(vpd_ctx *c)
 	vpd_defer(c, j);
 }
 
+/* ---- components (NATS broker and clients) ---- */
+
+static void
+component_log(void *arg, const char *line)
+{
+	(void)arg;
+	vpd_log("%s", line);
+}
+
+/* Pool stages: the work takes the components' file lock and may generate keys. */
+static void
+run_component_show(vpd_job *j, vp_store *s)
+{
+	const char *id = vpd_json_str(j->in, "id");
+	vp_component_info one, *all = NULL;
+	vp_error e = { 0 };
+	json_t *o = NULL, *a = NULL;
+	size_t n = 0, i;
+
+	if (id != NULL) {
+		if (vp_component_get(s, j->ca->ca, j->d->datadir, id, &one, &e) != VP_OK) {
+			job_vp_error(j, &e);
+			return;
+		}
+		o = vp_json_component(&one, j->d->datadir);
+	} else {
+		if (vp_component_list(s, j->ca->ca, j->d->datadir, &all, &n, &e) != VP_OK) {
+			job_vp_error(j, &e);
+			return;
+		}
+		if ((a = json_array()) != NULL)
+			for (i = 0; i < n; i++)
+				if (json_array_append_new(a, vp_json_component(&all[i],
+				    j->d->datadir)) != 0) {
+					json_decref(a);
+					a = NULL;
+					break;
+				}
+		free(all);
+		o = a != NULL ? json_pack("{s:o}", "components", a) : NULL;
+	}
+	if (o == NULL)
+		vpd_job_error(j, 500, "internal", "out of memory");
+	else
+		vpd_job_json(j, 200, o, 0);
+}
+
+static void
+run_component_add(vpd_job *j, vp_store *s)
+{
+	const char *id = vpd_json_str(j->in, "id");
+	vp_component_info info;
+	vp_error e = { 0 };
+	json_t *o;
+
+	if (vp_component_add(s, j->ca->ca, j->d->datadir, id, vpd_json_bool(j->in, "server"),
+	    vpd_json_bool(j->in, "client"), j->actor, &info, &e) != VP_OK) {
+		job_vp_error(j, &e);
+		return;
+	}
+	vpd_log("component %s added by %s", id, j->actor);
+	if ((o = vp_json_component(&info, j->d->datadir)) == NULL)
+		vpd_job_error(j, 500, "internal", "out of memory");
+	else
+		vpd_job_json(j, 201, o, 0);
+}
+
+static void
+run_component_renew(vpd_job *j, vp_store *s)
+{
+	const char *id = vpd_json_str(j->in, "id");
+	vp_component_outcome *oc = NULL;
+	vp_error e = { 0 };
+	size_t n = 0;
+	json_t *o;
+
+	if (vp_component_renew(s, j->ca->ca, j->d->datadir, &id, 1, vpd_json_bool(j->in, "force"),
+	    j->actor, component_log, NULL, &oc, &n, &e) != VP_OK) {
+		job_vp_error(j, &e);
+		return;
+	}
+	if (n != 1 || (o = vp_json_component_outcome(&oc[0])) == NULL)
+		vpd_job_error(j, 500, "internal", "out of memory");
+	else
+		vpd_job_json(j, 200, o, 0);
+	free(oc);
+}
+
+static void
+run_component_remove(vpd_job *j, vp_store *s)
+{
+	const char *id = vpd_json_str(j->in, "id");
+	vp_error e = { 0 };
+	json_t *o;
+
+	if (vp_component_remove(s, j->d->datadir, id, j->actor, &e) != VP_OK) {
+		job_vp_error(j, &e);
+		return;
+	}
+	vpd_log("component %s removed by %s", id, j->actor);
+	if ((o = json_pack("{s:s,s:b}", "id", id, "removed", 1)) == NULL)
+		vpd_job_error(j, 500, "internal", "out of memory");
+	else
+		vpd_job_json(j, 200, o, 0);
+}
+
+/* Hands a component request to the pool with in (stolen) as its input. */
+static void
+component_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
+{
+	vpd_job *j;
+
+	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
+		json_decref(in);
+		reply_oom(c);
+		return;
+	}
+	j->in = in;
+	j->ca = vpd_ca_get(c->d);
+	j->run = run;
+	vpd_defer(c, j);
+}
+
+/* GET /api/v1/components (list), POST /api/v1/components (add). */
+static void
+h_components(vpd_ctx *c)
+{
+	static const vpd_field fields[] = {
+		{ "id", VPD_STRING, 1, 1024, 0, 0 },
+		{ "server", VPD_BOOL, 0, 0, 0, 0 },
+		{ "client", VPD_BOOL, 0, 0, 0, 0 },
+		{ NULL, 0, 0, 0, 0, 0 }
+	};
+	vp_error e = { 0 };
+	size_t rawlen;
+	char *raw;
+	json_t *b;
+
+	if (c->method != EVHTTP_REQ_POST) {
+		component_job(c, json_object(), run_component_show);
+		return;
+	}
+	if ((b = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
+		return;
+	free(raw);
+	if (vp_component_id_check(vpd_json_str(b, "id"), &e) != VP_OK) {
+		json_decref(b);
+		reply_vp_error(c, &e);
+		return;
+	}
+	component_job(c, b, run_component_add);
+}
+
+/* /api/v1/components/{id}: GET (one), DELETE (remove); /api/v1/components/{id}/renew: POST. */
+static void
+h_component_item(vpd_ctx *c, const char *arg)
+{
+	static const vpd_field renew_fields[] = {
+		{ "force", VPD_BOOL, 0, 0, 0, 0 },
+		{ NULL, 0, 0, 0, 0, 0 }
+	};
+	const char *slash = strchr(arg, '/');
+	char id[VP_COMPONENT_ID_MAX + 2];
+	vp_error e = { 0 };
+	size_t idlen = slash != NULL ? (size_t)(slash - arg) : strlen(arg), rawlen;
+	int renew = slash != NULL && strcmp(slash, "/renew") == 0;
+	char *raw;
+	json_t *b, *in;
+
+	if (slash != NULL && !renew) {
+		vpd_reply_error(c, 404, "not_found", "there is no %.200s here: a component has "
+		    "/api/v1/components/ID and /api/v1/components/ID/renew", c->path);
+		return;
+	}
+	if (renew ? c->method != EVHTTP_REQ_POST :
+	    c->method != EVHTTP_REQ_DELETE && c->method != EVHTTP_REQ_GET &&
+	    c->method != EVHTTP_REQ_HEAD) {
+		const char *allow = renew ? "POST" : "GET, HEAD, DELETE";
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "%.200s takes %s", c->path, allow);
+		vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+		return;
+	}
+	/* Longer than an id can be: refused by the id rule without copying it all. */
+	snprintf(id, sizeof(id), "%.*s", (int)(idlen < sizeof(id) - 1 ? idlen : sizeof(id) - 1),
+	    arg);
+	if (idlen > VP_COMPONENT_ID_MAX)
+		id[VP_COMPONENT_ID_MAX] = 'x';
+	if (vp_component_id_check(id, &e) != VP_OK) {
+		reply_vp_error(c, &e);
+		return;
+	}
+	if (!renew) {
+		component_job(c, json_pack("{s:s}", "id", id), c->method == EVHTTP_REQ_DELETE ?
+		    run_component_remove : run_component_show);
+		return;
+	}
+	if ((b = body_json(c, renew_fields, 1, &raw, &rawlen)) == NULL)
+		return;
+	free(raw);
+	in = json_pack("{s:s,s:b}", "id", id, "force", vpd_json_bool(b, "force"));
+	json_decref(b);
+	component_job(c, in, run_component_renew);
+}
+
 /* ---- routing ---- */
 
-enum { M_GET = 1, M_POST = 2 };
+enum { M_GET = 1, M_POST = 2, M_DELETE = 4 };
 
 typedef struct route {
 	const char *path;
-	int prefix;          /* path ends with "/": the rest is an argument */
+	int prefix;          /* path ends with "/": the rest is an argument (2: it may hold '/') */
 	int methods;
 	int open;            /* no authentication */
 	void (*h)(vpd_ctx *c);
@@ -1045,6 +1252,8 @@ static const route routes[] = {
 	{ "/api/v1/certificates/", 1, M_GET, 0, NULL, h_cert_show },
 	{ "/api/v1/server-certificate", 0, M_GET, 0, h_servercert_show, NULL },
 	{ "/api/v1/server-certificate/renew", 0, M_POST, 0, h_servercert_renew, NULL },
+	{ "/api/v1/components", 0, M_GET | M_POST, 0, h_components, NULL },
+	{ "/api/v1/components/", 2, M_GET | M_POST | M_DELETE, 0, NULL, h_component_item },
 };
 
 /* GET /api/v1/ca is open; POST /api/v1/ca (generate) needs authentication. */
@@ -1063,7 +1272,7 @@ void
 vpd_api_dispatch(vpd_ctx *c)
 {
 	int m = c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD ? M_GET :
-	    c->method == EVHTTP_REQ_POST ? M_POST : 0;
+	    c->method == EVHTTP_REQ_POST ? M_POST : c->method == EVHTTP_REQ_DELETE ? M_DELETE : 0;
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const route *r = &routes[i];
@@ -1073,7 +1282,7 @@ vpd_api_dispatch(vpd_ctx *c)
 			size_t n = strlen(r->path);
 
 			if (strncmp(c->path, r->path, n) != 0 || c->path[n] == '\0' ||
-			    strchr(c->path + n, '/') != NULL)
+			    (r->prefix == 1 && strchr(c->path + n, '/') != NULL))
 				continue;
 			arg = c->path + n;
 		} else if (strcmp(c->path, r->path) != 0) {
@@ -1081,7 +1290,8 @@ vpd_api_dispatch(vpd_ctx *c)
 		}
 		if ((r->methods & m) == 0) {
 			const char *allow = r->methods == M_GET ? "GET, HEAD" :
-			    r->methods == M_POST ? "POST" : "GET, HEAD, POST";
+			    r->methods == M_POST ? "POST" : r->methods == (M_GET | M_POST) ?
+			    "GET, HEAD, POST" : "GET, HEAD, POST, DELETE";
 			char msg[300];
 
 			snprintf(msg, sizeof(msg), "%.200s takes %s", r->path, allow);

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "internal.h"
 #include "vmspki/passphrase.h"
+#include "vmspki/component.h"
 #include "vmspki/servercert.h"
 #include "vmspki/token.h"
 #include "vmspki/util.h"
@@ -294,6 +295,34 @@ nproc(void)
 	return n < 1 ? 1 : n > VPD_THREADS_MAX ? VPD_THREADS_MAX : (int)n;
 }
 
+static void
+log_line(void *arg, const char *line)
+{
+	(void)arg;
+	vpd_log("%s", line);
+}
+
+/* At start-up, component certificates that are due are renewed and their components told
+ * (reload commands). A failure is logged: the API is still served. */
+static void
+check_components(vpd *d, vp_store *s, vp_ca *ca)
+{
+	vp_component_outcome *oc = NULL;
+	vp_error e = { 0 };
+	size_t n = 0, i, renewed = 0;
+
+	if (vp_component_renew(s, ca, d->datadir, NULL, 0, 0, "daemon", log_line, NULL, &oc, &n,
+	    &e) != VP_OK) {
+		vpd_log("components: the certificate check failed: %s", e.msg);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		renewed += oc[i].renewed[0] || oc[i].renewed[1];
+	if (n > 0)
+		vpd_log("components: %zu checked, %zu renewed", n, renewed);
+	free(oc);
+}
+
 int
 vpd_serve(const vpd_opts *o)
 {
@@ -364,6 +393,7 @@ vpd_serve(const vpd_opts *o)
 	else if (st.reason[0] != '\0')
 		vpd_log("the server certificate is kept although %s (it was imported: `vmspki "
 		    "server-cert renew` replaces it)", st.reason);
+	check_components(&d, s, ca);
 	vpd_ca_set(&d, ca);
 	ca = NULL;
 	if (vpd_tls_reload(&d, 1) != 1) {
