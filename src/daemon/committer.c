@@ -2,7 +2,15 @@
  * tells a client it has its certificate is sent only after the transaction committed (so a
  * crash never loses a certificate a client was given). One thread takes every certificate
  * queued while the previous transaction was on disk and records them in one transaction,
- * then hands each back to the loop that owns its request. */
+ * then hands them back to the loops that own their requests, one wake-up per loop.
+ *
+ * A transaction's cost is mostly fixed (the WAL's sync), so when the pool's threads are all
+ * signing and more requests wait for them, the committer waits for the certificates being
+ * signed rather than commit one at a time: until no request waits for a pool thread any
+ * more (committing then keeps the pool busy: its clients' next requests arrive while it
+ * signs the last ones), the batch holds VPD_COMMIT_TARGET, or VPD_COMMIT_WAIT_US passed.
+ * When nothing waits for the pool, a certificate is committed at once. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +23,11 @@ struct vpd_committer {
 	vpd *d;
 	pthread_t th;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;           /* CLOCK_MONOTONIC */
 	vpd_job *head, *tail;
+	size_t n;                    /* jobs queued */
+	size_t target;               /* a batch this large is committed without waiting */
+	int waiting;                 /* 1: for a first job, 2: for more (until target) */
 	int stop;
 	vp_store *s;
 };
@@ -135,6 +146,37 @@ record(vpd_committer *c, vpd_job **jobs, size_t n)
 	}
 }
 
+/* Hands the recorded jobs back, one list and one wake-up per loop. */
+static void
+hand_back(vpd_job **jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		vpd_job *head, *tail;
+
+		if (jobs[i] == NULL)
+			continue;
+		head = tail = jobs[i];
+		for (size_t k = i + 1; k < n; k++) {
+			if (jobs[k] != NULL && jobs[k]->w == head->w) {
+				tail->next = jobs[k];
+				tail = jobs[k];
+				jobs[k] = NULL;
+			}
+		}
+		tail->next = NULL;
+		vpd_worker_jobs_done(head->w, head, tail);
+	}
+}
+
+static void
+deadline_after(struct timespec *ts, long us)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_nsec += (us % 1000000) * 1000;
+	ts->tv_sec += us / 1000000 + ts->tv_nsec / 1000000000;
+	ts->tv_nsec %= 1000000000;
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -145,25 +187,35 @@ committer_main(void *arg)
 		size_t n = 0;
 
 		pthread_mutex_lock(&c->mu);
+		c->waiting = 1;
 		while (c->head == NULL && !c->stop)
 			pthread_cond_wait(&c->cv, &c->mu);
 		if (c->head == NULL && c->stop) {
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
+		/* Group commit: wait while the pool is saturated (see the top). */
+		if (c->n < c->target && !c->stop && atomic_load(&c->d->pool_backlog) > 0) {
+			struct timespec until;
+
+			deadline_after(&until, VPD_COMMIT_WAIT_US);
+			c->waiting = 2;
+			while (c->n < c->target && !c->stop && atomic_load(&c->d->pool_backlog) > 0 &&
+			    pthread_cond_timedwait(&c->cv, &c->mu, &until) != ETIMEDOUT)
+				;
+		}
+		c->waiting = 0;
 		while (c->head != NULL && n < VPD_BATCH_MAX) {
 			batch[n++] = c->head;
 			c->head = c->head->next;
+			c->n--;
 		}
 		if (c->head == NULL)
 			c->tail = NULL;
 		pthread_mutex_unlock(&c->mu);
 
 		record(c, batch, n);
-		for (size_t i = 0; i < n; i++) {
-			batch[i]->next = NULL;
-			vpd_worker_job_done(batch[i]->w, batch[i]);
-		}
+		hand_back(batch, n);
 	}
 	return NULL;
 }
@@ -172,6 +224,7 @@ vpd_committer *
 vpd_committer_start(vpd *d, vp_error *e)
 {
 	vpd_committer *c = calloc(1, sizeof(*c));
+	pthread_condattr_t ca;
 	int rc;
 
 	if (c == NULL) {
@@ -179,8 +232,19 @@ vpd_committer_start(vpd *d, vp_error *e)
 		return NULL;
 	}
 	c->d = d;
+	c->target = VPD_COMMIT_TARGET;
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	if ((rc = pthread_condattr_init(&ca)) != 0 ||
+	    (rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0 ||
+	    (rc = pthread_cond_init(&c->cv, &ca)) != 0) {
+		pthread_condattr_destroy(&ca);
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+		vp_error_set(e, VP_ERR_IO, "cannot make the committer's condition variable: %s",
+		    strerror(rc));
+		return NULL;
+	}
+	pthread_condattr_destroy(&ca);
 	if (vp_store_open(d->dbpath, &c->s, e) != VP_OK)
 		goto fail;
 	if ((rc = pthread_create(&c->th, NULL, committer_main, c)) != 0) {
@@ -206,7 +270,21 @@ vpd_committer_submit(vpd_committer *c, vpd_job *job)
 	else
 		c->head = job;
 	c->tail = job;
-	pthread_cond_signal(&c->cv);
+	c->n++;
+	/* Wake the committer for a first job, or when the batch it waits for is complete. */
+	if (c->waiting == 1 || (c->waiting == 2 && c->n >= c->target))
+		pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+vpd_committer_nudge(vpd_committer *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (c->waiting == 2)
+		pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -34,6 +34,8 @@ struct bufferevent;
 #define VPD_LISTEN_MAX      16
 #define VPD_THREADS_MAX     64
 #define VPD_BATCH_MAX       256            /* certificates recorded in one transaction */
+#define VPD_COMMIT_WAIT_US  8000           /* a commit waits at most this for more */
+#define VPD_COMMIT_TARGET   16             /* ... or until it has this many certificates */
 
 /* ---- options (from `vmspki serve`) ---- */
 typedef struct vpd_opts {
@@ -177,6 +179,7 @@ typedef struct vpd {
 	vpd_metrics metrics;
 	vpd_committer *committer;
 	vpd_pool *pool;
+	atomic_int pool_backlog;     /* jobs waiting for a pool thread (the committer looks) */
 	vpd_worker **workers;
 	int nworkers;
 
@@ -253,11 +256,13 @@ void vpd_job_route(vpd_job *j);
 
 /* ---- committer.c: issued certificates recorded in batches, replies after the commit ---- */
 vpd_committer *vpd_committer_start(vpd *d, vp_error *e);
-/* Queues job; the committer hands it back to job->w (vpd_worker_job_done) once recorded. */
+/* Queues job; the committer hands it back to job->w (vpd_worker_jobs_done) once recorded. */
 void vpd_committer_submit(vpd_committer *c, vpd_job *job);
+/* The pool's backlog ran dry: a commit waiting for more goes ahead. */
+void vpd_committer_nudge(vpd_committer *c);
 void vpd_committer_stop(vpd_committer *c);
 
-/* ---- pool.c: threads for work too slow for a loop (key generation, PKCS#12, renewal) ---- */
+/* ---- pool.c: threads for work too slow for a loop (signatures, keys, PKCS#12, renewal) ---- */
 vpd_pool *vpd_pool_start(vpd *d, int threads, vp_error *e);
 void vpd_pool_submit(vpd_pool *p, vpd_job *j);
 void vpd_pool_stop(vpd_pool *p);   /* finishes what is queued */
@@ -270,7 +275,10 @@ int vpd_worker_start(vpd_worker *w, vp_error *e);
 void vpd_worker_stop(vpd_worker *w);        /* asks: stop accepting, drain, exit */
 void vpd_worker_join(vpd_worker *w);
 void vpd_worker_free(vpd_worker *w);
-void vpd_worker_job_done(vpd_worker *w, vpd_job *job);   /* from the committer thread */
+/* From the committer or the pool: job (or the list head..tail linked by next) is ready to
+ * be answered on w's loop. */
+void vpd_worker_job_done(vpd_worker *w, vpd_job *job);
+void vpd_worker_jobs_done(vpd_worker *w, vpd_job *head, vpd_job *tail);
 
 /* What a handler knows about the request it serves. */
 struct vpd_ctx {

@@ -1,7 +1,8 @@
-/* A few threads for work too slow to do on an event loop (generating a key and its PKCS#12,
- * exporting the CA, renewing the server certificate): a loop hands the job over and goes on
- * serving its other connections; the job comes back to it (or goes to the committer) when
- * done. Each thread has its own store handle. */
+/* A few threads for work too slow to do on an event loop (signing a certificate, generating a
+ * key and its PKCS#12, exporting the CA, renewing the server certificate): a loop hands the
+ * job over and goes on serving its other connections; the job comes back to it (or goes to
+ * the committer) when done. Each thread has its own store handle. One queue for all the
+ * loops, so that work spreads evenly over the threads however the connections came. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ pool_main(void *arg)
 
 	for (;;) {
 		vpd_job *j;
+		int drained;
 
 		pthread_mutex_lock(&p->mu);
 		while (p->head == NULL && !p->stop)
@@ -44,7 +46,10 @@ pool_main(void *arg)
 		if ((p->head = j->next) == NULL)
 			p->tail = NULL;
 		j->next = NULL;
+		drained = atomic_fetch_sub(&p->d->pool_backlog, 1) == 1;
 		pthread_mutex_unlock(&p->mu);
+		if (drained)
+			vpd_committer_nudge(p->d->committer);
 
 		j->run(j, t->s);
 		vpd_job_route(j);
@@ -93,6 +98,7 @@ vpd_pool_submit(vpd_pool *p, vpd_job *j)
 	else
 		p->head = j;
 	p->tail = j;
+	atomic_fetch_add(&p->d->pool_backlog, 1);
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }

@@ -507,16 +507,27 @@ vpd_defer(vpd_ctx *c, vpd_job *job)
 }
 
 void
+vpd_worker_jobs_done(vpd_worker *w, vpd_job *head, vpd_job *tail)
+{
+	int wake;
+
+	tail->next = NULL;
+	pthread_mutex_lock(&w->mu);
+	wake = w->done_head == NULL;   /* else the loop has been woken and not yet run done_cb */
+	if (w->done_tail != NULL)
+		w->done_tail->next = head;
+	else
+		w->done_head = head;
+	w->done_tail = tail;
+	pthread_mutex_unlock(&w->mu);
+	if (wake)
+		event_active(w->done_ev, EV_READ, 1);
+}
+
+void
 vpd_worker_job_done(vpd_worker *w, vpd_job *job)
 {
-	pthread_mutex_lock(&w->mu);
-	if (w->done_tail != NULL)
-		w->done_tail->next = job;
-	else
-		w->done_head = job;
-	w->done_tail = job;
-	pthread_mutex_unlock(&w->mu);
-	event_active(w->done_ev, EV_READ, 1);
+	vpd_worker_jobs_done(w, job, job);
 }
 
 static void
