@@ -42,6 +42,8 @@ token_is_checked_by_hash_and_never_stored(void **state)
 	    VP_ERR_NOTFOUND);
 	assert_int_equal(vp_token_check(s, "Bearer x", name, sizeof(name), role, sizeof(role), &e),
 	    VP_ERR_NOTFOUND);
+	vp_secret_free_str(t2);
+	t2 = NULL;
 	/* names: unique and plain */
 	assert_int_equal(vp_token_create(s, "admin", "admin", "test", &t2, &e), VP_ERR_EXISTS);
 	assert_int_equal(vp_token_create(s, "../x", "admin", "test", &t2, &e), VP_ERR_INVALID);
