@@ -630,6 +630,23 @@ ca_chain_pem(const vp_ca *ca, vp_error *e)
 	return all;
 }
 
+/* The chain of r's CA in PEM, made on first use and kept with r (read-only from then on). */
+static const char *
+ca_chain_cached(vpd_ca_ref *r, vp_error *e)
+{
+	char *p = atomic_load(&r->chain_pem), *none = NULL;
+
+	if (p != NULL)
+		return p;
+	if ((p = ca_chain_pem(r->ca, e)) == NULL)
+		return NULL;
+	if (!atomic_compare_exchange_strong(&r->chain_pem, &none, p)) {
+		free(p);   /* another thread made it first */
+		p = none;
+	}
+	return p;
+}
+
 /* Signs the certificate j->in asks for (checked by h_issue) and prepares the 201 body; on
  * a refusal the job's reply is the error. In the pool. */
 static void
@@ -643,9 +660,10 @@ issue_build(vpd_job *j)
 	vp_issued *is = NULL;
 	vp_error e = { 0 };
 	const vp_ca *ca = j->ca->ca;
-	char owner_kind[32], *chain = NULL, *certpem = NULL, *b64 = NULL;
+	const char *chain;
+	char owner_kind[32], *b64 = NULL;
 	unsigned char *p12 = NULL;
-	size_t p12len = 0, certlen = 0;
+	size_t p12len = 0;
 	int genkey = vpd_json_bool(b, "generate_key"), bad;
 
 	memset(&req, 0, sizeof(req));
@@ -675,9 +693,8 @@ issue_build(vpd_job *j)
 		goto out;
 	}
 	/* Everything the reply says is prepared before the commit: once the certificate is
-	 * recorded, only sending is left. */
-	if ((chain = ca_chain_pem(ca, &e)) == NULL ||
-	    vp_x509_to_pem(is->cert, &certpem, &certlen, &e) != VP_OK) {
+	 * recorded, only sending is left. The certificate's PEM is the one its record holds. */
+	if ((chain = ca_chain_cached(j->ca, &e)) == NULL) {
 		job_vp_error(j, &e);
 		goto out;
 	}
@@ -705,7 +722,7 @@ issue_build(vpd_job *j)
 	}
 	r = vp_json_issued(is, prof->name);
 	bad = r == NULL;
-	bad |= json_object_set_new(r, "certificate", json_string(certpem));
+	bad |= json_object_set_new(r, "certificate", json_string(is->rec.pem));
 	bad |= json_object_set_new(r, "chain", json_string(chain));
 	if (b64 != NULL)
 		bad |= json_object_set_new(r, "pkcs12", json_string(b64));
@@ -726,8 +743,6 @@ out:
 		vp_secret_free_str(b64);
 	if (p12 != NULL)
 		vp_secret_free(p12, p12len);
-	free(certpem);
-	free(chain);
 	vp_issued_free(is);
 	free(dns);
 	free(ip);

@@ -142,6 +142,7 @@ char *vpd_metrics_render(const vpd_metrics *m, int64_t expiring_30d, int64_t ser
 typedef struct vpd_ca_ref {
 	vp_ca *ca;
 	_Atomic int refs;
+	_Atomic(char *) chain_pem;   /* the CA and its issuers in PEM, made once (api.c) */
 } vpd_ca_ref;
 
 /* What the TLS context was built from, for status and metrics. */

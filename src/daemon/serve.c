@@ -44,6 +44,7 @@ vpd_ca_put(vpd_ca_ref *r)
 {
 	if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
 		vp_ca_free(r->ca);
+		free(atomic_load(&r->chain_pem));
 		free(r);
 	}
 }
