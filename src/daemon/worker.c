@@ -41,6 +41,7 @@ typedef struct conn {
 	int cert_bad;            /* the client certificate did not verify against the CA */
 	int auth_state;          /* client certificate: 0 not looked at, 1 admin, -1 not */
 	int closecb_set;
+	int no_coalesce;         /* a reply held a secret: its bytes are never copied */
 	char cert_actor[128];
 } conn;
 
@@ -150,6 +151,23 @@ peer_of_fd(evutil_socket_t fd, char *buf, size_t n)
 		vpd_addr_format(&ss, buf, n, 0);
 }
 
+/* A reply reaches the connection's output as two chains, evhttp's headers and our body, and
+ * the TLS bufferevent writes each chain as a TLS record of its own with a write(2) of its own.
+ * Joined before the write, a reply up to a record's size is one record and one TCP segment:
+ * one system call less here, and one read less for the client. */
+#define COALESCE_MAX 16384   /* a TLS record's plaintext at most */
+
+static void
+coalesce_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	conn *c = arg;
+
+	if (info->n_added == 0 || c->no_coalesce || evbuffer_get_length(buf) > COALESCE_MAX ||
+	    evbuffer_peek(buf, -1, NULL, NULL, 0) < 2)
+		return;
+	evbuffer_pullup(buf, -1);
+}
+
 /* evhttp asks for a bufferevent for each accepted connection: a TLS one on the current
  * context. evhttp would fall back to plain HTTP if we returned NULL, so we never do. */
 static struct bufferevent *
@@ -171,6 +189,8 @@ bevcb(struct event_base *base, void *arg)
 	if (bev == NULL)
 		goto fatal;
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (evbuffer_add_cb(bufferevent_get_output(bev), coalesce_cb, c) == NULL)
+		goto fatal;
 	c->bev = bev;
 	c->w = w;
 	c->next = w->conns;
@@ -268,6 +288,16 @@ send_common(vpd_worker *w, struct evhttp_request *req, int status, const char *c
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *buf = evbuffer_new();
+
+	if (body_owned_secret) {   /* the secret stays in the chain that wipes it */
+		struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+		struct bufferevent *bev = evcon != NULL ?
+		    evhttp_connection_get_bufferevent(evcon) : NULL;
+		conn *c = conn_of_ssl(bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL);
+
+		if (c != NULL)
+			c->no_coalesce = 1;
+	}
 
 	if (ctype != NULL)
 		evhttp_add_header(h, "Content-Type", ctype);
