@@ -8,6 +8,9 @@
 
 #include "vmspki/err.h"
 
+static void vset(vp_error *e, vp_err code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vset(vp_error *e, vp_err code, const char *fmt, va_list ap)
 {
