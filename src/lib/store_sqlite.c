@@ -1245,20 +1245,34 @@ out:
 	return rc;
 }
 
-vp_err
-vp_store_token_delete(vp_store *s, const char *name, vp_error *e)
+/* Runs a DELETE of at most one row keyed by ?1; *deleted tells whether a row went. */
+static vp_err
+delete_one(vp_store *s, const char *sql, const char *key, const char *what, int *deleted,
+    vp_error *e)
 {
 	sqlite3_stmt *st = NULL;
 	vp_err rc = VP_OK;
 
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM tokens WHERE name = ?1", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return store_fail(s, e, "delete a token");
-	if (bind_text(st, 1, name) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-		rc = store_fail(s, e, "delete a token");
-	else if (sqlite3_changes(s->db) == 0)
-		rc = vp_error_set(e, VP_ERR_NOTFOUND, "no token named %s", name);
+	*deleted = 0;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, e, what);
+	if (bind_text(st, 1, key) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, e, what);
+	else
+		*deleted = sqlite3_changes(s->db) > 0;
 	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_store_token_delete(vp_store *s, const char *name, vp_error *e)
+{
+	int deleted;
+	vp_err rc = delete_one(s, "DELETE FROM tokens WHERE name = ?1", name, "delete a token",
+	    &deleted, e);
+
+	if (rc == VP_OK && !deleted)
+		rc = vp_error_set(e, VP_ERR_NOTFOUND, "no token named %s", name);
 	return rc;
 }
 
@@ -1348,17 +1362,12 @@ vp_store_component_put(vp_store *s, const vp_store_component *c, vp_error *e)
 vp_err
 vp_store_component_delete(vp_store *s, const char *id, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
+	int deleted;
+	vp_err rc = delete_one(s, "DELETE FROM components WHERE id = ?1", id,
+	    "delete a component", &deleted, e);
 
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM components WHERE id = ?1", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return store_fail(s, e, "delete a component");
-	if (bind_text(st, 1, id) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-		rc = store_fail(s, e, "delete a component");
-	else if (sqlite3_changes(s->db) == 0)
+	if (rc == VP_OK && !deleted)
 		rc = vp_error_set(e, VP_ERR_NOTFOUND, "there is no component called %s", id);
-	sqlite3_finalize(st);
 	return rc;
 }
 
