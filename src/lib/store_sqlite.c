@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "vmspki/store.h"
+#include "store_internal.h"
 #include "vmspki/util.h"
 
 #define BUSY_TIMEOUT_MS 10000
@@ -83,6 +84,62 @@ static const char *const migrations[] = {
 	"  server INTEGER NOT NULL DEFAULT 0,"
 	"  client INTEGER NOT NULL DEFAULT 0,"
 	"  created_at INTEGER NOT NULL);"),
+	/* 4: cameras and their state. The password is AES-256-GCM under the site data key
+	 * (devcred.c); it is never stored or shown in clear. */
+	("CREATE TABLE devices ("
+	"  id INTEGER PRIMARY KEY,"
+	"  address TEXT NOT NULL,"
+	"  http_port INTEGER NOT NULL,"
+	"  https_port INTEGER NOT NULL,"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  username TEXT NOT NULL,"
+	"  secret BLOB NOT NULL,"
+	"  allow_basic INTEGER NOT NULL DEFAULT 0,"
+	"  cn_mode TEXT NOT NULL DEFAULT '',"
+	"  mac TEXT NOT NULL DEFAULT '',"
+	"  model TEXT NOT NULL DEFAULT '',"
+	"  firmware TEXT NOT NULL DEFAULT '',"
+	"  api TEXT NOT NULL DEFAULT '',"
+	"  https_state TEXT NOT NULL DEFAULT '',"
+	"  status TEXT NOT NULL DEFAULT '',"
+	"  status_detail TEXT NOT NULL DEFAULT '',"
+	"  pinned INTEGER NOT NULL DEFAULT 0,"
+	"  https_only INTEGER NOT NULL DEFAULT 0,"
+	"  cert_serial TEXT NOT NULL DEFAULT '',"
+	"  cert_alias TEXT NOT NULL DEFAULT '',"
+	"  cert_not_after INTEGER NOT NULL DEFAULT 0,"
+	"  added_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (address, http_port));"),
+	/* 5: tasks over devices, and one result row per device. A task is claimed by one engine
+	 * at a time through a lease (claimed_by, lease_until). */
+	("CREATE TABLE tasks ("
+	"  id INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  options TEXT NOT NULL DEFAULT '{}',"
+	"  concurrency INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL,"
+	"  started_at INTEGER NOT NULL DEFAULT 0,"
+	"  finished_at INTEGER NOT NULL DEFAULT 0,"
+	"  claimed_by TEXT NOT NULL DEFAULT '',"
+	"  lease_until INTEGER NOT NULL DEFAULT 0,"
+	"  cancel INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE task_devices ("
+	"  task_id INTEGER NOT NULL REFERENCES tasks (id),"
+	"  device_id INTEGER NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'Pending',"
+	"  step TEXT NOT NULL DEFAULT '',"
+	"  error TEXT NOT NULL DEFAULT '',"
+	"  retryable INTEGER NOT NULL DEFAULT 0,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  key_alias TEXT NOT NULL DEFAULT '',"
+	"  cert_serial TEXT NOT NULL DEFAULT '',"
+	"  started_at INTEGER NOT NULL DEFAULT 0,"
+	"  finished_at INTEGER NOT NULL DEFAULT 0,"
+	"  duration_ms INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (task_id, device_id));"
+	"CREATE INDEX tasks_state ON tasks (state);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1396,4 +1453,18 @@ vp_store_component_list(vp_store *s, vp_store_component_cb cb, void *arg, vp_err
 out:
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* ---- for the table modules (store_internal.h) ---- */
+
+sqlite3 *
+vp_store_db(vp_store *s)
+{
+	return s->db;
+}
+
+vp_err
+vp_store_fail(vp_store *s, vp_error *e, const char *what)
+{
+	return store_fail(s, e, what);
 }
