@@ -58,8 +58,8 @@ vp_error_status(const vp_error *e, const char **code)
 	}
 }
 
-static void
-reply_vp_error(vpd_ctx *c, const vp_error *e)
+void
+vpd_reply_vp_error(vpd_ctx *c, const vp_error *e)
 {
 	const char *code;
 	int status = vp_error_status(e, &code);
@@ -67,8 +67,8 @@ reply_vp_error(vpd_ctx *c, const vp_error *e)
 	vpd_reply_error(c, status, code, "%s", e->msg[0] ? e->msg : vp_err_str(e->code));
 }
 
-static void
-job_vp_error(vpd_job *j, const vp_error *e)
+void
+vpd_job_vp_error(vpd_job *j, const vp_error *e)
 {
 	const char *code;
 	int status = vp_error_status(e, &code);
@@ -76,22 +76,17 @@ job_vp_error(vpd_job *j, const vp_error *e)
 	vpd_job_error(j, status, code, "%s", e->msg[0] ? e->msg : vp_err_str(e->code));
 }
 
-static void
-reply_oom(vpd_ctx *c)
+void
+vpd_reply_oom(vpd_ctx *c)
 {
 	vpd_reply_error(c, 500, "internal", "out of memory");
 }
 
 /* ---- query strings ---- */
 
-typedef struct query {
-	struct evkeyvalq kv;
-	int parsed;
-} query;
-
 /* Parses c->query and refuses names not in allowed (NULL-terminated). 0 ok, -1 replied. */
-static int
-query_parse(vpd_ctx *c, query *q, const char *const *allowed)
+int
+vpd_query_parse(vpd_ctx *c, vpd_query *q, const char *const *allowed)
 {
 	struct evkeyval *kv;
 
@@ -128,14 +123,14 @@ query_parse(vpd_ctx *c, query *q, const char *const *allowed)
 	return 0;
 }
 
-static const char *
-query_get(query *q, const char *name)
+const char *
+vpd_query_get(vpd_query *q, const char *name)
 {
 	return q->parsed ? evhttp_find_header(&q->kv, name) : NULL;
 }
 
-static void
-query_free(query *q)
+void
+vpd_query_free(vpd_query *q)
 {
 	if (q->parsed)
 		evhttp_clear_headers(&q->kv);
@@ -144,8 +139,8 @@ query_free(query *q)
 
 /* The body as a checked JSON object; NULL when replied. An empty body counts as {} when
  * empty_ok. */
-static json_t *
-body_json(vpd_ctx *c, const vpd_field *fields, int empty_ok, char **raw, size_t *rawlen)
+json_t *
+vpd_body_json(vpd_ctx *c, const vpd_field *fields, int empty_ok, char **raw, size_t *rawlen)
 {
 	vpd_reqerr re;
 	json_t *o;
@@ -267,7 +262,7 @@ vpd_auth(vpd_ctx *c)
 			auth_failed(c, "invalid_token", "the bearer token is not valid");
 			return 0;
 		}
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 		return 0;
 	}
 	if (c->ssl != NULL && (x = SSL_get0_peer_certificate(c->ssl)) != NULL) {
@@ -324,7 +319,7 @@ h_metrics(vpd_ctx *c)
 	not_after = c->d->tls_info.not_after;
 	pthread_mutex_unlock(&c->d->tls_mu);
 	if ((text = vpd_metrics_render(&c->d->metrics, soon - gone, not_after, &len)) == NULL) {
-		reply_oom(c);
+		vpd_reply_oom(c);
 		return;
 	}
 	vpd_reply_raw(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
@@ -350,14 +345,14 @@ h_ca_show(vpd_ctx *c)
 	    vp_x509_to_pem(vp_ca_cert(ca->ca), &pem, &len, &e) != VP_OK ||
 	    vp_chain_to_pem(vp_ca_chain(ca->ca), &chain, &len, &e) != VP_OK) {
 		json_decref(o);
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 		goto out;
 	}
 	bad |= json_object_set_new(o, "certificate", json_string(pem));
 	bad |= json_object_set_new(o, "chain", json_string(chain));
 	if (bad) {
 		json_decref(o);
-		reply_oom(c);
+		vpd_reply_oom(c);
 		goto out;
 	}
 	vpd_reply_json(c, 200, o);
@@ -377,11 +372,11 @@ h_ca_certificate(vpd_ctx *c)
 	vp_error e = { 0 };
 	unsigned char *out = NULL;
 	size_t len = 0;
-	query q;
+	vpd_query q;
 
-	if (query_parse(c, &q, params) != 0)
+	if (vpd_query_parse(c, &q, params) != 0)
 		return;
-	fmt = query_get(&q, "format");
+	fmt = vpd_query_get(&q, "format");
 	if (fmt == NULL || strcmp(fmt, "pem") == 0) {
 		ef = VP_EXPORT_PEM;
 		ctype = "application/x-pem-file";
@@ -396,13 +391,13 @@ h_ca_certificate(vpd_ctx *c)
 		disp = "attachment; filename=\"ca.p7b\"";
 	} else {
 		vpd_reply_error(c, 400, "bad_parameter", "format must be pem, der or p7b");
-		query_free(&q);
+		vpd_query_free(&q);
 		return;
 	}
-	query_free(&q);
+	vpd_query_free(&q);
 	ca = vpd_ca_get(c->d);
 	if (vp_ca_export(ca->ca, ef, &out, &len, &e) != VP_OK)
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 	else
 		vpd_reply_raw(c, 200, ctype, out, len, disp);
 	free(out);
@@ -422,7 +417,7 @@ run_ca_export(vpd_job *j, vp_store *s)
 	    &e) != VP_OK ||
 	    vp_store_audit_append(s, j->actor, "ca.export", NULL, "with key (PKCS#12)", &e) !=
 	    VP_OK) {
-		job_vp_error(j, &e);
+		vpd_job_vp_error(j, &e);
 		goto out;
 	}
 	if ((b64 = vpd_base64_encode(p12, p12len)) == NULL) {
@@ -450,13 +445,13 @@ h_ca_export(vpd_ctx *c)
 	char *raw;
 	json_t *o;
 
-	if ((o = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
+	if ((o = vpd_body_json(c, fields, 0, &raw, &rawlen)) == NULL)
 		return;
 	if (strlen(vpd_json_str(o, "p12_password")) < VP_PASSPHRASE_MIN) {
 		vpd_reply_error(c, 422, "weak_password", "the PKCS#12 password protects the CA key: "
 		    "it needs at least %d characters", VP_PASSPHRASE_MIN);
 	} else if ((j = vpd_job_new(c)) == NULL) {
-		reply_oom(c);
+		vpd_reply_oom(c);
 	} else {
 		j->in = json_incref(o);
 		j->ca = vpd_ca_get(c->d);
@@ -515,10 +510,10 @@ reply_new_ca(vpd_ctx *c)
 	json_t *o = json_object();
 
 	if (o == NULL) {
-		reply_oom(c);
+		vpd_reply_oom(c);
 	} else if (vp_json_x509(vp_ca_cert(ca->ca), o, &e) != VP_OK) {
 		json_decref(o);
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 	} else {
 		vpd_reply_json(c, 201, o);
 	}
@@ -540,7 +535,7 @@ h_ca_generate(vpd_ctx *c)
 	char *raw;
 	json_t *b;
 
-	if ((b = body_json(c, fields, 1, &raw, &rawlen)) == NULL)
+	if ((b = vpd_body_json(c, fields, 1, &raw, &rawlen)) == NULL)
 		return;
 	o.key = VP_KEY_RSA4096;
 	if (vpd_json_str(b, "key") != NULL && vp_keytype_parse(vpd_json_str(b, "key"), &o.key,
@@ -555,7 +550,7 @@ h_ca_generate(vpd_ctx *c)
 	o.actor = c->actor;
 	if (vp_ca_init(c->store, c->d->datadir, &o, c->d->passphrase, &e) != VP_OK ||
 	    adopt_new_ca(c, &e) != 0) {
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 		goto out;
 	}
 	vpd_log("a new CA was generated by %s", c->actor);
@@ -581,7 +576,7 @@ h_ca_import(vpd_ctx *c)
 	char *raw;
 	json_t *b;
 
-	if ((b = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
+	if ((b = vpd_body_json(c, fields, 0, &raw, &rawlen)) == NULL)
 		return;
 	if (vpd_base64_decode(vpd_json_str(b, "pkcs12"), &p12, &p12len) != 0) {
 		vpd_reply_error(c, 400, "bad_field", "field \"pkcs12\" must be the PKCS#12 file in "
@@ -594,7 +589,7 @@ h_ca_import(vpd_ctx *c)
 	if (vp_ca_import(c->store, c->d->datadir, p12, p12len, vpd_json_str(b, "password"),
 	    (const unsigned char *)chain, chain != NULL ? strlen(chain) : 0, c->d->passphrase, 0,
 	    c->actor, &e) != VP_OK || adopt_new_ca(c, &e) != 0) {
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 		goto out;
 	}
 	vpd_log("a CA was imported by %s", c->actor);
@@ -689,13 +684,13 @@ issue_build(vpd_job *j)
 	req.days = (int)vpd_json_int(b, "days", 0);
 	req.owner_kind = owner != NULL ? owner_kind : NULL;
 	if (vp_issue_sign(ca, &req, &is, &e) != VP_OK) {
-		job_vp_error(j, &e);
+		vpd_job_vp_error(j, &e);
 		goto out;
 	}
 	/* Everything the reply says is prepared before the commit: once the certificate is
 	 * recorded, only sending is left. The certificate's PEM is the one its record holds. */
 	if ((chain = ca_chain_cached(j->ca, &e)) == NULL) {
-		job_vp_error(j, &e);
+		vpd_job_vp_error(j, &e);
 		goto out;
 	}
 	if (genkey) {
@@ -711,7 +706,7 @@ issue_build(vpd_job *j)
 		if (bad || vp_p12_build(is->key, is->cert, sk, cn[0] ? cn : NULL, pass, &p12,
 		    &p12len, &e) != VP_OK) {
 			sk_X509_free(sk);
-			job_vp_error(j, &e);
+			vpd_job_vp_error(j, &e);
 			goto out;
 		}
 		sk_X509_free(sk);
@@ -781,7 +776,7 @@ h_issue(vpd_ctx *c)
 	size_t rawlen;
 	int genkey;
 
-	if ((b = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
+	if ((b = vpd_body_json(c, fields, 0, &raw, &rawlen)) == NULL)
 		return;
 	csrpem = vpd_json_str(b, "csr");
 	genkey = vpd_json_bool(b, "generate_key");
@@ -823,7 +818,7 @@ h_issue(vpd_ctx *c)
 		goto out;
 	}
 	if ((job = vpd_job_new(c)) == NULL) {
-		reply_oom(c);
+		vpd_reply_oom(c);
 		goto out;
 	}
 	job->in = json_incref(b);
@@ -853,36 +848,36 @@ h_cert_list(vpd_ctx *c)
 	const char *v, *owner_id = NULL;
 	int64_t days = -1, limit = LIST_LIMIT_DEFAULT, offset = 0, total = 0;
 	json_t *a = NULL, *o;
-	query q;
+	vpd_query q;
 
 	memset(&f, 0, sizeof(f));
-	if (query_parse(c, &q, params) != 0)
+	if (vpd_query_parse(c, &q, params) != 0)
 		return;
-	if ((v = query_get(&q, "expiring_within_days")) != NULL &&
+	if ((v = vpd_query_get(&q, "expiring_within_days")) != NULL &&
 	    vpd_parse_int(v, 0, 36525, &days) != 0) {
 		vpd_reply_error(c, 400, "bad_parameter", "expiring_within_days must be a whole number "
 		    "of days from 0 to 36525");
 		goto out;
 	}
-	if ((v = query_get(&q, "limit")) != NULL &&
+	if ((v = vpd_query_get(&q, "limit")) != NULL &&
 	    vpd_parse_int(v, 1, LIST_LIMIT_MAX, &limit) != 0) {
 		vpd_reply_error(c, 400, "bad_parameter", "limit must be from 1 to %d",
 		    LIST_LIMIT_MAX);
 		goto out;
 	}
-	if ((v = query_get(&q, "offset")) != NULL &&
+	if ((v = vpd_query_get(&q, "offset")) != NULL &&
 	    vpd_parse_int(v, 0, INT64_MAX / 2, &offset) != 0) {
 		vpd_reply_error(c, 400, "bad_parameter", "offset must be a whole number from 0");
 		goto out;
 	}
-	if ((v = query_get(&q, "profile")) != NULL) {
+	if ((v = vpd_query_get(&q, "profile")) != NULL) {
 		if (vp_profile_find(v, &e) == NULL) {
 			vpd_reply_error(c, 400, "bad_parameter", "%s", e.msg);
 			goto out;
 		}
 		f.profile = v;
 	}
-	if ((v = query_get(&q, "owner")) != NULL) {
+	if ((v = vpd_query_get(&q, "owner")) != NULL) {
 		if (vpd_owner_parse(v, 1, owner_kind, sizeof(owner_kind), &owner_id) != 0) {
 			vpd_reply_error(c, 400, "bad_parameter", "owner must be KIND or KIND:ID, such as "
 			    "device or device:cam-12");
@@ -894,25 +889,25 @@ h_cert_list(vpd_ctx *c)
 	if (days >= 0)
 		f.not_after_before = now + days * 86400;
 	if (vp_store_cert_count(c->store, &f, &total, &e) != VP_OK) {
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 		goto out;
 	}
 	f.limit = limit;
 	f.offset = offset;
 	if (vp_json_cert_list(c->store, &f, now, &a, &e) != VP_OK) {
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 		goto out;
 	}
 	o = json_pack("{s:I,s:I,s:I,s:O}", "total", (json_int_t)total, "limit", (json_int_t)limit,
 	    "offset", (json_int_t)offset, "certificates", a);
 	if (o == NULL) {
-		reply_oom(c);
+		vpd_reply_oom(c);
 		goto out;
 	}
 	vpd_reply_json(c, 200, o);
 out:
 	json_decref(a);
-	query_free(&q);
+	vpd_query_free(&q);
 }
 
 static void
@@ -934,13 +929,13 @@ h_cert_show(vpd_ctx *c, const char *serial_in)
 		if (rc == VP_ERR_NOTFOUND)
 			vpd_reply_error(c, 404, "not_found", "no certificate with serial %s", serial);
 		else
-			reply_vp_error(c, &e);
+			vpd_reply_vp_error(c, &e);
 		goto out;
 	}
 	if ((o = vp_json_cert_rec(&r, (int64_t)time(NULL))) == NULL ||
 	    json_object_set_new(o, "certificate", vp_json_str(r.pem)) != 0) {
 		json_decref(o);
-		reply_oom(c);
+		vpd_reply_oom(c);
 		goto out;
 	}
 	vpd_reply_json(c, 200, o);
@@ -974,9 +969,9 @@ h_servercert_show(vpd_ctx *c)
 	json_t *o;
 
 	if (vp_servercert_status_get(ca->ca, c->d->datadir, &st, &e) != VP_OK)
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 	else if ((o = servercert_json(c->d, &st)) == NULL)
-		reply_oom(c);
+		vpd_reply_oom(c);
 	else
 		vpd_reply_json(c, 200, o);
 	vpd_ca_put(ca);
@@ -994,7 +989,7 @@ run_renew(vpd_job *j, vp_store *s)
 
 	if (vp_servercert_ensure(s, j->ca->ca, j->d->datadir, 1, j->actor, &renewed, &st,
 	    &e) != VP_OK) {
-		job_vp_error(j, &e);
+		vpd_job_vp_error(j, &e);
 		return;
 	}
 	vpd_log("the server certificate was renewed on demand by %s: serial %s", j->actor,
@@ -1019,12 +1014,12 @@ h_servercert_renew(vpd_ctx *c)
 	char *raw;
 	json_t *b;
 
-	if ((b = body_json(c, fields, 1, &raw, &rawlen)) == NULL)
+	if ((b = vpd_body_json(c, fields, 1, &raw, &rawlen)) == NULL)
 		return;
 	json_decref(b);
 	free(raw);
 	if ((j = vpd_job_new(c)) == NULL) {
-		reply_oom(c);
+		vpd_reply_oom(c);
 		return;
 	}
 	j->ca = vpd_ca_get(c->d);
@@ -1053,13 +1048,13 @@ run_component_show(vpd_job *j, vp_store *s)
 
 	if (id != NULL) {
 		if (vp_component_get(s, j->ca->ca, j->d->datadir, id, &one, &e) != VP_OK) {
-			job_vp_error(j, &e);
+			vpd_job_vp_error(j, &e);
 			return;
 		}
 		o = vp_json_component(&one, j->d->datadir);
 	} else {
 		if (vp_component_list(s, j->ca->ca, j->d->datadir, &all, &n, &e) != VP_OK) {
-			job_vp_error(j, &e);
+			vpd_job_vp_error(j, &e);
 			return;
 		}
 		if ((a = json_array()) != NULL)
@@ -1089,7 +1084,7 @@ run_component_add(vpd_job *j, vp_store *s)
 
 	if (vp_component_add(s, j->ca->ca, j->d->datadir, id, vpd_json_bool(j->in, "server"),
 	    vpd_json_bool(j->in, "client"), j->actor, &info, &e) != VP_OK) {
-		job_vp_error(j, &e);
+		vpd_job_vp_error(j, &e);
 		return;
 	}
 	vpd_log("component %s added by %s", id, j->actor);
@@ -1110,7 +1105,7 @@ run_component_renew(vpd_job *j, vp_store *s)
 
 	if (vp_component_renew(s, j->ca->ca, j->d->datadir, &id, 1, vpd_json_bool(j->in, "force"),
 	    j->actor, component_log, NULL, &oc, &n, &e) != VP_OK) {
-		job_vp_error(j, &e);
+		vpd_job_vp_error(j, &e);
 		return;
 	}
 	if (n != 1 || (o = vp_json_component_outcome(&oc[0])) == NULL)
@@ -1128,7 +1123,7 @@ run_component_remove(vpd_job *j, vp_store *s)
 	json_t *o;
 
 	if (vp_component_remove(s, j->d->datadir, id, j->actor, &e) != VP_OK) {
-		job_vp_error(j, &e);
+		vpd_job_vp_error(j, &e);
 		return;
 	}
 	vpd_log("component %s removed by %s", id, j->actor);
@@ -1146,7 +1141,7 @@ component_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
 
 	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
 		json_decref(in);
-		reply_oom(c);
+		vpd_reply_oom(c);
 		return;
 	}
 	j->in = in;
@@ -1174,12 +1169,12 @@ h_components(vpd_ctx *c)
 		component_job(c, json_object(), run_component_show);
 		return;
 	}
-	if ((b = body_json(c, fields, 0, &raw, &rawlen)) == NULL)
+	if ((b = vpd_body_json(c, fields, 0, &raw, &rawlen)) == NULL)
 		return;
 	free(raw);
 	if (vp_component_id_check(vpd_json_str(b, "id"), &e) != VP_OK) {
 		json_decref(b);
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 		return;
 	}
 	component_job(c, b, run_component_add);
@@ -1222,7 +1217,7 @@ h_component_item(vpd_ctx *c, const char *arg)
 	if (idlen > VP_COMPONENT_ID_MAX)
 		id[VP_COMPONENT_ID_MAX] = 'x';
 	if (vp_component_id_check(id, &e) != VP_OK) {
-		reply_vp_error(c, &e);
+		vpd_reply_vp_error(c, &e);
 		return;
 	}
 	if (!renew) {
@@ -1230,7 +1225,7 @@ h_component_item(vpd_ctx *c, const char *arg)
 		    run_component_remove : run_component_show);
 		return;
 	}
-	if ((b = body_json(c, renew_fields, 1, &raw, &rawlen)) == NULL)
+	if ((b = vpd_body_json(c, renew_fields, 1, &raw, &rawlen)) == NULL)
 		return;
 	free(raw);
 	in = json_pack("{s:s,s:b}", "id", id, "force", vpd_json_bool(b, "force"));
@@ -1267,6 +1262,10 @@ static const route routes[] = {
 	{ "/api/v1/server-certificate/renew", 0, M_POST, 0, h_servercert_renew, NULL },
 	{ "/api/v1/components", 0, M_GET | M_POST, 0, h_components, NULL },
 	{ "/api/v1/components/", 2, M_GET | M_POST | M_DELETE, 0, NULL, h_component_item },
+	{ "/api/v1/devices", 0, M_GET | M_POST, 0, vpd_h_devices, NULL },
+	{ "/api/v1/devices/", 2, M_GET | M_POST | M_DELETE, 0, NULL, vpd_h_device_item },
+	{ "/api/v1/tasks", 0, M_GET | M_POST, 0, vpd_h_tasks, NULL },
+	{ "/api/v1/tasks/", 2, M_GET | M_POST | M_DELETE, 0, NULL, vpd_h_task_item },
 };
 
 /* GET /api/v1/ca is open; POST /api/v1/ca (generate) needs authentication. */

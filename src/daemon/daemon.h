@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/ssl.h>
 
@@ -344,5 +345,35 @@ int vpd_auth(vpd_ctx *c);
 /* ---- the error body of every refusal (worker.c); values are rendered by render_json.h ---- */
 /* {"error":{"code":code,"message":msg}}; NULL when out of memory. */
 json_t *vpd_error_json(const char *code, const char *msg);
+
+/* ---- helpers the API's handler files share (api.c) ---- */
+
+/* A parsed query string. */
+typedef struct vpd_query {
+	struct evkeyvalq kv;
+	int parsed;
+} vpd_query;
+
+/* Parses c->query and refuses names not in allowed (NULL-terminated). 0 ok, -1 replied. */
+int vpd_query_parse(vpd_ctx *c, vpd_query *q, const char *const *allowed);
+const char *vpd_query_get(vpd_query *q, const char *name);
+void vpd_query_free(vpd_query *q);
+
+/* The body as a JSON object checked against fields; NULL when already replied. An empty body
+ * counts as {} when empty_ok. *raw is the body (wipe with vp_secret_free: it may hold secrets). */
+json_t *vpd_body_json(vpd_ctx *c, const vpd_field *fields, int empty_ok, char **raw,
+    size_t *rawlen);
+
+/* Replies with the status and code that fit a library error (4xx for the caller's mistakes). */
+void vpd_reply_vp_error(vpd_ctx *c, const vp_error *e);
+void vpd_job_vp_error(vpd_job *j, const vp_error *e);
+void vpd_reply_oom(vpd_ctx *c);
+
+/* Device and task endpoints (api_devices.c, api_tasks.c). */
+void vpd_h_devices(vpd_ctx *c);
+void vpd_h_device_item(vpd_ctx *c, const char *arg);
+void vpd_h_tasks(vpd_ctx *c);
+void vpd_h_task_item(vpd_ctx *c, const char *arg);
+
 
 #endif
