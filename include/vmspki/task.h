@@ -1,0 +1,87 @@
+/* Tasks: one operation (enable or update HTTPS) over a set of devices, with a result per
+ * device. A task lives in the store, so it survives a restart; the engine (engine.h) runs it. */
+#ifndef VMSPKI_TASK_H
+#define VMSPKI_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "vmspki/err.h"
+#include "vmspki/store.h"
+
+#define VP_TASK_HTTPS_ENABLE "https-enable"
+#define VP_TASK_HTTPS_UPDATE "https-update"
+
+/* Task states; a device result is Pending, Running, Finished, Failed or Cancelled. */
+#define VP_TASK_QUEUED    "Queued"
+#define VP_TASK_RUNNING   "Running"
+#define VP_TASK_FINISHED  "Finished"   /* every device Finished */
+#define VP_TASK_FAILED    "Failed"     /* done, with at least one device Failed */
+#define VP_TASK_CANCELLED "Cancelled"
+
+#define VP_TASK_CONCURRENCY_DEFAULT 50
+#define VP_TASK_CONCURRENCY_MAX 1000
+
+typedef struct vp_task_opts {
+	const char *kind;         /* VP_TASK_HTTPS_ENABLE or VP_TASK_HTTPS_UPDATE */
+	const char *cn_mode;      /* NULL: per device, else the site setting; "ip" or "fqdn" */
+	int https_only;           /* set the connection policy to HTTPS only */
+	int concurrency;          /* devices at once; 0: VP_TASK_CONCURRENCY_DEFAULT */
+} vp_task_opts;
+
+typedef struct vp_task {
+	int64_t id;
+	char kind[32];
+	char state[16];
+	char cn_mode[8];
+	int https_only;
+	int concurrency;
+	int cancel;
+	int64_t created_at, started_at, finished_at;
+	/* device results by status */
+	int64_t total, pending, running, finished, failed, cancelled;
+} vp_task;
+
+typedef struct vp_task_result {
+	int64_t task_id;
+	int64_t device_id;
+	char address[256];        /* of the device, for display ("" if it was removed) */
+	char mac[32];
+	char status[16];
+	char step[24];            /* last step completed, or the step that failed */
+	char error[1024];         /* the device's own words, or ours */
+	int retryable;
+	int attempts;
+	char cert_serial[64];
+	char key_alias[128];
+	int64_t started_at, finished_at, duration_ms;
+} vp_task_result;
+
+/* Creates a task over n devices (all devices when all is set) and returns its id. Unknown
+ * device ids are refused (VP_ERR_NOTFOUND names the first); a device with a task still
+ * running is refused too (VP_ERR_EXISTS names the task). One transaction, one audit row. */
+vp_err vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n, int all,
+    const char *actor, int64_t *id, vp_error *e);
+
+vp_err vp_task_get(vp_store *s, int64_t id, vp_task *out, vp_error *e);
+typedef int (*vp_task_cb)(const vp_task *t, void *arg);
+vp_err vp_task_list(vp_store *s, vp_task_cb cb, void *arg, vp_error *e);
+typedef int (*vp_task_result_cb)(const vp_task_result *r, void *arg);
+vp_err vp_task_results(vp_store *s, int64_t id, vp_task_result_cb cb, void *arg, vp_error *e);
+
+/* Asks the engine to stop the task: devices not started become Cancelled, devices in the middle
+ * stop at the next step and are put back as they were. */
+vp_err vp_task_cancel(vp_store *s, int64_t id, const char *actor, vp_error *e);
+/* Puts the task's Failed (and Cancelled) devices back to Pending and queues the task again. */
+vp_err vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e);
+
+/* Is the task done (Finished, Failed or Cancelled)? */
+int vp_task_done(const vp_task *t);
+
+/* JSON for the CLI and the API. */
+json_t *vp_json_task(const vp_task *t);
+json_t *vp_json_task_result(const vp_task_result *r);
+
+#endif
