@@ -75,7 +75,8 @@ option_word(char **argv, int shortch, char *buf, size_t n)
 static int
 refuse_secret_args(const char *cmd, int argc, char **argv)
 {
-	static const char *const ok[] = { "--passphrase-file", "--p12-passphrase-file" };
+	static const char *const ok[] = { "--passphrase-file", "--p12-passphrase-file",
+	    "--password-file" };
 	char word[64];
 
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
