@@ -95,7 +95,7 @@ void vp_device_conn(const vp_device *d, const char *password, const char *ca_fil
 
 /* CSV import: address,http_port,https_port,user,password,name (a header line is allowed).
  * Each line is added on its own; report gets one line per input line ("line 3: added as 7",
- * "line 4: refused: ..."). Returns VP_OK if the file could be read; *added/*failed count. */
+ * "line 4: refused: ..."). Returns VP_OK if the file could be read; *added and *failed count. */
 typedef void (*vp_device_report_cb)(int line, int64_t id, const vp_error *err, void *arg);
 vp_err vp_device_import_csv(vp_store *s, const vp_sitekey *k, const char *ca_file,
     const char *csv, size_t len, const char *actor, vp_device_report_cb cb, void *arg,

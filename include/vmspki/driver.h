@@ -157,7 +157,7 @@ vp_err vp_dop_feed(vp_dop *op, const vp_http_resp *resp, vp_error *e);
 /* Once finished: VP_DEVF_NONE on success; else why, with the device's own words (a SOAP
  * fault reason, a REST error message, the HTTP status) in msg and whether a retry may help. */
 vp_dev_fail vp_dop_failed(const vp_dop *op, const char **msg, int *retryable);
-const vp_dop_result *vp_dop_result(const vp_dop *op);
+const vp_dop_result *vp_dop_get_result(const vp_dop *op);
 
 /* The API the device turned out to speak (a REST device answering only v1beta changes
  * "rest" into "rest-beta"): store it so that the next operation starts right. */
