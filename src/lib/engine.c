@@ -1,0 +1,1455 @@
+/*
+ * The task engine. One thread drives every device of the tasks it has claimed through the
+ * step order of device-api.md:
+ *
+ *   identify -> install-ca -> create-key -> sign -> install-certificate -> bind -> verify
+ *   -> cleanup
+ *
+ * Each step is one or more driver operations (driver.h), each operation a few HTTP requests
+ * sent through one curl multi handle, so a thousand cameras need no thousand threads. The
+ * engine never blocks on a device: while one camera makes its key, the others go on.
+ *
+ * Durability. Step results are written to the store in one transaction per turn of the loop
+ * (group commit), and a request that depends on a write is only sent after that commit: the
+ * certificate signed for a device is recorded before it is installed. A restarted engine
+ * starts each unfinished device again from the top, where every step checks first what the
+ * device already has: the CA is added only when missing, a key made before the crash (its
+ * alias is fixed per task) is reused, the certificate already signed for it is reused rather
+ * than signed twice, a certificate already installed is not installed again.
+ *
+ * Failures. A step that fails leaves the device as it was: once the binding was changed, the
+ * old binding and policy are put back. The result records the step, the device's own words
+ * and whether a retry may help; an unreachable device is retried twice after a pause within
+ * the task, wrong credentials never (cameras lock accounts).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+#include "store_internal.h"
+#include "vmspki/devhttp.h"
+#include "vmspki/engine.h"
+#include "vmspki/issue.h"
+#include "vmspki/task.h"
+#include "vmspki/util.h"
+
+#define LEASE_SECONDS 30
+#define LEASE_RENEW_MS 10000
+#define POLL_MS 1000
+#define RETRIES 2                     /* extra attempts for an unreachable device */
+#define ALIAS_PREFIX "vmspki-https-"
+
+enum step {
+	ST_IDENTIFY, ST_CA, ST_KEY, ST_SIGN, ST_INSTALL, ST_BIND, ST_VERIFY, ST_CLEANUP, ST_END
+};
+static const char *const step_names[] = {
+	"identify", "install-ca", "create-key", "sign", "install-certificate", "bind", "verify",
+	"cleanup", "done"
+};
+
+typedef struct etask etask;
+
+/* One device in the middle of a task. */
+typedef struct job {
+	struct job *next;
+	etask *task;
+	int64_t dev_id;
+	vp_device dev;
+	char *password;
+	vp_dev_conn conn;
+	char cn[256];
+	char subject[300];
+	char *sans[3];
+	int nsans;
+
+	enum step step;
+	int sub;                      /* which operation of the step */
+	vp_dop *op;
+	vp_devhttp *xfer;
+	int tls_check;                /* xfer is the verify handshake */
+	int ready;                    /* has work to start once the turn's writes are committed */
+	int64_t wake_ms;              /* retry pause: nothing before this */
+	int attempts;
+	int64_t started_ms;
+
+	char alias[128];              /* our key on the device for this task */
+	int alias_exists;
+	int cert_installed;           /* our certificate is on the device under alias */
+	EVP_PKEY *alias_key;          /* the key the device made for alias (from its cert) */
+	char *csr_pem;
+	vp_issued *issued;            /* signed this turn, to be recorded */
+	char serial[64];              /* our certificate for this device, once signed */
+	char fp[65];
+	char *cert_pem;               /* certificate + chain to install */
+	int64_t not_after;
+	char old_alias[128];          /* what the web server presented before */
+	vp_dev_policy old_policy;
+	int rebound;                  /* the binding was changed: roll back on failure */
+	int rollback;                 /* rolling back now */
+	char **cleanup;               /* our old aliases to remove */
+	size_t ncleanup, icleanup;
+
+	/* outcome */
+	int ended;                    /* Finished, Failed or Cancelled: remove once written */
+	int dirty;                    /* step/status to write */
+	enum step fstep;              /* the step that failed (kept through a roll-back) */
+	char ferror[1024];
+	int fretryable;
+	vp_dev_fail ffail;
+	char status[16];              /* Running, Finished, Failed, Cancelled */
+	char error[1024];
+	int retryable;
+	vp_dev_fail fail;
+	int device_dirty;             /* device row to write */
+} job;
+
+struct etask {
+	etask *next;
+	int64_t id;
+	vp_task t;
+	int active;
+	int done_loading;             /* no Pending devices left in the store */
+};
+
+typedef struct engine {
+	const vp_engine_cfg *cfg;
+	vp_store *s;
+	CURLM *multi;
+	char instance[160];
+	char ca_pem_path[4096];
+	etask *tasks;
+	job *jobs;
+	int active;
+	int max_active;
+	int64_t last_lease_ms;
+	int64_t last_poll_ms;
+	char *ca_pem;                 /* the CA certificate, to install */
+	char ca_alias[64];
+	char ca_fp[65];               /* SHA-256 of the CA certificate */
+	char *chain_pem;              /* what follows a device certificate: CA if not root, ... */
+} engine;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+elog(engine *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+elog(engine *g, const char *fmt, ...)
+{
+	char line[1400];
+	va_list ap;
+
+	if (g->cfg->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	g->cfg->log(g->cfg->log_arg, line);
+}
+
+/* ---- claiming tasks ---- */
+
+/* "host:pid:boot-relative start" names this engine; a claim by a process of this host that
+ * no longer exists can be taken over at once instead of waiting for its lease. */
+static void
+make_instance(engine *g)
+{
+	char host[64] = "";
+	struct timespec ts;
+
+	gethostname(host, sizeof(host) - 1);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(g->instance, sizeof(g->instance), "%s:%ld:%lld", host, (long)getpid(),
+	    (long long)ts.tv_sec);
+}
+
+/* 1 if the claim owner is a process of this host that is gone. */
+static int
+owner_dead(const char *owner)
+{
+	char host[64] = "", ohost[64];
+	const char *c1 = strchr(owner, ':');
+	long pid;
+	char *end;
+
+	if (c1 == NULL || (size_t)(c1 - owner) >= sizeof(ohost))
+		return 0;
+	memcpy(ohost, owner, (size_t)(c1 - owner));
+	ohost[c1 - owner] = '\0';
+	gethostname(host, sizeof(host) - 1);
+	if (strcmp(host, ohost) != 0)
+		return 0;
+	errno = 0;
+	pid = strtol(c1 + 1, &end, 10);
+	if (errno != 0 || *end != ':' || pid <= 0)
+		return 0;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+int
+vp_engine_other_alive(vp_store *s)
+{
+	unsigned char *v = NULL;
+	size_t len = 0;
+	char owner[160];
+	long long at = 0;
+	int alive = 0;
+
+	if (vp_store_kv_get(s, "engine.heartbeat", &v, &len, NULL) != VP_OK)
+		return 0;
+	if (sscanf((const char *)v, "%159s %lld", owner, &at) == 2 &&
+	    (long long)time(NULL) - at < LEASE_SECONDS && !owner_dead(owner))
+		alive = 1;
+	free(v);
+	return alive;
+}
+
+static etask *
+task_find(engine *g, int64_t id)
+{
+	for (etask *t = g->tasks; t != NULL; t = t->next)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+static vp_err
+exec1(engine *g, const char *sql, int64_t a, int64_t b, const char *txt, const char *what,
+    vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(vp_store_db(g->s), sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, a) != SQLITE_OK || sqlite3_bind_int64(st, 2, b) != SQLITE_OK ||
+	    (txt != NULL && sqlite3_bind_text(st, 3, txt, -1, SQLITE_STATIC) != SQLITE_OK) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = vp_store_fail(g->s, e, what);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Claims every queued or running task nobody live holds, renews our leases, and writes the
+ * heartbeat. Devices a dead engine left Running go back to Pending (they resume). */
+static vp_err
+claim(engine *g, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = (int64_t)time(NULL);
+	char hb[200];
+	vp_err rc;
+
+	if ((rc = vp_store_begin(g->s, e)) != VP_OK)
+		return rc;
+	if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT id, claimed_by, lease_until FROM tasks "
+	    "WHERE state IN ('Queued', 'Running') ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+		rc = vp_store_fail(g->s, e, "look for tasks to run");
+		goto fail;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *owner = (const char *)sqlite3_column_text(st, 1);
+		int64_t lease = sqlite3_column_int64(st, 2);
+		int mine = owner != NULL && strcmp(owner, g->instance) == 0;
+		etask *t;
+
+		if (g->cfg->only_task != 0 && id != g->cfg->only_task)
+			continue;
+		if (!mine && owner != NULL && owner[0] != '\0' && lease >= now && !owner_dead(owner))
+			continue;
+		if (!mine) {
+			if ((rc = exec1(g, "UPDATE task_devices SET status = 'Pending' WHERE "
+			    "task_id = ?1 AND status = 'Running' AND ?2 = ?2", id, 0, NULL,
+			    "resume the task's devices", e)) != VP_OK)
+				goto fail;
+			if (owner != NULL && owner[0] != '\0')
+				elog(g, "task %" PRId64 ": taking it over from %s, which stopped; its "
+				    "devices resume", id, owner);
+		}
+		if ((rc = exec1(g, "UPDATE tasks SET claimed_by = ?3, lease_until = ?2, "
+		    "state = 'Running', started_at = CASE started_at WHEN 0 THEN "
+		    "CAST(strftime('%s', 'now') AS INTEGER) ELSE started_at END WHERE id = ?1",
+		    id, now + LEASE_SECONDS, g->instance, "claim a task", e)) != VP_OK)
+			goto fail;
+		if ((t = task_find(g, id)) == NULL) {
+			if ((t = calloc(1, sizeof(*t))) == NULL) {
+				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+				goto fail;
+			}
+			t->id = id;
+			t->next = g->tasks;
+			g->tasks = t;
+		}
+		if ((rc = vp_task_get(g->s, id, &t->t, e)) != VP_OK)
+			goto fail;
+		t->done_loading = 0;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	snprintf(hb, sizeof(hb), "%s %lld", g->instance, (long long)now);
+	if ((rc = vp_store_kv_put(g->s, "engine.heartbeat", hb, strlen(hb), e)) != VP_OK ||
+	    (rc = vp_store_commit(g->s, e)) != VP_OK)
+		goto fail;
+	g->last_lease_ms = now_ms();
+	return VP_OK;
+fail:
+	sqlite3_finalize(st);
+	vp_store_rollback(g->s);
+	return rc;
+}
+
+/* ---- starting a device ---- */
+
+static int
+is_ip(const char *s)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static void job_free(job *j);
+
+/* The subject and names of the device's certificate: CN the IP or the FQDN (task option, else
+ * the device's, else the site's setting), the SAN both where known. */
+static vp_err
+job_names(engine *g, job *j, vp_error *e)
+{
+	const char *mode = j->task->t.cn_mode[0] ? j->task->t.cn_mode :
+	    j->dev.cn_mode[0] ? j->dev.cn_mode : NULL;
+	char site[16] = "ip";
+	unsigned char *v = NULL;
+	size_t len = 0;
+	char buf[300];
+
+	if (mode == NULL) {
+		if (vp_store_kv_get(g->s, "site.device_cn", &v, &len, NULL) == VP_OK) {
+			snprintf(site, sizeof(site), "%s", (const char *)v);
+			free(v);
+		}
+		mode = site;
+	}
+	if (strcmp(mode, "fqdn") == 0 && j->dev.name[0] != '\0')
+		snprintf(j->cn, sizeof(j->cn), "%s", j->dev.name);
+	else
+		snprintf(j->cn, sizeof(j->cn), "%s", j->dev.address);
+	snprintf(j->subject, sizeof(j->subject), "CN=%s", j->cn);
+	if (is_ip(j->dev.address)) {
+		snprintf(buf, sizeof(buf), "IP:%s", j->dev.address);
+		j->sans[j->nsans++] = strdup(buf);
+	} else {
+		snprintf(buf, sizeof(buf), "DNS:%s", j->dev.address);
+		j->sans[j->nsans++] = strdup(buf);
+	}
+	if (j->dev.name[0] != '\0' && strcmp(j->dev.name, j->dev.address) != 0) {
+		snprintf(buf, sizeof(buf), "DNS:%s", j->dev.name);
+		j->sans[j->nsans++] = strdup(buf);
+	}
+	for (int i = 0; i < j->nsans; i++)
+		if (j->sans[i] == NULL)
+			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	return VP_OK;
+}
+
+static void
+job_conn(engine *g, job *j)
+{
+	vp_device_conn(&j->dev, j->password, g->ca_pem_path, &j->conn);
+	j->conn.timeout_ms = g->cfg->request_timeout_ms;
+}
+
+/* Loads a device of task t (row of task_devices) and makes it a job. */
+static vp_err
+job_new(engine *g, etask *t, int64_t dev_id, const char *key_alias, const char *serial,
+    int attempts, job **out, vp_error *e)
+{
+	job *j = calloc(1, sizeof(*j));
+	vp_err rc;
+
+	*out = NULL;
+	if (j == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	j->task = t;
+	j->dev_id = dev_id;
+	j->started_ms = now_ms();
+	j->attempts = attempts;
+	snprintf(j->status, sizeof(j->status), "Running");
+	snprintf(j->serial, sizeof(j->serial), "%s", serial);
+	if (key_alias[0] != '\0')
+		snprintf(j->alias, sizeof(j->alias), "%s", key_alias);
+	else
+		snprintf(j->alias, sizeof(j->alias), ALIAS_PREFIX "t%" PRId64, t->id);
+	if ((rc = vp_device_get(g->s, dev_id, &j->dev, e)) != VP_OK ||
+	    (rc = vp_device_password(g->s, g->cfg->sitekey, dev_id, &j->password, e)) != VP_OK ||
+	    (rc = job_names(g, j, e)) != VP_OK) {
+		job_free(j);
+		return rc;
+	}
+	if (j->serial[0] != '\0') {
+		vp_cert_rec rec;
+
+		memset(&rec, 0, sizeof(rec));
+		if (vp_store_cert_get(g->s, j->serial, &rec, NULL) == VP_OK)
+			snprintf(j->fp, sizeof(j->fp), "%s", rec.fingerprint);
+		else
+			j->serial[0] = '\0';
+		vp_cert_rec_clear(&rec);
+	}
+	job_conn(g, j);
+	*out = j;
+	return VP_OK;
+}
+
+static void
+job_free(job *j)
+{
+	if (j == NULL)
+		return;
+	vp_dop_free(j->op);
+	vp_devhttp_free(j->xfer);
+	if (j->password != NULL)
+		vp_secret_free(j->password, strlen(j->password));
+	for (int i = 0; i < j->nsans; i++)
+		free(j->sans[i]);
+	EVP_PKEY_free(j->alias_key);
+	free(j->csr_pem);
+	vp_issued_free(j->issued);
+	free(j->cert_pem);
+	for (size_t i = 0; i < j->ncleanup; i++)
+		free(j->cleanup[i]);
+	free(j->cleanup);
+	free(j);
+}
+
+/* ---- outcomes ---- */
+
+static void
+job_fail(job *j, vp_dev_fail f, int retryable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Records why the current step failed; the loop decides between a retry, a roll-back and the
+ * end. */
+static void
+job_fail(job *j, vp_dev_fail f, int retryable, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->error, sizeof(j->error), fmt, ap);
+	va_end(ap);
+	j->fail = f;
+	j->retryable = retryable;
+}
+
+/* ---- steps ---- */
+
+static vp_err start_op(engine *g, job *j, vp_dop_kind kind, const vp_dop_args *a,
+    vp_error *e);
+
+static const char *const *
+sans_list(job *j)
+{
+	static __thread const char *l[4];
+
+	for (int i = 0; i < j->nsans; i++)
+		l[i] = j->sans[i];
+	l[j->nsans] = NULL;
+	return l;
+}
+
+/* The PEM of a device certificate's public key, to compare keys. */
+static EVP_PKEY *
+pem_cert_key(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *k = x != NULL ? X509_get_pubkey(x) : NULL;
+
+	X509_free(x);
+	BIO_free(b);
+	return k;
+}
+
+static int
+pem_fingerprint(const char *pem, char fp[65])
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	int ok = x != NULL && vp_x509_fingerprint(x, "SHA256", fp, 65, NULL) == VP_OK;
+
+	X509_free(x);
+	BIO_free(b);
+	return ok;
+}
+
+/* Starts the next operation of the job's current step (or moves on when a step needs none).
+ * Called only after the turn's writes are committed. */
+static vp_err
+step_start(engine *g, job *j, vp_error *e)
+{
+	vp_dop_args a;
+
+	memset(&a, 0, sizeof(a));
+	switch (j->step) {
+	case ST_IDENTIFY:
+		return start_op(g, j, VP_DOP_PROBE, &a, e);
+	case ST_CA:
+		if (j->sub == 0)
+			return start_op(g, j, VP_DOP_CA_LIST, &a, e);
+		a.alias = g->ca_alias;
+		a.pem = g->ca_pem;
+		return start_op(g, j, VP_DOP_CA_ADD, &a, e);
+	case ST_KEY:
+		if (j->sub == 0 || j->sub == 2)      /* what is there; after making it, its cert */
+			return start_op(g, j, VP_DOP_CERT_LIST, &a, e);
+		a.alias = j->alias;
+		a.key_type = "RSA-2048";
+		a.subject = j->subject;
+		a.sans = sans_list(j);
+		return start_op(g, j, VP_DOP_KEY_CREATE, &a, e);
+	case ST_SIGN:
+		a.alias = j->alias;
+		return start_op(g, j, VP_DOP_CSR_GET, &a, e);
+	case ST_INSTALL:
+		a.alias = j->alias;
+		a.pem = j->cert_pem;
+		return start_op(g, j, VP_DOP_CERT_INSTALL, &a, e);
+	case ST_BIND:
+		if (j->sub == 0)
+			return start_op(g, j, VP_DOP_TLS_GET, &a, e);
+		a.alias = j->rollback ? (j->old_alias[0] ? j->old_alias : j->alias) : j->alias;
+		a.policy = j->rollback ? j->old_policy :
+		    j->task->t.https_only ? VP_POLICY_HTTPS : VP_POLICY_BOTH;
+		return start_op(g, j, VP_DOP_TLS_SET, &a, e);
+	case ST_VERIFY: {
+		vp_dev_conn c = j->conn;
+
+		c.verify = 1;
+		c.ca_file = g->ca_pem_path;
+		c.tls_name = j->dev.address;
+		j->tls_check = 1;
+		if (vp_devhttp_new_tls_check(&c, &j->xfer, e) != VP_OK)
+			return e->code;
+		if (curl_multi_add_handle(g->multi, vp_devhttp_easy(j->xfer)) != CURLM_OK)
+			return vp_error_set(e, VP_ERR_INTERNAL, "cannot start a transfer");
+		return VP_OK;
+	}
+	case ST_CLEANUP:
+		if (j->sub == 0)
+			return start_op(g, j, VP_DOP_CERT_LIST, &a, e);
+		a.alias = j->cleanup[j->icleanup];
+		return start_op(g, j, VP_DOP_CERT_DELETE, &a, e);
+	case ST_END:
+		break;
+	}
+	return VP_OK;
+}
+
+/* Sends the first request of op for j. */
+static vp_err
+send_next(engine *g, job *j, vp_error *e)
+{
+	const vp_http_req *req = NULL;
+	vp_err rc;
+
+	if ((rc = vp_dop_next(j->op, &req, e)) != VP_OK)
+		return rc;
+	if (req == NULL)
+		return VP_OK;           /* finished without a request: handled by the caller */
+	if ((rc = vp_devhttp_new(&j->conn, req, &j->xfer, e)) != VP_OK)
+		return rc;
+	if (curl_multi_add_handle(g->multi, vp_devhttp_easy(j->xfer)) != CURLM_OK)
+		return vp_error_set(e, VP_ERR_INTERNAL, "cannot start a transfer");
+	return VP_OK;
+}
+
+static vp_err
+start_op(engine *g, job *j, vp_dop_kind kind, const vp_dop_args *a, vp_error *e)
+{
+	vp_err rc;
+
+	vp_dop_free(j->op);
+	j->op = NULL;
+	if ((rc = vp_driver_vapix.start(kind, a, j->dev.api, &j->op, e)) != VP_OK)
+		return rc;
+	return send_next(g, j, e);
+}
+
+static void
+set_step(job *j, enum step s)
+{
+	j->step = s;
+	j->sub = 0;
+	j->dirty = 1;
+}
+
+/* Signs the device's CSR (or reuses the certificate already signed for this key). */
+static void
+sign_csr(engine *g, job *j)
+{
+	X509_REQ *req = NULL;
+	EVP_PKEY *csrkey;
+	vp_cert_rec old;
+	vp_error e = { 0 };
+	const vp_ca *ca;
+	const char *ips[1], *dns[2];
+	size_t nip = 0, ndns = 0;
+	vp_issue_req ir;
+	char *leaf = NULL;
+	size_t leaflen = 0;
+
+	memset(&old, 0, sizeof(old));
+	if (vp_csr_parse((const unsigned char *)j->csr_pem, strlen(j->csr_pem), &req, &e) !=
+	    VP_OK) {
+		job_fail(j, VP_DEVF_PROTOCOL, 0, "the device's CSR was refused: %s", e.msg);
+		return;
+	}
+	csrkey = X509_REQ_get0_pubkey(req);
+	if (j->alias_key != NULL && (csrkey == NULL || EVP_PKEY_eq(csrkey, j->alias_key) != 1)) {
+		job_fail(j, VP_DEVF_DEVICE, 1, "the device's CSR is not for the key it made for %s "
+		    "(its public key differs): nothing was signed", j->alias);
+		goto out;
+	}
+	/* Signed before a crash for this same key: install that one, do not sign again. */
+	if (j->serial[0] != '\0' && vp_store_cert_get(g->s, j->serial, &old, &e) == VP_OK) {
+		EVP_PKEY *k = pem_cert_key(old.pem);
+		int same = k != NULL && csrkey != NULL && EVP_PKEY_eq(k, csrkey) == 1;
+
+		EVP_PKEY_free(k);
+		if (same) {
+			leaf = strdup(old.pem);
+			j->not_after = old.not_after;
+			snprintf(j->fp, sizeof(j->fp), "%s", old.fingerprint);
+			goto chain;
+		}
+	}
+	memset(&ir, 0, sizeof(ir));
+	ir.profile = "device-https";
+	ir.csr = req;
+	ir.cn = j->cn;
+	if (is_ip(j->dev.address))
+		ips[nip++] = j->dev.address;
+	else
+		dns[ndns++] = j->dev.address;
+	if (j->dev.name[0] != '\0' && strcmp(j->dev.name, j->dev.address) != 0)
+		dns[ndns++] = j->dev.name;
+	ir.ip = ips;
+	ir.nip = nip;
+	ir.dns = dns;
+	ir.ndns = ndns;
+	ir.owner_kind = "device";
+	char owner[32];
+	snprintf(owner, sizeof(owner), "%" PRId64, j->dev_id);
+	ir.owner_id = owner;
+	if ((ca = g->cfg->ca_hold(g->cfg->ca_arg)) == NULL) {
+		job_fail(j, VP_DEVF_NONE, 1, "the CA is not loaded: nothing was signed");
+		goto out;
+	}
+	if (vp_issue_sign(ca, &ir, &j->issued, &e) != VP_OK) {
+		g->cfg->ca_release(g->cfg->ca_arg, ca);
+		job_fail(j, VP_DEVF_NONE, 0, "cannot sign the device's certificate: %s", e.msg);
+		goto out;
+	}
+	g->cfg->ca_release(g->cfg->ca_arg, ca);
+	snprintf(j->serial, sizeof(j->serial), "%s", j->issued->rec.serial);
+	snprintf(j->fp, sizeof(j->fp), "%s", j->issued->rec.fingerprint);
+	j->not_after = j->issued->rec.not_after;
+	if ((leaf = strdup(j->issued->rec.pem)) == NULL)
+		goto oom;
+chain:
+	leaflen = strlen(leaf);
+	free(j->cert_pem);
+	if ((j->cert_pem = malloc(leaflen + strlen(g->chain_pem) + 1)) == NULL)
+		goto oom;
+	memcpy(j->cert_pem, leaf, leaflen);
+	strcpy(j->cert_pem + leaflen, g->chain_pem);
+	set_step(j, j->cert_installed ? ST_BIND : ST_INSTALL);
+	goto out;
+oom:
+	job_fail(j, VP_DEVF_NONE, 1, "out of memory");
+out:
+	free(leaf);
+	vp_cert_rec_clear(&old);
+	X509_REQ_free(req);
+}
+
+/* What a finished driver operation means for the job. */
+static void
+op_done(engine *g, job *j)
+{
+	const char *msg = NULL;
+	int retryable = 0;
+	vp_dev_fail f = vp_dop_failed(j->op, &msg, &retryable);
+	const vp_dop_result *r = vp_dop_get_result(j->op);
+	const char *api = vp_dop_api(j->op);
+
+	if (api != NULL && strcmp(api, j->dev.api) != 0) {
+		snprintf(j->dev.api, sizeof(j->dev.api), "%s", api);
+		j->device_dirty = 1;
+	}
+	if (f != VP_DEVF_NONE) {
+		/* A device that refuses HTTP may still speak HTTPS (policy HTTPS only). */
+		if (j->step == ST_IDENTIFY && f == VP_DEVF_UNREACHABLE && !j->conn.use_https &&
+		    !j->dev.pinned && j->sub == 0) {
+			j->conn.use_https = 1;
+			j->sub = 1;
+			j->ready = 1;
+			return;
+		}
+		job_fail(j, f, retryable, "%s", msg != NULL ? msg : vp_dev_fail_str(f));
+		return;
+	}
+	switch (j->step) {
+	case ST_IDENTIFY:
+		snprintf(j->dev.mac, sizeof(j->dev.mac), "%s", r->serial);
+		snprintf(j->dev.model, sizeof(j->dev.model), "%s", r->model);
+		snprintf(j->dev.firmware, sizeof(j->dev.firmware), "%s", r->firmware);
+		snprintf(j->dev.api, sizeof(j->dev.api), "%s", r->api);
+		j->device_dirty = 1;
+		if (strcmp(r->api, VP_DEV_API_UNSUPPORTED) == 0) {
+			snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s",
+			    VP_HTTPS_UNSUPPORTED);
+			job_fail(j, VP_DEVF_UNSUPPORTED, 0, "Unsupported firmware: %s runs %s and "
+			    "HTTPS certificates need firmware 5.70 or later", r->model, r->firmware);
+			return;
+		}
+		snprintf(j->old_alias, sizeof(j->old_alias), "%s", r->bound_alias);
+		j->old_policy = r->policy;
+		set_step(j, ST_CA);
+		break;
+	case ST_CA:
+		if (j->sub == 0) {
+			for (size_t i = 0; i < r->ncerts; i++) {
+				char fp[65];
+
+				if (r->certs[i].pem != NULL && pem_fingerprint(r->certs[i].pem, fp) &&
+				    strcmp(fp, g->ca_fp) == 0) {
+					set_step(j, ST_KEY);   /* already there */
+					return;
+				}
+			}
+			j->sub = 1;
+		} else {
+			set_step(j, ST_KEY);
+		}
+		break;
+	case ST_KEY:
+		if (j->sub == 0 || j->sub == 2) {
+			const vp_dev_cert *mine = NULL;
+
+			for (size_t i = 0; i < r->ncerts; i++)
+				if (strcmp(r->certs[i].alias, j->alias) == 0)
+					mine = &r->certs[i];
+			if (mine == NULL && j->sub == 2) {
+				job_fail(j, VP_DEVF_PROTOCOL, 1, "the device said it made the key %s "
+				    "but does not list it", j->alias);
+				return;
+			}
+			if (mine == NULL) {
+				j->sub = 1;            /* make it */
+				break;
+			}
+			/* The device's own certificate for the key tells us the key, so that the
+			 * CSR can be checked; ours there means it was installed before a crash. */
+			EVP_PKEY_free(j->alias_key);
+			j->alias_key = mine->pem != NULL ? pem_cert_key(mine->pem) : NULL;
+			if (mine->pem != NULL && j->serial[0] != '\0') {
+				char fp[65];
+
+				j->cert_installed = pem_fingerprint(mine->pem, fp) &&
+				    j->fp[0] != '\0' && strcmp(fp, j->fp) == 0;
+			}
+			j->alias_exists = 1;
+			set_step(j, ST_SIGN);
+		} else {
+			j->sub = 2;                    /* made: read its certificate */
+		}
+		break;
+	case ST_SIGN:
+		free(j->csr_pem);
+		j->csr_pem = r->csr_pem != NULL ? strdup(r->csr_pem) : NULL;
+		if (j->csr_pem == NULL) {
+			job_fail(j, VP_DEVF_PROTOCOL, 1, "the device sent no CSR");
+			return;
+		}
+		sign_csr(g, j);
+		break;
+	case ST_INSTALL:
+		set_step(j, ST_BIND);
+		break;
+	case ST_BIND:
+		if (j->sub == 0) {
+			if (!j->rollback) {
+				/* The identify step read it too; this is the truth just before. */
+				if (strcmp(r->bound_alias, j->alias) != 0) {
+					snprintf(j->old_alias, sizeof(j->old_alias), "%s",
+					    r->bound_alias);
+					j->old_policy = r->policy;
+				}
+			}
+			j->sub = 1;
+			break;
+		}
+		if (j->rollback) {
+			j->rollback = 2;               /* rolled back: the loop ends the job */
+			break;
+		}
+		j->rebound = 1;
+		/* HTTPS only closes HTTP: from now on speak HTTPS (verified after verify). */
+		j->conn.use_https = 1;
+		set_step(j, ST_VERIFY);
+		break;
+	case ST_CLEANUP:
+		if (j->sub == 0) {
+			for (size_t i = 0; i < r->ncerts; i++) {
+				const char *al = r->certs[i].alias;
+				char **m;
+
+				if (strncmp(al, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) != 0 ||
+				    strcmp(al, j->alias) == 0)
+					continue;
+				if ((m = realloc(j->cleanup, (j->ncleanup + 1) * sizeof(*m))) ==
+				    NULL || (m[j->ncleanup] = strdup(al)) == NULL) {
+					if (m != NULL)
+						j->cleanup = m;
+					job_fail(j, VP_DEVF_NONE, 1, "out of memory");
+					return;
+				}
+				j->cleanup = m;
+				j->ncleanup++;
+			}
+			j->sub = 1;
+		} else {
+			j->icleanup++;
+		}
+		if (j->icleanup >= j->ncleanup)
+			set_step(j, ST_END);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The verify handshake ended. */
+static void
+verify_done(engine *g, job *j, const vp_http_resp *resp)
+{
+	char fp[65];
+	vp_error e = { 0 };
+
+	(void)g;
+	if (resp->transport != VP_TRANSPORT_OK) {
+		job_fail(j, resp->transport == VP_TRANSPORT_TLS ? VP_DEVF_TLS : VP_DEVF_UNREACHABLE,
+		    resp->transport != VP_TRANSPORT_TLS, "the TLS check of https://%s:%d/ failed: %s",
+		    j->dev.address, j->dev.https_port, resp->transport_msg != NULL ?
+		    resp->transport_msg : "no answer");
+		return;
+	}
+	if (vp_devhttp_peer_fingerprint(j->xfer, fp, &e) != VP_OK) {
+		job_fail(j, VP_DEVF_TLS, 1, "the TLS check of https://%s:%d/ saw no certificate",
+		    j->dev.address, j->dev.https_port);
+		return;
+	}
+	if (strcmp(fp, j->fp) != 0) {
+		job_fail(j, VP_DEVF_TLS, 1, "https://%s:%d/ verifies, but serves another "
+		    "certificate (SHA-256 %.16s...) than the one just installed (%.16s...)",
+		    j->dev.address, j->dev.https_port, fp, j->fp);
+		return;
+	}
+	/* Verified: the device is pinned to the site CA from now on. */
+	j->dev.pinned = 1;
+	j->dev.https_only = j->task->t.https_only;
+	snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_ENABLED);
+	snprintf(j->dev.cert_serial, sizeof(j->dev.cert_serial), "%s", j->serial);
+	snprintf(j->dev.cert_alias, sizeof(j->dev.cert_alias), "%s", j->alias);
+	j->dev.cert_not_after = j->not_after;
+	j->device_dirty = 1;
+	j->conn.verify = 1;
+	j->conn.ca_file = g->ca_pem_path;
+	j->conn.tls_name = j->dev.address;
+	set_step(j, ST_CLEANUP);
+}
+
+/* ---- the loop's phases ---- */
+
+/* A transfer of j ended with cc. */
+static void
+xfer_done(engine *g, job *j, CURLcode cc)
+{
+	vp_http_resp resp;
+	vp_error e = { 0 };
+
+	curl_multi_remove_handle(g->multi, vp_devhttp_easy(j->xfer));
+	vp_devhttp_finish(j->xfer, cc, &resp);
+	if (j->tls_check) {
+		j->tls_check = 0;
+		verify_done(g, j, &resp);
+	} else if (vp_dop_feed(j->op, &resp, &e) != VP_OK) {
+		job_fail(j, VP_DEVF_NONE, 1, "%s", e.msg);
+	} else {
+		vp_devhttp_free(j->xfer);
+		j->xfer = NULL;
+		if (send_next(g, j, &e) != VP_OK) {
+			job_fail(j, VP_DEVF_NONE, 1, "%s", e.msg);
+		} else if (j->xfer != NULL) {
+			return;                   /* the operation goes on */
+		} else {
+			op_done(g, j);
+		}
+	}
+	vp_devhttp_free(j->xfer);
+	j->xfer = NULL;
+	if (j->fail == VP_DEVF_NONE && j->error[0] == '\0')
+		j->ready = 1;
+}
+
+static const char *
+dev_status_for(vp_dev_fail f)
+{
+	switch (f) {
+	case VP_DEVF_AUTH:
+		return VP_STATUS_WRONG_CREDS;
+	case VP_DEVF_UNREACHABLE:
+		return VP_STATUS_UNREACHABLE;
+	default:
+		return NULL;
+	}
+}
+
+static void
+job_end(engine *g, job *j, const char *status)
+{
+	snprintf(j->status, sizeof(j->status), "%s", status);
+	j->ended = 1;
+	j->ready = 0;
+	j->dirty = 1;
+	if (strcmp(status, "Finished") == 0) {
+		snprintf(j->dev.status, sizeof(j->dev.status), "%s", VP_STATUS_OK);
+		j->dev.status_detail[0] = '\0';
+		j->device_dirty = 1;
+		elog(g, "task %" PRId64 ": device %" PRId64 " (%s): HTTPS enabled with certificate "
+		    "%s in %.1f s", j->task->id, j->dev_id, j->dev.address, j->serial,
+		    (double)(now_ms() - j->started_ms) / 1000.0);
+	} else if (strcmp(status, "Failed") == 0) {
+		const char *st = dev_status_for(j->ffail);
+
+		if (st != NULL)
+			snprintf(j->dev.status, sizeof(j->dev.status), "%s", st);
+		snprintf(j->dev.status_detail, sizeof(j->dev.status_detail), "%.500s", j->ferror);
+		j->device_dirty = 1;
+		elog(g, "task %" PRId64 ": device %" PRId64 " (%s) failed at %s: %s", j->task->id,
+		    j->dev_id, j->dev.address, step_names[j->fstep], j->ferror);
+	} else {
+		elog(g, "task %" PRId64 ": device %" PRId64 " (%s): cancelled", j->task->id,
+		    j->dev_id, j->dev.address);
+	}
+}
+
+/* Decides what a failed step leads to: a retry after a pause, a roll-back of the binding, or
+ * the end. */
+static void
+job_decide(engine *g, job *j)
+{
+	int64_t now = now_ms();
+
+	if (j->ended)
+		return;
+	if (j->rollback == 2) {               /* roll-back done */
+		job_end(g, j, j->task->t.cancel && j->ffail == VP_DEVF_NONE ? "Cancelled" :
+		    "Failed");
+		return;
+	}
+	if (j->error[0] != '\0' && j->rollback) {
+		/* The roll-back itself failed: say both. */
+		size_t n = strlen(j->ferror);
+
+		snprintf(j->ferror + n, sizeof(j->ferror) - n, "; putting the old binding back "
+		    "failed too: %s", j->error);
+		job_end(g, j, "Failed");
+		return;
+	}
+	if (j->error[0] != '\0') {
+		/* Cleanup after a verified install: the device is enabled, say what is left. */
+		if (j->step == ST_CLEANUP) {
+			elog(g, "task %" PRId64 ": device %" PRId64 " (%s): an old certificate could "
+			    "not be removed: %s", j->task->id, j->dev_id, j->dev.address, j->error);
+			j->error[0] = '\0';
+			j->fail = VP_DEVF_NONE;
+			set_step(j, ST_END);
+		} else if (j->retryable && j->fail == VP_DEVF_UNREACHABLE &&
+		    j->attempts < RETRIES && !j->task->t.cancel) {
+			j->attempts++;
+			elog(g, "task %" PRId64 ": device %" PRId64 " (%s): %s at %s, trying again "
+			    "(attempt %d)", j->task->id, j->dev_id, j->dev.address, j->error,
+			    step_names[j->step], j->attempts + 1);
+			j->error[0] = '\0';
+			j->fail = VP_DEVF_NONE;
+			j->wake_ms = now + 2000 * j->attempts;
+			j->conn.use_https = j->dev.pinned || j->rebound || j->dev.https_only;
+			set_step(j, ST_IDENTIFY);
+			j->ready = 1;
+			return;
+		} else {
+			j->fstep = j->step;
+			snprintf(j->ferror, sizeof(j->ferror), "%s", j->error);
+			j->fretryable = j->retryable;
+			j->ffail = j->fail;
+			j->error[0] = '\0';
+			if (j->rebound) {
+				j->rollback = 1;
+				j->step = ST_BIND;
+				j->sub = 1;
+				j->ready = 1;
+				return;
+			}
+			job_end(g, j, "Failed");
+			return;
+		}
+	}
+	if (j->step == ST_END && !j->ended) {
+		job_end(g, j, "Finished");
+		return;
+	}
+	if (j->ready && j->task->t.cancel && !j->rollback) {
+		snprintf(j->ferror, sizeof(j->ferror), "cancelled at %s", step_names[j->step]);
+		j->fstep = j->step;
+		j->ffail = VP_DEVF_NONE;
+		if (j->rebound && j->step != ST_CLEANUP && j->step != ST_END) {
+			j->rollback = 1;
+			j->step = ST_BIND;
+			j->sub = 1;
+			return;
+		}
+		if (j->step == ST_CLEANUP)
+			return;                   /* enabled already: finish */
+		job_end(g, j, "Cancelled");
+	}
+}
+
+/* Writes every dirty job, the certificates signed this turn and the device rows, and ends the
+ * tasks that have nothing left, in one transaction. */
+static vp_err
+flush(engine *g, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = (int64_t)time(NULL);
+	int any = 0;
+	vp_err rc;
+
+	for (job *j = g->jobs; j != NULL; j = j->next)
+		any |= j->dirty | j->device_dirty | (j->issued != NULL);
+	for (etask *t = g->tasks; t != NULL; t = t->next)
+		any |= t->done_loading && t->active == 0;
+	if (!any)
+		return VP_OK;
+	if ((rc = vp_store_begin(g->s, e)) != VP_OK)
+		return rc;
+	if (sqlite3_prepare_v2(vp_store_db(g->s), "UPDATE task_devices SET status = ?3, "
+	    "step = ?4, error = ?5, retryable = ?6, attempts = ?7, key_alias = ?8, "
+	    "cert_serial = ?9, started_at = CASE started_at WHEN 0 THEN ?10 ELSE started_at END, "
+	    "finished_at = ?11, duration_ms = ?12 WHERE task_id = ?1 AND device_id = ?2", -1, &st,
+	    NULL) != SQLITE_OK) {
+		rc = vp_store_fail(g->s, e, "record the task's progress");
+		goto fail;
+	}
+	for (job *j = g->jobs; j != NULL; j = j->next) {
+		char actor[48];
+
+		if (j->issued != NULL) {
+			snprintf(actor, sizeof(actor), "task %" PRId64, j->task->id);
+			if ((rc = vp_issue_record(g->s, &j->issued, 1, actor, e)) != VP_OK)
+				goto fail;
+		}
+		if (j->device_dirty && (rc = vp_device_update_state(g->s, &j->dev, e)) != VP_OK)
+			goto fail;
+		if (!j->dirty)
+			continue;
+		int failed = strcmp(j->status, "Failed") == 0;
+		const char *stepname = failed || strcmp(j->status, "Cancelled") == 0 ?
+		    step_names[j->fstep] : step_names[j->step];
+
+		sqlite3_reset(st);
+		if (sqlite3_bind_int64(st, 1, j->task->id) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, j->dev_id) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 3, j->status, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 4, stepname, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 5, j->ended ? j->ferror : "", -1, SQLITE_STATIC) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int(st, 6, failed && j->fretryable) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 7, j->attempts + 1) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 8, j->alias, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 9, j->serial, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 10, now) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 11, j->ended ? now : 0) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 12, now_ms() - j->started_ms) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE) {
+			rc = vp_store_fail(g->s, e, "record the task's progress");
+			goto fail;
+		}
+	}
+	for (etask *t = g->tasks; t != NULL; t = t->next) {
+		vp_task now_t;
+		const char *state;
+
+		if (!t->done_loading || t->active != 0)
+			continue;
+		if ((rc = vp_task_get(g->s, t->id, &now_t, e)) != VP_OK)
+			goto fail;
+		if (now_t.pending + now_t.running > 0)
+			continue;
+		state = now_t.failed > 0 ? VP_TASK_FAILED : now_t.cancelled > 0 &&
+		    now_t.finished == 0 ? VP_TASK_CANCELLED : now_t.cancelled > 0 ?
+		    VP_TASK_CANCELLED : VP_TASK_FINISHED;
+		if ((rc = exec1(g, "UPDATE tasks SET state = ?3, finished_at = ?2, claimed_by = '', "
+		    "lease_until = 0 WHERE id = ?1", t->id, now, state, "end the task", e)) != VP_OK)
+			goto fail;
+		t->t = now_t;
+		snprintf(t->t.state, sizeof(t->t.state), "%s", state);
+	}
+	if ((rc = vp_store_commit(g->s, e)) != VP_OK)
+		goto fail;
+	sqlite3_finalize(st);
+	for (job *j = g->jobs; j != NULL; j = j->next) {
+		vp_issued_free(j->issued);
+		j->issued = NULL;
+		j->dirty = j->device_dirty = 0;
+	}
+	return VP_OK;
+fail:
+	sqlite3_finalize(st);
+	vp_store_rollback(g->s);
+	return rc;
+}
+
+/* Removes ended tasks and their bookkeeping. */
+static void
+tasks_reap(engine *g)
+{
+	etask **pp = &g->tasks;
+
+	while (*pp != NULL) {
+		etask *t = *pp;
+
+		if (vp_task_done(&t->t) && t->active == 0) {
+			elog(g, "task %" PRId64 ": %s (%" PRId64 " finished, %" PRId64 " failed, %"
+			    PRId64 " cancelled)", t->id, t->t.state, t->t.finished, t->t.failed,
+			    t->t.cancelled);
+			*pp = t->next;
+			free(t);
+		} else {
+			pp = &t->next;
+		}
+	}
+}
+
+/* Takes Pending devices of our tasks, within the task's and the engine's limits. */
+static vp_err
+fill(engine *g, vp_error *e)
+{
+	for (etask *t = g->tasks; t != NULL; t = t->next) {
+		sqlite3_stmt *st = NULL;
+		int want = t->t.concurrency - t->active, got = 0, r;
+
+		if (g->max_active - g->active < want)
+			want = g->max_active - g->active;
+		if (t->done_loading || t->t.cancel || want <= 0 || vp_task_done(&t->t))
+			continue;
+		if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT device_id, key_alias, "
+		    "cert_serial, attempts FROM task_devices WHERE task_id = ?1 AND status = "
+		    "'Pending' ORDER BY device_id LIMIT ?2", -1, &st, NULL) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 1, t->id) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 2, want) != SQLITE_OK)
+			return vp_store_fail(g->s, e, "read the task's devices");
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t dev = sqlite3_column_int64(st, 0);
+			const char *alias = (const char *)sqlite3_column_text(st, 1);
+			const char *serial = (const char *)sqlite3_column_text(st, 2);
+			vp_error je = { 0 };
+			job *j = NULL;
+
+			got++;
+			if (job_new(g, t, dev, alias != NULL ? alias : "", serial != NULL ? serial :
+			    "", 0, &j, &je) != VP_OK) {
+				/* Removed meanwhile, or its password cannot be read: it fails. */
+				if (je.code == VP_ERR_NOMEM) {
+					sqlite3_finalize(st);
+					*e = je;
+					return je.code;
+				}
+				if ((j = calloc(1, sizeof(*j))) == NULL) {
+					sqlite3_finalize(st);
+					return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+				}
+				j->task = t;
+				j->dev_id = dev;
+				j->started_ms = now_ms();
+				snprintf(j->ferror, sizeof(j->ferror), "%s", je.msg);
+				j->fstep = ST_IDENTIFY;
+				j->next = g->jobs;
+				g->jobs = j;
+				t->active++;
+				g->active++;
+				snprintf(j->status, sizeof(j->status), "Failed");
+				j->ended = j->dirty = 1;
+				continue;
+			}
+			j->ready = 1;
+			j->dirty = 1;
+			j->next = g->jobs;
+			g->jobs = j;
+			t->active++;
+			g->active++;
+		}
+		sqlite3_finalize(st);
+		if (r != SQLITE_DONE)
+			return vp_store_fail(g->s, e, "read the task's devices");
+		if (got < want)
+			t->done_loading = 1;
+	}
+	return VP_OK;
+}
+
+/* Refreshes our tasks (cancel requests) from the store. */
+static void
+tasks_refresh(engine *g)
+{
+	for (etask *t = g->tasks; t != NULL; t = t->next) {
+		vp_task now_t;
+
+		if (vp_task_get(g->s, t->id, &now_t, NULL) == VP_OK)
+			t->t = now_t;
+	}
+}
+
+/* Removes ended jobs that are written. */
+static void
+jobs_reap(engine *g)
+{
+	job **pp = &g->jobs;
+
+	while (*pp != NULL) {
+		job *j = *pp;
+
+		if (j->ended && !j->dirty && !j->device_dirty && j->issued == NULL) {
+			*pp = j->next;
+			j->task->active--;
+			g->active--;
+			job_free(j);
+		} else {
+			pp = &j->next;
+		}
+	}
+}
+
+/* Starts what ready jobs do next. */
+static void
+jobs_start(engine *g)
+{
+	int64_t now = now_ms();
+
+	for (job *j = g->jobs; j != NULL; j = j->next) {
+		vp_error e = { 0 };
+
+		if (!j->ready || j->ended || j->wake_ms > now)
+			continue;
+		j->ready = 0;
+		if (step_start(g, j, &e) != VP_OK) {
+			job_fail(j, VP_DEVF_NONE, 1, "%s", e.msg);
+			continue;
+		}
+		/* An operation that finished without a request (none needed). */
+		if (j->xfer == NULL && j->op != NULL) {
+			op_done(g, j);
+			if (j->error[0] == '\0')
+				j->ready = 1;
+		}
+	}
+}
+
+/* The certificate of the CA and what follows a device certificate in its chain. */
+static vp_err
+engine_ca_setup(engine *g, vp_error *e)
+{
+	const vp_ca *ca = g->cfg->ca_hold(g->cfg->ca_arg);
+	STACK_OF(X509) *chain;
+	size_t len;
+	vp_err rc;
+
+	if (ca == NULL)
+		return vp_error_set(e, VP_ERR_NOTFOUND, "there is no CA to sign device "
+		    "certificates with: create or import one first");
+	if ((rc = vp_x509_to_pem(vp_ca_cert(ca), &g->ca_pem, &len, e)) != VP_OK)
+		goto out;
+	snprintf(g->ca_fp, sizeof(g->ca_fp), "%s", vp_ca_fingerprint(ca));
+	snprintf(g->ca_alias, sizeof(g->ca_alias), "vmspki-ca-%.12s", g->ca_fp);
+	/* A root is not sent by servers; an intermediate CA is, with what is above it but the
+	 * root. */
+	if (vp_ca_is_root(ca)) {
+		g->chain_pem = strdup("");
+	} else {
+		if ((chain = sk_X509_new_null()) == NULL ||
+		    sk_X509_push(chain, vp_ca_cert(ca)) <= 0) {
+			sk_X509_free(chain);
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (int i = 0; i < sk_X509_num(vp_ca_chain(ca)); i++) {
+			X509 *x = sk_X509_value(vp_ca_chain(ca), i);
+
+			if (X509_check_issued(x, x) != X509_V_OK)
+				sk_X509_push(chain, x);
+		}
+		rc = vp_chain_to_pem(chain, &g->chain_pem, &len, e);
+		sk_X509_free(chain);
+		if (rc != VP_OK)
+			goto out;
+	}
+	if (g->chain_pem == NULL)
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+out:
+	g->cfg->ca_release(g->cfg->ca_arg, ca);
+	return rc;
+}
+
+/* On a clean stop, give our tasks back: their Running devices resume in the next engine. */
+static void
+release_all(engine *g)
+{
+	vp_error e = { 0 };
+
+	if (vp_store_begin(g->s, &e) != VP_OK)
+		return;
+	for (etask *t = g->tasks; t != NULL; t = t->next)
+		if (exec1(g, "UPDATE task_devices SET status = 'Pending' WHERE task_id = ?1 AND "
+		    "status = 'Running' AND ?2 = ?2", t->id, 0, NULL, "release the task", &e) !=
+		    VP_OK || exec1(g, "UPDATE tasks SET claimed_by = '', lease_until = 0 WHERE "
+		    "id = ?1 AND claimed_by = ?3 AND ?2 = ?2", t->id, 0, g->instance,
+		    "release the task", &e) != VP_OK) {
+			vp_store_rollback(g->s);
+			return;
+		}
+	if (vp_store_kv_delete(g->s, "engine.heartbeat", &e) != VP_OK && e.code !=
+	    VP_ERR_NOTFOUND) {
+		vp_store_rollback(g->s);
+		return;
+	}
+	vp_store_commit(g->s, &e);
+}
+
+vp_err
+vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
+{
+	engine g;
+	vp_err rc;
+	int idle_turns = 0;
+
+	memset(&g, 0, sizeof(g));
+	g.cfg = cfg;
+	g.max_active = cfg->max_active > 0 ? cfg->max_active : VP_ENGINE_MAX_ACTIVE_DEFAULT;
+	snprintf(g.ca_pem_path, sizeof(g.ca_pem_path), "%s", cfg->ca_file);
+	make_instance(&g);
+	if ((rc = vp_store_open(cfg->db_path, &g.s, e)) != VP_OK)
+		return rc;
+	if ((rc = engine_ca_setup(&g, e)) != VP_OK)
+		goto out;
+	if ((g.multi = curl_multi_init()) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "cannot start libcurl");
+		goto out;
+	}
+	curl_multi_setopt(g.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 2L);
+	if ((rc = claim(&g, e)) != VP_OK)
+		goto out;
+	while (cfg->stop == NULL || !atomic_load(cfg->stop)) {
+		int64_t now = now_ms();
+		int running = 0, left = 0;
+		CURLMsg *m;
+
+		if (now - g.last_lease_ms >= LEASE_RENEW_MS && (rc = claim(&g, e)) != VP_OK)
+			elog(&g, "cannot claim tasks: %s", e->msg);
+		if (now - g.last_poll_ms >= POLL_MS) {
+			tasks_refresh(&g);
+			g.last_poll_ms = now;
+		}
+		if ((rc = fill(&g, e)) != VP_OK)
+			elog(&g, "cannot read the tasks: %s", e->msg);
+		for (job *j = g.jobs; j != NULL; j = j->next)
+			job_decide(&g, j);
+		if ((rc = flush(&g, e)) != VP_OK) {
+			/* Nothing that depends on the write starts; try again next turn. */
+			elog(&g, "cannot record the tasks' progress (will retry): %s", e->msg);
+		} else {
+			jobs_reap(&g);
+			tasks_reap(&g);
+			jobs_start(&g);
+		}
+		if (g.tasks == NULL && g.jobs == NULL) {
+			if (cfg->exit_when_idle && ++idle_turns > 1)
+				break;
+			if (cfg->exit_when_idle && (rc = claim(&g, e)) != VP_OK)
+				goto out;
+		} else {
+			idle_turns = 0;
+		}
+		curl_multi_perform(g.multi, &running);
+		while ((m = curl_multi_info_read(g.multi, &left)) != NULL) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			for (job *j = g.jobs; j != NULL; j = j->next)
+				if (j->xfer != NULL && vp_devhttp_easy(j->xfer) == m->easy_handle) {
+					xfer_done(&g, j, m->data.result);
+					break;
+				}
+		}
+		/* Wake for answers, or for the next poll, retry or start. */
+		int wait = POLL_MS;
+		for (job *j = g.jobs; j != NULL; j = j->next)
+			if (j->ready || j->error[0] != '\0' || j->dirty || j->ended) {
+				int64_t d = j->wake_ms - now_ms();
+
+				wait = d > 0 && d < wait ? (int)d : d <= 0 ? 0 : wait;
+			}
+		if (wait > 0)
+			curl_multi_poll(g.multi, NULL, 0, wait, NULL);
+	}
+	rc = VP_OK;
+out:
+	for (job *j = g.jobs, *n; j != NULL; j = n) {
+		n = j->next;
+		if (j->xfer != NULL)
+			curl_multi_remove_handle(g.multi, vp_devhttp_easy(j->xfer));
+		job_free(j);
+	}
+	g.jobs = NULL;
+	if (g.s != NULL && g.multi != NULL)
+		release_all(&g);
+	for (etask *t = g.tasks, *n; t != NULL; t = n) {
+		n = t->next;
+		free(t);
+	}
+	curl_multi_cleanup(g.multi);
+	free(g.ca_pem);
+	free(g.chain_pem);
+	vp_store_close(g.s);
+	return rc;
+}
