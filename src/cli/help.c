@@ -27,6 +27,8 @@ cli_help_main(FILE *f)
 "  token create|list|revoke     API bearer tokens\n"
 "  server-cert renew|import|show  the daemon's HTTPS certificate\n"
 "  component add|list|renew|remove|nats-config  internal components' mTLS certificates\n"
+"  https enable|update  put certificates on cameras and turn HTTPS on (a task)\n"
+"  task list|show|cancel|retry-failed  tasks over devices and their results\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
 "  --version    print the version\n"
 "\n"
@@ -156,6 +158,12 @@ cli_help(int argc, char **argv)
 	    strcmp(sub, "list") == 0 || strcmp(sub, "renew") == 0 || strcmp(sub, "remove") == 0 ||
 	    strcmp(sub, "nats-config") == 0))
 		cli_help_component(stdout, sub);
+	else if (strcmp(argv[0], "https") == 0)
+		cli_help_https(stdout, sub);
+	else if (strcmp(argv[0], "task") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||
+	    strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0 ||
+	    strcmp(sub, "retry-failed") == 0))
+		cli_help_task(stdout, sub);
 	else
 		return cli_usage(NULL, "no help on \"%s%s%s\"", argv[0], sub ? " " : "",
 		    sub ? sub : "");

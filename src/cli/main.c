@@ -19,6 +19,8 @@ static const struct {
 	{ "token", cmd_token },
 	{ "server-cert", cmd_servercert },
 	{ "component", cmd_component },
+	{ "https", cmd_https },
+	{ "task", cmd_task },
 };
 
 static char *

@@ -1,0 +1,515 @@
+/* `vmspki https enable|update` and `vmspki task list|show|cancel|retry-failed`: tasks that put
+ * certificates on cameras, and their results per device. With --wait the command follows the
+ * task to its end: a running daemon runs it, else this command runs the engine itself. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vmspki/device.h"
+#include "vmspki/engine.h"
+#include "vmspki/passphrase.h"
+#include "vmspki/task.h"
+#include "vmspki/util.h"
+
+enum { OPT_ALL = OPT_FIRST_LOCAL, OPT_CN, OPT_HTTPS_ONLY, OPT_WAIT, OPT_CONCURRENCY };
+
+static atomic_int stop_flag;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&stop_flag, 1);
+}
+
+void
+cli_help_https(FILE *f, const char *sub)
+{
+	(void)sub;
+	fputs(
+"vmspki https enable|update (--all | ID...) [--cn ip|fqdn] [--https-only] [--concurrency N]\n"
+"                           [--wait] [--json] [--passphrase-file F]\n"
+"  Creates a task that, on each device, adds the site CA certificate, has the camera make a\n"
+"  key pair and a CSR, signs it (profile device-https: CN the device's IP or FQDN, SAN both\n"
+"  where known), installs it, binds it to the web server (policy HTTP and HTTPS, or HTTPS\n"
+"  only), and checks with a TLS handshake that the device serves it with a chain and name\n"
+"  that verify. Only then is the device Enabled; a failed step puts the device back as it\n"
+"  was. update renews the certificate of devices already enabled the same way.\n"
+"  --cn: the common name for this task (else the device's setting, else the site's,\n"
+"  default ip). --concurrency: devices at once (default 50). --wait: follow the task to its\n"
+"  end and print a result per device (exit 1 if a device failed); a running daemon runs\n"
+"  the task, else this command does. Without --wait the daemon runs it.\n", f);
+}
+
+void
+cli_help_task(FILE *f, const char *sub)
+{
+	int all = sub == NULL;
+
+	if (all)
+		fputs("usage: vmspki task list|show|cancel|retry-failed ...\n\n", f);
+	if (all || strcmp(sub, "list") == 0)
+		fputs("vmspki task list [--json]\n  Every task: id, kind, state, devices by "
+		    "result.\n", f);
+	if (all || strcmp(sub, "show") == 0)
+		fputs("vmspki task show ID [--json]\n  The task and, per device, its status "
+		    "(Finished, Failed, Cancelled), the step\n  reached, the device's own error "
+		    "text and the duration.\n", f);
+	if (all || strcmp(sub, "cancel") == 0)
+		fputs("vmspki task cancel ID\n  Devices not started are cancelled; devices in "
+		    "the middle stop at their next step\n  and are put back as they were.\n", f);
+	if (all || strcmp(sub, "retry-failed") == 0)
+		fputs("vmspki task retry-failed ID [--wait] [--passphrase-file F]\n  Runs the "
+		    "task again for its failed and cancelled devices.\n", f);
+}
+
+/* ---- printing ---- */
+
+static int
+print_result(const vp_task_result *r, void *arg)
+{
+	(void)arg;
+	printf("%-4" PRId64 " %-13s %-16s %-10s %-20s ", r->device_id, r->mac[0] ? r->mac : "-",
+	    r->address[0] ? r->address : "(removed)", r->status, r->step);
+	cli_puts_safe(stdout, r->error);
+	putchar('\n');
+	return 0;
+}
+
+static int
+json_result(const vp_task_result *r, void *arg)
+{
+	return json_array_append_new((json_t *)arg, vp_json_task_result(r)) != 0 ? VP_ERR_NOMEM :
+	    0;
+}
+
+static int
+show_task(vp_store *s, int64_t id, int json)
+{
+	vp_error e = { 0 };
+	vp_task t;
+	json_t *o, *a;
+
+	if (vp_task_get(s, id, &t, &e) != VP_OK)
+		return cli_fail_err(&e);
+	if (json) {
+		if ((o = vp_json_task(&t)) == NULL || (a = json_array()) == NULL ||
+		    json_object_set_new(o, "results", a) != 0) {
+			json_decref(o);
+			return cli_fail("out of memory");
+		}
+		if (vp_task_results(s, id, json_result, a, &e) != VP_OK) {
+			json_decref(o);
+			return cli_fail_err(&e);
+		}
+		return cli_json_print(o);
+	}
+	printf("task %" PRId64 ": %s, %s; %" PRId64 " device%s: %" PRId64 " finished, %" PRId64
+	    " failed, %" PRId64 " cancelled, %" PRId64 " to do\n", t.id, t.kind, t.state, t.total,
+	    t.total == 1 ? "" : "s", t.finished, t.failed, t.cancelled, t.pending + t.running);
+	printf("%-4s %-13s %-16s %-10s %-20s %s\n", "ID", "MAC address", "Address", "Status",
+	    "Step", "Description");
+	if (vp_task_results(s, id, print_result, NULL, &e) != VP_OK)
+		return cli_fail_err(&e);
+	return cli_flush();
+}
+
+/* ---- running ---- */
+
+typedef struct ca_hold {
+	vp_ca *ca;
+} ca_hold;
+
+static const vp_ca *
+hold(void *arg)
+{
+	return ((ca_hold *)arg)->ca;
+}
+
+static void
+release(void *arg, const vp_ca *ca)
+{
+	(void)arg;
+	(void)ca;
+}
+
+static void
+log_stderr(void *arg, const char *line)
+{
+	(void)arg;
+	cli_puts_safe(stderr, line);
+	fputc('\n', stderr);
+}
+
+/* Follows task id to its end: runs the engine here unless a daemon serves the store. */
+static int
+follow(cli *c, vp_store *s, int64_t id, const char *passfile, int json)
+{
+	vp_error e = { 0 };
+	vp_task t;
+	char *pass = NULL, *dbpath = NULL, *cafile = NULL;
+	vp_sitekey *k = NULL;
+	ca_hold h = { NULL };
+	struct sigaction sa;
+	int rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (vp_engine_other_alive(s)) {
+		fprintf(stderr, "vmspki: the daemon runs task %" PRId64 "; following it\n", id);
+		for (;;) {
+			if (vp_task_get(s, id, &t, &e) != VP_OK)
+				return cli_fail_err(&e);
+			if (vp_task_done(&t) || atomic_load(&stop_flag))
+				break;
+			sleep(1);
+		}
+	} else {
+		if ((rc = cli_ca_load_public(c, s, &h.ca)) != CLI_OK)
+			return rc;
+		vp_ca_free(h.ca);
+		h.ca = NULL;
+		if (vp_passphrase_get(c->datadir, passfile, "CA key passphrase: ", &pass, &e) !=
+		    VP_OK || vp_ca_load(s, pass, &h.ca, &e) != VP_OK ||
+		    vp_sitekey_open(s, pass, &k, &e) != VP_OK) {
+			rc = cli_fail_err(&e);
+			goto out;
+		}
+		if ((dbpath = vp_path_join(c->datadir, "vmspki.db")) == NULL ||
+		    (cafile = vp_path_join(c->datadir, "certs/ca.cert.pem")) == NULL) {
+			rc = cli_fail("out of memory");
+			goto out;
+		}
+		vp_engine_cfg cfg = {
+			.db_path = dbpath, .ca_file = cafile, .sitekey = k, .ca_hold = hold,
+			.ca_release = release, .ca_arg = &h, .only_task = id, .exit_when_idle = 1,
+			.stop = &stop_flag, .log = log_stderr,
+		};
+		if (vp_engine_run(&cfg, &e) != VP_OK) {
+			rc = cli_fail_err(&e);
+			goto out;
+		}
+	}
+	if (atomic_load(&stop_flag)) {
+		fprintf(stderr, "vmspki: interrupted: task %" PRId64 " goes on when the daemon or "
+		    "`vmspki task retry-failed`/`https ... --wait` runs it\n", id);
+	}
+	if ((rc = show_task(s, id, json)) != CLI_OK)
+		goto out;
+	if (vp_task_get(s, id, &t, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	rc = strcmp(t.state, VP_TASK_FINISHED) == 0 ? CLI_OK : CLI_REFUSED;
+out:
+	vp_secret_free_str(pass);
+	vp_sitekey_free(k);
+	vp_ca_free(h.ca);
+	free(dbpath);
+	free(cafile);
+	return rc;
+}
+
+static int
+https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "cn", required_argument, NULL, OPT_CN },
+		{ "https-only", no_argument, NULL, OPT_HTTPS_ONLY },
+		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	vp_task_opts o = { .kind = kind };
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	const char *passfile = NULL;
+	int64_t *ids = NULL, id = 0;
+	size_t n = 0;
+	int ch, rc, all = 0, wait = 0, json = 0;
+	long v;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, cmd, argc, argv, "h", opts, &rc)) != -1) {
+		switch (ch) {
+		case CLI_OPT_STOP:
+			return rc;
+		case OPT_ALL:
+			all = 1;
+			break;
+		case OPT_CN:
+			if (strcmp(optarg, "ip") != 0 && strcmp(optarg, "fqdn") != 0)
+				return cli_usage(cmd, "--cn is ip or fqdn, not \"%.40s\"", optarg);
+			o.cn_mode = optarg;
+			break;
+		case OPT_HTTPS_ONLY:
+			o.https_only = 1;
+			break;
+		case OPT_WAIT:
+			wait = 1;
+			break;
+		case OPT_CONCURRENCY:
+			if ((rc = cli_parse_int("--concurrency", optarg, 1, VP_TASK_CONCURRENCY_MAX,
+			    &v)) != CLI_OK)
+				return rc;
+			o.concurrency = (int)v;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case OPT_PASSFILE:
+			passfile = optarg;
+			break;
+		}
+	}
+	if (all && optind < argc)
+		return cli_usage(cmd, "give device ids or --all, not both");
+	if (!all && optind >= argc)
+		return cli_usage(cmd, "give the ids of the devices (vmspki device list) or --all");
+	if (!all) {
+		if ((ids = calloc((size_t)(argc - optind), sizeof(*ids))) == NULL)
+			return cli_fail("out of memory");
+		for (int i = optind; i < argc; i++) {
+			if ((rc = cli_parse_int("a device id", argv[i], 1, INT32_MAX, &v)) !=
+			    CLI_OK) {
+				free(ids);
+				return rc;
+			}
+			ids[n++] = v;
+		}
+	}
+	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
+		goto out;
+	if (vp_task_create(s, &o, ids, n, all, c->actor, &id, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	fprintf(stderr, "vmspki: task %" PRId64 " created (%s)\n", id, kind);
+	if (wait) {
+		rc = follow(c, s, id, passfile, json);
+		goto out;
+	}
+	if (!vp_engine_other_alive(s))
+		fprintf(stderr, "vmspki: no daemon is running: the task starts when `vmspki serve` "
+		    "runs (or run this command with --wait)\n");
+	if (json)
+		rc = cli_json_print(json_pack("{s:I}", "task", (json_int_t)id));
+	else {
+		printf("%" PRId64 "\n", id);
+		rc = cli_flush();
+	}
+out:
+	free(ids);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
+https_enable(cli *c, int argc, char **argv)
+{
+	return https_run(c, VP_TASK_HTTPS_ENABLE, "https enable", argc, argv);
+}
+
+static int
+https_update(cli *c, int argc, char **argv)
+{
+	return https_run(c, VP_TASK_HTTPS_UPDATE, "https update", argc, argv);
+}
+
+int
+cmd_https(cli *c, int argc, char **argv)
+{
+	static const cli_sub subs[] = {
+		{ "enable", https_enable },
+		{ "update", https_update },
+	};
+
+	return cli_group(c, "https", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
+}
+
+/* ---- task ---- */
+
+static int
+print_task(const vp_task *t, void *arg)
+{
+	char at[32];
+
+	(void)arg;
+	vp_time_iso(t->created_at, at, sizeof(at));
+	printf("%-5" PRId64 " %-13s %-10s %-21s %6" PRId64 " %8" PRId64 " %6" PRId64 " %9" PRId64
+	    " %5" PRId64 "\n", t->id, t->kind, t->state, at, t->total, t->finished, t->failed,
+	    t->cancelled, t->pending + t->running);
+	return 0;
+}
+
+static int
+json_task(const vp_task *t, void *arg)
+{
+	return json_array_append_new((json_t *)arg, vp_json_task(t)) != 0 ? VP_ERR_NOMEM : 0;
+}
+
+static int
+task_list(cli *c, int argc, char **argv)
+{
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	json_t *a = NULL;
+	int rc, json = 0;
+
+	if (!cli_getopt_simple(c, "task list", argc, argv, &json, &rc))
+		return rc;
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if (json) {
+		if ((a = json_array()) == NULL) {
+			rc = cli_fail("out of memory");
+		} else if (vp_task_list(s, json_task, a, &e) != VP_OK) {
+			json_decref(a);
+			rc = cli_fail_err(&e);
+		} else {
+			rc = cli_json_print(a);
+		}
+		goto out;
+	}
+	printf("%-5s %-13s %-10s %-21s %6s %8s %6s %9s %5s\n", "ID", "Kind", "State", "Created",
+	    "Total", "Finished", "Failed", "Cancelled", "To do");
+	if (vp_task_list(s, print_task, NULL, &e) != VP_OK)
+		rc = cli_fail_err(&e);
+	else
+		rc = cli_flush();
+out:
+	vp_store_close(s);
+	return rc;
+}
+
+/* Options and the task id of `task show|cancel|retry-failed`. */
+static int
+task_id_cmd(cli *c, const char *cmd, int argc, char **argv, int *json, int *wait,
+    const char **passfile, int64_t *id)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch, rc;
+	long v;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, cmd, argc, argv, "h", opts, &rc)) != -1) {
+		switch (ch) {
+		case CLI_OPT_STOP:
+			return rc;
+		case OPT_JSON:
+			if (json == NULL)
+				return cli_usage(cmd, "%s takes no --json", cmd);
+			*json = 1;
+			break;
+		case OPT_WAIT:
+			if (wait == NULL)
+				return cli_usage(cmd, "%s takes no --wait", cmd);
+			*wait = 1;
+			break;
+		case OPT_PASSFILE:
+			if (passfile == NULL)
+				return cli_usage(cmd, "%s takes no --passphrase-file", cmd);
+			*passfile = optarg;
+			break;
+		}
+	}
+	if ((rc = cli_operands(cmd, argc, argv, "give the task's id (vmspki task list)")) !=
+	    CLI_OK)
+		return rc;
+	if ((rc = cli_parse_int("the task id", argv[optind], 1, INT32_MAX, &v)) != CLI_OK)
+		return rc;
+	*id = v;
+	return CLI_OK;
+}
+
+static int
+task_show(cli *c, int argc, char **argv)
+{
+	vp_store *s = NULL;
+	int64_t id;
+	int rc, json = 0;
+
+	if ((rc = task_id_cmd(c, "task show", argc, argv, &json, NULL, NULL, &id)) != CLI_OK)
+		return rc;
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	rc = show_task(s, id, json);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
+task_cancel(cli *c, int argc, char **argv)
+{
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	int64_t id;
+	int rc;
+
+	if ((rc = task_id_cmd(c, "task cancel", argc, argv, NULL, NULL, NULL, &id)) != CLI_OK)
+		return rc;
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if (vp_task_cancel(s, id, c->actor, &e) != VP_OK)
+		rc = cli_fail_err(&e);
+	else
+		printf("task %" PRId64 ": cancel requested\n", id);
+	vp_store_close(s);
+	return rc == CLI_OK ? cli_flush() : rc;
+}
+
+static int
+task_retry(cli *c, int argc, char **argv)
+{
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	const char *passfile = NULL;
+	int64_t id;
+	int rc, wait = 0;
+
+	if ((rc = task_id_cmd(c, "task retry-failed", argc, argv, NULL, &wait, &passfile,
+	    &id)) != CLI_OK)
+		return rc;
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if (vp_task_retry_failed(s, id, c->actor, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	fprintf(stderr, "vmspki: task %" PRId64 " queued again for its failed devices\n", id);
+	rc = wait ? follow(c, s, id, passfile, 0) : CLI_OK;
+out:
+	vp_store_close(s);
+	return rc;
+}
+
+int
+cmd_task(cli *c, int argc, char **argv)
+{
+	static const cli_sub subs[] = {
+		{ "list", task_list },
+		{ "show", task_show },
+		{ "cancel", task_cancel },
+		{ "retry-failed", task_retry },
+	};
+
+	return cli_group(c, "task", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
+}
