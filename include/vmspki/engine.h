@@ -27,6 +27,7 @@ typedef struct vp_engine_cfg {
 	int64_t only_task;            /* 0: every task; else only this one */
 	int exit_when_idle;           /* return once no task is left to run (the CLI) */
 	atomic_int *stop;             /* set to stop: devices in the middle resume later */
+	atomic_int *nudge;            /* set when a task was created or changed: look now */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 	long request_timeout_ms;      /* per device request; 0: 30 s */

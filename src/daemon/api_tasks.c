@@ -1,15 +1,249 @@
-/* /api/v1/tasks: tasks over devices (create, list, show, cancel, retry-failed). */
+/* /api/v1/tasks: tasks over devices.
+ *   GET  /api/v1/tasks                      every task
+ *   POST /api/v1/tasks                      {"kind","devices":[ids] | "all":true, "cn",
+ *                                            "https_only","concurrency"} -> 201 the task
+ *   GET  /api/v1/tasks/{id}                 the task and a result per device
+ *   POST /api/v1/tasks/{id}/cancel          stop it
+ *   POST /api/v1/tasks/{id}/retry-failed    run its failed and cancelled devices again
+ * The engine thread (engine.h) runs the tasks; a new one wakes it. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+
 #include "daemon.h"
+#include "vmspki/task.h"
+
+static int
+add_result(const vp_task_result *r, void *arg)
+{
+	return json_array_append_new((json_t *)arg, vp_json_task_result(r)) != 0 ? VP_ERR_NOMEM :
+	    0;
+}
+
+static int
+add_task(const vp_task *t, void *arg)
+{
+	return json_array_append_new((json_t *)arg, vp_json_task(t)) != 0 ? VP_ERR_NOMEM : 0;
+}
+
+/* The task (with results) as the reply of j. */
+static void
+reply_task(vpd_job *j, vp_store *s, int64_t id, int status)
+{
+	vp_error e = { 0 };
+	vp_task t;
+	json_t *o = NULL, *a = NULL;
+
+	if (vp_task_get(s, id, &t, &e) != VP_OK) {
+		vpd_job_vp_error(j, &e);
+		return;
+	}
+	if ((o = vp_json_task(&t)) == NULL || (a = json_array()) == NULL ||
+	    json_object_set_new(o, "results", a) != 0) {
+		json_decref(o);
+		vpd_job_error(j, 500, "internal", "out of memory");
+		return;
+	}
+	if (vp_task_results(s, id, add_result, a, &e) != VP_OK) {
+		json_decref(o);
+		vpd_job_vp_error(j, &e);
+		return;
+	}
+	vpd_job_json(j, status, o, 0);
+}
+
+static void
+run_list(vpd_job *j, vp_store *s)
+{
+	vp_error e = { 0 };
+	json_t *a = json_array();
+
+	if (a == NULL) {
+		vpd_job_error(j, 500, "internal", "out of memory");
+		return;
+	}
+	if (vp_task_list(s, add_task, a, &e) != VP_OK) {
+		json_decref(a);
+		vpd_job_vp_error(j, &e);
+		return;
+	}
+	vpd_job_json(j, 200, json_pack("{s:o}", "tasks", a), 0);
+}
+
+static void
+run_create(vpd_job *j, vp_store *s)
+{
+	json_t *devs = json_object_get(j->in, "devices"), *v;
+	vp_task_opts o = {
+		.kind = vpd_json_str(j->in, "kind"),
+		.cn_mode = vpd_json_str(j->in, "cn"),
+		.https_only = vpd_json_bool(j->in, "https_only"),
+		.concurrency = (int)vpd_json_int(j->in, "concurrency", 0),
+	};
+	vp_error e = { 0 };
+	int64_t *ids = NULL, id;
+	size_t n = json_array_size(devs), i;
+
+	if (devs != NULL && !json_is_array(devs)) {
+		vpd_job_error(j, 422, "bad_devices", "devices is a list of device ids");
+		return;
+	}
+	if (n > 0 && (ids = calloc(n, sizeof(*ids))) == NULL) {
+		vpd_job_error(j, 500, "internal", "out of memory");
+		return;
+	}
+	json_array_foreach(devs, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1) {
+			free(ids);
+			vpd_job_error(j, 422, "bad_devices", "devices holds device ids (positive "
+			    "integers); element %zu is not one", i);
+			return;
+		}
+		ids[i] = json_integer_value(v);
+	}
+	if (vp_task_create(s, &o, ids, n, vpd_json_bool(j->in, "all"), j->actor, &id, &e) !=
+	    VP_OK) {
+		free(ids);
+		vpd_job_vp_error(j, &e);
+		return;
+	}
+	free(ids);
+	vpd_log("task %" PRId64 " (%s) created by %s", id, o.kind, j->actor);
+	vpd_engine_nudge(j->d);
+	reply_task(j, s, id, 201);
+}
+
+static void
+run_show(vpd_job *j, vp_store *s)
+{
+	reply_task(j, s, vpd_json_int(j->in, "id", 0), 200);
+}
+
+static void
+run_cancel(vpd_job *j, vp_store *s)
+{
+	int64_t id = vpd_json_int(j->in, "id", 0);
+	vp_error e = { 0 };
+
+	if (vp_task_cancel(s, id, j->actor, &e) != VP_OK) {
+		vpd_job_vp_error(j, &e);
+		return;
+	}
+	vpd_log("task %" PRId64 " cancelled by %s", id, j->actor);
+	vpd_engine_nudge(j->d);
+	reply_task(j, s, id, 200);
+}
+
+static void
+run_retry(vpd_job *j, vp_store *s)
+{
+	int64_t id = vpd_json_int(j->in, "id", 0);
+	vp_error e = { 0 };
+
+	if (vp_task_retry_failed(s, id, j->actor, &e) != VP_OK) {
+		vpd_job_vp_error(j, &e);
+		return;
+	}
+	vpd_log("task %" PRId64 ": failed devices retried by %s", id, j->actor);
+	vpd_engine_nudge(j->d);
+	reply_task(j, s, id, 200);
+}
+
+static void
+task_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
+{
+	vpd_job *j;
+
+	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
+		json_decref(in);
+		vpd_reply_oom(c);
+		return;
+	}
+	j->in = in;
+	j->run = run;
+	vpd_defer(c, j);
+}
 
 void
 vpd_h_tasks(vpd_ctx *c)
 {
-	vpd_reply_error(c, 501, "not_implemented", "tasks are not served yet");
+	static const vpd_field fields[] = {
+		{ "kind", VPD_STRING, 1, 32, 0, 0 },
+		{ "all", VPD_BOOL, 0, 0, 0, 0 },
+		{ "cn", VPD_STRING, 0, 8, 0, 0 },
+		{ "https_only", VPD_BOOL, 0, 0, 0, 0 },
+		{ "concurrency", VPD_INT, 0, 0, 1, VP_TASK_CONCURRENCY_MAX },
+		{ NULL, 0, 0, 0, 0, 0 }
+	};
+	vpd_reqerr re;
+	char *body;
+	size_t len = 0;
+	json_t *b, *devs;
+
+	if (c->method != EVHTTP_REQ_POST) {
+		task_job(c, json_object(), run_list);
+		return;
+	}
+	/* "devices" is a list of integers, which the field table cannot say: it is taken out
+	 * before the check and checked by run_create. */
+	memset(&re, 0, sizeof(re));
+	if ((body = vpd_body(c, &len)) == NULL)
+		return;
+	b = vpd_json_parse(body, len, &re);
+	free(body);
+	if (b == NULL) {
+		vpd_reply_reqerr(c, &re);
+		return;
+	}
+	devs = json_incref(json_object_get(b, "devices"));
+	json_object_del(b, "devices");
+	if (vpd_json_check(b, fields, &re) != 0) {
+		json_decref(devs);
+		json_decref(b);
+		vpd_reply_reqerr(c, &re);
+		return;
+	}
+	if (devs != NULL)
+		json_object_set_new(b, "devices", devs);
+	task_job(c, b, run_create);
 }
 
 void
 vpd_h_task_item(vpd_ctx *c, const char *arg)
 {
-	(void)arg;
-	vpd_reply_error(c, 501, "not_implemented", "tasks are not served yet");
+	const char *slash = strchr(arg, '/');
+	char num[24];
+	size_t idlen = slash != NULL ? (size_t)(slash - arg) : strlen(arg);
+	void (*run)(vpd_job *, vp_store *) = run_show;
+	int64_t id;
+
+	if (slash != NULL) {
+		if (strcmp(slash, "/cancel") == 0)
+			run = run_cancel;
+		else if (strcmp(slash, "/retry-failed") == 0)
+			run = run_retry;
+		else {
+			vpd_reply_error(c, 404, "not_found", "there is no %.200s here: a task has "
+			    "/api/v1/tasks/ID, ID/cancel and ID/retry-failed", c->path);
+			return;
+		}
+	}
+	if ((run == run_show) != (c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD)) {
+		const char *allow = run == run_show ? "GET, HEAD" : "POST";
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "%.200s takes %s", c->path, allow);
+		vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+		return;
+	}
+	snprintf(num, sizeof(num), "%.*s", (int)(idlen < sizeof(num) - 1 ? idlen :
+	    sizeof(num) - 1), arg);
+	if (idlen >= sizeof(num) || vpd_parse_int(num, 1, INT32_MAX, &id) != 0) {
+		vpd_reply_error(c, 404, "not_found", "\"%.40s\" is not a task id (a positive "
+		    "integer)", num);
+		return;
+	}
+	task_job(c, json_pack("{s:I}", "id", (json_int_t)id), run);
 }

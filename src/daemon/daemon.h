@@ -48,6 +48,8 @@ typedef struct vpd_opts {
 	const char *ca_key;           /* key type of a CA made at first start ("rsa4096") */
 	int renew_check;              /* seconds between renewal checks (0: 300) */
 	int access_log;               /* one log line per request */
+	int max_devices;              /* task engine: devices at once (0: the default) */
+	int no_engine;                /* do not run tasks (another server does) */
 } vpd_opts;
 
 /* Runs the daemon until SIGTERM/SIGINT; returns the process exit status (0, 1). */
@@ -191,9 +193,16 @@ typedef struct vpd {
 	int watch_stop;
 	int watch_now;               /* SIGHUP: reload at once */
 
+	struct vpd_engine *engine;   /* the task engine thread (tasks.c) */
+
 	atomic_int stopping;
 	int64_t started_at;
 } vpd;
+
+/* ---- tasks.c: the task engine thread ---- */
+int vpd_engine_start(vpd *d, vp_error *e);
+void vpd_engine_nudge(vpd *d);          /* a task was created or changed */
+void vpd_engine_stop(vpd *d);           /* NULL engine is fine */
 
 /* ca.c-like helpers (serve.c) */
 vpd_ca_ref *vpd_ca_get(vpd *d);

@@ -448,6 +448,10 @@ vpd_serve(const vpd_opts *o)
 		goto out;
 	}
 	watcher_up = 1;
+	if (!o->no_engine && vpd_engine_start(&d, &e) != VP_OK) {
+		fprintf(stderr, "vmspki: cannot start the task engine: %s\n", e.msg);
+		goto out;
+	}
 	for (int k = 0; k < d.nworkers; k++)
 		if (vpd_worker_start(d.workers[k], &e) != VP_OK) {
 			fprintf(stderr, "vmspki: %s\n", e.msg);
@@ -493,6 +497,7 @@ out:
 		vpd_worker_stop(d.workers[k]);
 	for (int k = 0; d.workers != NULL && k < d.nworkers; k++)
 		vpd_worker_join(d.workers[k]);
+	vpd_engine_stop(&d);     /* devices in the middle resume at the next start */
 	vpd_pool_stop(d.pool);   /* idle: the workers waited for their jobs */
 	if (committer_up)
 		vpd_committer_stop(d.committer);

@@ -253,13 +253,31 @@ exec1(engine *g, const char *sql, int64_t a, int64_t b, const char *txt, const c
 /* Claims every queued or running task nobody live holds, renews our leases, and writes the
  * heartbeat. Devices a dead engine left Running go back to Pending (they resume). */
 static vp_err
-claim(engine *g, vp_error *e)
+claim(engine *g, int renew, vp_error *e)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t now = (int64_t)time(NULL);
 	char hb[200];
 	vp_err rc;
+	int r;
 
+	/* Between renewals, write only when there is something to take. */
+	if (!renew) {
+		if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT 1 FROM tasks WHERE state IN "
+		    "('Queued', 'Running') AND claimed_by <> ?1 AND (claimed_by = '' OR "
+		    "lease_until < ?2) AND (?3 = 0 OR id = ?3) LIMIT 1", -1, &st, NULL) !=
+		    SQLITE_OK || sqlite3_bind_text(st, 1, g->instance, -1, SQLITE_STATIC) !=
+		    SQLITE_OK || sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 3, g->cfg->only_task) != SQLITE_OK ||
+		    ((r = sqlite3_step(st)) != SQLITE_ROW && r != SQLITE_DONE)) {
+			sqlite3_finalize(st);
+			return vp_store_fail(g->s, e, "look for tasks to run");
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+		if (r == SQLITE_DONE)
+			return VP_OK;
+	}
 	if ((rc = vp_store_begin(g->s, e)) != VP_OK)
 		return rc;
 	if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT id, claimed_by, lease_until FROM tasks "
@@ -311,7 +329,8 @@ claim(engine *g, vp_error *e)
 	if ((rc = vp_store_kv_put(g->s, "engine.heartbeat", hb, strlen(hb), e)) != VP_OK ||
 	    (rc = vp_store_commit(g->s, e)) != VP_OK)
 		goto fail;
-	g->last_lease_ms = now_ms();
+	if (renew)
+		g->last_lease_ms = now_ms();
 	return VP_OK;
 fail:
 	sqlite3_finalize(st);
@@ -1378,16 +1397,17 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 		goto out;
 	}
 	curl_multi_setopt(g.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 2L);
-	if ((rc = claim(&g, e)) != VP_OK)
+	if ((rc = claim(&g, 1, e)) != VP_OK)
 		goto out;
 	while (cfg->stop == NULL || !atomic_load(cfg->stop)) {
 		int64_t now = now_ms();
 		int running = 0, left = 0;
 		CURLMsg *m;
 
-		if (now - g.last_lease_ms >= LEASE_RENEW_MS && (rc = claim(&g, e)) != VP_OK)
-			elog(&g, "cannot claim tasks: %s", e->msg);
-		if (now - g.last_poll_ms >= POLL_MS) {
+		if (now - g.last_poll_ms >= POLL_MS || (cfg->nudge != NULL &&
+		    atomic_exchange(cfg->nudge, 0))) {
+			if ((rc = claim(&g, now - g.last_lease_ms >= LEASE_RENEW_MS, e)) != VP_OK)
+				elog(&g, "cannot claim tasks: %s", e->msg);
 			tasks_refresh(&g);
 			g.last_poll_ms = now;
 		}
@@ -1406,7 +1426,7 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 		if (g.tasks == NULL && g.jobs == NULL) {
 			if (cfg->exit_when_idle && ++idle_turns > 1)
 				break;
-			if (cfg->exit_when_idle && (rc = claim(&g, e)) != VP_OK)
+			if (cfg->exit_when_idle && (rc = claim(&g, 1, e)) != VP_OK)
 				goto out;
 		} else {
 			idle_turns = 0;

@@ -1,0 +1,143 @@
+/* The daemon's task engine thread: runs the engine (engine.h) over the daemon's store until the
+ * daemon stops. Devices in the middle when it stops resume at the next start. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "vmspki/device.h"
+#include "vmspki/engine.h"
+#include "vmspki/util.h"
+
+struct vpd_engine {
+	pthread_t thread;
+	atomic_int stop;
+	atomic_int nudge;
+	vp_sitekey *sitekey;
+	char *ca_file;
+	vpd *d;
+	pthread_mutex_t mu;
+	vpd_ca_ref *held;             /* the engine thread holds one CA at a time */
+};
+
+static const vp_ca *
+hold(void *arg)
+{
+	struct vpd_engine *g = arg;
+	vpd_ca_ref *r = vpd_ca_get(g->d);
+
+	if (r == NULL)
+		return NULL;
+	pthread_mutex_lock(&g->mu);
+	if (g->held != NULL)
+		vpd_ca_put(g->held);
+	g->held = r;
+	pthread_mutex_unlock(&g->mu);
+	return r->ca;
+}
+
+static void
+release(void *arg, const vp_ca *ca)
+{
+	struct vpd_engine *g = arg;
+
+	(void)ca;
+	pthread_mutex_lock(&g->mu);
+	if (g->held != NULL)
+		vpd_ca_put(g->held);
+	g->held = NULL;
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void
+log_line(void *arg, const char *line)
+{
+	(void)arg;
+	vpd_log("%s", line);
+}
+
+static void *
+engine_main(void *arg)
+{
+	struct vpd_engine *g = arg;
+	vp_error e = { 0 };
+	vp_engine_cfg cfg = {
+		.db_path = g->d->dbpath, .ca_file = g->ca_file, .sitekey = g->sitekey,
+		.ca_hold = hold, .ca_release = release, .ca_arg = g, .stop = &g->stop,
+		.nudge = &g->nudge, .log = log_line, .log_arg = g,
+		.max_active = g->d->o.max_devices,
+	};
+
+	while (!atomic_load(&g->stop)) {
+		if (vp_engine_run(&cfg, &e) == VP_OK)
+			break;
+		/* A store that is busy or a CA not there yet: say so and try again later. */
+		vpd_log("task engine: %s; trying again in 10 s", e.msg);
+		for (int i = 0; i < 100 && !atomic_load(&g->stop); i++) {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+int
+vpd_engine_start(vpd *d, vp_error *e)
+{
+	struct vpd_engine *g = calloc(1, sizeof(*g));
+	vp_store *s = NULL;
+	vp_err rc;
+
+	if (g == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	g->d = d;
+	pthread_mutex_init(&g->mu, NULL);
+	if ((g->ca_file = vp_path_join(d->datadir, "certs/ca.cert.pem")) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = vp_store_open(d->dbpath, &s, e)) != VP_OK ||
+	    (rc = vp_sitekey_open(s, d->passphrase, &g->sitekey, e)) != VP_OK)
+		goto fail;
+	vp_store_close(s);
+	s = NULL;
+	if (pthread_create(&g->thread, NULL, engine_main, g) != 0) {
+		rc = vp_error_set(e, VP_ERR_INTERNAL, "cannot start the task engine thread");
+		goto fail;
+	}
+	d->engine = g;
+	return VP_OK;
+fail:
+	vp_store_close(s);
+	vp_sitekey_free(g->sitekey);
+	free(g->ca_file);
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+	return rc;
+}
+
+void
+vpd_engine_nudge(vpd *d)
+{
+	if (d->engine != NULL)
+		atomic_store(&d->engine->nudge, 1);
+}
+
+void
+vpd_engine_stop(vpd *d)
+{
+	struct vpd_engine *g = d->engine;
+
+	if (g == NULL)
+		return;
+	atomic_store(&g->stop, 1);
+	pthread_join(g->thread, NULL);
+	if (g->held != NULL)
+		vpd_ca_put(g->held);
+	vp_sitekey_free(g->sitekey);
+	free(g->ca_file);
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+	d->engine = NULL;
+}
