@@ -527,6 +527,7 @@ pem_fingerprint(const char *pem, char fp[65])
 static vp_err
 step_start(engine *g, job *j, vp_error *e)
 {
+	static __thread const char *cas[2];
 	vp_dop_args a;
 
 	memset(&a, 0, sizeof(a));
@@ -560,6 +561,12 @@ step_start(engine *g, job *j, vp_error *e)
 		a.alias = j->rollback ? (j->old_alias[0] ? j->old_alias : j->alias) : j->alias;
 		a.policy = j->rollback ? j->old_policy :
 		    j->task->t.https_only ? VP_POLICY_HTTPS : VP_POLICY_BOTH;
+		/* The web server sends our CA with the certificate (it matters for an
+		 * intermediate CA); a roll-back keeps what the device had. */
+		if (!j->rollback) {
+			cas[0] = g->ca_alias;
+			a.ca_aliases = cas;
+		}
 		return start_op(g, j, VP_DOP_TLS_SET, &a, e);
 	case ST_VERIFY: {
 		vp_dev_conn c = j->conn;
