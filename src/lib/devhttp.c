@@ -1,0 +1,371 @@
+/* Sending a driver's request to a device with one libcurl easy handle: Digest (Basic only when
+ * allowed and over HTTPS), a timeout, no proxy and no redirects, an answer bounded at
+ * VP_DEVHTTP_MAX_ANSWER, TLS verified against the site CA and the device's name or not at all
+ * (factory certificates), and curl's outcome sorted into vp_transport. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "vmspki/devhttp.h"
+#include "vmspki/util.h"
+
+#define DEFAULT_TIMEOUT_MS 30000L
+#define CONNECT_TIMEOUT_MS 10000L
+
+struct vp_devhttp {
+	CURL *h;
+	struct curl_slist *headers;
+	struct curl_slist *connect_to;
+	char *body;              /* copy of the request body */
+	unsigned char *buf;      /* the answer */
+	size_t len, cap;
+	int too_big;
+	char *ctype;
+	char *password;          /* only to keep it out of messages; wiped on free */
+	char errbuf[CURL_ERROR_SIZE];
+	char msg[CURL_ERROR_SIZE + 64];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void
+curl_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *arg)
+{
+	vp_devhttp *t = arg;
+	size_t add = size * n, ncap;
+	unsigned char *nb;
+
+	if (add > VP_DEVHTTP_MAX_ANSWER || t->len + add > VP_DEVHTTP_MAX_ANSWER) {
+		t->too_big = 1;
+		return 0;                      /* curl aborts with CURLE_WRITE_ERROR */
+	}
+	if (t->len + add + 1 > t->cap) {
+		ncap = t->cap == 0 ? 16384 : t->cap;
+		while (ncap < t->len + add + 1)
+			ncap *= 2;
+		if (ncap > VP_DEVHTTP_MAX_ANSWER + 1)
+			ncap = VP_DEVHTTP_MAX_ANSWER + 1;
+		if ((nb = realloc(t->buf, ncap)) == NULL)
+			return 0;
+		t->buf = nb;
+		t->cap = ncap;
+	}
+	memcpy(t->buf + t->len, p, add);
+	t->len += add;
+	t->buf[t->len] = '\0';
+	return add;
+}
+
+/* host as it goes into a URL: IPv6 literals in brackets. */
+static void
+url_host(char *dst, size_t n, const char *host)
+{
+	if (strchr(host, ':') != NULL)
+		snprintf(dst, n, "[%s]", host);
+	else
+		snprintf(dst, n, "%s", host);
+}
+
+static int
+host_ok(const char *h)
+{
+	size_t n = h != NULL ? strlen(h) : 0;
+
+	if (n == 0 || n > 253)
+		return 0;
+	/* characters that could change the URL or curl's connect-to syntax */
+	return strpbrk(h, "/?#@[] \t\r\n\\%") == NULL;
+}
+
+#define SET(opt, val) do { if (curl_easy_setopt(t->h, opt, val) != CURLE_OK) goto fail; } while (0)
+
+static vp_err
+setup(const vp_dev_conn *c, const vp_http_req *req, int tls_check, vp_devhttp **out,
+    vp_error *e)
+{
+	vp_devhttp *t = NULL;
+	char host[300], addr[300], url[1024], line[700], ct[256];
+	const char *name;
+	int https = tls_check || c->use_https, verify = tls_check || c->verify;
+	int port = https ? c->https_port : c->http_port;
+	long timeout = c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
+	long auth;
+
+	*out = NULL;
+	pthread_once(&curl_once, curl_init);
+	name = c->tls_name != NULL && c->tls_name[0] != '\0' ? c->tls_name : c->address;
+	if (!host_ok(c->address) || !host_ok(name))
+		return vp_error_set(e, VP_ERR_INVALID, "the device address is not a host name or "
+		    "an IP address");
+	if (port < 1 || port > 65535)
+		return vp_error_set(e, VP_ERR_INVALID, "the device port %d is out of range", port);
+	if (req->path[0] != '/' || strpbrk(req->path, " \t\r\n#") != NULL)
+		return vp_error_set(e, VP_ERR_INTERNAL, "bad device request path");
+	if (verify && https && (c->ca_file == NULL || c->ca_file[0] == '\0'))
+		return vp_error_set(e, VP_ERR_INVALID, "no site CA file to verify the device with");
+	if ((t = calloc(1, sizeof(*t))) == NULL || (t->h = curl_easy_init()) == NULL)
+		goto nomem;
+	if (c->password != NULL && c->password[0] != '\0' &&
+	    (t->password = vp_strdup(c->password)) == NULL)
+		goto nomem;
+
+	/* With verification the URL names what the certificate must match and curl connects to
+	 * the address instead; without, the URL is the address. */
+	url_host(host, sizeof(host), verify && https ? name : c->address);
+	snprintf(url, sizeof(url), "%s://%s:%d%s", https ? "https" : "http", host, port,
+	    req->path);
+	SET(CURLOPT_URL, url);
+	if (verify && https && strcmp(name, c->address) != 0) {
+		url_host(addr, sizeof(addr), c->address);
+		snprintf(line, sizeof(line), "%s:%d:%s:%d", host, port, addr, port);
+		if ((t->connect_to = curl_slist_append(NULL, line)) == NULL)
+			goto nomem;
+		SET(CURLOPT_CONNECT_TO, t->connect_to);
+	}
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROXY, "");
+	SET(CURLOPT_NOPROXY, "*");
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_TIMEOUT_MS, timeout);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout < CONNECT_TIMEOUT_MS ? timeout : CONNECT_TIMEOUT_MS);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)VP_DEVHTTP_MAX_ANSWER);
+	SET(CURLOPT_WRITEFUNCTION, on_data);
+	SET(CURLOPT_WRITEDATA, t);
+	SET(CURLOPT_ERRORBUFFER, t->errbuf);
+	SET(CURLOPT_USERAGENT, "vmspki");
+	if (https) {
+		SET(CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+		if (verify) {
+			SET(CURLOPT_CAINFO, c->ca_file);
+			SET(CURLOPT_CAPATH, NULL);
+		}
+	}
+	if (tls_check)
+		SET(CURLOPT_CERTINFO, 1L);
+	if (c->username != NULL && c->username[0] != '\0') {
+		auth = CURLAUTH_DIGEST;
+		if (c->allow_basic && https)
+			auth |= CURLAUTH_BASIC;
+		SET(CURLOPT_HTTPAUTH, auth);
+		SET(CURLOPT_USERNAME, c->username);
+		SET(CURLOPT_PASSWORD, c->password != NULL ? c->password : "");
+	}
+	/* No "Expect: 100-continue" round trip: cameras answer the whole request. */
+	if ((t->headers = curl_slist_append(NULL, "Expect:")) == NULL)
+		goto nomem;
+	if (req->content_type != NULL) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", req->content_type);
+		if ((t->headers = curl_slist_append(t->headers, ct)) == NULL)
+			goto nomem;
+	}
+	SET(CURLOPT_HTTPHEADER, t->headers);
+	if (strcmp(req->method, "GET") == 0) {
+		SET(CURLOPT_HTTPGET, 1L);
+	} else {
+		if (req->body_len > 0) {
+			if ((t->body = malloc(req->body_len)) == NULL)
+				goto nomem;
+			memcpy(t->body, req->body, req->body_len);
+			SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+			SET(CURLOPT_POSTFIELDS, t->body);
+		} else if (strcmp(req->method, "DELETE") != 0) {
+			SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+			SET(CURLOPT_POSTFIELDS, "");
+		}
+		if (strcmp(req->method, "POST") != 0)
+			SET(CURLOPT_CUSTOMREQUEST, req->method);
+	}
+	*out = t;
+	return VP_OK;
+fail:
+	vp_devhttp_free(t);
+	return vp_error_set(e, VP_ERR_INTERNAL, "libcurl refused an option for the device request");
+nomem:
+	vp_devhttp_free(t);
+	return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+}
+
+#undef SET
+
+vp_err
+vp_devhttp_new(const vp_dev_conn *conn, const vp_http_req *req, vp_devhttp **out, vp_error *e)
+{
+	return setup(conn, req, 0, out, e);
+}
+
+vp_err
+vp_devhttp_new_tls_check(const vp_dev_conn *conn, vp_devhttp **out, vp_error *e)
+{
+	vp_http_req req = { .method = "GET", .path = "/" };
+
+	return setup(conn, &req, 1, out, e);
+}
+
+CURL *
+vp_devhttp_easy(vp_devhttp *t)
+{
+	return t->h;
+}
+
+static vp_transport
+classify(CURLcode cc, int too_big)
+{
+	switch (cc) {
+	case CURLE_OK:
+		return VP_TRANSPORT_OK;
+	case CURLE_OPERATION_TIMEDOUT:
+		return VP_TRANSPORT_TIMEOUT;
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return VP_TRANSPORT_REFUSED;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		return VP_TRANSPORT_RESET;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		return VP_TRANSPORT_TLS;
+	case CURLE_FILESIZE_EXCEEDED:
+		return VP_TRANSPORT_TOO_BIG;
+	case CURLE_WRITE_ERROR:
+		return too_big ? VP_TRANSPORT_TOO_BIG : VP_TRANSPORT_OTHER;
+	default:
+		return VP_TRANSPORT_OTHER;
+	}
+}
+
+void
+vp_devhttp_finish(vp_devhttp *t, CURLcode cc, vp_http_resp *resp)
+{
+	char *ct = NULL;
+	long status = 0;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->transport = classify(cc, t->too_big);
+	if (resp->transport != VP_TRANSPORT_OK) {
+		snprintf(t->msg, sizeof(t->msg), "%s",
+		    t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(cc));
+		/* curl never puts credentials in its words; make sure of it */
+		if (t->password != NULL && strstr(t->msg, t->password) != NULL)
+			snprintf(t->msg, sizeof(t->msg), "%s", curl_easy_strerror(cc));
+		resp->transport_msg = t->msg;
+		return;
+	}
+	curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
+	if (curl_easy_getinfo(t->h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL) {
+		free(t->ctype);
+		t->ctype = vp_strdup(ct);
+	}
+	resp->status = status;
+	resp->content_type = t->ctype;
+	resp->body = t->buf;
+	resp->len = t->len;
+}
+
+vp_err
+vp_devhttp_peer_fingerprint(vp_devhttp *t, char fp[65], vp_error *e)
+{
+	struct curl_certinfo *ci = NULL;
+	struct curl_slist *s;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	unsigned char *der = NULL;
+	X509 *x = NULL;
+	BIO *b = NULL;
+	int n;
+	vp_err rc = VP_OK;
+
+	fp[0] = '\0';
+	if (curl_easy_getinfo(t->h, CURLINFO_CERTINFO, &ci) != CURLE_OK || ci == NULL ||
+	    ci->num_of_certs < 1)
+		return vp_error_set(e, VP_ERR_NOTFOUND, "the device presented no certificate");
+	/* certinfo[0] is the leaf; its "Cert:" entry holds the PEM (OpenSSL backend). */
+	for (s = ci->certinfo[0]; s != NULL; s = s->next)
+		if (strncmp(s->data, "Cert:", 5) == 0)
+			break;
+	if (s == NULL || (b = BIO_new_mem_buf(s->data + 5, -1)) == NULL ||
+	    (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL) {
+		rc = vp_error_ssl(e, VP_ERR_NOTFOUND, "the device's certificate cannot be read");
+		goto out;
+	}
+	if ((n = i2d_X509(x, &der)) <= 0 ||
+	    EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot hash the device's certificate");
+		goto out;
+	}
+	vp_hex_encode(md, mdlen, fp);
+out:
+	OPENSSL_free(der);
+	X509_free(x);
+	BIO_free(b);
+	return rc;
+}
+
+void
+vp_devhttp_free(vp_devhttp *t)
+{
+	if (t == NULL)
+		return;
+	if (t->h != NULL)
+		curl_easy_cleanup(t->h);
+	curl_slist_free_all(t->headers);
+	curl_slist_free_all(t->connect_to);
+	free(t->body);
+	free(t->buf);
+	free(t->ctype);
+	vp_secret_free_str(t->password);
+	free(t);
+}
+
+vp_err
+vp_dop_run(const vp_dev_conn *conn, vp_dop *op, vp_error *e)
+{
+	const vp_http_req *req;
+	vp_http_resp resp;
+	vp_devhttp *t = NULL;
+	CURLcode cc;
+	vp_err rc;
+	int i;
+
+	/* No operation needs more than a handful of requests; a loop is a bug. */
+	for (i = 0; i < 16; i++) {
+		if ((rc = vp_dop_next(op, &req, e)) != VP_OK)
+			return rc;
+		if (req == NULL)
+			return VP_OK;
+		if ((rc = vp_devhttp_new(conn, req, &t, e)) != VP_OK)
+			return rc;
+		cc = curl_easy_perform(t->h);
+		vp_devhttp_finish(t, cc, &resp);
+		rc = vp_dop_feed(op, &resp, e);
+		vp_devhttp_free(t);
+		if (rc != VP_OK)
+			return rc;
+	}
+	return vp_error_set(e, VP_ERR_INTERNAL, "the device conversation did not end");
+}

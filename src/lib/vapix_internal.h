@@ -1,0 +1,128 @@
+/* The VAPIX driver's private parts, shared by vapix.c (the conversation), vapix_soap.c (SOAP 1.2
+ * messages), vapix_rest.c (REST cert v1) and vapix_x509.c (certificates in and out). The wire
+ * messages are pinned in docs/device-protocol.md. */
+#ifndef VMSPKI_VAPIX_INTERNAL_H
+#define VMSPKI_VAPIX_INTERNAL_H
+
+#include <stddef.h>
+
+#include "vmspki/driver.h"
+#include "vmspki/err.h"
+
+/* Largest answer the driver reads (the transport stops at the same size). */
+#define VX_MAX_ANSWER   (1024u * 1024u)
+/* Longest alias: REST's alias type, and ONVIF's CertificateID as Axis SOAP firmware takes it. */
+#define VX_ALIAS_REST   127     /* REST allows 128; driver.h keeps 127 + NUL */
+#define VX_ALIAS_SOAP   64
+/* Most entries read from one list (certificates, ciphers, CA ids). */
+#define VX_MAX_LIST     256
+/* Longest certificate or CSR accepted from the device, as PEM. */
+#define VX_MAX_PEM      (64u * 1024u)
+
+/* Where an operation is in its conversation. */
+enum vx_step {
+	VX_BDI = 1,       /* basicdeviceinfo getAllProperties */
+	VX_PARAM,         /* param.cgi for firmware without basicdeviceinfo */
+	VX_REST_V1,       /* PROBE: is /config/rest/cert/v1 there? */
+	VX_REST_BETA,     /* PROBE: is /config/rest/cert/v1beta there? */
+	VX_TLS_GET,       /* GetWebServerTlsConfiguration */
+	VX_TLS_SET,       /* SetWebServerTlsConfiguration */
+	VX_MAIN,          /* the one request of a certificate operation */
+	VX_BASE_CHECK     /* a 404 under v1: does v1 exist at all? */
+};
+
+/* The web server configuration as read, to send back what we do not change. */
+typedef struct vx_tls {
+	int tls;
+	char admin[16];          /* "Http", "Https", "HttpAndHttps" or "" */
+	char cert_id[VX_ALIAS_REST + 1];
+	char **ciphers;
+	size_t nciphers;
+	char **cas;
+	size_t ncas;
+	char **trusted;
+	size_t ntrusted;
+} vx_tls;
+
+struct vp_dop {
+	vp_dop_kind kind;
+	enum vx_step step;
+	int done;
+	char api[16];
+	int base_ok;             /* v1 answered: a 404 is about the alias, not the API */
+
+	/* the arguments, copied */
+	char *alias;
+	char *leaf_pem;          /* CA_ADD, CERT_INSTALL: the first certificate of args.pem */
+	char *leaf_b64;          /* ... as base64 DER, for SOAP */
+	char *key_type;
+	char *subject;
+	char **sans;
+	size_t nsans;
+	char **ca_aliases;
+	size_t nca_aliases;
+	int has_ca_aliases;
+	vp_dev_policy policy;
+
+	/* the request handed out by vp_dop_next */
+	vp_http_req req;
+	int built;
+
+	/* the outcome */
+	vp_dev_fail fail;
+	int retryable;
+	char msg[512];
+	/* a 404 under v1 kept while VX_BASE_CHECK finds out what it meant */
+	char pend_msg[512];
+	vp_dop_result res;
+	vx_tls tls;
+};
+
+/* Words for an operation in messages ("add CA certificate"). */
+const char *vx_op_name(const vp_dop *op);
+
+/* Ends op with failure f and a message (control characters in device text are removed by
+ * the callers that quote it). */
+void vx_fail(vp_dop *op, vp_dev_fail f, int retryable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Ends op successfully. */
+void vx_finish(vp_dop *op);
+/* Copies device text into dst (at most n-1 bytes, at most 400 characters), control characters
+ * as spaces, for quoting in a message. */
+void vx_quote(char *dst, size_t n, const char *src, size_t len);
+/* Ends op with the generic failure for an HTTP status without a usable error body. */
+void vx_fail_status(vp_dop *op, long status);
+
+/* Sets op's request (method, path printf-style); body (may be NULL) is taken over. */
+vp_err vx_request(vp_dop *op, const char *method, const char *content_type, char *body,
+    size_t body_len, vp_error *e, const char *path_fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* Appends alias to dst percent-encoded (RFC 3986 unreserved kept); 0 if it does not fit. */
+int vx_pct_encode(char *dst, size_t n, const char *alias);
+
+/* True when s is 1..max bytes without control characters. */
+int vx_text_ok(const char *s, size_t max);
+
+/* SOAP (vapix_soap.c) */
+vp_err vx_soap_build(vp_dop *op, vp_error *e);   /* for VX_TLS_GET, VX_TLS_SET, VX_MAIN */
+vp_err vx_soap_handle(vp_dop *op, const vp_http_resp *r, vp_error *e);
+void vx_tls_clear(vx_tls *t);
+/* Whether subject can be sent to CreateCertificate2 (C, ST, L, O, OU, CN, comma-separated). */
+vp_err vx_soap_subject_check(const char *subject, vp_error *e);
+
+/* REST (vapix_rest.c) */
+vp_err vx_rest_build(vp_dop *op, vp_error *e);   /* VX_MAIN, VX_BASE_CHECK, probe steps */
+vp_err vx_rest_handle(vp_dop *op, const vp_http_resp *r, vp_error *e);
+/* Reads a JSON answer: 1 and *root (json_t *, decref it) for a success object, 0 when op has
+ * failed (garbage, error object, HTTP error). */
+int vx_json_answer(vp_dop *op, const vp_http_resp *r, void **root);
+
+/* Certificates (vapix_x509.c). All return NULL/0 with nothing allocated on bad input. */
+/* The first certificate of a PEM text: its PEM and base64 DER (either out may be NULL). */
+vp_err vx_pem_first_cert(const char *pem, char **pem_out, char **b64_out, vp_error *e);
+/* A certificate from the device, PEM text or base64 DER: normalised PEM, or NULL. */
+char *vx_cert_pem(const char *text, size_t len, int is_b64);
+/* A CSR from the device, PEM text or base64 DER: normalised PEM, or NULL. */
+char *vx_csr_pem(const char *text, size_t len, int is_b64);
+
+#endif
