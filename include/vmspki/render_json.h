@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "vmspki/ca.h"
+#include "vmspki/device.h"
 #include "vmspki/err.h"
 #include "vmspki/issue.h"
 #include "vmspki/servercert.h"
@@ -41,5 +42,9 @@ json_t *vp_json_issued(const vp_issued *is, const char *profile);
 /* The server certificate's status: present, imported, serial, fingerprint, validity,
  * renew_after, from_current_ca, covers_host, renewal_due, reason. */
 json_t *vp_json_servercert(const vp_servercert_status *st);
+/* A device of the inventory (never its password): id, address, ports, name, username,
+ * allow_basic, cn, mac, model, firmware, api, https, status, status_detail, pinned,
+ * https_only, certificate (serial, alias, not_after; null when none), added_at, updated_at. */
+json_t *vp_json_device(const vp_device *d);
 
 #endif
