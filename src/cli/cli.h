@@ -50,6 +50,7 @@ int cmd_serve(cli *c, int argc, char **argv);        /* cmd_serve.c (the daemon)
 int cmd_token(cli *c, int argc, char **argv);        /* cmd_token.c */
 int cmd_servercert(cli *c, int argc, char **argv);   /* cmd_servercert.c */
 int cmd_component(cli *c, int argc, char **argv);    /* cmd_component.c */
+int cmd_device(cli *c, int argc, char **argv);       /* cmd_device.c */
 int cmd_https(cli *c, int argc, char **argv);        /* cmd_https.c */
 int cmd_task(cli *c, int argc, char **argv);         /* cmd_https.c */
 
@@ -63,6 +64,7 @@ void cli_help_serve(FILE *f);
 void cli_help_token(FILE *f, const char *sub);
 void cli_help_servercert(FILE *f, const char *sub);
 void cli_help_component(FILE *f, const char *sub);
+void cli_help_device(FILE *f, const char *sub);
 void cli_help_https(FILE *f, const char *sub);
 void cli_help_task(FILE *f, const char *sub);
 int cli_help(int argc, char **argv);

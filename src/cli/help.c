@@ -27,6 +27,7 @@ cli_help_main(FILE *f)
 "  token create|list|revoke     API bearer tokens\n"
 "  server-cert renew|import|show  the daemon's HTTPS certificate\n"
 "  component add|list|renew|remove|nats-config  internal components' mTLS certificates\n"
+"  device add|import|list|show|remove  the camera inventory\n"
 "  https enable|update  put certificates on cameras and turn HTTPS on (a task)\n"
 "  task list|show|cancel|retry-failed  tasks over devices and their results\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
@@ -158,6 +159,10 @@ cli_help(int argc, char **argv)
 	    strcmp(sub, "list") == 0 || strcmp(sub, "renew") == 0 || strcmp(sub, "remove") == 0 ||
 	    strcmp(sub, "nats-config") == 0))
 		cli_help_component(stdout, sub);
+	else if (strcmp(argv[0], "device") == 0 && (sub == NULL || strcmp(sub, "add") == 0 ||
+	    strcmp(sub, "import") == 0 || strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0 ||
+	    strcmp(sub, "remove") == 0))
+		cli_help_device(stdout, sub);
 	else if (strcmp(argv[0], "https") == 0)
 		cli_help_https(stdout, sub);
 	else if (strcmp(argv[0], "task") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||

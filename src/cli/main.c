@@ -19,6 +19,7 @@ static const struct {
 	{ "token", cmd_token },
 	{ "server-cert", cmd_servercert },
 	{ "component", cmd_component },
+	{ "device", cmd_device },
 	{ "https", cmd_https },
 	{ "task", cmd_task },
 };
