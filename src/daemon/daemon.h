@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "vmspki/ca.h"
+#include "vmspki/device.h"
 #include "vmspki/err.h"
 #include "vmspki/issue.h"
 #include "vmspki/store.h"
@@ -164,6 +165,8 @@ typedef struct vpd {
 	char *datadir;
 	char *dbpath;
 	char *passphrase;            /* CA key passphrase, to protect a CA made through the API */
+	vp_sitekey *sitekey;         /* unlocks device passwords (api_devices.c); NULL if it
+	                              * could not be opened at start (logged) */
 
 	pthread_mutex_t ca_mu;
 	vpd_ca_ref *ca;

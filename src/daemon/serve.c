@@ -395,6 +395,9 @@ vpd_serve(const vpd_opts *o)
 		vpd_log("the server certificate is kept although %s (it was imported: `vmspki "
 		    "server-cert renew` replaces it)", st.reason);
 	check_components(&d, s, ca);
+	/* The device inventory stores passwords under the site data key: opened once here. */
+	if (vp_sitekey_open(s, d.passphrase, &d.sitekey, &e) != VP_OK)
+		vpd_log("devices cannot be added: %s", e.msg);
 	vpd_ca_set(&d, ca);
 	ca = NULL;
 	if (vpd_tls_reload(&d, 1) != 1) {
@@ -518,6 +521,7 @@ out:
 	vpd_ca_put(d.ca);
 	SSL_CTX_free(d.tls);
 	vpd_rl_free(d.rl);
+	vp_sitekey_free(d.sitekey);
 	if (d.passphrase != NULL)
 		vp_secret_free_str(d.passphrase);
 	free(d.datadir);
