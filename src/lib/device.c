@@ -93,6 +93,11 @@ vp_device_new_check(const vp_device_new *nd, vp_error *e)
 		return vp_error_set(e, VP_ERR_INVALID, "the device address is too long or holds "
 		    "control characters");
 	if (!is_ip(a) && !is_hostname(a)) {
+		const char *colon = strchr(a, ':');
+
+		if (colon != NULL && strchr(colon + 1, ':') == NULL)
+			return vp_error_set(e, VP_ERR_INVALID, "\"%s\": give the address without a port "
+			    "(the HTTP port is its own field, or ADDR:PORT on the command line)", a);
 		if (strchr(a, '%') != NULL)
 			return vp_error_set(e, VP_ERR_INVALID, "\"%s\": IPv6 addresses with a zone "
 			    "(%%interface) are not supported: give a global or unique-local address",
