@@ -451,10 +451,8 @@ vpd_serve(const vpd_opts *o)
 		goto out;
 	}
 	watcher_up = 1;
-	if (!o->no_engine && vpd_engine_start(&d, &e) != VP_OK) {
-		fprintf(stderr, "vmspki: cannot start the task engine: %s\n", e.msg);
-		goto out;
-	}
+	if (!o->no_engine && vpd_engine_start(&d, &e) != VP_OK)
+		vpd_log("tasks will not run: %s", e.msg);
 	for (int k = 0; k < d.nworkers; k++)
 		if (vpd_worker_start(d.workers[k], &e) != VP_OK) {
 			fprintf(stderr, "vmspki: %s\n", e.msg);

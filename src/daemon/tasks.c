@@ -13,7 +13,7 @@ struct vpd_engine {
 	pthread_t thread;
 	atomic_int stop;
 	atomic_int nudge;
-	vp_sitekey *sitekey;
+	const vp_sitekey *sitekey;    /* the daemon's (serve.c) */
 	char *ca_file;
 	vpd *d;
 	pthread_mutex_t mu;
@@ -86,7 +86,6 @@ int
 vpd_engine_start(vpd *d, vp_error *e)
 {
 	struct vpd_engine *g = calloc(1, sizeof(*g));
-	vp_store *s = NULL;
 	vp_err rc;
 
 	if (g == NULL)
@@ -97,11 +96,11 @@ vpd_engine_start(vpd *d, vp_error *e)
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	if ((rc = vp_store_open(d->dbpath, &s, e)) != VP_OK ||
-	    (rc = vp_sitekey_open(s, d->passphrase, &g->sitekey, e)) != VP_OK)
+	if ((g->sitekey = d->sitekey) == NULL) {
+		rc = vp_error_set(e, VP_ERR_PASSPHRASE, "the site data key could not be opened, so "
+		    "device passwords cannot be read: tasks cannot run");
 		goto fail;
-	vp_store_close(s);
-	s = NULL;
+	}
 	if (pthread_create(&g->thread, NULL, engine_main, g) != 0) {
 		rc = vp_error_set(e, VP_ERR_INTERNAL, "cannot start the task engine thread");
 		goto fail;
@@ -109,8 +108,6 @@ vpd_engine_start(vpd *d, vp_error *e)
 	d->engine = g;
 	return VP_OK;
 fail:
-	vp_store_close(s);
-	vp_sitekey_free(g->sitekey);
 	free(g->ca_file);
 	pthread_mutex_destroy(&g->mu);
 	free(g);
@@ -135,7 +132,6 @@ vpd_engine_stop(vpd *d)
 	pthread_join(g->thread, NULL);
 	if (g->held != NULL)
 		vpd_ca_put(g->held);
-	vp_sitekey_free(g->sitekey);
 	free(g->ca_file);
 	pthread_mutex_destroy(&g->mu);
 	free(g);
