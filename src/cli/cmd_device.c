@@ -559,7 +559,7 @@ dev_show(cli *c, int argc, char **argv)
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	vp_device d;
-	int64_t id;
+	int64_t id = 0;
 	int ch, rc, json = 0;
 
 	cli_getopt_reset();
@@ -592,7 +592,7 @@ dev_remove(cli *c, int argc, char **argv)
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	vp_device d;
-	int64_t id;
+	int64_t id = 0;
 	int ch, rc;
 
 	cli_getopt_reset();
