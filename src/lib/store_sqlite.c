@@ -154,6 +154,7 @@ enum stmt_id {
 	ST_AUDIT_HEAD_GET,
 	ST_AUDIT_INSERT,
 	ST_AUDIT_HEAD_PUT,
+	ST_TOKEN_FIND,
 	ST_COUNT
 };
 
@@ -177,6 +178,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
 	[ST_AUDIT_HEAD_PUT] = ("INSERT INTO audit_head (one, id, hash) VALUES (1, ?1, ?2) "
 	    "ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash"),
+	[ST_TOKEN_FIND] = "SELECT name, role FROM tokens WHERE hash = ?1",
 };
 
 struct vp_store {
@@ -1283,9 +1285,9 @@ vp_store_token_find(vp_store *s, const char *hash, char *name, size_t name_len, 
 	int r;
 	vp_err rc = VP_OK;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT name, role FROM tokens WHERE hash = ?1", -1, &st,
-	    NULL) != SQLITE_OK)
-		return store_fail(s, e, "look up a token");
+	/* Every API request looks its token up: the statement is prepared once per handle. */
+	if ((rc = stmt_get(s, ST_TOKEN_FIND, &st, e)) != VP_OK)
+		return rc;
 	if (bind_text(st, 1, hash) != SQLITE_OK) {
 		rc = store_fail(s, e, "look up a token");
 		goto out;
@@ -1298,7 +1300,7 @@ vp_store_token_find(vp_store *s, const char *hash, char *name, size_t name_len, 
 	else
 		rc = store_fail(s, e, "look up a token");
 out:
-	sqlite3_finalize(st);
+	stmt_done(st);
 	return rc;
 }
 
