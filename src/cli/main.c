@@ -1,6 +1,7 @@
 /* vmspki: the command line. Finds the data directory and the actor, then hands the words to
  * the command group (cmd_*.c); every command returns 0, 1 (refused) or 2 (usage error). */
 #include <pwd.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,6 +50,8 @@ main(int argc, char **argv)
 	cli c = { .datadir = env != NULL && env[0] != '\0' ? env : "./var" };
 	int ch, rc;
 
+	/* A device or client that closes its end makes write(2) fail, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	cli_getopt_reset();
 	while ((ch = cli_getopt(&c, NULL, argc, argv, "+hV", opts, &rc)) != -1) {
 		if (ch == CLI_OPT_STOP)

@@ -734,6 +734,18 @@ op_done(engine *g, job *j)
 		snprintf(j->dev.api, sizeof(j->dev.api), "%s", api);
 		j->device_dirty = 1;
 	}
+	if (f == VP_DEVF_UNSUPPORTED && j->step == ST_IDENTIFY) {
+		/* The probe still says what the device is. */
+		snprintf(j->dev.mac, sizeof(j->dev.mac), "%s", r->serial);
+		snprintf(j->dev.model, sizeof(j->dev.model), "%s", r->model);
+		snprintf(j->dev.firmware, sizeof(j->dev.firmware), "%s", r->firmware);
+		snprintf(j->dev.api, sizeof(j->dev.api), "%s", VP_DEV_API_UNSUPPORTED);
+		snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_UNSUPPORTED);
+		j->device_dirty = 1;
+		job_fail(j, f, 0, "Unsupported firmware: %s", msg != NULL ? msg :
+		    "HTTPS certificates need firmware 5.70 or later");
+		return;
+	}
 	if (f != VP_DEVF_NONE) {
 		/* A device that refuses HTTP may still speak HTTPS (policy HTTPS only). */
 		if (j->step == ST_IDENTIFY && f == VP_DEVF_UNREACHABLE && !j->conn.use_https &&
