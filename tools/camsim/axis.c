@@ -237,13 +237,14 @@ handle_param(cs_req *r)
 	struct evkeyvalq q;
 	struct evbuffer *out = evbuffer_new();
 	const char *action, *group;
-	char https_port[8];
+	char https_port[8], short_name[80];
 	const struct {
 		const char *k, *v;
 	} params[] = {
 		{ "root.Brand.Brand", "AXIS" },
 		{ "root.Brand.ProdFullName", d->prod_name },
 		{ "root.Brand.ProdNbr", d->model },
+		{ "root.Brand.ProdShortName", short_name },
 		{ "root.Brand.ProdType", d->prod_type },
 		{ "root.Brand.WebURL", "http://www.axis.com" },
 		{ "root.HTTPS.Enabled", d->tls && d->policy != CS_POLICY_HTTP ? "yes" : "no" },
@@ -257,6 +258,7 @@ handle_param(cs_req *r)
 	};
 
 	snprintf(https_port, sizeof(https_port), "%d", d->https_port);
+	snprintf(short_name, sizeof(short_name), "AXIS %s", d->model);
 	memset(&q, 0, sizeof(q));   /* an empty TAILQ: first NULL, last &first */
 	q.tqh_last = &q.tqh_first;
 	if (out == NULL || r->query == NULL || evhttp_parse_query_str(r->query, &q) != 0) {
