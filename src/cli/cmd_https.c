@@ -145,15 +145,54 @@ log_stderr(void *arg, const char *line)
 	fputc('\n', stderr);
 }
 
+/* What running a task here needs: the CA with its key and the site key. Opened before the
+ * task is made, so that a wrong passphrase leaves no task behind. */
+typedef struct runner {
+	int here;                     /* no daemon: this command runs the engine */
+	ca_hold h;
+	vp_sitekey *k;
+} runner;
+
+static void
+runner_close(runner *r)
+{
+	vp_sitekey_free(r->k);
+	vp_ca_free(r->h.ca);
+	memset(r, 0, sizeof(*r));
+}
+
+static int
+runner_open(cli *c, vp_store *s, const char *passfile, runner *r)
+{
+	vp_error e = { 0 };
+	char *pass = NULL;
+	int rc = CLI_OK;
+
+	memset(r, 0, sizeof(*r));
+	if (vp_engine_other_alive(s))
+		return CLI_OK;
+	r->here = 1;
+	if ((rc = cli_ca_load_public(c, s, &r->h.ca)) != CLI_OK)
+		return rc;
+	vp_ca_free(r->h.ca);
+	r->h.ca = NULL;
+	if (vp_passphrase_get(c->datadir, passfile, "CA key passphrase: ", &pass, &e) != VP_OK ||
+	    vp_ca_load(s, pass, &r->h.ca, &e) != VP_OK ||
+	    vp_sitekey_open(s, pass, &r->k, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		runner_close(r);
+	}
+	vp_secret_free_str(pass);
+	return rc;
+}
+
 /* Follows task id to its end: runs the engine here unless a daemon serves the store. */
 static int
-follow(cli *c, vp_store *s, int64_t id, const char *passfile, int json)
+follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 {
 	vp_error e = { 0 };
 	vp_task t;
-	char *pass = NULL, *dbpath = NULL, *cafile = NULL;
-	vp_sitekey *k = NULL;
-	ca_hold h = { NULL };
+	char *dbpath = NULL, *cafile = NULL;
 	struct sigaction sa;
 	int rc;
 
@@ -161,7 +200,7 @@ follow(cli *c, vp_store *s, int64_t id, const char *passfile, int json)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (vp_engine_other_alive(s)) {
+	if (!run->here) {
 		fprintf(stderr, "vmspki: the daemon runs task %" PRId64 "; following it\n", id);
 		for (;;) {
 			if (vp_task_get(s, id, &t, &e) != VP_OK)
@@ -171,35 +210,24 @@ follow(cli *c, vp_store *s, int64_t id, const char *passfile, int json)
 			sleep(1);
 		}
 	} else {
-		if ((rc = cli_ca_load_public(c, s, &h.ca)) != CLI_OK)
-			return rc;
-		vp_ca_free(h.ca);
-		h.ca = NULL;
-		if (vp_passphrase_get(c->datadir, passfile, "CA key passphrase: ", &pass, &e) !=
-		    VP_OK || vp_ca_load(s, pass, &h.ca, &e) != VP_OK ||
-		    vp_sitekey_open(s, pass, &k, &e) != VP_OK) {
-			rc = cli_fail_err(&e);
-			goto out;
-		}
 		if ((dbpath = vp_path_join(c->datadir, "vmspki.db")) == NULL ||
 		    (cafile = vp_path_join(c->datadir, "certs/ca.cert.pem")) == NULL) {
 			rc = cli_fail("out of memory");
 			goto out;
 		}
 		vp_engine_cfg cfg = {
-			.db_path = dbpath, .ca_file = cafile, .sitekey = k, .ca_hold = hold,
-			.ca_release = release, .ca_arg = &h, .only_task = id, .exit_when_idle = 1,
-			.stop = &stop_flag, .log = log_stderr,
+			.db_path = dbpath, .ca_file = cafile, .sitekey = run->k, .ca_hold = hold,
+			.ca_release = release, .ca_arg = &run->h, .only_task = id,
+			.exit_when_idle = 1, .stop = &stop_flag, .log = log_stderr,
 		};
 		if (vp_engine_run(&cfg, &e) != VP_OK) {
 			rc = cli_fail_err(&e);
 			goto out;
 		}
 	}
-	if (atomic_load(&stop_flag)) {
-		fprintf(stderr, "vmspki: interrupted: task %" PRId64 " goes on when the daemon or "
-		    "`vmspki task retry-failed`/`https ... --wait` runs it\n", id);
-	}
+	if (atomic_load(&stop_flag))
+		fprintf(stderr, "vmspki: interrupted: task %" PRId64 " goes on when the daemon runs "
+		    "or `vmspki task retry-failed %" PRId64 " --wait` is run\n", id, id);
 	if ((rc = show_task(s, id, json)) != CLI_OK)
 		goto out;
 	if (vp_task_get(s, id, &t, &e) != VP_OK) {
@@ -208,9 +236,6 @@ follow(cli *c, vp_store *s, int64_t id, const char *passfile, int json)
 	}
 	rc = strcmp(t.state, VP_TASK_FINISHED) == 0 ? CLI_OK : CLI_REFUSED;
 out:
-	vp_secret_free_str(pass);
-	vp_sitekey_free(k);
-	vp_ca_free(h.ca);
 	free(dbpath);
 	free(cafile);
 	return rc;
@@ -231,6 +256,7 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	vp_task_opts o = { .kind = kind };
+	runner run = { 0 };
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	vp_ca *ca = NULL;
@@ -291,13 +317,15 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 	}
 	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		goto out;
+	if (wait && (rc = runner_open(c, s, passfile, &run)) != CLI_OK)
+		goto out;
 	if (vp_task_create(s, &o, ids, n, all, c->actor, &id, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
 	}
 	fprintf(stderr, "vmspki: task %" PRId64 " created (%s)\n", id, kind);
 	if (wait) {
-		rc = follow(c, s, id, passfile, json);
+		rc = follow(c, s, id, &run, json);
 		goto out;
 	}
 	if (!vp_engine_other_alive(s))
@@ -310,6 +338,7 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		rc = cli_flush();
 	}
 out:
+	runner_close(&run);
 	free(ids);
 	vp_ca_free(ca);
 	vp_store_close(s);
@@ -479,6 +508,7 @@ task_cancel(cli *c, int argc, char **argv)
 static int
 task_retry(cli *c, int argc, char **argv)
 {
+	runner run = { 0 };
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	const char *passfile = NULL;
@@ -490,13 +520,16 @@ task_retry(cli *c, int argc, char **argv)
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
+	if (wait && (rc = runner_open(c, s, passfile, &run)) != CLI_OK)
+		goto out;
 	if (vp_task_retry_failed(s, id, c->actor, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
 	}
 	fprintf(stderr, "vmspki: task %" PRId64 " queued again for its failed devices\n", id);
-	rc = wait ? follow(c, s, id, passfile, 0) : CLI_OK;
+	rc = wait ? follow(c, s, id, &run, 0) : CLI_OK;
 out:
+	runner_close(&run);
 	vp_store_close(s);
 	return rc;
 }

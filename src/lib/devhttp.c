@@ -155,8 +155,15 @@ setup(const vp_dev_conn *c, const vp_http_req *req, int tls_check, vp_devhttp **
 			SET(CURLOPT_CAPATH, NULL);
 		}
 	}
-	if (tls_check)
+	if (tls_check) {
+		/* A real handshake every time: a connection or TLS session kept from an earlier
+		 * request would prove nothing about the certificate served now (and carries no
+		 * certificate information). */
 		SET(CURLOPT_CERTINFO, 1L);
+		SET(CURLOPT_FRESH_CONNECT, 1L);
+		SET(CURLOPT_FORBID_REUSE, 1L);
+		SET(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	}
 	if (c->username != NULL && c->username[0] != '\0') {
 		auth = CURLAUTH_DIGEST;
 		if (c->allow_basic && https)
