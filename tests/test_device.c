@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -695,7 +696,7 @@ update_state_round_trip(void **state)
 	d.https_only = 1;
 	snprintf(d.cert_serial, sizeof(d.cert_serial), "1a2b3c");
 	snprintf(d.cert_alias, sizeof(d.cert_alias), "vmspki-https-1a2b3c");
-	d.cert_not_after = 2000000000;
+	d.cert_not_after = (int64_t)time(NULL) + 10 * 86400;   /* within the warning */
 	/* Address and credentials are not state: update_state leaves them. */
 	snprintf(d.address, sizeof(d.address), "10.8.0.99");
 	snprintf(d.username, sizeof(d.username), "other");
@@ -716,7 +717,7 @@ update_state_round_trip(void **state)
 	assert_true(got.https_only);
 	assert_string_equal(got.cert_serial, "1a2b3c");
 	assert_string_equal(got.cert_alias, "vmspki-https-1a2b3c");
-	assert_int_equal(got.cert_not_after, 2000000000);
+	assert_int_equal(got.cert_not_after, d.cert_not_after);
 	assert_true(got.updated_at >= got.added_at);
 	/* The password still opens: its row binding did not move. */
 	assert_int_equal(vp_device_password(F.s, F.k, id, &pw, &e), VP_OK);
@@ -725,6 +726,44 @@ update_state_round_trip(void **state)
 
 	d.id = 424242;
 	assert_int_equal(vp_device_update_state(F.s, &d, &e), VP_ERR_NOTFOUND);
+	assert_int_equal(vp_device_remove(F.s, id, "test", &e), VP_OK);
+}
+
+static void
+expiry_shows_in_the_status(void **state)
+{
+	vp_device d, got;
+	vp_error e = { 0 };
+	int64_t now = (int64_t)time(NULL);
+	int64_t id = insert_device(F.s, F.k, "10.5.0.1", 80, "pw");
+
+	(void)state;
+	assert_int_equal(vp_device_get(F.s, id, &d, &e), VP_OK);
+	snprintf(d.cert_serial, sizeof(d.cert_serial), "abc123");
+	snprintf(d.status, sizeof(d.status), "%s", VP_STATUS_OK);
+	d.cert_not_after = now + 100 * 86400;
+	assert_int_equal(vp_device_update_state(F.s, &d, &e), VP_OK);
+	assert_int_equal(vp_device_get(F.s, id, &got, &e), VP_OK);
+	assert_string_equal(got.status, VP_STATUS_OK);
+	d.cert_not_after = now + 10 * 86400;
+	assert_int_equal(vp_device_update_state(F.s, &d, &e), VP_OK);
+	assert_int_equal(vp_device_get(F.s, id, &got, &e), VP_OK);
+	assert_string_equal(got.status, VP_STATUS_EXPIRING);
+	d.cert_not_after = now - 1;
+	assert_int_equal(vp_device_update_state(F.s, &d, &e), VP_OK);
+	assert_int_equal(vp_device_get(F.s, id, &got, &e), VP_OK);
+	assert_string_equal(got.status, VP_STATUS_EXPIRED);
+	/* A device that cannot be reached says so, whatever its certificate. */
+	snprintf(d.status, sizeof(d.status), "%s", VP_STATUS_UNREACHABLE);
+	assert_int_equal(vp_device_update_state(F.s, &d, &e), VP_OK);
+	assert_int_equal(vp_device_get(F.s, id, &got, &e), VP_OK);
+	assert_string_equal(got.status, VP_STATUS_UNREACHABLE);
+	/* A renewed certificate: OK again, even when the expiry status was written back. */
+	snprintf(d.status, sizeof(d.status), "%s", VP_STATUS_EXPIRED);
+	d.cert_not_after = now + 300 * 86400;
+	assert_int_equal(vp_device_update_state(F.s, &d, &e), VP_OK);
+	assert_int_equal(vp_device_get(F.s, id, &got, &e), VP_OK);
+	assert_string_equal(got.status, VP_STATUS_OK);
 	assert_int_equal(vp_device_remove(F.s, id, "test", &e), VP_OK);
 }
 
@@ -802,6 +841,7 @@ main(void)
 		cmocka_unit_test(https_state_follows_the_seed),
 		cmocka_unit_test(conn_follows_pinning),
 		cmocka_unit_test(update_state_round_trip),
+		cmocka_unit_test(expiry_shows_in_the_status),
 		cmocka_unit_test(remove_waits_for_running_tasks),
 		cmocka_unit_test(duplicate_address_is_refused_before_any_probe),
 	};

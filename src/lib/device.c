@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "device_internal.h"
 #include "vmspki/devhttp.h"
@@ -447,16 +448,56 @@ out:
 
 /* ---- rows ---- */
 
+void
+vp_device_status_at(vp_device *d, int64_t now)
+{
+	const char *st;
+
+	if (d->cert_serial[0] == '\0' || d->cert_not_after <= 0 ||
+	    (strcmp(d->status, VP_STATUS_OK) != 0 && strcmp(d->status, VP_STATUS_EXPIRING) != 0 &&
+	    strcmp(d->status, VP_STATUS_EXPIRED) != 0))
+		return;
+	if (now >= d->cert_not_after)
+		st = VP_STATUS_EXPIRED;
+	else if (d->cert_not_after - now <= (int64_t)VP_DEVICE_EXPIRY_WARN_DAYS * 86400)
+		st = VP_STATUS_EXPIRING;
+	else
+		st = VP_STATUS_OK;
+	snprintf(d->status, sizeof(d->status), "%s", st);
+}
+
 vp_err
 vp_device_get(vp_store *s, int64_t id, vp_device *out, vp_error *e)
 {
-	return vp_store_device_get(s, id, out, e);
+	vp_err rc = vp_store_device_get(s, id, out, e);
+
+	if (rc == VP_OK)
+		vp_device_status_at(out, (int64_t)time(NULL));
+	return rc;
+}
+
+typedef struct list_arg {
+	vp_device_cb cb;
+	void *arg;
+	int64_t now;
+} list_arg;
+
+static int
+list_one(const vp_device *d, void *arg)
+{
+	list_arg *la = arg;
+	vp_device c = *d;
+
+	vp_device_status_at(&c, la->now);
+	return la->cb(&c, la->arg);
 }
 
 vp_err
 vp_device_list(vp_store *s, vp_device_cb cb, void *arg, vp_error *e)
 {
-	return vp_store_device_list(s, cb, arg, e);
+	list_arg la = { cb, arg, (int64_t)time(NULL) };
+
+	return vp_store_device_list(s, list_one, &la, e);
 }
 
 vp_err
