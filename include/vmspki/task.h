@@ -29,6 +29,7 @@ typedef struct vp_task_opts {
 	const char *cn_mode;      /* NULL: per device, else the site setting; "ip" or "fqdn" */
 	int https_only;           /* set the connection policy to HTTPS only */
 	int concurrency;          /* devices at once; 0: VP_TASK_CONCURRENCY_DEFAULT */
+	int timeout_s;            /* each request to a device; 0: the engine's default (30 s) */
 } vp_task_opts;
 
 typedef struct vp_task {
@@ -38,6 +39,7 @@ typedef struct vp_task {
 	char cn_mode[8];
 	int https_only;
 	int concurrency;
+	int timeout_s;
 	int cancel;
 	int64_t created_at, started_at, finished_at;
 	/* device results by status */

@@ -15,7 +15,7 @@
 #include "vmspki/task.h"
 #include "vmspki/util.h"
 
-enum { OPT_ALL = OPT_FIRST_LOCAL, OPT_CN, OPT_HTTPS_ONLY, OPT_WAIT, OPT_CONCURRENCY };
+enum { OPT_ALL = OPT_FIRST_LOCAL, OPT_CN, OPT_HTTPS_ONLY, OPT_WAIT, OPT_CONCURRENCY, OPT_TIMEOUT };
 
 static atomic_int stop_flag;
 
@@ -32,7 +32,7 @@ cli_help_https(FILE *f, const char *sub)
 	(void)sub;
 	fputs(
 "vmspki https enable|update (--all | ID...) [--cn ip|fqdn] [--https-only] [--concurrency N]\n"
-"                           [--wait] [--json] [--passphrase-file F]\n"
+"                           [--request-timeout S] [--wait] [--json] [--passphrase-file F]\n"
 "  Creates a task that, on each device, adds the site CA certificate, has the camera make a\n"
 "  key pair and a CSR, signs it (profile device-https: CN the device's IP or FQDN, SAN both\n"
 "  where known), installs it, binds it to the web server (policy HTTP and HTTPS, or HTTPS\n"
@@ -40,7 +40,10 @@ cli_help_https(FILE *f, const char *sub)
 "  that verify. Only then is the device Enabled; a failed step puts the device back as it\n"
 "  was. update renews the certificate of devices already enabled the same way.\n"
 "  --cn: the common name for this task (else the device's setting, else the site's,\n"
-"  default ip). --concurrency: devices at once (default 50). --wait: follow the task to its\n"
+"  default ip). --concurrency: devices at once (default 50). --request-timeout: seconds for\n"
+"  each request to a device (default 30; a camera making a key answers late).\n"
+"  An unreachable device is tried three times; wrong credentials are never tried again\n"
+"  (cameras lock accounts). --wait: follow the task to its\n"
 "  end and print a result per device (exit 1 if a device failed); a running daemon runs\n"
 "  the task, else this command does. Without --wait the daemon runs it.\n", f);
 }
@@ -251,6 +254,7 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		{ "https-only", no_argument, NULL, OPT_HTTPS_ONLY },
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
+		{ "request-timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ NULL, 0, NULL, 0 }
@@ -290,6 +294,11 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 			    &v)) != CLI_OK)
 				return rc;
 			o.concurrency = (int)v;
+			break;
+		case OPT_TIMEOUT:
+			if ((rc = cli_parse_int("--request-timeout", optarg, 1, 600, &v)) != CLI_OK)
+				return rc;
+			o.timeout_s = (int)v;
 			break;
 		case OPT_JSON:
 			json = 1;

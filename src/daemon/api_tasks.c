@@ -81,6 +81,7 @@ run_create(vpd_job *j, vp_store *s)
 		.cn_mode = vpd_json_str(j->in, "cn"),
 		.https_only = vpd_json_bool(j->in, "https_only"),
 		.concurrency = (int)vpd_json_int(j->in, "concurrency", 0),
+		.timeout_s = (int)vpd_json_int(j->in, "request_timeout", 0),
 	};
 	vp_error e = { 0 };
 	int64_t *ids = NULL, id;
@@ -175,6 +176,7 @@ vpd_h_tasks(vpd_ctx *c)
 		{ "cn", VPD_STRING, 0, 8, 0, 0 },
 		{ "https_only", VPD_BOOL, 0, 0, 0, 0 },
 		{ "concurrency", VPD_INT, 0, 0, 1, VP_TASK_CONCURRENCY_MAX },
+		{ "request_timeout", VPD_INT, 0, 0, 1, 600 },
 		{ NULL, 0, 0, 0, 0, 0 }
 	};
 	vpd_reqerr re;

@@ -96,6 +96,7 @@ typedef struct job {
 	char *cert_pem;               /* certificate + chain to install */
 	int64_t not_after;
 	char old_alias[128];          /* what the web server presented before */
+	int have_old;
 	vp_dev_policy old_policy;
 	int rebound;                  /* the binding was changed: roll back on failure */
 	int rollback;                 /* rolling back now */
@@ -395,7 +396,8 @@ static void
 job_conn(engine *g, job *j)
 {
 	vp_device_conn(&j->dev, j->password, g->ca_pem_path, &j->conn);
-	j->conn.timeout_ms = g->cfg->request_timeout_ms;
+	j->conn.timeout_ms = j->task->t.timeout_s > 0 ? j->task->t.timeout_s * 1000L :
+	    g->cfg->request_timeout_ms;
 }
 
 /* Loads a device of task t (row of task_devices) and makes it a job. */
@@ -556,8 +558,10 @@ step_start(engine *g, job *j, vp_error *e)
 		a.pem = j->cert_pem;
 		return start_op(g, j, VP_DOP_CERT_INSTALL, &a, e);
 	case ST_BIND:
-		if (j->sub == 0)
-			return start_op(g, j, VP_DOP_TLS_GET, &a, e);
+		/* Once the request is out the binding may have changed, answer or not (a lost
+		 * answer): from here a failure rolls it back. */
+		if (!j->rollback)
+			j->rebound = 1;
 		a.alias = j->rollback ? (j->old_alias[0] ? j->old_alias : j->alias) : j->alias;
 		a.policy = j->rollback ? j->old_policy :
 		    j->task->t.https_only ? VP_POLICY_HTTPS : VP_POLICY_BOTH;
@@ -772,8 +776,13 @@ op_done(engine *g, job *j)
 			    "HTTPS certificates need firmware 5.70 or later", r->model, r->firmware);
 			return;
 		}
-		snprintf(j->old_alias, sizeof(j->old_alias), "%s", r->bound_alias);
-		j->old_policy = r->policy;
+		/* What to put back if a later step fails: what the device had before this job
+		 * touched it (a retry's identify sees our own binding already). */
+		if (!j->have_old) {
+			snprintf(j->old_alias, sizeof(j->old_alias), "%s", r->bound_alias);
+			j->old_policy = r->policy;
+			j->have_old = 1;
+		}
 		set_step(j, ST_CA);
 		break;
 	case ST_CA:
@@ -837,18 +846,6 @@ op_done(engine *g, job *j)
 		set_step(j, ST_BIND);
 		break;
 	case ST_BIND:
-		if (j->sub == 0) {
-			if (!j->rollback) {
-				/* The identify step read it too; this is the truth just before. */
-				if (strcmp(r->bound_alias, j->alias) != 0) {
-					snprintf(j->old_alias, sizeof(j->old_alias), "%s",
-					    r->bound_alias);
-					j->old_policy = r->policy;
-				}
-			}
-			j->sub = 1;
-			break;
-		}
 		if (j->rollback) {
 			j->rollback = 2;               /* rolled back: the loop ends the job */
 			break;
@@ -1057,7 +1054,7 @@ job_decide(engine *g, job *j)
 			if (j->rebound) {
 				j->rollback = 1;
 				j->step = ST_BIND;
-				j->sub = 1;
+				j->sub = 0;
 				j->ready = 1;
 				return;
 			}
@@ -1076,7 +1073,7 @@ job_decide(engine *g, job *j)
 		if (j->rebound && j->step != ST_CLEANUP && j->step != ST_END) {
 			j->rollback = 1;
 			j->step = ST_BIND;
-			j->sub = 1;
+			j->sub = 0;
 			return;
 		}
 		if (j->step == ST_CLEANUP)

@@ -117,8 +117,11 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 	if (!all && n == 0)
 		return vp_error_set(e, VP_ERR_INVALID, "a task needs devices: give their ids or "
 		    "ask for all of them");
-	opt = json_pack("{s:s,s:b}", "cn", o->cn_mode != NULL ? o->cn_mode : "", "https_only",
-	    o->https_only != 0);
+	if (o->timeout_s < 0 || o->timeout_s > 600)
+		return vp_error_set(e, VP_ERR_INVALID, "the request timeout is 1 to 600 seconds, "
+		    "not %d", o->timeout_s);
+	opt = json_pack("{s:s,s:b,s:i}", "cn", o->cn_mode != NULL ? o->cn_mode : "", "https_only",
+	    o->https_only != 0, "timeout_s", o->timeout_s);
 	if (opt == NULL || (opts = json_dumps(opt, JSON_COMPACT)) == NULL) {
 		json_decref(opt);
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
@@ -210,6 +213,7 @@ task_read(sqlite3_stmt *st, vp_task *t)
 	copy_col(st, 2, t->state, sizeof(t->state));
 	snprintf(t->cn_mode, sizeof(t->cn_mode), "%s", cn != NULL ? cn : "");
 	t->https_only = o != NULL && json_is_true(json_object_get(o, "https_only"));
+	t->timeout_s = o != NULL ? (int)json_integer_value(json_object_get(o, "timeout_s")) : 0;
 	json_decref(o);
 	t->concurrency = sqlite3_column_int(st, 4);
 	t->cancel = sqlite3_column_int(st, 5);
@@ -414,9 +418,11 @@ fail:
 json_t *
 vp_json_task(const vp_task *t)
 {
-	return json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:b,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
+	return json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:i,s:b,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,"
+	    "s:I}}",
 	    "id", (json_int_t)t->id, "kind", t->kind, "state", t->state, "cn", t->cn_mode,
-	    "https_only", t->https_only, "concurrency", t->concurrency, "cancel_requested",
+	    "https_only", t->https_only, "concurrency", t->concurrency, "timeout_s",
+	    t->timeout_s, "cancel_requested",
 	    t->cancel, "created_at", (json_int_t)t->created_at, "started_at",
 	    (json_int_t)t->started_at, "finished_at", (json_int_t)t->finished_at, "devices",
 	    "total", (json_int_t)t->total, "pending", (json_int_t)t->pending, "running",
