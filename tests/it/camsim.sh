@@ -470,7 +470,8 @@ assert_grep '"address" must be an IPv4 address' "$T/bad.err" "... saying which f
 "$CAMSIM" --state "$T/s2" >/dev/null 2>"$T/bad.err"
 assert_eq 2 "$?" "no fleet given: exit 2 (usage)"
 printf 'address,firmware,password,http_port,https_port\n%s.40,10.12.0,"p,w",%s,%s\n' "$NET" "$HP" "$SP" >"$T/fleet.csv2"
-"$CAMSIM" --state "$T/s3" --fleet "$T/fleet.csv2" --control "$NET.251:$CP" >/dev/null 2>"$T/csv.err" &
+"$CAMSIM" --state "$T/s3" --fleet "$T/fleet.csv2" --control "$NET.251:$CP" --nonce-lifetime 1 \
+    >/dev/null 2>"$T/csv.err" &
 CSV_PID=$!
 track_pid "$CSV_PID"
 for ((i = 0; i < 300; i++)); do curl -s --max-time 2 "http://$NET.251:$CP/control/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -478,12 +479,33 @@ printf 'user = "root:p,w"\n' >"$T/.curlcfg"
 st=$(curl -s --digest -K "$T/.curlcfg" -o "$T/csv.body" -w '%{http_code}' -d "$BDI" "http://$NET.40:$HP/axis-cgi/basicdeviceinfo.cgi")
 assert_eq "200 10.12.0" "$st $(jq -r .data.propertyList.Version "$T/csv.body" 2>/dev/null)" \
     "a CSV fleet with a header (and a quoted password) works"
+# A nonce older than --nonce-lifetime (1 s here) is stale, even with the right response.
+curl -s -D "$T/hdr" -o /dev/null "http://$NET.40:$HP$URI" -d "$BDI"
+NONCE=$(md5_nonce)
+REALM=$(grep -o 'realm="[^"]*"' "$T/hdr" | head -n 1 | cut -d'"' -f2)
+ha1=$(md5 "root:$REALM:p,w") ha2=$(md5 "POST:$URI")
+printf 'Authorization: Digest username="root", realm="%s", nonce="%s", uri="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="ab", response="%s"\n' \
+    "$REALM" "$NONCE" "$URI" "$(md5 "$ha1:$NONCE:00000001:ab:auth:$ha2")" >"$T/.auth"
+sleep 2.5
+st=$(curl -s -D "$T/hdr2" -o /dev/null -w '%{http_code}' -H "@$T/.auth" -d "$BDI" "http://$NET.40:$HP$URI")
+assert_eq 401 "$st" "a nonce past --nonce-lifetime is refused"
+assert_grep 'stale=true' "$T/hdr2" "... with stale=true"
 daemon_stop "$CSV_PID" TERM 30
+"$CAMSIM" --state "$T/s4" --count 3 --first "$NET.60" --firmware 10.12.1 --http-port "$HP" \
+    --https-port "$SP" --password gen-pw --csv-out "$T/gen.csv" >/dev/null 2>"$T/gen.err" &
+GEN_PID=$!
+track_pid "$GEN_PID"
+for ((i = 0; i < 300; i++)); do grep -q 'camsim: ready' "$T/gen.err" && break; sleep 0.1; done
+assert_eq "$NET.60 $NET.61 $NET.62" "$(tail -n +2 "$T/gen.csv" | cut -d, -f1 | xargs)" "--count 3 --first: three addresses up from --first"
+printf 'user = "root:gen-pw"\n' >"$T/.curlcfg"
+st=$(curl -s --digest -K "$T/.curlcfg" -d "$BDI" "http://$NET.62:$HP/axis-cgi/basicdeviceinfo.cgi" | jq -r '.data.propertyList | "\(.Version) \(.SerialNumber)"')
+assert_eq "10.12.1 ACCC8E15$(printf '%02X' "${NET##*.}")3E" "$st" "a generated device: --firmware and a serial from its address"
+daemon_stop "$GEN_PID" TERM 30
 
 daemon_stop "$CAM_PID" TERM 30
 assert_eq 0 "$DAEMON_RC" "SIGTERM again: exit 0"
 bad=""
-for f in "$T"/camsim.*.err "$T/csv.err"; do
+for f in "$T"/camsim.*.err "$T/csv.err" "$T/gen.err"; do
 	grep -Eq 'runtime error:|AddressSanitizer|LeakSanitizer' "$f" && bad="$bad $(basename "$f")"
 done
 assert_eq "" "$bad" "no sanitizer report in camsim's logs"

@@ -69,7 +69,7 @@ segments(const char *rest, char seg[3][CS_ALIAS_MAX * 3 + 1])
 cs_op
 cs_axis_classify(cs_device *d, enum evhttp_cmd_type m, const char *path, cs_style *style)
 {
-	const char *rest;
+	const char *rest = "";
 	char seg[3][CS_ALIAS_MAX * 3 + 1];
 	int n;
 
@@ -641,7 +641,7 @@ static void
 handle_rest(cs_req *r)
 {
 	cs_device *d = r->dev;
-	const char *rest;
+	const char *rest = "";
 	char seg[3][CS_ALIAS_MAX * 3 + 1], alias[CS_ALIAS_MAX + 1], err[256];
 	int base = rest_base(r->path, &rest), beta = base == 2;
 	enum evhttp_cmd_type m = r->method;

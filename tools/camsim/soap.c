@@ -201,7 +201,7 @@ void
 cs_soap_fault(cs_req *r, int http_status, const char *code, const char *sub1,
     const char *sub2, const char *reason)
 {
-	struct answer a;
+	struct answer a = { 0 };
 	xmlNode *env, *f, *c, *s, *rs, *t;
 
 	if (answer_new(&a) != 0) {
@@ -286,7 +286,7 @@ add_cert_el(struct answer *a, xmlNode *parent, xmlNs *ns, const char *el, const 
 static void
 op_get_certs(cs_req *r, int cas)
 {
-	struct answer a;
+	struct answer a = { 0 };
 	xmlNode *resp;
 	cs_device *d = r->dev;
 
@@ -330,7 +330,7 @@ op_load(cs_req *r, xmlNode *op, int cas)
 	size_t n = 0;
 	char err[256];
 	cs_sterr e = CS_ST_OK;
-	struct answer a;
+	struct answer a = { 0 };
 
 	for (xmlNode *c = op->children; c != NULL; c = c->next) {
 		char *data;
@@ -423,7 +423,7 @@ op_delete(cs_req *r, xmlNode *op)
 	char *ids[ID_MAX_CERTS], err[256];
 	size_t n = 0;
 	cs_sterr e = CS_ST_OK;
-	struct answer a;
+	struct answer a = { 0 };
 
 	for (xmlNode *c = op->children; c != NULL; c = c->next) {
 		if (c->type != XML_ELEMENT_NODE)
@@ -537,7 +537,7 @@ create_done(cs_req *r)
 {
 	char err[256];
 	cs_sterr e = cs_store_create_finish(r, err, sizeof(err));
-	struct answer a;
+	struct answer a = { 0 };
 	xmlNode *resp;
 	cs_cert *c;
 	char *b64;
@@ -602,7 +602,7 @@ op_csr(cs_req *r, xmlNode *op)
 	xmlNode *subj = child(op, NS_ACS, "Subject"), *resp;
 	X509_NAME *name = NULL;
 	X509_REQ *csr = NULL;
-	struct answer a;
+	struct answer a = { 0 };
 	int bad = 0;
 	cs_sterr e;
 
@@ -647,7 +647,7 @@ static void
 op_tls_get(cs_req *r)
 {
 	cs_device *d = r->dev;
-	struct answer a;
+	struct answer a = { 0 };
 	xmlNode *resp, *conf, *pol, *ci, *set, *certs, *cas;
 
 	if (answer_new(&a) != 0 ||
@@ -690,7 +690,7 @@ op_tls_set(cs_req *r, xmlNode *op)
 	int tls_on = d->tls, have_cas = 0;
 	cs_policy policy = d->policy;
 	cs_sterr e;
-	struct answer a;
+	struct answer a = { 0 };
 
 	if (conf == NULL) {
 		fault_tag(r);
