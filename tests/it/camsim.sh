@@ -28,10 +28,10 @@ cat >"$T/fleet.json" <<EOF
  {"address":"$A11","http_port":$HP,"https_port":$SP,"firmware":"11.11.0","model":"P1367","user":"root","password":"pw-eleven"},
  {"address":"$A98","http_port":$HP,"https_port":$SP,"firmware":"9.80.1","user":"root","password":"pw-nine"},
  {"address":"$A65","http_port":$HP,"https_port":$SP,"firmware":"6.50.1.2","user":"root","password":"pw-six"},
- {"address":"$A55","http_port":$HP,"https_port":$SP,"firmware":"5.50.9.2","user":"root","password":"pw-five"},
+ {"address":"$A55","http_port":$HP,"https_port":$SP,"firmware":"5.50.9.2","user":"root","password":"pw-five","faults":[{"kind":"garbage","op":"param","count":1}]},
  {"address":"$A118","http_port":$HP,"https_port":$SP,"firmware":"11.8.0","user":"admin","password":"pw-sha","digest":["SHA-256"]},
  {"address":"$AFULL","http_port":$HP,"https_port":$SP,"firmware":"11.11.0","password":"pw-full","store_slots":2},
- {"address":"$APOL","http_port":$HP,"https_port":$SP,"firmware":"7.30.1","password":"pw-pol","policy":"https"}
+ {"address":"$APOL","http_port":$HP,"https_port":$SP,"firmware":"7.30.1","password":"pw-pol","policy":"https","basic_auth":true}
 ]
 EOF
 PASSWORDS="pw-eleven pw-nine pw-six pw-five pw-sha pw-full pw-pol"
@@ -193,6 +193,10 @@ assert_cam 200 "param.cgi answers on 6.50"
 assert_grep '^root.Properties.Firmware.Version=6.50.1.2$' "$CAM_BODY" "param.cgi: firmware"
 assert_grep '^root.Properties.System.SerialNumber=ACCC8E[0-9A-F]{6}$' "$CAM_BODY" "param.cgi: serial"
 assert_grep '^root.Brand.ProdShortName=AXIS ' "$CAM_BODY" "param.cgi: ProdShortName"
+cam GET "http://$A55:$HP/axis-cgi/param.cgi?action=list&group=root.Properties" root:pw-five
+check_not "a fault from the fleet file: 5.50's first param.cgi answer is garbage" grep -q '^root.Properties.Firmware.Version=5.50.9.2$' "$CAM_BODY"
+cam GET "http://$A55:$HP/axis-cgi/param.cgi?action=list&group=root.Properties" root:pw-five
+assert_grep '^root.Properties.Firmware.Version=5.50.9.2$' "$CAM_BODY" "... and the second is right (count 1)"
 soap "http://$A55:$HP/vapix/services" root:pw-five '<aweb:GetWebServerTlsConfiguration/>'
 assert_cam 404 "firmware 5.50: /vapix/services is 404"
 cam GET "http://$A55:$HP/config/rest/cert/v1" root:pw-five
@@ -201,6 +205,9 @@ check_not "firmware 5.50: the HTTPS port is closed" port_open "$A55" "$SP"
 check_not "firmware 6.50 (no factory certificate): the HTTPS port is closed" port_open "$A65" "$SP"
 check "firmware 7.30 with policy https: the HTTPS port is open" port_open "$APOL" "$SP"
 check_not "firmware 7.30 with policy https: the HTTP port is closed" port_open "$APOL" "$HP"
+printf 'user = "root:pw-pol"\n' >"$T/.curlcfg"
+st=$(curl -sk -o /dev/null -w '%{http_code}' --basic -K "$T/.curlcfg" "https://$APOL:$SP/axis-cgi/param.cgi?action=list")
+assert_eq 200 "$st" "Basic over HTTPS where the fleet entry allows it"
 soap "http://$A65:$HP/vapix/services" root:pw-six '<aweb:GetWebServerTlsConfiguration/>'
 assert_eq "false Http" "$(xpath_text "$CAM_BODY" Tls) $(xpath_text "$CAM_BODY" Admin)" \
     "6.50: GetWebServerTlsConfiguration says Tls false, policy Http"
