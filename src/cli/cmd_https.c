@@ -447,6 +447,7 @@ task_id_cmd(cli *c, const char *cmd, int argc, char **argv, int *json, int *wait
 	int ch, rc;
 	long v;
 
+	*id = 0;      /* stays 0 when --help was answered: the caller ends with rc */
 	cli_getopt_reset();
 	while ((ch = cli_getopt(c, cmd, argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
@@ -485,7 +486,8 @@ task_show(cli *c, int argc, char **argv)
 	int64_t id;
 	int rc, json = 0;
 
-	if ((rc = task_id_cmd(c, "task show", argc, argv, &json, NULL, NULL, &id)) != CLI_OK)
+	if ((rc = task_id_cmd(c, "task show", argc, argv, &json, NULL, NULL, &id)) != CLI_OK ||
+	    id == 0)
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -502,7 +504,8 @@ task_cancel(cli *c, int argc, char **argv)
 	int64_t id;
 	int rc;
 
-	if ((rc = task_id_cmd(c, "task cancel", argc, argv, NULL, NULL, NULL, &id)) != CLI_OK)
+	if ((rc = task_id_cmd(c, "task cancel", argc, argv, NULL, NULL, NULL, &id)) != CLI_OK ||
+	    id == 0)
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -525,7 +528,7 @@ task_retry(cli *c, int argc, char **argv)
 	int rc, wait = 0;
 
 	if ((rc = task_id_cmd(c, "task retry-failed", argc, argv, NULL, &wait, &passfile,
-	    &id)) != CLI_OK)
+	    &id)) != CLI_OK || id == 0)
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
