@@ -1,7 +1,9 @@
 /* Key generation off the event loop: worker threads make the keys devices ask for, so that a
- * slow RSA key on one camera never stalls the others. With --key-pool N the workers also keep
- * N RSA-2048 keys made ahead of time in DIR/keypool/ (each handed out once, then deleted), so
- * that a benchmark of 1,000 cameras measures vmspki, not this machine's RSA speed. */
+ * slow RSA key on one camera never stalls the others. With --key-pool N the workers also make
+ * N RSA-2048 keys ahead of time in DIR/keypool/ (those already there count) when they have
+ * nothing else to do; each is handed out once, then deleted, and not replaced: a benchmark of
+ * 1,000 cameras then measures vmspki, not this machine's RSA speed, and camsim spends no CPU
+ * refilling the pool while it runs. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -234,7 +236,7 @@ cs_keygen_submit(cs_req *r, void (*done)(cs_req *r))
 
 		kg.pool = pk->next;
 		kg.pool_n--;
-		pthread_cond_signal(&kg.cv);      /* make another one */
+		kg.pool_target--;                 /* used, not replaced */
 		pthread_mutex_unlock(&kg.mu);
 		if (pk->path[0] != '\0')
 			unlink(pk->path);
