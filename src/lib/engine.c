@@ -51,6 +51,8 @@
 #define POLL_MS 1000
 #define RETRIES 2                     /* extra attempts for an unreachable device */
 #define ALIAS_PREFIX "vmspki-https-"
+#define RELISTS 5                     /* looks for a key an earlier attempt is making */
+#define RELIST_MS 1000
 
 enum step {
 	ST_IDENTIFY, ST_CA, ST_KEY, ST_SIGN, ST_INSTALL, ST_BIND, ST_VERIFY, ST_CLEANUP, ST_END
@@ -87,6 +89,8 @@ typedef struct job {
 
 	char alias[128];              /* our key on the device for this task */
 	int alias_exists;
+	char create_err[512];         /* the device refused to make the key: why */
+	int relist;                   /* lists since, waiting for a key in the making */
 	int cert_installed;           /* our certificate is on the device under alias */
 	EVP_PKEY *alias_key;          /* the key the device made for alias (from its cert) */
 	char *csr_pem;
@@ -750,6 +754,14 @@ op_done(engine *g, job *j)
 		    "HTTPS certificates need firmware 5.70 or later");
 		return;
 	}
+	if (f == VP_DEVF_DEVICE && j->step == ST_KEY && j->sub == 1 && j->create_err[0] == '\0') {
+		/* Refused to make the key: perhaps because an earlier attempt made it (its alias
+		 * is taken). The list says; if it is not there, this is the answer. */
+		snprintf(j->create_err, sizeof(j->create_err), "%s", msg != NULL ? msg :
+		    vp_dev_fail_str(f));
+		j->sub = 2;
+		return;
+	}
 	if (f != VP_DEVF_NONE) {
 		/* A device that refuses HTTP may still speak HTTPS (policy HTTPS only). */
 		if (j->step == ST_IDENTIFY && f == VP_DEVF_UNREACHABLE && !j->conn.use_https &&
@@ -809,8 +821,18 @@ op_done(engine *g, job *j)
 				if (strcmp(r->certs[i].alias, j->alias) == 0)
 					mine = &r->certs[i];
 			if (mine == NULL && j->sub == 2) {
-				job_fail(j, VP_DEVF_PROTOCOL, 1, "the device said it made the key %s "
-				    "but does not list it", j->alias);
+				/* A key an earlier attempt asked for (before a crash or a lost
+				 * answer) may still be in the making: look again a few times. */
+				if (j->create_err[0] != '\0' && j->relist < RELISTS) {
+					j->relist++;
+					j->wake_ms = now_ms() + RELIST_MS;
+					break;
+				}
+				if (j->create_err[0] != '\0')
+					job_fail(j, VP_DEVF_DEVICE, 1, "%s", j->create_err);
+				else
+					job_fail(j, VP_DEVF_PROTOCOL, 1, "the device said it made the key "
+					    "%s but does not list it", j->alias);
 				return;
 			}
 			if (mine == NULL) {
