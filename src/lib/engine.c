@@ -1230,7 +1230,10 @@ fill(engine *g, vp_error *e)
 
 		if (g->max_active - g->active < want)
 			want = g->max_active - g->active;
-		if (t->done_loading || t->t.cancel || want <= 0 || vp_task_done(&t->t))
+		/* A cancelled task takes nothing new (its Pending devices were cancelled). */
+		if (t->t.cancel)
+			t->done_loading = 1;
+		if (t->done_loading || want <= 0 || vp_task_done(&t->t))
 			continue;
 		if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT device_id, key_alias, "
 		    "cert_serial, attempts FROM task_devices WHERE task_id = ?1 AND status = "
