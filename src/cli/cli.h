@@ -53,6 +53,7 @@ int cmd_component(cli *c, int argc, char **argv);    /* cmd_component.c */
 int cmd_device(cli *c, int argc, char **argv);       /* cmd_device.c */
 int cmd_https(cli *c, int argc, char **argv);        /* cmd_https.c */
 int cmd_task(cli *c, int argc, char **argv);         /* cmd_https.c */
+int cmd_settings(cli *c, int argc, char **argv);     /* cmd_settings.c */
 
 /* Help texts (usage of one command or group to f); cli_help dispatches on the words. */
 void cli_help_main(FILE *f);
@@ -67,6 +68,7 @@ void cli_help_component(FILE *f, const char *sub);
 void cli_help_device(FILE *f, const char *sub);
 void cli_help_https(FILE *f, const char *sub);
 void cli_help_task(FILE *f, const char *sub);
+void cli_help_settings(FILE *f, const char *sub);
 int cli_help(int argc, char **argv);
 
 /* Messages. cli_fail prints "vmspki: <sentence>" and returns CLI_REFUSED; cli_fail_err does

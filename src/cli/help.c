@@ -30,6 +30,7 @@ cli_help_main(FILE *f)
 "  device add|import|list|show|remove  the camera inventory\n"
 "  https enable|update  put certificates on cameras and turn HTTPS on (a task)\n"
 "  task list|show|cancel|retry-failed  tasks over devices and their results\n"
+"  settings [list]|get|set|reset  site settings (device certificate CN, concurrency)\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
 "  --version    print the version\n"
 "\n"
@@ -169,6 +170,8 @@ cli_help(int argc, char **argv)
 	    strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0 ||
 	    strcmp(sub, "retry-failed") == 0))
 		cli_help_task(stdout, sub);
+	else if (strcmp(argv[0], "settings") == 0)
+		cli_help_settings(stdout, sub);
 	else
 		return cli_usage(NULL, "no help on \"%s%s%s\"", argv[0], sub ? " " : "",
 		    sub ? sub : "");

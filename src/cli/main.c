@@ -23,6 +23,7 @@ static const struct {
 	{ "device", cmd_device },
 	{ "https", cmd_https },
 	{ "task", cmd_task },
+	{ "settings", cmd_settings },
 };
 
 static char *

@@ -43,6 +43,7 @@
 #include "vmspki/devhttp.h"
 #include "vmspki/engine.h"
 #include "vmspki/issue.h"
+#include "vmspki/settings.h"
 #include "vmspki/task.h"
 #include "vmspki/util.h"
 
@@ -363,15 +364,11 @@ job_names(engine *g, job *j, vp_error *e)
 	const char *mode = j->task->t.cn_mode[0] ? j->task->t.cn_mode :
 	    j->dev.cn_mode[0] ? j->dev.cn_mode : NULL;
 	char site[16] = "ip";
-	unsigned char *v = NULL;
-	size_t len = 0;
 	char buf[300];
 
 	if (mode == NULL) {
-		if (vp_store_kv_get(g->s, "site.device_cn", &v, &len, NULL) == VP_OK) {
-			snprintf(site, sizeof(site), "%s", (const char *)v);
-			free(v);
-		}
+		if (vp_setting_get(g->s, "device.cn", site, sizeof(site), e) != VP_OK)
+			return e->code;
 		mode = site;
 	}
 	if (strcmp(mode, "fqdn") == 0 && j->dev.name[0] != '\0')
@@ -1431,6 +1428,13 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 	make_instance(&g);
 	if ((rc = vp_store_open(cfg->db_path, &g.s, e)) != VP_OK)
 		return rc;
+	if (cfg->max_active <= 0) {
+		long m = VP_ENGINE_MAX_ACTIVE_DEFAULT;
+
+		if ((rc = vp_setting_get_int(g.s, "engine.max_devices", &m, e)) != VP_OK)
+			goto out;
+		g.max_active = (int)m;
+	}
 	if ((rc = engine_ca_setup(&g, e)) != VP_OK)
 		goto out;
 	if ((g.multi = curl_multi_init()) == NULL) {

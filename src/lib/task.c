@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "store_internal.h"
+#include "vmspki/settings.h"
 #include "vmspki/task.h"
 
 static void
@@ -114,6 +115,13 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 	if (o->concurrency < 0 || conc > VP_TASK_CONCURRENCY_MAX)
 		return vp_error_set(e, VP_ERR_INVALID, "the concurrency of a task is 1 to %d "
 		    "devices at once, not %d", VP_TASK_CONCURRENCY_MAX, o->concurrency);
+	if (o->concurrency == 0) {
+		long c = VP_TASK_CONCURRENCY_DEFAULT;
+
+		if (vp_setting_get_int(s, "task.concurrency", &c, e) != VP_OK)
+			return e->code;
+		conc = (int)c;
+	}
 	if (!all && n == 0)
 		return vp_error_set(e, VP_ERR_INVALID, "a task needs devices: give their ids or "
 		    "ask for all of them");

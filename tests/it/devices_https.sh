@@ -18,7 +18,7 @@ N=127.23.0
 cat >"$T/fleet.json" <<EOF
 [
  {"address":"$N.1","firmware":"5.50.9.2","model":"P1224-E","http_port":$P80,"https_port":$P443,"user":"root","password":"pw-1-cam-secret"},
- {"address":"$N.2","firmware":"6.50.1.2","http_port":$P80,"https_port":$P443,"user":"root","password":"pw-2-cam-secret"},
+ {"address":"$N.2","firmware":"6.50.1.2","http_port":$P80,"https_port":$P443,"name":"cam2.site.test","user":"root","password":"pw-2-cam-secret"},
  {"address":"$N.3","firmware":"7.30.1","http_port":$P80,"https_port":$P8443,"user":"root","password":"pw-3-cam-secret"},
  {"address":"$N.4","firmware":"11.11.0","http_port":$P80,"https_port":$P443,"user":"root","password":"pw-4-cam-secret"},
  {"address":"$N.5","firmware":"11.8.0","http_port":$P80,"https_port":$P8443,"user":"root","password":"pw-5-cam-secret"},
@@ -150,6 +150,24 @@ is "$(served_fp $N.4 "$(port_of $N.4)")" "$(jq -r .fingerprint "$VP_OUT")" \
     "$N.4 serves the new certificate"
 is "$(ctl GET /control/devices/$N.4 | jq '[.certificates[] | select(.alias | startswith("vmspki-"))] | length')" \
     1 "the previous key of ours was removed from $N.4"
+
+# ---- the site setting for the CN: the device's name once set to fqdn
+openssl x509 -in <(openssl s_client -connect $N.2:$P443 </dev/null 2>/dev/null) -noout \
+    -subject >"$T/subj2" 2>&1
+assert_grep "CN *= *$N.2" "$T/subj2" "by default the CN is the device's address"
+vp "$D" settings set device.cn fqdn
+assert_rc 0 "settings set device.cn fqdn"
+vp "$D" settings set device.cn serial
+assert_rc 1 "a CN setting other than ip or fqdn is refused"
+vp "$D" https update "$ID2" --wait
+assert_rc 0 "https update after the setting changed"
+openssl x509 -in <(openssl s_client -connect $N.2:$P443 </dev/null 2>/dev/null) -noout \
+    -subject >"$T/subj2" 2>&1
+assert_grep "CN *= *cam2.site.test" "$T/subj2" "the site setting fqdn puts the device's name in the CN"
+if tls_ok $N.2 $P443 "$CA" cam2.site.test; then ok "$N.2 verifies as cam2.site.test"
+else not_ok "$N.2 verifies as cam2.site.test"; diag_file "$T/.tls.out" 12; fi
+if tls_ok $N.2 $P443 "$CA"; then ok "... and as its address (the SAN has both)"
+else not_ok "... and as its address (the SAN has both)"; diag_file "$T/.tls.out" 12; fi
 
 # ---- secrets: the device passwords are nowhere but in camsim's fleet file
 for f in "$VP_LOG" "$D/vmspki.db" "$D/vmspki.db-wal" "$T"/devices.json "$T"/task.json; do

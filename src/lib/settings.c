@@ -1,0 +1,166 @@
+/* Site settings (settings.h): a small table of known names, their defaults and checks. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmspki/settings.h"
+
+#define KEY_PREFIX "setting."
+
+static vp_err
+check_cn(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	if (strcmp(v, "ip") == 0 || strcmp(v, "fqdn") == 0)
+		return VP_OK;
+	return vp_error_set(e, VP_ERR_INVALID, "%s is \"ip\" (the device's address) or \"fqdn\" "
+	    "(its name), not \"%.40s\"", d->name, v);
+}
+
+/* A decimal integer within the range written in the help as "MIN..MAX". */
+static vp_err
+check_range(const vp_setting_def *d, const char *v, long min, long max, vp_error *e)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (v[0] == '\0' || *end != '\0' || errno != 0 || n < min || n > max)
+		return vp_error_set(e, VP_ERR_INVALID, "%s is a whole number from %ld to %ld, not "
+		    "\"%.40s\"", d->name, min, max, v);
+	return VP_OK;
+}
+
+static vp_err
+check_devices(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	return check_range(d, v, 1, 5000, e);
+}
+
+static vp_err
+check_concurrency(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	return check_range(d, v, 1, 1000, e);
+}
+
+static const vp_setting_def defs[] = {
+	{ "device.cn", "ip", "the CN of device certificates: ip (the address) or fqdn (the "
+	    "device's name); a device's own setting and a task's --cn come first", check_cn },
+	{ "task.concurrency", "50", "devices one task works on at once (1..1000), unless the "
+	    "task says", check_concurrency },
+	{ "engine.max_devices", "100", "devices the task engine works on at once over all tasks "
+	    "(1..5000)", check_devices },
+};
+
+const vp_setting_def *
+vp_settings_all(size_t *n)
+{
+	*n = sizeof(defs) / sizeof(defs[0]);
+	return defs;
+}
+
+const vp_setting_def *
+vp_setting_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+		if (strcmp(defs[i].name, name) == 0)
+			return &defs[i];
+	return NULL;
+}
+
+static vp_err
+unknown(const char *name, vp_error *e)
+{
+	char names[300] = "";
+
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+		strncat(names, i > 0 ? ", " : "", sizeof(names) - strlen(names) - 1);
+		strncat(names, defs[i].name, sizeof(names) - strlen(names) - 1);
+	}
+	return vp_error_set(e, VP_ERR_NOTFOUND, "there is no setting \"%.60s\"; there are: %s",
+	    name, names);
+}
+
+vp_err
+vp_setting_get(vp_store *s, const char *name, char *buf, size_t n, vp_error *e)
+{
+	const vp_setting_def *d = vp_setting_find(name);
+	char key[96];
+	unsigned char *v = NULL;
+	size_t len = 0;
+	vp_err rc;
+
+	if (d == NULL)
+		return unknown(name, e);
+	snprintf(key, sizeof(key), KEY_PREFIX "%s", name);
+	rc = vp_store_kv_get(s, key, &v, &len, e);
+	if (rc == VP_ERR_NOTFOUND) {
+		snprintf(buf, n, "%s", d->dflt);
+		vp_error_clear(e);
+		return VP_OK;
+	}
+	if (rc != VP_OK)
+		return rc;
+	/* A value stored by an older or damaged store that no longer passes: the default. */
+	if (d->check(d, (const char *)v, NULL) != VP_OK)
+		snprintf(buf, n, "%s", d->dflt);
+	else
+		snprintf(buf, n, "%s", (const char *)v);
+	free(v);
+	return VP_OK;
+}
+
+vp_err
+vp_setting_get_int(vp_store *s, const char *name, long *out, vp_error *e)
+{
+	char buf[64];
+	vp_err rc;
+
+	if ((rc = vp_setting_get(s, name, buf, sizeof(buf), e)) != VP_OK)
+		return rc;
+	*out = strtol(buf, NULL, 10);
+	return VP_OK;
+}
+
+int
+vp_setting_is_set(vp_store *s, const char *name)
+{
+	char key[96];
+	unsigned char *v = NULL;
+	size_t len = 0;
+
+	snprintf(key, sizeof(key), KEY_PREFIX "%s", name);
+	if (vp_store_kv_get(s, key, &v, &len, NULL) != VP_OK)
+		return 0;
+	free(v);
+	return 1;
+}
+
+vp_err
+vp_setting_set(vp_store *s, const char *name, const char *value, const char *actor,
+    vp_error *e)
+{
+	const vp_setting_def *d = vp_setting_find(name);
+	char key[96], detail[200];
+	vp_err rc;
+
+	if (d == NULL)
+		return unknown(name, e);
+	if (value != NULL && (rc = d->check(d, value, e)) != VP_OK)
+		return rc;
+	snprintf(key, sizeof(key), KEY_PREFIX "%s", name);
+	snprintf(detail, sizeof(detail), "%s = %.100s", name, value != NULL ? value : d->dflt);
+	if ((rc = vp_store_begin(s, e)) != VP_OK)
+		return rc;
+	if (value != NULL)
+		rc = vp_store_kv_put(s, key, value, strlen(value), e);
+	else if ((rc = vp_store_kv_delete(s, key, e)) == VP_ERR_NOTFOUND)
+		rc = VP_OK;
+	if (rc != VP_OK || (rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown",
+	    "setting.set", NULL, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK) {
+		vp_store_rollback(s);
+		return rc;
+	}
+	return VP_OK;
+}
