@@ -140,6 +140,49 @@ static const char *const migrations[] = {
 	"  duration_ms INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (task_id, device_id));"
 	"CREATE INDEX tasks_state ON tasks (state);"),
+	/* 6: alarms, and the outbox of their deliveries (webhook, syslog): one row per raise or
+	 * clear, marked delivered once the receiver took it. */
+	("CREATE TABLE alarms ("
+	"  id INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  severity INTEGER NOT NULL,"
+	"  message TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('raised', 'cleared')),"
+	"  raised_at INTEGER NOT NULL,"
+	"  cleared_at INTEGER NOT NULL DEFAULT 0,"
+	"  acked_at INTEGER NOT NULL DEFAULT 0,"
+	"  acked_by TEXT NOT NULL DEFAULT '');"
+	"CREATE UNIQUE INDEX alarms_active ON alarms (kind, subject) WHERE state = 'raised';"
+	"CREATE TABLE alarm_outbox ("
+	"  id INTEGER PRIMARY KEY,"
+	"  alarm_id INTEGER NOT NULL,"
+	"  event TEXT NOT NULL,"
+	"  payload TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_at INTEGER NOT NULL DEFAULT 0,"
+	"  webhook_done INTEGER NOT NULL DEFAULT 0,"
+	"  syslog_done INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT NOT NULL DEFAULT '');"),
+	/* 7: endpoints vmspki watches but did not install (a recording server, a NAS, a proxy). */
+	("CREATE TABLE endpoints ("
+	"  id INTEGER PRIMARY KEY,"
+	"  host TEXT NOT NULL,"
+	"  port INTEGER NOT NULL,"
+	"  sni TEXT NOT NULL DEFAULT '',"
+	"  added_at INTEGER NOT NULL,"
+	"  checked_at INTEGER NOT NULL DEFAULT 0,"
+	"  status TEXT NOT NULL DEFAULT '',"
+	"  detail TEXT NOT NULL DEFAULT '',"
+	"  verified INTEGER NOT NULL DEFAULT 0,"
+	"  name_ok INTEGER NOT NULL DEFAULT 0,"
+	"  subject TEXT NOT NULL DEFAULT '',"
+	"  issuer TEXT NOT NULL DEFAULT '',"
+	"  not_after INTEGER NOT NULL DEFAULT 0,"
+	"  fingerprint TEXT NOT NULL DEFAULT '',"
+	"  chain_pem TEXT NOT NULL DEFAULT '',"
+	"  UNIQUE (host, port, sni));"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -1,0 +1,61 @@
+/* Alarms: conditions an operator must see (a CA near its end, a renewal that failed, a device
+ * unreachable for renewal, an endpoint's certificate about to expire). An alarm is raised once
+ * per (kind, subject) while the condition lasts, cleared when it ends, and acknowledged by an
+ * operator. Each raise and clear is delivered to the configured webhook (JSON POST, retried,
+ * from an outbox in the store) and to syslog, exactly once. */
+#ifndef VMSPKI_ALARM_H
+#define VMSPKI_ALARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "vmspki/err.h"
+#include "vmspki/store.h"
+
+/* Kinds. */
+#define VP_ALARM_CA_EXPIRING        "ca-expiring"
+#define VP_ALARM_CA_EXPIRED         "ca-expired"
+#define VP_ALARM_RENEWAL_FAILED     "renewal-failed"
+#define VP_ALARM_DEVICE_UNREACHABLE "device-unreachable"
+#define VP_ALARM_ENDPOINT_EXPIRING  "endpoint-expiring"
+#define VP_ALARM_ENDPOINT_EXPIRED   "endpoint-expired"
+#define VP_ALARM_ENDPOINT_UNTRUSTED "endpoint-untrusted"
+#define VP_ALARM_ENDPOINT_DOWN      "endpoint-unreachable"
+#define VP_ALARM_CERT_EXPIRING      "certificate-expiring"   /* server, component */
+#define VP_ALARM_CERT_EXPIRED       "certificate-expired"
+
+typedef enum vp_alarm_severity { VP_SEV_WARNING = 1, VP_SEV_CRITICAL } vp_alarm_severity;
+
+typedef struct vp_alarm {
+	int64_t id;
+	char kind[40];
+	char subject[160];        /* what it is about: "ca", "device:7", "endpoint:nas:443" */
+	vp_alarm_severity severity;
+	char message[512];
+	char state[16];           /* "raised", "cleared" */
+	int64_t raised_at, cleared_at, acked_at;
+	char acked_by[128];
+} vp_alarm;
+
+/* Raises (kind, subject) unless it is already raised, in which case only its message and
+ * severity are brought up to date (no new delivery). *raised tells whether it was new. */
+vp_err vp_alarm_raise(vp_store *s, const char *kind, const char *subject,
+    vp_alarm_severity sev, const char *message, int *raised, vp_error *e);
+/* Clears (kind, subject) if raised (a delivery is queued); nothing if it is not. */
+vp_err vp_alarm_clear(vp_store *s, const char *kind, const char *subject, int *cleared,
+    vp_error *e);
+vp_err vp_alarm_ack(vp_store *s, int64_t id, const char *actor, vp_error *e);
+typedef int (*vp_alarm_cb)(const vp_alarm *a, void *arg);
+/* active_only: raised ones only; else every alarm, newest first. */
+vp_err vp_alarm_list(vp_store *s, int active_only, vp_alarm_cb cb, void *arg, vp_error *e);
+json_t *vp_json_alarm(const vp_alarm *a);
+
+/* Delivers what the outbox holds to the webhook (setting alarm.webhook, "" = none) and syslog:
+ * each event once, retried with back-off when the receiver fails or times out (timeout_ms per
+ * attempt, so that a dead receiver never blocks the caller for long). Returns how many were
+ * delivered. */
+vp_err vp_alarm_deliver(vp_store *s, long timeout_ms, int *delivered, vp_error *e);
+
+#endif
