@@ -20,7 +20,7 @@ cli_help_settings(FILE *f, const char *sub)
 "\n"
 "Settings:\n", f);
 	for (i = 0; i < n; i++)
-		fprintf(f, "  %-20s default %-6s %s\n", d[i].name, d[i].dflt, d[i].help);
+		fprintf(f, "  %-24s default %-6s %s\n", d[i].name, d[i].dflt, d[i].help);
 }
 
 static int
@@ -57,7 +57,7 @@ set_list(cli *c, int argc, char **argv)
 				goto out;
 			}
 		} else {
-			printf("%-20s %-8s%s\n", d[i].name, v, vp_setting_is_set(s, d[i].name) ? "" :
+			printf("%-24s %-8s%s\n", d[i].name, v, vp_setting_is_set(s, d[i].name) ? "" :
 			    " (default)");
 		}
 	}

@@ -44,6 +44,63 @@ check_concurrency(const vp_setting_def *d, const char *v, vp_error *e)
 	return check_range(d, v, 1, 1000, e);
 }
 
+static vp_err
+check_warning(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	return check_range(d, v, 1, 365, e);
+}
+
+static vp_err
+check_renew(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	return check_range(d, v, 0, 400, e);
+}
+
+static vp_err
+check_interval(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	return check_range(d, v, 10, 86400, e);
+}
+
+static vp_err
+check_onoff(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+		return VP_OK;
+	return vp_error_set(e, VP_ERR_INVALID, "%s is on or off, not \"%.40s\"", d->name, v);
+}
+
+/* "HH:MM", 24-hour, local time. */
+static vp_err
+check_time(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	if (strlen(v) == 5 && v[2] == ':' && v[0] >= '0' && v[0] <= '2' && v[1] >= '0' &&
+	    v[1] <= '9' && v[3] >= '0' && v[3] <= '5' && v[4] >= '0' && v[4] <= '9' &&
+	    (v[0] - '0') * 10 + (v[1] - '0') < 24)
+		return VP_OK;
+	return vp_error_set(e, VP_ERR_INVALID, "%s is a time of day as HH:MM (00:00 to 23:59), "
+	    "not \"%.40s\"", d->name, v);
+}
+
+/* "" (no webhook) or an http:// or https:// URL without spaces or control characters. */
+static vp_err
+check_url(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	if (v[0] == '\0')
+		return VP_OK;
+	if ((strncmp(v, "http://", 7) == 0 && v[7] != '\0') ||
+	    (strncmp(v, "https://", 8) == 0 && v[8] != '\0')) {
+		for (const char *p = v; *p != '\0'; p++)
+			if ((unsigned char)*p <= ' ' || *p == 0x7f)
+				goto bad;
+		if (strlen(v) <= 1024)
+			return VP_OK;
+	}
+bad:
+	return vp_error_set(e, VP_ERR_INVALID, "%s is an http:// or https:// URL (at most 1024 "
+	    "characters, no spaces), or \"\" for none", d->name);
+}
+
 static const vp_setting_def defs[] = {
 	{ "device.cn", "ip", "the CN of device certificates: ip (the address) or fqdn (the "
 	    "device's name); a device's own setting and a task's --cn come first", check_cn },
@@ -51,6 +108,17 @@ static const vp_setting_def defs[] = {
 	    "task says", check_concurrency },
 	{ "engine.max_devices", "100", "devices the task engine works on at once over all tasks "
 	    "(1..5000)", check_devices },
+	{ "lifecycle.warning_days", "30", "days before a certificate ends when it shows as "
+	    "\"about to expire\" and its alarm is raised (1..365)", check_warning },
+	{ "lifecycle.renew_days", "0", "days before a certificate ends when vmspki renews it "
+	    "(0: the warning plus 7, the ADM rule; 1..400)", check_renew },
+	{ "lifecycle.time", "02:00", "when the nightly job runs (HH:MM, local time)",
+	    check_time },
+	{ "alarm.webhook", "", "URL that gets each alarm raised or cleared as a JSON POST "
+	    "(\"\": none)", check_url },
+	{ "alarm.syslog", "on", "alarms also go to syslog (on, off)", check_onoff },
+	{ "endpoint.interval", "3600", "seconds between checks of a monitored endpoint "
+	    "(10..86400)", check_interval },
 };
 
 const vp_setting_def *
