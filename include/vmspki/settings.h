@@ -28,6 +28,10 @@ vp_err vp_setting_get_int(vp_store *s, const char *name, long *out, vp_error *e)
  * default. */
 vp_err vp_setting_set(vp_store *s, const char *name, const char *value, const char *actor,
     vp_error *e);
+/* The lifecycle windows in days: when a certificate shows as about to expire (and its alarm is
+ * raised), and when vmspki renews it (lifecycle.renew_days, 0 meaning the warning plus 7). */
+vp_err vp_lifecycle_windows(vp_store *s, int *warn_days, int *renew_days, vp_error *e);
+
 /* 1 if the setting was set (not its default). */
 int vp_setting_is_set(vp_store *s, const char *name);
 

@@ -25,6 +25,7 @@
 
 #include "internal.h"
 #include "vmspki/component.h"
+#include "vmspki/settings.h"
 #include "vmspki/issue.h"
 #include "vmspki/netif.h"
 #include "vmspki/render_json.h"
@@ -427,8 +428,11 @@ vp_component_renew_days(vp_store *s, int *days, vp_error *e)
 	*days = VP_COMPONENT_RENEW_DAYS;
 	rc = vp_store_kv_get(s, VP_COMPONENT_RENEW_KEY, &v, &len, e);
 	if (rc == VP_ERR_NOTFOUND) {
+		/* No component window of its own: the site's (lifecycle.renew_days). */
+		int warn;
+
 		vp_error_clear(e);
-		return VP_OK;
+		return vp_lifecycle_windows(s, &warn, days, e);
 	}
 	if (rc != VP_OK)
 		return rc;

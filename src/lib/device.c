@@ -14,6 +14,7 @@
 #include "device_internal.h"
 #include "vmspki/devhttp.h"
 #include "vmspki/device.h"
+#include "vmspki/settings.h"
 #include "vmspki/util.h"
 
 /* ---- checks ---- */
@@ -449,7 +450,7 @@ out:
 /* ---- rows ---- */
 
 void
-vp_device_status_at(vp_device *d, int64_t now)
+vp_device_status_at(vp_device *d, int64_t now, int warn_days)
 {
 	const char *st;
 
@@ -459,7 +460,7 @@ vp_device_status_at(vp_device *d, int64_t now)
 		return;
 	if (now >= d->cert_not_after)
 		st = VP_STATUS_EXPIRED;
-	else if (d->cert_not_after - now <= (int64_t)VP_DEVICE_EXPIRY_WARN_DAYS * 86400)
+	else if (d->cert_not_after - now <= (int64_t)warn_days * 86400)
 		st = VP_STATUS_EXPIRING;
 	else
 		st = VP_STATUS_OK;
@@ -470,9 +471,10 @@ vp_err
 vp_device_get(vp_store *s, int64_t id, vp_device *out, vp_error *e)
 {
 	vp_err rc = vp_store_device_get(s, id, out, e);
+	int warn = VP_DEVICE_EXPIRY_WARN_DAYS, renew;
 
-	if (rc == VP_OK)
-		vp_device_status_at(out, (int64_t)time(NULL));
+	if (rc == VP_OK && (rc = vp_lifecycle_windows(s, &warn, &renew, e)) == VP_OK)
+		vp_device_status_at(out, (int64_t)time(NULL), warn);
 	return rc;
 }
 
@@ -480,6 +482,7 @@ typedef struct list_arg {
 	vp_device_cb cb;
 	void *arg;
 	int64_t now;
+	int warn_days;
 } list_arg;
 
 static int
@@ -488,15 +491,19 @@ list_one(const vp_device *d, void *arg)
 	list_arg *la = arg;
 	vp_device c = *d;
 
-	vp_device_status_at(&c, la->now);
+	vp_device_status_at(&c, la->now, la->warn_days);
 	return la->cb(&c, la->arg);
 }
 
 vp_err
 vp_device_list(vp_store *s, vp_device_cb cb, void *arg, vp_error *e)
 {
-	list_arg la = { cb, arg, (int64_t)time(NULL) };
+	list_arg la = { cb, arg, (int64_t)time(NULL), VP_DEVICE_EXPIRY_WARN_DAYS };
+	int renew;
+	vp_err rc;
 
+	if ((rc = vp_lifecycle_windows(s, &la.warn_days, &renew, e)) != VP_OK)
+		return rc;
 	return vp_store_device_list(s, list_one, &la, e);
 }
 

@@ -13,7 +13,7 @@
 
 #define VP_DEVICE_PASSWORD_MAX 256        /* bytes of a device password */
 #define VP_DEVICE_PROBE_TIMEOUT_MS 10000  /* each request of the probe made by `device add` */
-#define VP_DEVICE_EXPIRY_WARN_DAYS 30     /* "Certificate about to expire" this long before */
+#define VP_DEVICE_EXPIRY_WARN_DAYS 30     /* default of lifecycle.warning_days */
 
 /* ---- sitekey.c ---- */
 #define VP_SITEKEY_KV "site.datakey"             /* key_value row of the wrapped data key */
@@ -63,7 +63,7 @@ const char *vp_device_https_state(const vp_device *d, const char *bound_alias);
 /* The status column at time now: a device whose status is OK (or an expiry status) and that
  * holds our certificate shows "Certificate about to expire" within VP_DEVICE_EXPIRY_WARN_DAYS
  * of its end and "Certificate has expired" after it; other statuses stay. */
-void vp_device_status_at(vp_device *d, int64_t now);
+void vp_device_status_at(vp_device *d, int64_t now, int warn_days);
 /* ADDR, ADDR:PORT, [V6] or [V6]:PORT into addr (without brackets) and *port (0 when absent);
  * a bare IPv6 address has no port. VP_ERR_INVALID if malformed. */
 vp_err vp_device_addr_parse(const char *in, char *addr, size_t n, int *port, vp_error *e);

@@ -232,3 +232,17 @@ vp_setting_set(vp_store *s, const char *name, const char *value, const char *act
 	}
 	return VP_OK;
 }
+
+vp_err
+vp_lifecycle_windows(vp_store *s, int *warn_days, int *renew_days, vp_error *e)
+{
+	long w = 30, r = 0;
+	vp_err rc;
+
+	if ((rc = vp_setting_get_int(s, "lifecycle.warning_days", &w, e)) != VP_OK ||
+	    (rc = vp_setting_get_int(s, "lifecycle.renew_days", &r, e)) != VP_OK)
+		return rc;
+	*warn_days = (int)w;
+	*renew_days = r > 0 ? (int)r : (int)w + 7;
+	return VP_OK;
+}
