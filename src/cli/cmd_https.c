@@ -45,7 +45,9 @@ cli_help_https(FILE *f, const char *sub)
 "  An unreachable device is tried three times; wrong credentials are never tried again\n"
 "  (cameras lock accounts). --wait: follow the task to its\n"
 "  end and print a result per device (exit 1 if a device failed); a running daemon runs\n"
-"  the task, else this command does. Without --wait the daemon runs it.\n", f);
+"  the task, else this command does. Without --wait the daemon runs it.\n"
+"  update does the same steps for devices that already have a certificate: a new key\n"
+"  made on the camera, a new certificate, the old one of ours removed once verified.\n", f);
 }
 
 void
@@ -54,7 +56,7 @@ cli_help_task(FILE *f, const char *sub)
 	int all = sub == NULL;
 
 	if (all)
-		fputs("usage: vmspki task list|show|cancel|retry-failed ...\n\n", f);
+		fputs("usage: vmspki task list|show|wait|cancel|retry-failed ...\n\n", f);
 	if (all || strcmp(sub, "list") == 0)
 		fputs("vmspki task list [--json]\n  Every task: id, kind, state, devices by "
 		    "result.\n", f);
@@ -65,6 +67,10 @@ cli_help_task(FILE *f, const char *sub)
 	if (all || strcmp(sub, "cancel") == 0)
 		fputs("vmspki task cancel ID\n  Devices not started are cancelled; devices in "
 		    "the middle stop at their next step\n  and are put back as they were.\n", f);
+	if (all || strcmp(sub, "wait") == 0)
+		fputs("vmspki task wait ID [--json] [--passphrase-file F]\n  Follows the task to its "
+		    "end and prints its results (exit 1 if a device failed);\n  runs it here when "
+		    "no daemon does (a task left by an interrupted --wait).\n", f);
 	if (all || strcmp(sub, "retry-failed") == 0)
 		fputs("vmspki task retry-failed ID [--wait] [--passphrase-file F]\n  Runs the "
 		    "task again for its failed and cancelled devices.\n", f);
@@ -230,7 +236,7 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 	}
 	if (atomic_load(&stop_flag))
 		fprintf(stderr, "vmspki: interrupted: task %" PRId64 " goes on when the daemon runs "
-		    "or `vmspki task retry-failed %" PRId64 " --wait` is run\n", id, id);
+		    "or with `vmspki task wait %" PRId64 "`\n", id, id);
 	if ((rc = show_task(s, id, json)) != CLI_OK)
 		goto out;
 	if (vp_task_get(s, id, &t, &e) != VP_OK) {
@@ -518,6 +524,27 @@ task_cancel(cli *c, int argc, char **argv)
 }
 
 static int
+task_wait(cli *c, int argc, char **argv)
+{
+	runner run = { 0 };
+	vp_store *s = NULL;
+	const char *passfile = NULL;
+	int64_t id;
+	int rc, json = 0;
+
+	if ((rc = task_id_cmd(c, "task wait", argc, argv, &json, NULL, &passfile, &id)) !=
+	    CLI_OK || id == 0)
+		return rc;
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if ((rc = runner_open(c, s, passfile, &run)) == CLI_OK)
+		rc = follow(c, s, id, &run, json);
+	runner_close(&run);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
 task_retry(cli *c, int argc, char **argv)
 {
 	runner run = { 0 };
@@ -554,6 +581,7 @@ cmd_task(cli *c, int argc, char **argv)
 		{ "show", task_show },
 		{ "cancel", task_cancel },
 		{ "retry-failed", task_retry },
+		{ "wait", task_wait },
 	};
 
 	return cli_group(c, "task", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);

@@ -29,7 +29,7 @@ cli_help_main(FILE *f)
 "  component add|list|renew|remove|nats-config  internal components' mTLS certificates\n"
 "  device add|import|list|show|remove  the camera inventory\n"
 "  https enable|update  put certificates on cameras and turn HTTPS on (a task)\n"
-"  task list|show|cancel|retry-failed  tasks over devices and their results\n"
+"  task list|show|wait|cancel|retry-failed  tasks over devices and their results\n"
 "  settings [list]|get|set|reset  site settings (device certificate CN, concurrency)\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
 "  --version    print the version\n"
@@ -167,7 +167,7 @@ cli_help(int argc, char **argv)
 	else if (strcmp(argv[0], "https") == 0)
 		cli_help_https(stdout, sub);
 	else if (strcmp(argv[0], "task") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||
-	    strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0 ||
+	    strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0 || strcmp(sub, "wait") == 0 ||
 	    strcmp(sub, "retry-failed") == 0))
 		cli_help_task(stdout, sub);
 	else if (strcmp(argv[0], "settings") == 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "internal.h"
 #include "store_internal.h"
 #include "vmspki/settings.h"
 #include "vmspki/task.h"
@@ -26,7 +27,7 @@ vp_task_done(const vp_task *t)
 
 /* Is device id busy in a task that is not done? *task gets that task. */
 static vp_err
-device_busy(vp_store *s, int64_t dev, int64_t *task, vp_error *e)
+device_busy(vp_store *s, int64_t dev, int64_t self, int64_t *task, vp_error *e)
 {
 	sqlite3_stmt *st = NULL;
 	vp_err rc = VP_OK;
@@ -34,9 +35,10 @@ device_busy(vp_store *s, int64_t dev, int64_t *task, vp_error *e)
 
 	*task = 0;
 	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT t.id FROM tasks t JOIN task_devices r "
-	    "ON r.task_id = t.id WHERE r.device_id = ?1 AND t.state IN ('Queued', 'Running') "
-	    "AND r.status IN ('Pending', 'Running') LIMIT 1", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, dev) != SQLITE_OK)
+	    "ON r.task_id = t.id WHERE r.device_id = ?1 AND t.id <> ?2 AND t.state IN "
+	    "('Queued', 'Running') AND r.status IN ('Pending', 'Running') LIMIT 1", -1, &st,
+	    NULL) != SQLITE_OK || sqlite3_bind_int64(st, 1, dev) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, self) != SQLITE_OK)
 		rc = vp_store_fail(s, e, "look for the device's running tasks");
 	else if ((r = sqlite3_step(st)) == SQLITE_ROW)
 		*task = sqlite3_column_int64(st, 0);
@@ -77,7 +79,7 @@ add_device(vp_store *s, int64_t task, int64_t dev, vp_error *e)
 	if (!yes)
 		return vp_error_set(e, VP_ERR_NOTFOUND, "there is no device %" PRId64
 		    " (vmspki device list shows the devices)", dev);
-	if ((rc = device_busy(s, dev, &busy, e)) != VP_OK)
+	if ((rc = device_busy(s, dev, task, &busy, e)) != VP_OK)
 		return rc;
 	if (busy != 0)
 		return vp_error_set(e, VP_ERR_EXISTS, "device %" PRId64 " is already in task %"
@@ -125,6 +127,9 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 	if (!all && n == 0)
 		return vp_error_set(e, VP_ERR_INVALID, "a task needs devices: give their ids or "
 		    "ask for all of them");
+	if (all && n > 0)
+		return vp_error_set(e, VP_ERR_INVALID, "give device ids or ask for all devices, "
+		    "not both");
 	if (o->timeout_s < 0 || o->timeout_s > 600)
 		return vp_error_set(e, VP_ERR_INVALID, "the request timeout is 1 to 600 seconds, "
 		    "not %d", o->timeout_s);
@@ -386,6 +391,36 @@ fail:
 	return rc;
 }
 
+/* VP_ERR_EXISTS if a failed or cancelled device of task id is busy in another task. */
+static vp_err
+retry_busy(vp_store *s, int64_t id, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t busy = 0, dev = 0;
+	vp_err rc = VP_OK;
+	int r;
+
+	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT device_id FROM task_devices WHERE "
+	    "task_id = ?1 AND status IN ('Failed', 'Cancelled')", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+		return vp_store_fail(s, e, "read the task's devices");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		dev = sqlite3_column_int64(st, 0);
+		if ((rc = device_busy(s, dev, id, &busy, e)) != VP_OK)
+			break;
+		if (busy != 0) {
+			rc = vp_error_set(e, VP_ERR_EXISTS, "device %" PRId64 " of task %" PRId64
+			    " is in task %" PRId64 " now, which has not finished; retry once it has "
+			    "(or cancel it: vmspki task cancel %" PRId64 ")", dev, id, busy, busy);
+			break;
+		}
+	}
+	if (rc == VP_OK && r != SQLITE_DONE)
+		rc = vp_store_fail(s, e, "read the task's devices");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 vp_err
 vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e)
 {
@@ -407,6 +442,9 @@ vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e)
 		    "devices to retry", id);
 		goto fail;
 	}
+	/* A failed device may have gone into another task meanwhile: not two at once. */
+	if ((rc = retry_busy(s, id, e)) != VP_OK)
+		goto fail;
 	if ((rc = task_exec(s, "UPDATE task_devices SET status = 'Pending', retryable = 0, "
 	    "finished_at = 0 WHERE task_id = ?1 AND status IN ('Failed', 'Cancelled')", id,
 	    "retry the task", e)) != VP_OK ||
@@ -423,28 +461,39 @@ fail:
 	return rc;
 }
 
+/* An ISO 8601 time, or null for 0 (not yet). */
+static json_t *
+json_time(int64_t t)
+{
+	char buf[32];
+
+	if (t <= 0)
+		return json_null();
+	vp_time_iso(t, buf, sizeof(buf));
+	return json_string(buf);
+}
+
 json_t *
 vp_json_task(const vp_task *t)
 {
-	return json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:i,s:b,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,"
+	return json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,"
 	    "s:I}}",
 	    "id", (json_int_t)t->id, "kind", t->kind, "state", t->state, "cn", t->cn_mode,
 	    "https_only", t->https_only, "concurrency", t->concurrency, "timeout_s",
-	    t->timeout_s, "cancel_requested",
-	    t->cancel, "created_at", (json_int_t)t->created_at, "started_at",
-	    (json_int_t)t->started_at, "finished_at", (json_int_t)t->finished_at, "devices",
-	    "total", (json_int_t)t->total, "pending", (json_int_t)t->pending, "running",
-	    (json_int_t)t->running, "finished", (json_int_t)t->finished, "failed",
+	    t->timeout_s, "cancel_requested", t->cancel, "created_at", json_time(t->created_at),
+	    "started_at", json_time(t->started_at), "finished_at", json_time(t->finished_at),
+	    "devices", "total", (json_int_t)t->total, "pending", (json_int_t)t->pending,
+	    "running", (json_int_t)t->running, "finished", (json_int_t)t->finished, "failed",
 	    (json_int_t)t->failed, "cancelled", (json_int_t)t->cancelled);
 }
 
 json_t *
 vp_json_task_result(const vp_task_result *r)
 {
-	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:I,s:I,s:I}",
+	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:o,s:o,s:I}",
 	    "device_id", (json_int_t)r->device_id, "address", r->address, "mac", r->mac,
 	    "status", r->status, "step", r->step, "error", r->error, "retryable", r->retryable,
 	    "attempts", r->attempts, "certificate_serial", r->cert_serial, "started_at",
-	    (json_int_t)r->started_at, "finished_at", (json_int_t)r->finished_at,
-	    "duration_ms", (json_int_t)r->duration_ms);
+	    json_time(r->started_at), "finished_at", json_time(r->finished_at), "duration_ms",
+	    (json_int_t)r->duration_ms);
 }

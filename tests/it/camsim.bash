@@ -7,22 +7,28 @@ CAMSIM_N=0
 # camsim_start ARGS...: starts camsim with a control endpoint on a free port; waits until it
 # answers. Sets CAMSIM_PID, CTRL (http://127.0.0.1:PORT), CAMSIM_ERR.
 camsim_start() {
-	local i cport
+	local i cport try
 	[ -x "$CAMSIM" ] || { not_ok "camsim is built ($CAMSIM)"; return 1; }
-	cport=$(pick_port) || return 1
-	CAMSIM_N=$((CAMSIM_N + 1))
-	CAMSIM_ERR="$T/camsim.$CAMSIM_N.err"
-	"$CAMSIM" --control "127.0.0.1:$cport" "$@" </dev/null >"$T/camsim.$CAMSIM_N.out" \
-	    2>"$CAMSIM_ERR" &
-	CAMSIM_PID=$!
-	track_pid "$CAMSIM_PID"
-	CTRL="http://127.0.0.1:$cport"
-	for ((i = 0; i < 300; i++)); do
-		pid_alive "$CAMSIM_PID" || break
-		curl -sf --max-time 2 "$CTRL/control/healthz" >/dev/null 2>&1 && return 0
-		sleep 0.2
+	for ((try = 1; try <= 5; try++)); do
+		cport=$(pick_port) || return 1
+		CAMSIM_N=$((CAMSIM_N + 1))
+		CAMSIM_ERR="$T/camsim.$CAMSIM_N.err"
+		"$CAMSIM" --control "127.0.0.1:$cport" "$@" </dev/null >"$T/camsim.$CAMSIM_N.out" \
+		    2>"$CAMSIM_ERR" &
+		CAMSIM_PID=$!
+		track_pid "$CAMSIM_PID"
+		CTRL="http://127.0.0.1:$cport"
+		for ((i = 0; i < 300; i++)); do
+			pid_alive "$CAMSIM_PID" || break
+			curl -sf --max-time 2 "$CTRL/control/healthz" >/dev/null 2>&1 && return 0
+			sleep 0.2
+		done
+		wait "$CAMSIM_PID" 2>/dev/null
+		# Someone took the control port between the pick and the bind: another one.
+		grep -q "for the control endpoint" "$CAMSIM_ERR" && continue
+		break
 	done
-	diag "camsim did not start:"
+	not_ok "camsim starts"
 	diag_file "$CAMSIM_ERR" 20
 	return 1
 }
