@@ -293,6 +293,7 @@ digest_is_answered_without_showing_the_password(void **state)
 	vp_devhttp *t;
 	(void)state;
 
+	vp_devhttp_pool_clear();      /* a handle kept from another test must not answer first */
 	snprintf(req.path, sizeof(req.path), "/config/rest/cert/v1/certificates/My%%20Cert");
 	run(&c, &req, &t, &resp);
 	assert_int_equal(resp.transport, VP_TRANSPORT_OK);
@@ -331,6 +332,103 @@ digest_is_answered_without_showing_the_password(void **state)
 	snprintf(buf, sizeof(buf), "%s:%s:%s:%s:auth:%s", ha1, nonce, nc, cnonce, ha2);
 	md5_hex(buf, want);
 	assert_string_equal(resp_d, want);
+	free(s);
+}
+
+/* The Digest answer in s->auth is right for method and PASSWORD; its nc in nc_out. */
+static void
+check_digest(const srv *s, const char *method, char nc_out[16])
+{
+	char ha1[33], ha2[33], want[33], buf[512], nonce[64], cnonce[64], resp_d[64], uri[256];
+
+	assert_int_equal(strncmp(s->auth, "Digest ", 7), 0);
+	assert_null(strstr(s->auth, PASSWORD));
+	param(s->auth, "nonce", nonce, sizeof(nonce));
+	param(s->auth, "nc", nc_out, 16);
+	param(s->auth, "cnonce", cnonce, sizeof(cnonce));
+	param(s->auth, "response", resp_d, sizeof(resp_d));
+	param(s->auth, "uri", uri, sizeof(uri));
+	assert_string_equal(nonce, "0a1b2c3d4e5f");
+	snprintf(buf, sizeof(buf), "root:AXIS_ACCC8E26DA33:%s", PASSWORD);
+	md5_hex(buf, ha1);
+	snprintf(buf, sizeof(buf), "%s:%s", method, uri);
+	md5_hex(buf, ha2);
+	snprintf(buf, sizeof(buf), "%s:%s:%s:%s:auth:%s", ha1, nonce, nc_out, cnonce, ha2);
+	md5_hex(buf, want);
+	assert_string_equal(resp_d, want);
+}
+
+static void
+next_request_answers_the_challenge_at_once(void **state)
+{
+	static const char body[] = "{\"data\":{\"certificate\":\"x\"}}";
+	srv *s = srv_start(M_DIGEST, NULL);
+	vp_dev_conn c = conn_to(s->port), other;
+	vp_http_req patch = { .method = "PATCH", .path = "/config/rest/cert/v1/certificates/a",
+	    .content_type = "application/json", .body = (char *)body, .body_len = sizeof(body) - 1 };
+	vp_http_req del = { .method = "DELETE", .path = "/config/rest/cert/v1/certificates/b" };
+	vp_http_req get = { .method = "GET", .path = "/config/rest/cert/v1" };
+	vp_http_resp resp;
+	vp_devhttp *t;
+	char nc[16];
+	(void)state;
+
+	vp_devhttp_pool_clear();
+	/* first request: challenge, then the answer */
+	run(&c, &patch, &t, &resp);
+	assert_int_equal(resp.status, 200);
+	vp_devhttp_free(t);
+	assert_int_equal(s->requests, 2);
+	check_digest(s, "PATCH", nc);
+	assert_string_equal(nc, "00000001");
+
+	/* the next one to the same device is answered at once, with the next nonce count; the
+	 * kept handle forgot the last request's body and method */
+	run(&c, &del, &t, &resp);
+	assert_int_equal(resp.status, 200);
+	vp_devhttp_free(t);
+	assert_int_equal(s->requests, 3);
+	assert_non_null(strstr(s->last, "DELETE /config/rest/cert/v1/certificates/b HTTP/1.1\r\n"));
+	assert_null(strstr(s->last, body));
+	assert_null(strcasestr(s->last, "\r\nContent-Type:"));
+	check_digest(s, "DELETE", nc);
+	assert_string_equal(nc, "00000002");
+	run(&c, &get, &t, &resp);
+	assert_int_equal(resp.status, 200);
+	vp_devhttp_free(t);
+	assert_int_equal(s->requests, 4);
+	assert_non_null(strstr(s->last, "GET /config/rest/cert/v1 HTTP/1.1\r\n"));
+	check_digest(s, "GET", nc);
+	assert_string_equal(nc, "00000003");
+
+	/* another password (or user, port, scheme, TLS setting) starts afresh: no answer is
+	 * sent before the device's own challenge */
+	other = c;
+	other.password = "another-Pa55";
+	run(&other, &get, &t, &resp);
+	vp_devhttp_free(t);
+	assert_int_equal(s->requests, 6);
+	other = c;
+	other.username = "operator";
+	run(&other, &get, &t, &resp);
+	vp_devhttp_free(t);
+	assert_int_equal(s->requests, 8);
+
+	/* a handle whose transfer did not end with an answer is not kept */
+	assert_int_equal(vp_devhttp_new(&c, &get, &t, &(vp_error){ 0 }), VP_OK);
+	vp_devhttp_free(t);
+	run(&c, &get, &t, &resp);
+	vp_devhttp_free(t);
+	assert_int_equal(s->requests, 10);         /* challenged again */
+	run(&c, &get, &t, &resp);
+	vp_devhttp_free(t);
+	assert_int_equal(s->requests, 11);         /* then answered at once */
+	vp_devhttp_pool_clear();
+	run(&c, &get, &t, &resp);
+	vp_devhttp_free(t);
+	assert_int_equal(s->requests, 13);         /* cleared: challenged again */
+	vp_devhttp_pool_clear();
+	srv_stop(s);
 	free(s);
 }
 
@@ -507,6 +605,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(digest_is_answered_without_showing_the_password),
+		cmocka_unit_test(next_request_answers_the_challenge_at_once),
 		cmocka_unit_test(transport_failures_are_told_apart),
 		cmocka_unit_test(bad_addresses_are_refused),
 		cmocka_unit_test(tls_check_verifies_chain_and_name),

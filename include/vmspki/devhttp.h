@@ -2,7 +2,7 @@
  * every request, a bounded answer, TLS with or without verification against the site CA, and
  * the transport failure told apart (timeout, refused, reset, TLS). One vp_devhttp is one
  * transfer; the CLI runs it blocking (vp_dop_run), the task engine adds its easy handle to a
- * curl multi handle. */
+ * curl multi handle. Easy handles are reused per device (vp_devhttp_free). */
 #ifndef VMSPKI_DEVHTTP_H
 #define VMSPKI_DEVHTTP_H
 
@@ -38,7 +38,14 @@ void vp_devhttp_finish(vp_devhttp *t, CURLcode cc, vp_http_resp *resp);
  * the certificate the device presented. VP_ERR_NOTFOUND if there was none. */
 vp_err vp_devhttp_peer_fingerprint(vp_devhttp *t, char fp[65], vp_error *e);
 
+/* Ends t. Its easy handle must no longer be in a multi handle (curl_multi_remove_handle
+ * first). When the transfer got an answer (and was no TLS check) the handle is kept for the
+ * next vp_devhttp_new to the same device with the same settings, so that it answers the
+ * device's Digest challenge at once (see devhttp.c); at most 256 are kept. */
 void vp_devhttp_free(vp_devhttp *t);
+
+/* Closes the kept handles (tests; a process may call it before it exits). */
+void vp_devhttp_pool_clear(void);
 
 /* Runs op to its end with blocking transfers to conn (for the CLI and for probes). Returns VP_OK
  * when the conversation finished (the operation may still have failed: vp_dop_failed). */

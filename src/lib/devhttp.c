@@ -1,7 +1,16 @@
 /* Sending a driver's request to a device with one libcurl easy handle: Digest (Basic only when
  * allowed and over HTTPS), a timeout, no proxy and no redirects, an answer bounded at
  * VP_DEVHTTP_MAX_ANSWER, TLS verified against the site CA and the device's name or not at all
- * (factory certificates), and curl's outcome sorted into vp_transport. */
+ * (factory certificates), and curl's outcome sorted into vp_transport.
+ *
+ * Easy handles are kept for the next request to the same device. A handle remembers the
+ * device's Digest challenge: its next request carries the Authorization answer at once (with
+ * the next nonce count, RFC 7616 3.4), where a new handle first sends the request without it,
+ * gets a 401 and sends it again. A conversation with a camera is a dozen requests, so this
+ * halves what both sides do. A handle is only reused for the same scheme, address, port, TLS
+ * settings, user and password (compared as a SHA-256 of them all, the password never kept
+ * outside curl); a nonce the device no longer accepts gets a 401 with stale=true, which curl
+ * answers with the new nonce; a wrong password still ends in a 401 after one try. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +27,14 @@
 
 #define DEFAULT_TIMEOUT_MS 30000L
 #define CONNECT_TIMEOUT_MS 10000L
+/* Idle handles kept: enough for the task engine's devices at once over HTTP and HTTPS. */
+#define POOL_MAX 256
 
 struct vp_devhttp {
 	CURL *h;
+	unsigned char key[32];   /* which device and settings h may be reused for */
+	int keep;                /* h may go back to the pool (not a TLS check) */
+	int done;                /* the transfer ended with an HTTP answer */
 	struct curl_slist *headers;
 	struct curl_slist *connect_to;
 	char *body;              /* copy of the request body */
@@ -34,6 +48,16 @@ struct vp_devhttp {
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+/* Idle easy handles, most recently used first. */
+struct pooled {
+	struct pooled *next;
+	CURL *h;
+	unsigned char key[32];
+};
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pooled *pool;
+static int pool_n;
 
 static void
 curl_init(void)
@@ -90,6 +114,103 @@ host_ok(const char *h)
 	return strpbrk(h, "/?#@[] \t\r\n\\%") == NULL;
 }
 
+/* The reuse key: SHA-256 over everything that must match for a handle's remembered
+ * challenge and options to be right for the next request. 0 if it cannot be made. */
+static int
+pool_key(const vp_dev_conn *c, int https, int verify, const char *name, int port,
+    unsigned char key[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char head[64];
+	unsigned int n = 0;
+	const char *parts[5] = { c->address, name, c->username != NULL ? c->username : "",
+	    c->password != NULL ? c->password : "", verify && c->ca_file != NULL ? c->ca_file : "" };
+	int ok;
+
+	snprintf(head, sizeof(head), "vmspki-devhttp\n%d %d %d %d\n", https, verify, port,
+	    c->allow_basic);
+	ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, head, strlen(head)) == 1;
+	/* each part with its length, so that no two different settings hash alike */
+	for (int i = 0; ok && i < 5; i++) {
+		size_t l = strlen(parts[i]);
+
+		ok = EVP_DigestUpdate(md, &l, sizeof(l)) == 1 &&
+		    EVP_DigestUpdate(md, parts[i], l) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(md, key, &n) == 1 && n == 32;
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
+/* An idle handle for key, or NULL. */
+static CURL *
+pool_take(const unsigned char key[32])
+{
+	struct pooled **pp, *p;
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&pool_mu);
+	for (pp = &pool; (p = *pp) != NULL; pp = &p->next)
+		if (memcmp(p->key, key, 32) == 0) {
+			*pp = p->next;
+			pool_n--;
+			h = p->h;
+			free(p);
+			break;
+		}
+	pthread_mutex_unlock(&pool_mu);
+	return h;
+}
+
+/* Keeps h for the next request with key; the least recently used goes when full. */
+static void
+pool_put(CURL *h, const unsigned char key[32])
+{
+	struct pooled *p = malloc(sizeof(*p)), **pp, *old = NULL;
+
+	if (p == NULL) {
+		curl_easy_cleanup(h);
+		return;
+	}
+	p->h = h;
+	memcpy(p->key, key, 32);
+	pthread_mutex_lock(&pool_mu);
+	p->next = pool;
+	pool = p;
+	if (++pool_n > POOL_MAX) {
+		for (pp = &pool; (*pp)->next != NULL; pp = &(*pp)->next)
+			;
+		old = *pp;
+		*pp = NULL;
+		pool_n--;
+	}
+	pthread_mutex_unlock(&pool_mu);
+	if (old != NULL) {
+		curl_easy_cleanup(old->h);
+		free(old);
+	}
+}
+
+void
+vp_devhttp_pool_clear(void)
+{
+	struct pooled *p;
+
+	pthread_mutex_lock(&pool_mu);
+	p = pool;
+	pool = NULL;
+	pool_n = 0;
+	pthread_mutex_unlock(&pool_mu);
+	while (p != NULL) {
+		struct pooled *n = p->next;
+
+		curl_easy_cleanup(p->h);
+		free(p);
+		p = n;
+	}
+}
+
 #define SET(opt, val) do { if (curl_easy_setopt(t->h, opt, val) != CURLE_OK) goto fail; } while (0)
 
 static vp_err
@@ -116,7 +237,11 @@ setup(const vp_dev_conn *c, const vp_http_req *req, int tls_check, vp_devhttp **
 		return vp_error_set(e, VP_ERR_INTERNAL, "bad device request path");
 	if (verify && https && (c->ca_file == NULL || c->ca_file[0] == '\0'))
 		return vp_error_set(e, VP_ERR_INVALID, "no site CA file to verify the device with");
-	if ((t = calloc(1, sizeof(*t))) == NULL || (t->h = curl_easy_init()) == NULL)
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto nomem;
+	/* A TLS check never reuses anything (a fresh connection and handshake, see below). */
+	t->keep = !tls_check && pool_key(c, https, verify && https, name, port, t->key);
+	if ((!t->keep || (t->h = pool_take(t->key)) == NULL) && (t->h = curl_easy_init()) == NULL)
 		goto nomem;
 	if (c->password != NULL && c->password[0] != '\0' &&
 	    (t->password = vp_strdup(c->password)) == NULL)
@@ -133,8 +258,8 @@ setup(const vp_dev_conn *c, const vp_http_req *req, int tls_check, vp_devhttp **
 		snprintf(line, sizeof(line), "%s:%d:%s:%d", host, port, addr, port);
 		if ((t->connect_to = curl_slist_append(NULL, line)) == NULL)
 			goto nomem;
-		SET(CURLOPT_CONNECT_TO, t->connect_to);
 	}
+	SET(CURLOPT_CONNECT_TO, t->connect_to);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_PROXY, "");
@@ -181,9 +306,13 @@ setup(const vp_dev_conn *c, const vp_http_req *req, int tls_check, vp_devhttp **
 			goto nomem;
 	}
 	SET(CURLOPT_HTTPHEADER, t->headers);
-	if (strcmp(req->method, "GET") == 0) {
-		SET(CURLOPT_HTTPGET, 1L);
-	} else {
+	/* A reused handle still points at the last request's body (freed with its vp_devhttp)
+	 * and method: forget both before this request sets its own. */
+	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+	SET(CURLOPT_POSTFIELDS, NULL);
+	SET(CURLOPT_HTTPGET, 1L);
+	SET(CURLOPT_CUSTOMREQUEST, NULL);
+	if (strcmp(req->method, "GET") != 0) {
 		if (req->body_len > 0) {
 			if ((t->body = malloc(req->body_len)) == NULL)
 				goto nomem;
@@ -274,6 +403,9 @@ vp_devhttp_finish(vp_devhttp *t, CURLcode cc, vp_http_resp *resp)
 
 	memset(resp, 0, sizeof(*resp));
 	resp->transport = classify(cc, t->too_big);
+	/* Only a handle that got an answer is kept: after a timeout, a reset or a TLS failure
+	 * the next request starts afresh. */
+	t->done = resp->transport == VP_TRANSPORT_OK;
 	if (resp->transport != VP_TRANSPORT_OK) {
 		snprintf(t->msg, sizeof(t->msg), "%s",
 		    t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(cc));
@@ -338,7 +470,16 @@ vp_devhttp_free(vp_devhttp *t)
 {
 	if (t == NULL)
 		return;
-	if (t->h != NULL)
+	if (t->h != NULL && t->keep && t->done &&
+	    /* nothing in the idle handle may point at what is freed below */
+	    curl_easy_setopt(t->h, CURLOPT_ERRORBUFFER, NULL) == CURLE_OK &&
+	    curl_easy_setopt(t->h, CURLOPT_WRITEDATA, NULL) == CURLE_OK &&
+	    curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, NULL) == CURLE_OK &&
+	    curl_easy_setopt(t->h, CURLOPT_CONNECT_TO, NULL) == CURLE_OK &&
+	    curl_easy_setopt(t->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1) == CURLE_OK &&
+	    curl_easy_setopt(t->h, CURLOPT_POSTFIELDS, NULL) == CURLE_OK)
+		pool_put(t->h, t->key);
+	else if (t->h != NULL)
 		curl_easy_cleanup(t->h);
 	curl_slist_free_all(t->headers);
 	curl_slist_free_all(t->connect_to);
