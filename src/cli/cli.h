@@ -55,6 +55,13 @@ int cmd_https(cli *c, int argc, char **argv);        /* cmd_https.c */
 int cmd_task(cli *c, int argc, char **argv);         /* cmd_https.c */
 int cmd_settings(cli *c, int argc, char **argv);     /* cmd_settings.c */
 
+/* Follows task id to its end and prints its results (cmd_https.c): a running daemon runs it,
+ * else this command does with ca (with its key) and k, which stay the caller's. CLI_OK when
+ * every device finished. */
+struct vp_sitekey;
+int cli_task_follow(cli *c, vp_store *s, int64_t id, vp_ca *ca, struct vp_sitekey *k,
+    int json);
+
 /* Help texts (usage of one command or group to f); cli_help dispatches on the words. */
 void cli_help_main(FILE *f);
 void cli_help_ca(FILE *f, const char *sub);

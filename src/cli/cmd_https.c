@@ -586,3 +586,14 @@ cmd_task(cli *c, int argc, char **argv)
 
 	return cli_group(c, "task", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }
+
+int
+cli_task_follow(cli *c, vp_store *s, int64_t id, vp_ca *ca, vp_sitekey *k, int json)
+{
+	runner run = { .here = !vp_engine_other_alive(s), .h = { ca }, .k = k };
+
+	if (run.here && (ca == NULL || k == NULL))
+		return cli_fail("task %" PRId64 " needs the CA key and the site key to run here",
+		    id);
+	return follow(c, s, id, &run, json);
+}
