@@ -51,11 +51,31 @@ typedef int (*vp_alarm_cb)(const vp_alarm *a, void *arg);
 /* active_only: raised ones only; else every alarm, newest first. */
 vp_err vp_alarm_list(vp_store *s, int active_only, vp_alarm_cb cb, void *arg, vp_error *e);
 json_t *vp_json_alarm(const vp_alarm *a);
+/* One alarm by id into *out; VP_ERR_NOTFOUND when there is none. */
+vp_err vp_alarm_get(vp_store *s, int64_t id, vp_alarm *out, vp_error *e);
+/* "warning", "critical". */
+const char *vp_alarm_severity_name(vp_alarm_severity sev);
 
 /* Delivers what the outbox holds to the webhook (setting alarm.webhook, "" = none) and syslog:
  * each event once, retried with back-off when the receiver fails or times out (timeout_ms per
  * attempt, so that a dead receiver never blocks the caller for long). Returns how many were
  * delivered. */
 vp_err vp_alarm_deliver(vp_store *s, long timeout_ms, int *delivered, vp_error *e);
+
+/* The same with more said: ca_file (may be NULL), a PEM file of CA certificates trusted for
+ * an https webhook in addition to the system's (the site CA, DATADIR/certs/ca.cert.pem), and
+ * what happened in *out. Each due row is claimed in a transaction before it is sent, so two
+ * processes on one store never send it twice; events of one alarm go out in order. A call
+ * makes at most VP_ALARM_DELIVER_MAX attempts and stops at the first that fails, so that a
+ * dead receiver costs it at most timeout_ms. Never call it inside a transaction. */
+#define VP_ALARM_DELIVER_MAX 50
+typedef struct vp_alarm_delivery {
+	int delivered;          /* events the webhook took (2xx) */
+	int failed;             /* attempts that failed (retried after a back-off) */
+	int logged;             /* events written to syslog */
+	char last_error[256];   /* why the last failed attempt failed (never the URL) */
+} vp_alarm_delivery;
+vp_err vp_alarm_deliver_ex(vp_store *s, long timeout_ms, const char *ca_file,
+    vp_alarm_delivery *out, vp_error *e);
 
 #endif
