@@ -53,6 +53,7 @@ int cmd_component(cli *c, int argc, char **argv);    /* cmd_component.c */
 int cmd_device(cli *c, int argc, char **argv);       /* cmd_device.c */
 int cmd_https(cli *c, int argc, char **argv);        /* cmd_https.c */
 int cmd_task(cli *c, int argc, char **argv);         /* cmd_https.c */
+int cmd_alarm(cli *c, int argc, char **argv);        /* cmd_alarm.c */
 int cmd_settings(cli *c, int argc, char **argv);     /* cmd_settings.c */
 
 /* Follows task id to its end and prints its results (cmd_https.c): a running daemon runs it,
@@ -75,6 +76,7 @@ void cli_help_component(FILE *f, const char *sub);
 void cli_help_device(FILE *f, const char *sub);
 void cli_help_https(FILE *f, const char *sub);
 void cli_help_task(FILE *f, const char *sub);
+void cli_help_alarm(FILE *f, const char *sub);
 void cli_help_settings(FILE *f, const char *sub);
 int cli_help(int argc, char **argv);
 

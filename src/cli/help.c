@@ -30,6 +30,7 @@ cli_help_main(FILE *f)
 "  device add|import|list|show|remove  the camera inventory\n"
 "  https enable|update  put certificates on cameras and turn HTTPS on (a task)\n"
 "  task list|show|wait|cancel|retry-failed  tasks over devices and their results\n"
+"  alarm list|ack   the alarms raised (expiry, failed renewals) and their acknowledgement\n"
 "  settings [list]|get|set|reset  site settings (device certificate CN, concurrency)\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
 "  --version    print the version\n"
@@ -170,6 +171,9 @@ cli_help(int argc, char **argv)
 	    strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0 || strcmp(sub, "wait") == 0 ||
 	    strcmp(sub, "retry-failed") == 0))
 		cli_help_task(stdout, sub);
+	else if (strcmp(argv[0], "alarm") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||
+	    strcmp(sub, "ack") == 0))
+		cli_help_alarm(stdout, sub);
 	else if (strcmp(argv[0], "settings") == 0)
 		cli_help_settings(stdout, sub);
 	else

@@ -23,6 +23,7 @@ static const struct {
 	{ "device", cmd_device },
 	{ "https", cmd_https },
 	{ "task", cmd_task },
+	{ "alarm", cmd_alarm },
 	{ "settings", cmd_settings },
 };
 
