@@ -55,6 +55,7 @@ int cmd_https(cli *c, int argc, char **argv);        /* cmd_https.c */
 int cmd_task(cli *c, int argc, char **argv);         /* cmd_https.c */
 int cmd_alarm(cli *c, int argc, char **argv);        /* cmd_alarm.c */
 int cmd_settings(cli *c, int argc, char **argv);     /* cmd_settings.c */
+int cmd_endpoint(cli *c, int argc, char **argv);     /* cmd_endpoint.c */
 
 /* Follows task id to its end and prints its results (cmd_https.c): a running daemon runs it,
  * else this command does with ca (with its key) and k, which stay the caller's. CLI_OK when
@@ -78,6 +79,7 @@ void cli_help_https(FILE *f, const char *sub);
 void cli_help_task(FILE *f, const char *sub);
 void cli_help_alarm(FILE *f, const char *sub);
 void cli_help_settings(FILE *f, const char *sub);
+void cli_help_endpoint(FILE *f, const char *sub);
 int cli_help(int argc, char **argv);
 
 /* Messages. cli_fail prints "vmspki: <sentence>" and returns CLI_REFUSED; cli_fail_err does
