@@ -322,6 +322,7 @@ h_metrics(vpd_ctx *c)
 		vpd_reply_oom(c);
 		return;
 	}
+	vpd_alarm_metrics(c->store, &text, &len);   /* without them when they cannot be read */
 	vpd_reply_raw(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
 	free(text);
 }
@@ -1266,6 +1267,8 @@ static const route routes[] = {
 	{ "/api/v1/devices/", 2, M_GET | M_POST | M_DELETE, 0, NULL, vpd_h_device_item },
 	{ "/api/v1/tasks", 0, M_GET | M_POST, 0, vpd_h_tasks, NULL },
 	{ "/api/v1/tasks/", 2, M_GET | M_POST | M_DELETE, 0, NULL, vpd_h_task_item },
+	{ "/api/v1/alarms", 0, M_GET, 0, vpd_h_alarms, NULL },
+	{ "/api/v1/alarms/", 2, M_GET | M_POST, 0, NULL, vpd_h_alarm_item },
 };
 
 /* GET /api/v1/ca is open; POST /api/v1/ca (generate) needs authentication. */

@@ -197,6 +197,7 @@ typedef struct vpd {
 	int watch_now;               /* SIGHUP: reload at once */
 
 	struct vpd_engine *engine;   /* the task engine thread (tasks.c) */
+	struct vpd_alarmd *alarmd;   /* the alarm delivery thread (alarmd.c) */
 
 	atomic_int stopping;
 	int64_t started_at;
@@ -206,6 +207,11 @@ typedef struct vpd {
 int vpd_engine_start(vpd *d, vp_error *e);
 void vpd_engine_nudge(vpd *d);          /* a task was created or changed */
 void vpd_engine_stop(vpd *d);           /* NULL engine is fine */
+
+/* ---- alarmd.c: the alarm delivery thread (webhook, syslog) ---- */
+int vpd_alarmd_start(vpd *d, vp_error *e);
+void vpd_alarmd_nudge(vpd *d);          /* alarms were raised or cleared: deliver now */
+void vpd_alarmd_stop(vpd *d);           /* NULL thread is fine */
 
 /* ca.c-like helpers (serve.c) */
 vpd_ca_ref *vpd_ca_get(vpd *d);
@@ -386,6 +392,11 @@ void vpd_h_devices(vpd_ctx *c);
 void vpd_h_device_item(vpd_ctx *c, const char *arg);
 void vpd_h_tasks(vpd_ctx *c);
 void vpd_h_task_item(vpd_ctx *c, const char *arg);
+/* Alarm endpoints and the alarms_active gauges of /metrics (api_alarms.c); the gauges are
+ * appended to *text (realloc), *len grown: 0, or -1 with nothing appended. */
+void vpd_h_alarms(vpd_ctx *c);
+void vpd_h_alarm_item(vpd_ctx *c, const char *arg);
+int vpd_alarm_metrics(vp_store *s, char **text, size_t *len);
 
 
 #endif

@@ -1,0 +1,221 @@
+/* /api/v1/alarms: the site's alarms.
+ *   GET  /api/v1/alarms[?all=true]      the raised ones (all: cleared ones too), newest first
+ *   GET  /api/v1/alarms/{id}            one alarm
+ *   POST /api/v1/alarms/{id}/ack        acknowledge it (an audit row names the caller)
+ * and the alarms_active gauges of /metrics. The delivery thread is alarmd.c. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "daemon.h"
+#include "vmspki/alarm.h"
+
+static int
+add_alarm(const vp_alarm *a, void *arg)
+{
+	return json_array_append_new((json_t *)arg, vp_json_alarm(a)) != 0 ? VP_ERR_NOMEM : 0;
+}
+
+static void
+run_list(vpd_job *j, vp_store *s)
+{
+	vp_error e = { 0 };
+	json_t *a = json_array();
+
+	if (a == NULL) {
+		vpd_job_error(j, 500, "internal", "out of memory");
+		return;
+	}
+	if (vp_alarm_list(s, !vpd_json_bool(j->in, "all"), add_alarm, a, &e) != VP_OK) {
+		json_decref(a);
+		vpd_job_vp_error(j, &e);
+		return;
+	}
+	vpd_job_json(j, 200, json_pack("{s:o}", "alarms", a), 0);
+}
+
+static void
+reply_alarm(vpd_job *j, vp_store *s, int64_t id)
+{
+	vp_error e = { 0 };
+	vp_alarm a;
+	json_t *o;
+
+	if (vp_alarm_get(s, id, &a, &e) != VP_OK) {
+		vpd_job_vp_error(j, &e);
+		return;
+	}
+	if ((o = vp_json_alarm(&a)) == NULL) {
+		vpd_job_error(j, 500, "internal", "out of memory");
+		return;
+	}
+	vpd_job_json(j, 200, o, 0);
+}
+
+static void
+run_show(vpd_job *j, vp_store *s)
+{
+	reply_alarm(j, s, vpd_json_int(j->in, "id", 0));
+}
+
+static void
+run_ack(vpd_job *j, vp_store *s)
+{
+	int64_t id = vpd_json_int(j->in, "id", 0);
+	vp_error e = { 0 };
+
+	if (vp_alarm_ack(s, id, j->actor, &e) != VP_OK) {
+		vpd_job_vp_error(j, &e);
+		return;
+	}
+	vpd_log("alarm %" PRId64 " acknowledged by %s", id, j->actor);
+	reply_alarm(j, s, id);
+}
+
+static void
+alarm_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
+{
+	vpd_job *j;
+
+	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
+		json_decref(in);
+		vpd_reply_oom(c);
+		return;
+	}
+	j->in = in;
+	j->run = run;
+	vpd_defer(c, j);
+}
+
+void
+vpd_h_alarms(vpd_ctx *c)
+{
+	static const char *const params[] = { "all", NULL };
+	const char *v;
+	vpd_query q;
+	int all = 0;
+
+	if (vpd_query_parse(c, &q, params) != 0)
+		return;
+	if ((v = vpd_query_get(&q, "all")) != NULL) {
+		if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+			all = 1;
+		} else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0) {
+			vpd_reply_error(c, 400, "bad_parameter", "all is true or false (true: cleared "
+			    "alarms too)");
+			vpd_query_free(&q);
+			return;
+		}
+	}
+	vpd_query_free(&q);
+	alarm_job(c, json_pack("{s:b}", "all", all), run_list);
+}
+
+void
+vpd_h_alarm_item(vpd_ctx *c, const char *arg)
+{
+	const char *slash = strchr(arg, '/');
+	char num[24];
+	size_t idlen = slash != NULL ? (size_t)(slash - arg) : strlen(arg);
+	void (*run)(vpd_job *, vp_store *) = run_show;
+	int64_t id;
+
+	if (slash != NULL) {
+		if (strcmp(slash, "/ack") != 0) {
+			vpd_reply_error(c, 404, "not_found", "there is no %.200s here: an alarm has "
+			    "/api/v1/alarms/ID and ID/ack", c->path);
+			return;
+		}
+		run = run_ack;
+	}
+	if ((run == run_show) != (c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD)) {
+		const char *allow = run == run_show ? "GET, HEAD" : "POST";
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "%.200s takes %s", c->path, allow);
+		vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+		return;
+	}
+	snprintf(num, sizeof(num), "%.*s", (int)(idlen < sizeof(num) - 1 ? idlen :
+	    sizeof(num) - 1), arg);
+	if (idlen >= sizeof(num) || vpd_parse_int(num, 1, INT32_MAX, &id) != 0) {
+		vpd_reply_error(c, 404, "not_found", "\"%.40s\" is not an alarm id (a positive "
+		    "integer)", num);
+		return;
+	}
+	alarm_job(c, json_pack("{s:I}", "id", (json_int_t)id), run);
+}
+
+/* ---- /metrics ---- */
+
+#define KINDS_MAX 32
+
+typedef struct kind_count {
+	char kind[40];
+	int64_t n;
+} kind_count;
+
+typedef struct kinds {
+	kind_count k[KINDS_MAX];
+	size_t n;
+} kinds;
+
+static int
+count_kind(const vp_alarm *a, void *arg)
+{
+	kinds *ks = arg;
+	size_t i;
+
+	for (i = 0; i < ks->n; i++)
+		if (strcmp(ks->k[i].kind, a->kind) == 0)
+			break;
+	if (i == ks->n) {
+		if (ks->n == KINDS_MAX)
+			return 0;         /* more kinds than anyone makes: not shown */
+		snprintf(ks->k[ks->n++].kind, sizeof(ks->k[0].kind), "%s", a->kind);
+	}
+	ks->k[i].n++;
+	return 0;
+}
+
+int
+vpd_alarm_metrics(vp_store *s, char **text, size_t *len)
+{
+	static const char *const known[] = {
+		VP_ALARM_CA_EXPIRING, VP_ALARM_CA_EXPIRED, VP_ALARM_RENEWAL_FAILED,
+		VP_ALARM_DEVICE_UNREACHABLE, VP_ALARM_ENDPOINT_EXPIRING, VP_ALARM_ENDPOINT_EXPIRED,
+		VP_ALARM_ENDPOINT_UNTRUSTED, VP_ALARM_ENDPOINT_DOWN, VP_ALARM_CERT_EXPIRING,
+		VP_ALARM_CERT_EXPIRED,
+	};
+	static const char head[] = "# HELP vmspki_alarms_active Alarms raised and not cleared "
+	    "yet, by kind.\n# TYPE vmspki_alarms_active gauge\n";
+	kinds ks;
+	vp_error e = { 0 };
+	size_t cap, n;
+	char *t;
+
+	memset(&ks, 0, sizeof(ks));
+	/* Every kind shows, 0 when none is raised: a missing series is not a zero. */
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		snprintf(ks.k[ks.n++].kind, sizeof(ks.k[0].kind), "%s", known[i]);
+	if (vp_alarm_list(s, 1, count_kind, &ks, &e) != VP_OK) {
+		vpd_log("metrics: cannot count the alarms: %s", e.msg);
+		return -1;
+	}
+	cap = *len + sizeof(head) + ks.n * 96;
+	if ((t = realloc(*text, cap)) == NULL)
+		return -1;
+	*text = t;
+	n = *len;
+	n += (size_t)snprintf(t + n, cap - n, "%s", head);
+	for (size_t i = 0; i < ks.n && n < cap; i++)
+		n += (size_t)snprintf(t + n, cap - n, "vmspki_alarms_active{kind=\"%s\"} %lld\n",
+		    ks.k[i].kind, (long long)ks.k[i].n);
+	if (n >= cap)
+		return -1;      /* cannot happen: 96 bytes hold a line */
+	*len = n;
+	return 0;
+}
