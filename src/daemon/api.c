@@ -1267,6 +1267,8 @@ static const route routes[] = {
 	{ "/api/v1/devices/", 2, M_GET | M_POST | M_DELETE, 0, NULL, vpd_h_device_item },
 	{ "/api/v1/tasks", 0, M_GET | M_POST, 0, vpd_h_tasks, NULL },
 	{ "/api/v1/tasks/", 2, M_GET | M_POST | M_DELETE, 0, NULL, vpd_h_task_item },
+	{ "/api/v1/endpoints", 0, M_GET | M_POST, 0, vpd_h_endpoints, NULL },
+	{ "/api/v1/endpoints/", 2, M_GET | M_POST | M_DELETE, 0, NULL, vpd_h_endpoint_item },
 	{ "/api/v1/alarms", 0, M_GET, 0, vpd_h_alarms, NULL },
 	{ "/api/v1/alarms/", 2, M_GET | M_POST, 0, NULL, vpd_h_alarm_item },
 };

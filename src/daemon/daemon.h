@@ -392,6 +392,9 @@ void vpd_h_devices(vpd_ctx *c);
 void vpd_h_device_item(vpd_ctx *c, const char *arg);
 void vpd_h_tasks(vpd_ctx *c);
 void vpd_h_task_item(vpd_ctx *c, const char *arg);
+/* Monitored endpoints (api_endpoints.c). */
+void vpd_h_endpoints(vpd_ctx *c);
+void vpd_h_endpoint_item(vpd_ctx *c, const char *arg);
 /* Alarm endpoints and the alarms_active gauges of /metrics (api_alarms.c); the gauges are
  * appended to *text (realloc), *len grown: 0, or -1 with nothing appended. */
 void vpd_h_alarms(vpd_ctx *c);

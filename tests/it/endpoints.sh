@@ -31,9 +31,9 @@ serve() {
 	return 1
 }
 
-# alarms: the raised alarms as "kind subject" lines, sorted (until `vmspki alarm list`).
+# alarms: the raised alarms as "kind subject severity" lines, sorted (vmspki alarm list).
 alarms() {
-	sqlite3 "file:$D/vmspki.db?mode=ro" "SELECT kind || ' ' || subject || ' ' || severity FROM alarms WHERE state = 'raised' ORDER BY kind, subject;"
+	"$VMSPKI" --data "$D" alarm list --json | jq -r '.[] | "\(.kind) \(.subject) \(.severity)"' | sort
 }
 
 # ep_field ID FIELD: a field of `endpoint list --json`.
@@ -105,17 +105,17 @@ assert_grep "^$ID_DOWN +Unreachable +127.0.0.1:$P_DOWN " "$VP_OUT" "the one that
 assert_no_grep 'expired' "$VP_OUT" "nothing shows as expired"
 
 alarms >"$T/alarms.1"
-assert_eq "endpoint-expiring endpoint:2 1
-endpoint-unreachable endpoint:$ID_DOWN 1
-endpoint-untrusted endpoint:3 1
-endpoint-untrusted endpoint:5 1" "$(cat "$T/alarms.1")" "alarms: expiring, untrusted twice, unreachable (warnings), none for the good ones"
+assert_eq "endpoint-expiring endpoint:2 warning
+endpoint-unreachable endpoint:$ID_DOWN warning
+endpoint-untrusted endpoint:3 warning
+endpoint-untrusted endpoint:5 warning" "$(cat "$T/alarms.1")" "alarms: expiring, untrusted twice, unreachable (warnings), none for the good ones"
 
 # ---- the clock moves: 6 days on, the short one has expired ----
 faketime -f "+6d" "$VMSPKI" --data "$D" endpoint check 2 >"$T/check.out" 2>&1
 assert_grep "endpoint 2 localhost:$P_SOON: Certificate has expired \(the certificate expired on " "$T/check.out" \
     "6 days on (faketime), endpoint check: Certificate has expired"
 alarms >"$T/alarms.2"
-assert_grep '^endpoint-expired endpoint:2 2$' "$T/alarms.2" "a critical endpoint-expired alarm is raised"
+assert_grep '^endpoint-expired endpoint:2 critical$' "$T/alarms.2" "a critical endpoint-expired alarm is raised"
 assert_no_grep '^endpoint-expiring endpoint:2 ' "$T/alarms.2" "and the expiring one cleared"
 
 # ---- down stays Unreachable, never expired, even with the clock far on ----
@@ -136,8 +136,9 @@ assert_rc 0 "endpoint check (all of them)"
 assert_grep "endpoint $ID_DOWN 127.0.0.1:$P_DOWN: OK$" "$VP_OUT" "the endpoint that came up is OK"
 assert_eq 6 "$(grep -c '^endpoint ' "$VP_OUT")" "every endpoint was checked"
 assert_no_grep "endpoint-unreachable endpoint:$ID_DOWN " <(alarms) "its unreachable alarm is cleared"
-assert_eq "ok" "$(sqlite3 "file:$D/vmspki.db?mode=ro" "SELECT CASE WHEN cleared_at > 0 THEN 'ok' ELSE 'no' END FROM alarms WHERE subject = 'endpoint:$ID_DOWN' AND kind = 'endpoint-unreachable';")" \
-    "the alarm row is kept, cleared"
+vp "$D" alarm list --all --json
+assert_eq "cleared" "$(jq -r --arg s "endpoint:$ID_DOWN" '.[] | select(.subject == $s and .kind == "endpoint-unreachable") | .state' "$VP_OUT")" \
+    "alarm list --all keeps it, cleared"
 
 # ---- show ----
 vp "$D" endpoint show 1 --pem
@@ -176,6 +177,57 @@ assert_rc 1 "it is gone"
 vp "$D" audit verify
 assert_rc 0 "the audit chain holds (endpoint.add and endpoint.remove rows)"
 assert_eq 1 "$(sqlite3 "file:$D/vmspki.db?mode=ro" "SELECT count(*) FROM audit_log WHERE action = 'endpoint.remove';")" "one endpoint.remove audit row"
+
+# ---- the REST API ----
+daemon_start "$D" --passphrase-file "$PASSF" || { not_ok "the daemon starts"; it_done; }
+ok "the daemon starts"
+body() { printf '%s' "$1" >"$T/body.json"; }
+n_before=$(rows "$D/vmspki.db" endpoints)
+api GET /api/v1/endpoints
+assert_status 401 "GET /api/v1/endpoints without a token"
+for b in '{"address":"nas"}' '{"host":"nas"}' '{"address":"nas:443","port":443}' '{"address":5}' \
+    '{"host":"bad host","port":443}' '{"address":"[::1]:443","sni":"10.0.0.1"}' '{"address":"nas:443","x":1}'; do
+	body "$b"
+	api POST /api/v1/endpoints "$ADMIN_TOKEN" "$T/body.json"
+	case $API_STATUS in 400|422) ok "POST $b refused (HTTP $API_STATUS)" ;; *) not_ok "POST $b refused (HTTP $API_STATUS)"; diag_file "$API_BODY" ;; esac
+done
+assert_error_body 'unknown|field|rejected' "the refusal has the error body"
+assert_eq "$n_before" "$(rows "$D/vmspki.db" endpoints)" "the refused requests added nothing"
+body "{\"address\":\"127.0.0.1:$P_VALID\"}"
+api POST /api/v1/endpoints "$ADMIN_TOKEN" "$T/body.json"
+assert_status 409 "POST an endpoint watched already"
+assert_error_body '^exists$' "code exists" 'watched already'
+body "{\"host\":\"localhost\",\"port\":$P_VALID,\"sni\":\"localhost\"}"
+api POST /api/v1/endpoints "$ADMIN_TOKEN" "$T/body.json"
+assert_status 201 "POST /api/v1/endpoints (host, port, sni)"
+assert_eq "OK true true" "$(jq -r '"\(.status) \(.verified) \(.name_ok)"' "$API_BODY")" "it is checked at once: OK"
+NEW=$(jq -r .id "$API_BODY")
+api GET /api/v1/endpoints "$ADMIN_TOKEN"
+assert_status 200 "GET /api/v1/endpoints"
+assert_eq "$((n_before + 1))" "$(jq '.endpoints | length' "$API_BODY")" "it lists every endpoint"
+assert_eq "OK" "$(jq -r --argjson id "$ID_DOWN" '.endpoints[] | select(.id == $id) | .status' "$API_BODY")" \
+    "the list has the statuses of the last checks"
+api GET "/api/v1/endpoints/$NEW" "$ADMIN_TOKEN"
+assert_status 200 "GET /api/v1/endpoints/ID"
+jq -r .chain_pem "$API_BODY" >"$T/api.chain.pem"
+assert_eq "$(openssl x509 -in "$T/valid.pem" -noout -fingerprint -sha256)" \
+    "$(openssl x509 -in "$T/api.chain.pem" -noout -fingerprint -sha256 2>&1)" "it has the chain served"
+api POST "/api/v1/endpoints/2/check" "$ADMIN_TOKEN"
+assert_status 200 "POST /api/v1/endpoints/ID/check"
+assert_eq "Certificate about to expire" "$(jq -r .status "$API_BODY")" "it checks now (real time: about to expire)"
+api GET "/api/v1/endpoints/2/check" "$ADMIN_TOKEN"
+assert_status 405 "GET .../check is refused"
+api GET "/api/v1/endpoints/abc" "$ADMIN_TOKEN"
+assert_status 404 "GET /api/v1/endpoints/abc"
+api POST "/api/v1/endpoints/999/check" "$ADMIN_TOKEN"
+assert_status 404 "checking an unknown endpoint"
+api DELETE "/api/v1/endpoints/$NEW" "$ADMIN_TOKEN"
+assert_status 200 "DELETE /api/v1/endpoints/ID"
+api GET "/api/v1/endpoints/$NEW" "$ADMIN_TOKEN"
+assert_status 404 "it is gone"
+daemon_stop "$DAEMON_PID"
+assert_eq 0 "$DAEMON_RC" "the daemon stops cleanly"
+assert_daemon_logs_clean
 
 vp "$D" help endpoint
 assert_rc 0 "help endpoint"
