@@ -324,10 +324,8 @@ struct ids {
 };
 
 static int
-collect_id(const vp_endpoint *ep, void *arg)
+push_id(struct ids *ids, int64_t id)
 {
-	struct ids *ids = arg;
-
 	if (ids->n == ids->cap) {
 		size_t cap = ids->cap == 0 ? 16 : ids->cap * 2;
 		int64_t *v = cap <= SIZE_MAX / sizeof(*v) ? realloc(ids->v, cap * sizeof(*v)) :
@@ -338,8 +336,14 @@ collect_id(const vp_endpoint *ep, void *arg)
 		ids->v = v;
 		ids->cap = cap;
 	}
-	ids->v[ids->n++] = ep->id;
+	ids->v[ids->n++] = id;
 	return 0;
+}
+
+static int
+collect_id(const vp_endpoint *ep, void *arg)
+{
+	return push_id(arg, ep->id);
 }
 
 static int
@@ -359,11 +363,11 @@ ep_check(cli *c, int argc, char **argv)
 		if (ch == CLI_OPT_STOP)
 			return rc;
 	for (int i = optind; i < argc; i++) {
-		int64_t id;
+		int64_t id = 0;
 
 		if ((rc = parse_id("endpoint check", argv[i], &id)) != CLI_OK)
 			goto out;
-		if ((r = (vp_err)collect_id(&(vp_endpoint){ .id = id }, &ids)) != VP_OK) {
+		if (push_id(&ids, id) != 0) {
 			rc = cli_fail("out of memory");
 			goto out;
 		}

@@ -313,6 +313,19 @@ tcp_connect(const char *host, int port, int64_t deadline, long timeout_ms, char 
 	return -1;
 }
 
+/* Appends src to the string in dst (n bytes in all), cut to fit. */
+static void
+str_append(char *dst, size_t n, const char *src)
+{
+	size_t len = strnlen(dst, n), k;
+
+	if (len + 1 >= n)
+		return;
+	k = strnlen(src, n - len - 1);
+	memcpy(dst + len, src, k);
+	dst[len + k] = '\0';
+}
+
 /* The reasons on OpenSSL's queue (emptied) after prefix, into why. */
 static void
 ssl_why(char *why, size_t n, const char *prefix)
@@ -320,7 +333,8 @@ ssl_why(char *why, size_t n, const char *prefix)
 	vp_error e = { 0 };
 
 	vp_error_ssl(&e, VP_ERR_CRYPTO, "%s", prefix);
-	snprintf(why, n, "%s", e.msg);
+	why[0] = '\0';
+	str_append(why, n, e.msg);
 }
 
 /* TLS handshake on fd before deadline. 0 done, -1 with why. */
@@ -426,11 +440,9 @@ out:
 static void
 detail_add(char *detail, size_t n, const char *part)
 {
-	size_t len = strlen(detail);
-
-	if (len + 3 >= n)
-		return;
-	snprintf(detail + len, n - len, "%s%s", len > 0 ? "; " : "", part);
+	if (detail[0] != '\0')
+		str_append(detail, n, "; ");
+	str_append(detail, n, part);
 }
 
 /* Fills ep's certificate fields and status from what the server sent. */
@@ -442,7 +454,7 @@ assess(vp_endpoint *ep, STACK_OF(X509) *served, const char *ca_file, int64_t now
 	vp_x509_info info;
 	X509 *leaf = sk_X509_value(served, 0);
 	const char *name = ep->sni[0] != '\0' ? ep->sni : is_ip(ep->host) ? NULL : ep->host;
-	char why[600], when[32], *pem = NULL;
+	char why[1024], when[32], *pem = NULL;
 	size_t pemlen = 0;
 	int64_t left;
 	vp_err rc;
@@ -872,7 +884,7 @@ static vp_err
 alarms_update(vp_store *s, const vp_endpoint *ep, int64_t now, long warning_days,
     vp_error *e)
 {
-	char subject[48], name[320], msg[1024];
+	char subject[48], name[600], msg[1400];
 	int down = strcmp(ep->status, VP_EP_UNREACHABLE) == 0;
 	int expired, expiring, untrusted;
 	vp_err rc;
