@@ -42,6 +42,9 @@ typedef struct vp_dev_conn {
 	int verify;               /* over HTTPS: verify the chain against ca_file and the name */
 	const char *ca_file;      /* the site CA (PEM file) for verify */
 	const char *tls_name;     /* name to verify (the device's IP or FQDN); NULL = address */
+	const char *pinned_pubkey; /* "sha256//BASE64" of the key of our certificate on the
+	                           * device: over HTTPS, that key is required and the chain, name
+	                           * and dates are not checked (our certificate has expired) */
 	long timeout_ms;          /* whole request; 0 = the default (30 s) */
 } vp_dev_conn;
 

@@ -55,11 +55,12 @@ int cmd_https(cli *c, int argc, char **argv);        /* cmd_https.c */
 int cmd_task(cli *c, int argc, char **argv);         /* cmd_https.c */
 int cmd_alarm(cli *c, int argc, char **argv);        /* cmd_alarm.c */
 int cmd_settings(cli *c, int argc, char **argv);     /* cmd_settings.c */
+int cmd_lifecycle(cli *c, int argc, char **argv);    /* cmd_lifecycle.c */
 int cmd_endpoint(cli *c, int argc, char **argv);     /* cmd_endpoint.c */
 
 /* Follows task id to its end and prints its results (cmd_https.c): a running daemon runs it,
- * else this command does with ca (with its key) and k, which stay the caller's. CLI_OK when
- * every device finished. */
+ * else this command does with ca (with its key) and k, which stay the caller's. json: 0 a
+ * table, 1 JSON, 2 nothing. CLI_OK when every device finished. */
 struct vp_sitekey;
 int cli_task_follow(cli *c, vp_store *s, int64_t id, vp_ca *ca, struct vp_sitekey *k,
     int json);
@@ -79,6 +80,7 @@ void cli_help_https(FILE *f, const char *sub);
 void cli_help_task(FILE *f, const char *sub);
 void cli_help_alarm(FILE *f, const char *sub);
 void cli_help_settings(FILE *f, const char *sub);
+void cli_help_lifecycle(FILE *f, const char *sub);
 void cli_help_endpoint(FILE *f, const char *sub);
 int cli_help(int argc, char **argv);
 

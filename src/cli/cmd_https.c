@@ -237,7 +237,7 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 	if (atomic_load(&stop_flag))
 		fprintf(stderr, "vmspki: interrupted: task %" PRId64 " goes on when the daemon runs "
 		    "or with `vmspki task wait %" PRId64 "`\n", id, id);
-	if ((rc = show_task(s, id, json)) != CLI_OK)
+	if (json != 2 && (rc = show_task(s, id, json)) != CLI_OK)    /* 2: say nothing */
 		goto out;
 	if (vp_task_get(s, id, &t, &e) != VP_OK) {
 		rc = cli_fail_err(&e);

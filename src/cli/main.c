@@ -25,6 +25,7 @@ static const struct {
 	{ "task", cmd_task },
 	{ "alarm", cmd_alarm },
 	{ "settings", cmd_settings },
+	{ "lifecycle", cmd_lifecycle },
 	{ "endpoint", cmd_endpoint },
 };
 

@@ -198,10 +198,15 @@ typedef struct vpd {
 
 	struct vpd_engine *engine;   /* the task engine thread (tasks.c) */
 	struct vpd_alarmd *alarmd;   /* the alarm delivery thread (alarmd.c) */
+	struct vpd_sched *sched;     /* the scheduler thread (scheduler.c) */
 
 	atomic_int stopping;
 	int64_t started_at;
 } vpd;
+
+/* ---- scheduler.c: endpoint checks and the nightly job ---- */
+int vpd_sched_start(vpd *d, vp_error *e);
+void vpd_sched_stop(vpd *d);            /* NULL scheduler is fine */
 
 /* ---- tasks.c: the task engine thread ---- */
 int vpd_engine_start(vpd *d, vp_error *e);

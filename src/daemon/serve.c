@@ -455,6 +455,8 @@ vpd_serve(const vpd_opts *o)
 		vpd_log("tasks will not run: %s", e.msg);
 	if (vpd_alarmd_start(&d, &e) != VP_OK)
 		vpd_log("alarms will not be delivered: %s", e.msg);
+	if (vpd_sched_start(&d, &e) != VP_OK)
+		vpd_log("the nightly job and endpoint checks will not run: %s", e.msg);
 	for (int k = 0; k < d.nworkers; k++)
 		if (vpd_worker_start(d.workers[k], &e) != VP_OK) {
 			fprintf(stderr, "vmspki: %s\n", e.msg);
@@ -500,6 +502,7 @@ out:
 		vpd_worker_stop(d.workers[k]);
 	for (int k = 0; d.workers != NULL && k < d.nworkers; k++)
 		vpd_worker_join(d.workers[k]);
+	vpd_sched_stop(&d);
 	vpd_alarmd_stop(&d);     /* at most one webhook attempt to wait for */
 	vpd_engine_stop(&d);     /* devices in the middle resume at the next start */
 	vpd_pool_stop(d.pool);   /* idle: the workers waited for their jobs */

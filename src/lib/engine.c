@@ -40,6 +40,7 @@
 
 #include "internal.h"
 #include "store_internal.h"
+#include "vmspki/alarm.h"
 #include "vmspki/devhttp.h"
 #include "vmspki/engine.h"
 #include "vmspki/issue.h"
@@ -77,6 +78,7 @@ typedef struct job {
 	char subject[300];
 	char *sans[3];
 	int nsans;
+	char pin[128];                /* our expired certificate's key, when it has expired */
 
 	enum step step;
 	int sub;                      /* which operation of the step */
@@ -393,10 +395,42 @@ job_names(engine *g, job *j, vp_error *e)
 	return VP_OK;
 }
 
+/* "sha256//BASE64" of the SubjectPublicKeyInfo of the certificate pem (curl's pin form). */
+static int
+pin_of(const char *pem, char *out, size_t n)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	unsigned char *der = NULL, md[32], b64[64];
+	int len = x != NULL ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1, ok = 0;
+
+	if (len > 0 && EVP_Digest(der, (size_t)len, md, NULL, EVP_sha256(), NULL) == 1 &&
+	    EVP_EncodeBlock(b64, md, 32) > 0) {
+		snprintf(out, n, "sha256//%s", (const char *)b64);
+		ok = 1;
+	}
+	OPENSSL_free(der);
+	X509_free(x);
+	BIO_free(b);
+	return ok;
+}
+
 static void
 job_conn(engine *g, job *j)
 {
 	vp_device_conn(&j->dev, j->password, g->ca_pem_path, &j->conn);
+	/* A pinned device whose certificate of ours has expired can no longer be verified by
+	 * its chain: it is recognised by that certificate's key (the renewal replaces it). */
+	if (j->dev.pinned && j->dev.cert_serial[0] != '\0' && j->dev.cert_not_after > 0 &&
+	    j->dev.cert_not_after <= (int64_t)time(NULL)) {
+		vp_cert_rec rec;
+
+		memset(&rec, 0, sizeof(rec));
+		if (vp_store_cert_get(g->s, j->dev.cert_serial, &rec, NULL) == VP_OK &&
+		    pin_of(rec.pem, j->pin, sizeof(j->pin)))
+			j->conn.pinned_pubkey = j->pin;
+		vp_cert_rec_clear(&rec);
+	}
 	j->conn.timeout_ms = j->task->t.timeout_s > 0 ? j->task->t.timeout_s * 1000L :
 	    g->cfg->request_timeout_ms;
 }
@@ -870,8 +904,10 @@ op_done(engine *g, job *j)
 			break;
 		}
 		j->rebound = 1;
-		/* HTTPS only closes HTTP: from now on speak HTTPS (verified after verify). */
+		/* HTTPS only closes HTTP: from now on speak HTTPS (verified after verify). The
+		 * device serves the new certificate now: the old one's key is no longer it. */
 		j->conn.use_https = 1;
+		j->conn.pinned_pubkey = NULL;
 		set_step(j, ST_VERIFY);
 		break;
 	case ST_CLEANUP:
@@ -1002,9 +1038,10 @@ job_end(engine *g, job *j, const char *status)
 		snprintf(j->dev.status, sizeof(j->dev.status), "%s", VP_STATUS_OK);
 		j->dev.status_detail[0] = '\0';
 		j->device_dirty = 1;
-		elog(g, "task %" PRId64 ": device %" PRId64 " (%s): HTTPS enabled with certificate "
-		    "%s in %.1f s", j->task->id, j->dev_id, j->dev.address, j->serial,
-		    (double)(now_ms() - j->started_ms) / 1000.0);
+		elog(g, "task %" PRId64 ": device %" PRId64 " (%s): %s with certificate %s in %.1f s",
+		    j->task->id, j->dev_id, j->dev.address, strcmp(j->task->t.kind,
+		    VP_TASK_HTTPS_UPDATE) == 0 ? "HTTPS certificate renewed" : "HTTPS enabled",
+		    j->serial, (double)(now_ms() - j->started_ms) / 1000.0);
 	} else if (strcmp(status, "Failed") == 0) {
 		const char *st = dev_status_for(j->ffail);
 
@@ -1101,6 +1138,35 @@ job_decide(engine *g, job *j)
 	}
 }
 
+/* A renewal (https-update) that failed raises an alarm for the device, saying why; one that
+ * finished clears it. In the caller's transaction. */
+static vp_err
+renewal_alarms(engine *g, job *j, vp_error *e)
+{
+	char subject[48], msg[1200];
+	int changed = 0;
+	vp_err rc;
+
+	if (strcmp(j->task->t.kind, VP_TASK_HTTPS_UPDATE) != 0)
+		return VP_OK;
+	snprintf(subject, sizeof(subject), "device:%" PRId64, j->dev_id);
+	if (strcmp(j->status, "Finished") == 0) {
+		if ((rc = vp_alarm_clear(g->s, VP_ALARM_RENEWAL_FAILED, subject, &changed, e)) !=
+		    VP_OK)
+			return rc;
+		return vp_alarm_clear(g->s, VP_ALARM_DEVICE_UNREACHABLE, subject, &changed, e);
+	}
+	if (strcmp(j->status, "Failed") != 0)
+		return VP_OK;
+	snprintf(msg, sizeof(msg), "the certificate of device %" PRId64 " (%s) could not be "
+	    "renewed (task %" PRId64 ", step %s): %.400s; it keeps its certificate until %s",
+	    j->dev_id, j->dev.address, j->task->id, step_names[j->fstep], j->ferror,
+	    j->dev.cert_serial[0] ? "it ends" : "a renewal works");
+	return vp_alarm_raise(g->s, j->ffail == VP_DEVF_UNREACHABLE ?
+	    VP_ALARM_DEVICE_UNREACHABLE : VP_ALARM_RENEWAL_FAILED, subject, VP_SEV_CRITICAL, msg,
+	    &changed, e);
+}
+
 /* Writes every dirty job, the certificates signed this turn and the device rows, and ends the
  * tasks that have nothing left, in one transaction. */
 static vp_err
@@ -1136,6 +1202,8 @@ flush(engine *g, vp_error *e)
 				goto fail;
 		}
 		if (j->device_dirty && (rc = vp_device_update_state(g->s, &j->dev, e)) != VP_OK)
+			goto fail;
+		if (j->dirty && j->ended && (rc = renewal_alarms(g, j, e)) != VP_OK)
 			goto fail;
 		if (!j->dirty)
 			continue;

@@ -1,0 +1,41 @@
+/* The nightly job (and `vmspki lifecycle run`): renew what is due, raise and clear alarms.
+ *   - the CA: an alarm when it is about to expire (lifecycle.warning_days) or has expired;
+ *   - the API server certificate: renewed by its own rule (servercert.h); an alarm if it is
+ *     about to expire anyway (an imported one vmspki does not renew);
+ *   - component certificates: renewed within the renewal window (component.h);
+ *   - device HTTPS certificates that vmspki installed: within lifecycle.renew_days (by default
+ *     the warning plus 7 days, the ADM rule) one https-update task is made over those not
+ *     already in a task: the engine makes a new key on each camera, as enable does; a failed
+ *     renewal raises an alarm (engine.c);
+ *   - monitored endpoints that are due are checked (endpoint.h).
+ * Running it twice, or on two servers at once, never renews a device twice: the task is made
+ * in one transaction that skips devices already in a task, and a renewed device is not due. */
+#ifndef VMSPKI_LIFECYCLE_H
+#define VMSPKI_LIFECYCLE_H
+
+#include <stdint.h>
+
+#include "vmspki/ca.h"
+#include "vmspki/err.h"
+#include "vmspki/store.h"
+
+typedef struct vp_lifecycle_report {
+	int warn_days, renew_days;
+	int64_t renewal_task;      /* the https-update task made (0: none was needed) */
+	int devices_due;           /* devices whose certificate is within the renewal window */
+	int devices_busy;          /* of those, already in a task (left to it) */
+	int server_renewed;
+	int components_renewed;
+	int endpoints_checked;
+	int alarms_raised, alarms_cleared;
+} vp_lifecycle_report;
+
+typedef void (*vp_lifecycle_log_fn)(void *arg, const char *line);
+
+/* Runs the job at time now (0: the current time). ca needs its key for renewals. Failures of
+ * one part are logged and raised as alarms; the others still run. */
+vp_err vp_lifecycle_run(vp_store *s, const vp_ca *ca, const char *datadir, int64_t now,
+    const char *actor, vp_lifecycle_log_fn log, void *log_arg, vp_lifecycle_report *r,
+    vp_error *e);
+
+#endif

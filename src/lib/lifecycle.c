@@ -1,0 +1,311 @@
+/* The nightly job (lifecycle.h). Each part runs on its own: one that fails is logged and
+ * alarmed, and the others still run. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "store_internal.h"
+#include "vmspki/alarm.h"
+#include "vmspki/component.h"
+#include "vmspki/endpoint.h"
+#include "vmspki/lifecycle.h"
+#include "vmspki/servercert.h"
+#include "vmspki/settings.h"
+#include "vmspki/task.h"
+#include "vmspki/util.h"
+
+typedef struct run {
+	vp_store *s;
+	const vp_ca *ca;
+	const char *datadir;
+	int64_t now;
+	const char *actor;
+	vp_lifecycle_log_fn log;
+	void *log_arg;
+	vp_lifecycle_report *r;
+} run;
+
+static void
+rlog(run *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+rlog(run *c, const char *fmt, ...)
+{
+	char line[1200];
+	va_list ap;
+
+	if (c->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	c->log(c->log_arg, line);
+}
+
+static void
+raise_alarm(run *c, const char *kind, const char *subject, vp_alarm_severity sev,
+    const char *msg)
+{
+	vp_error e = { 0 };
+	int raised = 0;
+
+	if (vp_alarm_raise(c->s, kind, subject, sev, msg, &raised, &e) != VP_OK) {
+		rlog(c, "cannot raise the alarm %s for %s: %s", kind, subject, e.msg);
+		return;
+	}
+	if (raised) {
+		c->r->alarms_raised++;
+		rlog(c, "alarm raised: %s: %s", kind, msg);
+	}
+}
+
+static void
+clear_alarm(run *c, const char *kind, const char *subject)
+{
+	vp_error e = { 0 };
+	int cleared = 0;
+
+	if (vp_alarm_clear(c->s, kind, subject, &cleared, &e) != VP_OK) {
+		rlog(c, "cannot clear the alarm %s for %s: %s", kind, subject, e.msg);
+		return;
+	}
+	if (cleared) {
+		c->r->alarms_cleared++;
+		rlog(c, "alarm cleared: %s for %s", kind, subject);
+	}
+}
+
+/* The expiry alarms of one certificate: expired (critical), about to expire (warning), or
+ * neither. */
+static void
+expiry_alarms(run *c, const char *kind_expiring, const char *kind_expired, const char *subject,
+    const char *what, int64_t not_after)
+{
+	char msg[400], when[32];
+	int64_t left = not_after - c->now;
+
+	vp_time_iso(not_after, when, sizeof(when));
+	if (left <= 0) {
+		snprintf(msg, sizeof(msg), "%s has expired (it ended %s)", what, when);
+		raise_alarm(c, kind_expired, subject, VP_SEV_CRITICAL, msg);
+		clear_alarm(c, kind_expiring, subject);
+	} else if (left <= (int64_t)c->r->warn_days * 86400) {
+		snprintf(msg, sizeof(msg), "%s expires on %s, in %" PRId64 " days", what, when,
+		    left / 86400);
+		raise_alarm(c, kind_expiring, subject, VP_SEV_WARNING, msg);
+		clear_alarm(c, kind_expired, subject);
+	} else {
+		clear_alarm(c, kind_expiring, subject);
+		clear_alarm(c, kind_expired, subject);
+	}
+}
+
+static void
+ca_part(run *c)
+{
+	X509 *x = vp_ca_cert(c->ca);
+	int64_t na = vp_asn1_time_unix(X509_get0_notAfter(x));
+	char cn[256], what[320];
+
+	vp_name_cn(X509_get_subject_name(x), cn, sizeof(cn));
+	snprintf(what, sizeof(what), "the CA \"%s\"", cn);
+	expiry_alarms(c, VP_ALARM_CA_EXPIRING, VP_ALARM_CA_EXPIRED, "ca", what, na);
+}
+
+static void
+server_part(run *c)
+{
+	vp_servercert_status st;
+	vp_error e = { 0 };
+	int renewed = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (vp_servercert_ensure(c->s, c->ca, c->datadir, 0, c->actor, &renewed, &st, &e) !=
+	    VP_OK) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "the API server certificate could not be renewed: %.400s",
+		    e.msg);
+		raise_alarm(c, VP_ALARM_RENEWAL_FAILED, "server", VP_SEV_CRITICAL, msg);
+		return;
+	}
+	clear_alarm(c, VP_ALARM_RENEWAL_FAILED, "server");
+	if (renewed) {
+		c->r->server_renewed = 1;
+		rlog(c, "renewed the API server certificate: serial %s", st.serial);
+	}
+	if (st.present)
+		expiry_alarms(c, VP_ALARM_CERT_EXPIRING, VP_ALARM_CERT_EXPIRED, "server",
+		    st.imported ? "the imported API server certificate" :
+		    "the API server certificate", st.not_after);
+}
+
+static void
+component_log(void *arg, const char *line)
+{
+	run *c = arg;
+
+	rlog(c, "%s", line);
+}
+
+static void
+components_part(run *c)
+{
+	vp_component_outcome *oc = NULL;
+	vp_component_info *all = NULL;
+	vp_error e = { 0 };
+	size_t n = 0, i;
+	char subject[160], what[200], msg[600];
+
+	if (vp_component_renew(c->s, c->ca, c->datadir, NULL, 0, 0, c->actor, component_log, c,
+	    &oc, &n, &e) != VP_OK) {
+		snprintf(msg, sizeof(msg), "component certificates could not be renewed: %.400s",
+		    e.msg);
+		raise_alarm(c, VP_ALARM_RENEWAL_FAILED, "components", VP_SEV_CRITICAL, msg);
+		return;
+	}
+	clear_alarm(c, VP_ALARM_RENEWAL_FAILED, "components");
+	for (i = 0; i < n; i++)
+		for (int k = 0; k < 2; k++)
+			if (oc[i].renewed[k]) {
+				c->r->components_renewed++;
+				rlog(c, "renewed the %s certificate of component %s (%s)",
+				    vp_component_kind_name((vp_component_kind)k), oc[i].id,
+				    oc[i].reason[k]);
+			}
+	free(oc);
+	if (vp_component_list(c->s, c->ca, c->datadir, &all, &n, &e) != VP_OK) {
+		rlog(c, "cannot list the components: %s", e.msg);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		for (int k = 0; k < 2; k++) {
+			const vp_component_cert *cc = &all[i].cert[k];
+
+			if (!cc->wanted || !cc->present)
+				continue;
+			snprintf(subject, sizeof(subject), "component:%s:%s", all[i].id,
+			    vp_component_kind_name((vp_component_kind)k));
+			snprintf(what, sizeof(what), "the %s certificate of component %s",
+			    vp_component_kind_name((vp_component_kind)k), all[i].id);
+			expiry_alarms(c, VP_ALARM_CERT_EXPIRING, VP_ALARM_CERT_EXPIRED, subject, what,
+			    cc->not_after);
+		}
+	free(all);
+}
+
+/* One https-update task over the devices whose certificate of ours is within the renewal
+ * window and that no task holds. Selection and creation are one transaction. */
+static void
+devices_part(run *c)
+{
+	sqlite3_stmt *st = NULL;
+	vp_error e = { 0 };
+	vp_task_opts o = { .kind = VP_TASK_HTTPS_UPDATE };
+	int64_t *ids = NULL, id = 0;
+	size_t n = 0, cap = 0;
+	int r;
+
+	if (vp_store_begin(c->s, &e) != VP_OK) {
+		rlog(c, "cannot look for devices to renew: %s", e.msg);
+		return;
+	}
+	if (sqlite3_prepare_v2(vp_store_db(c->s), "SELECT d.id, EXISTS (SELECT 1 FROM "
+	    "task_devices r JOIN tasks t ON t.id = r.task_id WHERE r.device_id = d.id AND "
+	    "t.state IN ('Queued', 'Running') AND r.status IN ('Pending', 'Running')) "
+	    "FROM devices d WHERE d.pinned = 1 AND d.cert_serial <> '' AND "
+	    "d.cert_not_after <= ?1 ORDER BY d.id", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, c->now + (int64_t)c->r->renew_days * 86400) != SQLITE_OK) {
+		vp_store_fail(c->s, &e, "look for devices to renew");
+		goto fail;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		c->r->devices_due++;
+		if (sqlite3_column_int(st, 1)) {
+			c->r->devices_busy++;
+			continue;
+		}
+		if (n == cap) {
+			int64_t *m = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof(*ids));
+
+			if (m == NULL) {
+				vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
+				goto fail;
+			}
+			ids = m;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (r != SQLITE_DONE) {
+		vp_store_fail(c->s, &e, "look for devices to renew");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (n > 0 && vp_task_create(c->s, &o, ids, n, 0, c->actor, &id, &e) != VP_OK)
+		goto fail;
+	if (vp_store_commit(c->s, &e) != VP_OK)
+		goto fail;
+	if (n > 0) {
+		c->r->renewal_task = id;
+		rlog(c, "task %" PRId64 ": renewing the certificates of %zu device%s (within %d days "
+		    "of their end)", id, n, n == 1 ? "" : "s", c->r->renew_days);
+	}
+	if (c->r->devices_busy > 0)
+		rlog(c, "%d device%s due for renewal %s already in a task", c->r->devices_busy,
+		    c->r->devices_busy == 1 ? "" : "s", c->r->devices_busy == 1 ? "is" : "are");
+	free(ids);
+	return;
+fail:
+	sqlite3_finalize(st);
+	vp_store_rollback(c->s);
+	free(ids);
+	rlog(c, "cannot make the device renewal task: %s", e.msg);
+	{
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "device certificates could not be renewed: %.400s", e.msg);
+		raise_alarm(c, VP_ALARM_RENEWAL_FAILED, "devices", VP_SEV_CRITICAL, msg);
+	}
+}
+
+static void
+endpoints_part(run *c)
+{
+	vp_error e = { 0 };
+	char *cafile = vp_path_join(c->datadir, "certs/ca.cert.pem");
+	int checked = 0;
+
+	if (cafile == NULL) {
+		rlog(c, "out of memory");
+		return;
+	}
+	if (vp_endpoint_check_due(c->s, cafile, c->now, &checked, &e) != VP_OK)
+		rlog(c, "cannot check the monitored endpoints: %s", e.msg);
+	c->r->endpoints_checked = checked;
+	free(cafile);
+}
+
+vp_err
+vp_lifecycle_run(vp_store *s, const vp_ca *ca, const char *datadir, int64_t now,
+    const char *actor, vp_lifecycle_log_fn log, void *log_arg, vp_lifecycle_report *r,
+    vp_error *e)
+{
+	run c = { s, ca, datadir, now > 0 ? now : (int64_t)time(NULL), actor != NULL ? actor :
+	    "lifecycle", log, log_arg, r };
+	vp_err rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((rc = vp_lifecycle_windows(s, &r->warn_days, &r->renew_days, e)) != VP_OK)
+		return rc;
+	ca_part(&c);
+	server_part(&c);
+	components_part(&c);
+	devices_part(&c);
+	endpoints_part(&c);
+	return VP_OK;
+}
