@@ -53,7 +53,7 @@
 #define POLL_MS 1000
 #define RETRIES 2                     /* extra attempts for an unreachable device */
 #define ALIAS_PREFIX "vmspki-https-"
-#define RELISTS 5                     /* looks for a key an earlier attempt is making */
+#define RELISTS 10                    /* looks for a key an earlier attempt is making */
 #define RELIST_MS 1000
 
 enum step {

@@ -51,6 +51,8 @@ done
 is "$st" "Finished" "the restarted daemon finishes the task"
 is "$(jq '[.results[] | select(.status == "Finished")] | length' "$API_BODY")" "$COUNT" \
     "every device finished"
+jq -r '.results[] | select(.status != "Finished") | "device \(.device_id): \(.status) at \(.step): \(.error)"' \
+    "$API_BODY" | head -n 5 | while read -r l; do diag "$l"; done
 assert_grep "taking it over|resume" "$DAEMON_ERR" "the new daemon says it took the task over"
 
 vp "$D" device list --json

@@ -58,7 +58,7 @@ fault 9 '{"kind":"lost_answer","op":"tls_set"}'
 fault 10 '{"kind":"reboot","op":"cert_install","count":1,"seconds":3}'
 before_put=$(dev_state $N.3 '.requests.replace_certificate // 0')
 
-vp "$D" https update --all --request-timeout 3 --wait --json
+vp "$D" https update --all --request-timeout 6 --wait --json
 assert_rc 1 "the update task ends with failures (exit 1)"
 cp "$VP_OUT" "$T/task.json"
 # Devices were imported in order: device i is $N.i.
@@ -97,7 +97,7 @@ done
 is "$(result 5 status)" "Finished" "the SOAP device without a fault finishes"
 # A SOAP fault, with the device's words, on the CA step of the SOAP device.
 fault 5 '{"kind":"soap_fault","op":"ca_list","reason":"Certificate store is locked"}'
-vp "$D" https update 5 --request-timeout 3 --wait --json
+vp "$D" https update 5 --request-timeout 6 --wait --json
 cp "$VP_OUT" "$T/task5.json"
 is "$(jq -r '.results[0].status' "$T/task5.json")" "Failed" "a SOAP fault fails the device"
 is "$(jq -r '.results[0].step' "$T/task5.json")" "install-ca" "... at install-ca"
