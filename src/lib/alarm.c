@@ -474,6 +474,25 @@ exec_sql(vp_store *s, const char *sql, int64_t a, int64_t b, const char *text, c
 	return rc;
 }
 
+/* Whether the query (one ?1) finds a row: 1, 0, or -1 with e filled. A read first, so that
+ * the delivery thread takes the write lock only when it has something to write. */
+static int
+any_row(vp_store *s, const char *sql, int64_t a, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int r, n = -1;
+
+	if (sqlite3_prepare_v2(vp_store_db(s), sql, -1, &st, NULL) != SQLITE_OK ||
+	    (sqlite3_bind_parameter_count(st) >= 1 && sqlite3_bind_int64(st, 1, a) != SQLITE_OK))
+		vp_store_fail(s, e, "read the alarm outbox");
+	else if ((r = sqlite3_step(st)) == SQLITE_ROW || r == SQLITE_DONE)
+		n = r == SQLITE_ROW;
+	else
+		vp_store_fail(s, e, "read the alarm outbox");
+	sqlite3_finalize(st);
+	return n;
+}
+
 /* The syslog line of one outbox payload; control characters of the text become '?'. */
 static void
 syslog_row(const char *event, const char *payload)
@@ -511,6 +530,8 @@ deliver_syslog(vp_store *s, int on, int *logged, vp_error *e)
 	int n = 0, r;
 	vp_err rc;
 
+	if ((r = any_row(s, "SELECT 1 FROM alarm_outbox WHERE syslog_done = 0 LIMIT 1", 0, e)) <= 0)
+		return r < 0 ? VP_ERR_STORE : VP_OK;
 	if (!on)
 		return exec_sql(s, "UPDATE alarm_outbox SET syslog_done = 2 WHERE syslog_done = 0",
 		    0, 0, NULL, "mark the alarms syslog need not get", e);
@@ -770,6 +791,9 @@ deliver_webhook(vp_store *s, const char *url, long timeout_ms, const char *ca_fi
 	vp_err rc = VP_OK;
 	int got, ok;
 
+	if ((got = any_row(s, "SELECT 1 FROM alarm_outbox WHERE webhook_done = 0 AND next_at <= ?1 "
+	    "LIMIT 1", (int64_t)time(NULL), e)) <= 0)
+		return got < 0 ? VP_ERR_STORE : VP_OK;
 	if (url[0] == '\0')
 		return exec_sql(s, "UPDATE alarm_outbox SET webhook_done = 2, last_error = ?3 "
 		    "WHERE webhook_done = 0", 0, 0, "no webhook was configured (alarm.webhook)",
@@ -830,7 +854,9 @@ vp_alarm_deliver_ex(vp_store *s, long timeout_ms, const char *ca_file, vp_alarm_
 	if ((rc = deliver_syslog(s, strcmp(sys, "on") == 0, &out->logged, e)) != VP_OK ||
 	    (rc = deliver_webhook(s, url, timeout_ms, ca_file, out, e)) != VP_OK)
 		return rc;
-	/* What went out a month ago is of no more use. */
+	/* What went out a month ago is of no more use (looked at when something went out). */
+	if (out->delivered + out->logged == 0)
+		return VP_OK;
 	return exec_sql(s, "DELETE FROM alarm_outbox WHERE webhook_done != 0 AND syslog_done != 0 "
 	    "AND created_at < ?1", (int64_t)time(NULL) - KEEP_DONE_S, 0, NULL,
 	    "remove delivered alarms from the outbox", e);
