@@ -54,6 +54,10 @@
 #define RETRIES 2                     /* extra attempts for an unreachable device */
 #define ALIAS_PREFIX "vmspki-https-"
 #define RELISTS 10                    /* looks for a key an earlier attempt is making */
+#define RAMP_MS 2000                  /* a task's first devices start over this time */
+#define RAMP_STEP_MS 50
+#define FLUSH_MS 200                  /* progress written at least this often */
+#define WAIT_MAX_MS 3600000
 #define RELIST_MS 1000
 
 enum step {
@@ -130,6 +134,7 @@ struct etask {
 	vp_task t;
 	int active;
 	int done_loading;             /* no Pending devices left in the store */
+	int64_t claimed_ms;           /* when this engine took it (the start ramp) */
 };
 
 typedef struct engine {
@@ -142,6 +147,9 @@ typedef struct engine {
 	job *jobs;
 	int active;
 	int max_active;
+	int ramping;                  /* fill() held devices back: look again soon */
+	int64_t last_flush_ms;
+	int loaded;                   /* fill() took devices: write their Running now */
 	int64_t last_lease_ms;
 	int64_t last_poll_ms;
 	char *ca_pem;                 /* the CA certificate, to install */
@@ -324,6 +332,7 @@ claim(engine *g, int renew, vp_error *e)
 				goto fail;
 			}
 			t->id = id;
+			t->claimed_ms = now_ms();
 			t->next = g->tasks;
 			g->tasks = t;
 		}
@@ -1295,6 +1304,20 @@ fill(engine *g, vp_error *e)
 
 		if (g->max_active - g->active < want)
 			want = g->max_active - g->active;
+		/* The first devices start over RAMP_MS, not all in one turn: started together they
+		 * would wait for their cameras together and then queue together on this one
+		 * thread, wave after wave. Spread, their answers come in one after another. */
+		int64_t el = now_ms() - t->claimed_ms;
+		if (el < RAMP_MS) {
+			int cap = (int)((int64_t)t->t.concurrency * (el + RAMP_STEP_MS) / RAMP_MS);
+
+			if (cap < 1)
+				cap = 1;
+			if (cap - t->active < want)
+				want = cap - t->active;
+			if (want <= 0)
+				g->ramping = 1;
+		}
 		/* A cancelled task takes nothing new (its Pending devices were cancelled). */
 		if (t->t.cancel)
 			t->done_loading = 1;
@@ -1311,9 +1334,16 @@ fill(engine *g, vp_error *e)
 			const char *alias = (const char *)sqlite3_column_text(st, 1);
 			const char *serial = (const char *)sqlite3_column_text(st, 2);
 			vp_error je = { 0 };
-			job *j = NULL;
+			job *j = NULL, *x;
 
 			got++;
+			/* Taken already, its Running not written yet (progress is written every
+			 * FLUSH_MS): one job per device. */
+			for (x = g->jobs; x != NULL; x = x->next)
+				if (x->task == t && x->dev_id == dev)
+					break;
+			if (x != NULL)
+				continue;
 			if (job_new(g, t, dev, alias != NULL ? alias : "", serial != NULL ? serial :
 			    "", 0, &j, &je) != VP_OK) {
 				/* Removed meanwhile, or its password cannot be read: it fails. */
@@ -1345,6 +1375,7 @@ fill(engine *g, vp_error *e)
 			g->jobs = j;
 			t->active++;
 			g->active++;
+			g->loaded = 1;        /* written at once: the next fill must not take it */
 		}
 		sqlite3_finalize(st);
 		if (r != SQLITE_DONE)
@@ -1396,7 +1427,8 @@ jobs_start(engine *g)
 	for (job *j = g->jobs; j != NULL; j = j->next) {
 		vp_error e = { 0 };
 
-		if (!j->ready || j->ended || j->wake_ms > now)
+		/* A certificate signed for the device is installed only once it is recorded. */
+		if (!j->ready || j->ended || j->wake_ms > now || j->issued != NULL)
 			continue;
 		j->ready = 0;
 		if (step_start(g, j, &e) != VP_OK) {
@@ -1487,7 +1519,6 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 {
 	engine g;
 	vp_err rc;
-	int idle_turns = 0;
 
 	memset(&g, 0, sizeof(g));
 	g.cfg = cfg;
@@ -1528,21 +1559,33 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 			elog(&g, "cannot read the tasks: %s", e->msg);
 		for (job *j = g.jobs; j != NULL; j = j->next)
 			job_decide(&g, j);
-		if ((rc = flush(&g, e)) != VP_OK) {
-			/* Nothing that depends on the write starts; try again next turn. */
-			elog(&g, "cannot record the tasks' progress (will retry): %s", e->msg);
-		} else {
-			jobs_reap(&g);
-			tasks_reap(&g);
-			jobs_start(&g);
+		/* Progress is written in one transaction every FLUSH_MS (a step a device resumes
+		 * from is redone safely); a signed certificate, which must be recorded before it
+		 * is installed, is written at once. */
+		int urgent = 0;
+		for (job *j = g.jobs; j != NULL; j = j->next)
+			urgent |= j->issued != NULL;
+		for (etask *t = g.tasks; t != NULL; t = t->next)
+			urgent |= t->done_loading && t->active == 0;
+		urgent |= g.loaded;
+		g.loaded = 0;
+		if (urgent || now_ms() - g.last_flush_ms >= FLUSH_MS) {
+			if ((rc = flush(&g, e)) != VP_OK) {
+				/* What depends on the write waits; try again next turn. */
+				elog(&g, "cannot record the tasks' progress (will retry): %s", e->msg);
+			} else {
+				g.last_flush_ms = now_ms();
+				jobs_reap(&g);
+				tasks_reap(&g);
+			}
 		}
-		if (g.tasks == NULL && g.jobs == NULL) {
-			if (cfg->exit_when_idle && ++idle_turns > 1)
-				break;
-			if (cfg->exit_when_idle && (rc = claim(&g, 1, e)) != VP_OK)
+		jobs_start(&g);
+		/* The command's engine ends as soon as its task has: nothing left to claim. */
+		if (g.tasks == NULL && g.jobs == NULL && cfg->exit_when_idle) {
+			if ((rc = claim(&g, 1, e)) != VP_OK)
 				goto out;
-		} else {
-			idle_turns = 0;
+			if (g.tasks == NULL)
+				break;
 		}
 		curl_multi_perform(g.multi, &running);
 		while ((m = curl_multi_info_read(g.multi, &left)) != NULL) {
@@ -1554,14 +1597,24 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 					break;
 				}
 		}
-		/* Wake for answers, or for the next poll, retry or start. */
+		/* Wake for answers; for a job that can go on (now, or after its pause); for the
+		 * next write of progress; or for the next poll. */
 		int wait = POLL_MS;
-		for (job *j = g.jobs; j != NULL; j = j->next)
-			if (j->ready || j->error[0] != '\0' || j->dirty || j->ended) {
-				int64_t d = j->wake_ms - now_ms();
+		int64_t tnow = now_ms();
+		for (job *j = g.jobs; j != NULL; j = j->next) {
+			int64_t d = WAIT_MAX_MS;
 
-				wait = d > 0 && d < wait ? (int)d : d <= 0 ? 0 : wait;
-			}
+			if (j->error[0] != '\0' || (j->ready && !j->ended))
+				d = j->wake_ms - tnow;
+			if ((j->dirty || j->device_dirty || j->ended) &&
+			    g.last_flush_ms + FLUSH_MS - tnow < d)
+				d = g.last_flush_ms + FLUSH_MS - tnow;
+			if (d < wait)
+				wait = d > 0 ? (int)d : 0;
+		}
+		if (g.ramping && wait > RAMP_STEP_MS)
+			wait = RAMP_STEP_MS;
+		g.ramping = 0;
 		if (wait > 0)
 			curl_multi_poll(g.multi, NULL, 0, wait, NULL);
 	}

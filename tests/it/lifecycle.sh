@@ -29,6 +29,7 @@ SINK_PORT=$(pick_port)
 "${VP_WEBHOOK_SINK:?VP_WEBHOOK_SINK is set by ctest}" --port "$SINK_PORT" --out "$SINK_LOG" \
     --fail 2 >"$T/sink.err" 2>&1 &
 track_pid $!
+disown $!    # killed at the end by the clean-up, without a "Killed" notice
 vp "$D" settings set alarm.webhook "http://127.0.0.1:$SINK_PORT/hook"
 assert_rc 0 "the webhook is set (its receiver fails the first two deliveries)"
 camsim_start --state "$T/cs" --count 3 --first $N.1 --http-port 18080 --https-port $SP \
