@@ -52,7 +52,7 @@ lc_run(cli *c, int argc, char **argv)
 	vp_sitekey *k = NULL;
 	const char *passfile = NULL;
 	char *pass = NULL;
-	int ch, rc, json = 0, delivered = 0;
+	int ch, rc, json = 0;
 
 	cli_getopt_reset();
 	while ((ch = cli_getopt(c, "lifecycle run", argc, argv, "h", opts, &rc)) != -1) {
@@ -87,8 +87,18 @@ lc_run(cli *c, int argc, char **argv)
 		rc = cli_task_follow(c, s, r.renewal_task, ca, k, json ? 2 : 0);
 	/* With no daemon to deliver them, this command hands the alarms to the webhook and
 	 * syslog (a receiver that does not answer costs at most a few seconds). */
-	if (!vp_engine_other_alive(s) && vp_alarm_deliver(s, 3000, &delivered, &e) != VP_OK)
-		fprintf(stderr, "vmspki: alarms not delivered yet: %s\n", e.msg);
+	if (!vp_engine_other_alive(s)) {
+		vp_alarm_delivery dl;
+		char *cafile = vp_path_join(c->datadir, "certs/ca.cert.pem");
+
+		memset(&dl, 0, sizeof(dl));
+		if (vp_alarm_deliver_ex(s, 3000, cafile, &dl, &e) != VP_OK)
+			fprintf(stderr, "vmspki: alarms not delivered yet: %s\n", e.msg);
+		else if (dl.failed > 0)
+			fprintf(stderr, "vmspki: the webhook did not take the alarms yet (%s); they "
+			    "are sent again later\n", dl.last_error);
+		free(cafile);
+	}
 	if (json) {
 		json_t *o = json_pack("{s:i,s:i,s:I,s:i,s:i,s:b,s:i,s:i,s:i,s:i}", "warning_days",
 		    r.warn_days, "renew_days", r.renew_days, "renewal_task",

@@ -94,6 +94,7 @@ tick(struct vpd_sched *g, vp_store *s)
 			    r.alarms_cleared);
 		vpd_ca_put(ca);
 		vpd_engine_nudge(g->d);
+		vpd_alarmd_nudge(g->d);
 	}
 }
 

@@ -218,7 +218,21 @@ vp_setting_set(vp_store *s, const char *name, const char *value, const char *act
 	if (value != NULL && (rc = d->check(d, value, e)) != VP_OK)
 		return rc;
 	snprintf(key, sizeof(key), KEY_PREFIX "%s", name);
-	snprintf(detail, sizeof(detail), "%s = %.100s", name, value != NULL ? value : d->dflt);
+	if (d->check == check_url && value != NULL && value[0] != '\0') {
+		/* A URL may carry a password or a token (user:pw@, ?token=): the audit log gets
+		 * its scheme and host only. */
+		const char *h = strstr(value, "://") + 3;
+		const char *at = strchr(h, '@'), *end = h + strcspn(h, "/?#");
+
+		if (at != NULL && at < end)
+			h = at + 1;
+		snprintf(detail, sizeof(detail), "%s = %.*s%.*s/...", name,
+		    (int)(strstr(value, "://") + 3 - value), value, (int)(end - h > 100 ? 100 :
+		    end - h), h);
+	} else {
+		snprintf(detail, sizeof(detail), "%s = %.100s", name, value != NULL ? value :
+		    d->dflt);
+	}
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		return rc;
 	if (value != NULL)
