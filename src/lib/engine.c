@@ -115,6 +115,7 @@ typedef struct job {
 	size_t ncleanup, icleanup;
 
 	/* outcome */
+	int slot;                     /* counts in its task's and the engine's active devices */
 	int ended;                    /* Finished, Failed or Cancelled: remove once written */
 	int dirty;                    /* step/status to write */
 	enum step fstep;              /* the step that failed (kept through a roll-back) */
@@ -1036,9 +1037,22 @@ dev_status_for(vp_dev_fail f)
 	}
 }
 
+/* The job no longer counts against the concurrency limits (its result may still wait for
+ * the next write): another device may start at once. */
+static void
+job_release_slot(engine *g, job *j)
+{
+	if (!j->slot)
+		return;
+	j->slot = 0;
+	j->task->active--;
+	g->active--;
+}
+
 static void
 job_end(engine *g, job *j, const char *status)
 {
+	job_release_slot(g, j);
 	snprintf(j->status, sizeof(j->status), "%s", status);
 	j->ended = 1;
 	j->ready = 0;
@@ -1363,8 +1377,6 @@ fill(engine *g, vp_error *e)
 				j->fstep = ST_IDENTIFY;
 				j->next = g->jobs;
 				g->jobs = j;
-				t->active++;
-				g->active++;
 				snprintf(j->status, sizeof(j->status), "Failed");
 				j->ended = j->dirty = 1;
 				continue;
@@ -1373,6 +1385,7 @@ fill(engine *g, vp_error *e)
 			j->dirty = 1;
 			j->next = g->jobs;
 			g->jobs = j;
+			j->slot = 1;
 			t->active++;
 			g->active++;
 			g->loaded = 1;        /* written at once: the next fill must not take it */
@@ -1409,8 +1422,7 @@ jobs_reap(engine *g)
 
 		if (j->ended && !j->dirty && !j->device_dirty && j->issued == NULL) {
 			*pp = j->next;
-			j->task->active--;
-			g->active--;
+			job_release_slot(g, j);
 			job_free(j);
 		} else {
 			pp = &j->next;
