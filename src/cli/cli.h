@@ -119,6 +119,13 @@ typedef struct cli_sub {
 } cli_sub;
 int cli_group(cli *c, const char *group, const cli_sub *subs, size_t n, int argc, char **argv);
 
+/* An object id given as an operand: a positive decimal number, else a usage error naming
+ * what ("a device") and the command that lists them ("device list"). */
+int cli_parse_id(const char *cmd, const char *what, const char *listcmd, const char *s,
+    int64_t *id);
+/* s with control characters replaced by '?', "-" when empty or NULL, into buf. */
+const char *cli_safe(const char *s, char *buf, size_t n);
+
 /* Numbers from options: a decimal integer in [min, max] or a refusal naming the option. */
 int cli_parse_int(const char *opt, const char *s, long min, long max, long *out);
 

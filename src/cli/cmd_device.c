@@ -141,36 +141,7 @@ device_password(const char *file, char **out)
 	return *out == NULL ? cli_fail("out of memory") : CLI_OK;
 }
 
-static int
-parse_id(const char *cmd, const char *s, int64_t *id)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < 1)
-		return cli_usage(cmd, "a device id is a positive number (`vmspki device list` shows "
-		    "them), not \"%.32s\"", s);
-	*id = (int64_t)v;
-	return CLI_OK;
-}
-
 /* ---- output ---- */
-
-/* s with control characters replaced, "-" when empty, into buf. */
-static const char *
-safe(const char *s, char *buf, size_t n)
-{
-	size_t i;
-
-	if (s == NULL || s[0] == '\0')
-		return "-";
-	for (i = 0; s[i] != '\0' && i + 1 < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	buf[i] = '\0';
-	return buf;
-}
 
 static void
 format_address(const vp_device *d, char *buf, size_t n)
@@ -192,9 +163,9 @@ print_row(const vp_device *d, void *arg)
 	(void)arg;
 	format_address(d, a, sizeof(a));
 	printf("%-5" PRId64 " %-13s %-28s %-22s %-26s %-13s %s\n", d->id,
-	    safe(d->mac, b[0], sizeof(b[0])), safe(d->status, b[1], sizeof(b[1])),
-	    safe(a, b[2], sizeof(b[2])), safe(d->model, b[3], sizeof(b[3])),
-	    safe(d->firmware, b[4], sizeof(b[4])), d->https_state[0] ? d->https_state : "-");
+	    cli_safe(d->mac, b[0], sizeof(b[0])), cli_safe(d->status, b[1], sizeof(b[1])),
+	    cli_safe(a, b[2], sizeof(b[2])), cli_safe(d->model, b[3], sizeof(b[3])),
+	    cli_safe(d->firmware, b[4], sizeof(b[4])), d->https_state[0] ? d->https_state : "-");
 	return 0;
 }
 
@@ -392,8 +363,8 @@ import_report(int line, int64_t id, const vp_error *err, void *arg)
 		putchar('\n');
 	} else if (have) {
 		printf("line %d: added as device %" PRId64 " (%s, %s, HTTPS %s)\n", line, id,
-		    safe(d.mac, b[0], sizeof(b[0])), safe(d.status, b[1], sizeof(b[1])),
-		    safe(d.https_state, b[2], sizeof(b[2])));
+		    cli_safe(d.mac, b[0], sizeof(b[0])), cli_safe(d.status, b[1], sizeof(b[1])),
+		    cli_safe(d.https_state, b[2], sizeof(b[2])));
 	} else {
 		printf("line %d: added as device %" PRId64 "\n", line, id);
 	}
@@ -569,7 +540,7 @@ dev_show(cli *c, int argc, char **argv)
 		json = 1;
 	}
 	if ((rc = cli_operands("device show", argc, argv, "give the device's id")) != CLI_OK ||
-	    (rc = parse_id("device show", argv[optind], &id)) != CLI_OK)
+	    (rc = cli_parse_id("device show", "a device", "device list", argv[optind], &id)) != CLI_OK)
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -600,7 +571,7 @@ dev_remove(cli *c, int argc, char **argv)
 		if (ch == CLI_OPT_STOP)
 			return rc;
 	if ((rc = cli_operands("device remove", argc, argv, "give the device's id")) != CLI_OK ||
-	    (rc = parse_id("device remove", argv[optind], &id)) != CLI_OK)
+	    (rc = cli_parse_id("device remove", "a device", "device list", argv[optind], &id)) != CLI_OK)
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -610,8 +581,8 @@ dev_remove(cli *c, int argc, char **argv)
 	} else {
 		char b[300];
 
-		printf("removed device %" PRId64 " (%s", id, safe(d.address, b, sizeof(b)));
-		printf("%s%s)\n", d.mac[0] ? ", " : "", d.mac[0] ? safe(d.mac, b, sizeof(b)) : "");
+		printf("removed device %" PRId64 " (%s", id, cli_safe(d.address, b, sizeof(b)));
+		printf("%s%s)\n", d.mac[0] ? ", " : "", d.mac[0] ? cli_safe(d.mac, b, sizeof(b)) : "");
 		rc = cli_flush();
 	}
 	vp_store_close(s);

@@ -56,35 +56,6 @@ ca_file(cli *c)
 	return vp_path_join(c->datadir, "certs/ca.cert.pem");
 }
 
-static int
-parse_id(const char *cmd, const char *s, int64_t *id)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < 1)
-		return cli_usage(cmd, "an endpoint id is a positive number (`vmspki endpoint list` "
-		    "shows them), not \"%.32s\"", s);
-	*id = (int64_t)v;
-	return CLI_OK;
-}
-
-/* s with control characters replaced, "-" when empty, into buf. */
-static const char *
-safe(const char *s, char *buf, size_t n)
-{
-	size_t i;
-
-	if (s == NULL || s[0] == '\0')
-		return "-";
-	for (i = 0; s[i] != '\0' && i + 1 < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	buf[i] = '\0';
-	return buf;
-}
-
 static void
 describe(const vp_endpoint *ep)
 {
@@ -122,12 +93,12 @@ one_line(const vp_endpoint *ep)
 	char a[300], b[600];
 
 	vp_endpoint_address(ep, a, sizeof(a));
-	printf("endpoint %" PRId64 " %s", ep->id, safe(a, b, sizeof(b)));
+	printf("endpoint %" PRId64 " %s", ep->id, cli_safe(a, b, sizeof(b)));
 	if (ep->sni[0] != '\0')
-		printf(" (SNI %s)", safe(ep->sni, b, sizeof(b)));
+		printf(" (SNI %s)", cli_safe(ep->sni, b, sizeof(b)));
 	printf(": %s", ep->status);
 	if (ep->detail[0] != '\0')
-		printf(" (%s)", safe(ep->detail, b, sizeof(b)));
+		printf(" (%s)", cli_safe(ep->detail, b, sizeof(b)));
 	putchar('\n');
 }
 
@@ -217,8 +188,8 @@ print_row(const vp_endpoint *ep, void *arg)
 	vp_time_iso(ep->not_after, na, sizeof(na));
 	vp_time_iso(ep->checked_at, ck, sizeof(ck));
 	printf("%-5" PRId64 " %-28s %-30s %-24s %-21s %s\n", ep->id,
-	    ep->status[0] ? ep->status : "not checked yet", safe(a, b[0], sizeof(b[0])),
-	    safe(ep->sni, b[1], sizeof(b[1])), ep->not_after != 0 ? na : "-",
+	    ep->status[0] ? ep->status : "not checked yet", cli_safe(a, b[0], sizeof(b[0])),
+	    cli_safe(ep->sni, b[1], sizeof(b[1])), ep->not_after != 0 ? na : "-",
 	    ep->checked_at != 0 ? ck : "-");
 	return 0;
 }
@@ -292,7 +263,7 @@ ep_show(cli *c, int argc, char **argv)
 	if (json && pem)
 		return cli_usage("endpoint show", "give --json or --pem, not both");
 	if ((rc = cli_operands("endpoint show", argc, argv, "give the endpoint's id")) != CLI_OK ||
-	    (rc = parse_id("endpoint show", argv[optind], &id)) != CLI_OK)
+	    (rc = cli_parse_id("endpoint show", "an endpoint", "endpoint list", argv[optind], &id)) != CLI_OK)
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -365,7 +336,7 @@ ep_check(cli *c, int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		int64_t id = 0;
 
-		if ((rc = parse_id("endpoint check", argv[i], &id)) != CLI_OK)
+		if ((rc = cli_parse_id("endpoint check", "an endpoint", "endpoint list", argv[i], &id)) != CLI_OK)
 			goto out;
 		if (push_id(&ids, id) != 0) {
 			rc = cli_fail("out of memory");
@@ -420,7 +391,7 @@ ep_remove(cli *c, int argc, char **argv)
 		if (ch == CLI_OPT_STOP)
 			return rc;
 	if ((rc = cli_operands("endpoint remove", argc, argv, "give the endpoint's id")) !=
-	    CLI_OK || (rc = parse_id("endpoint remove", argv[optind], &id)) != CLI_OK)
+	    CLI_OK || (rc = cli_parse_id("endpoint remove", "an endpoint", "endpoint list", argv[optind], &id)) != CLI_OK)
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
@@ -431,7 +402,7 @@ ep_remove(cli *c, int argc, char **argv)
 		char a[300], b[600];
 
 		vp_endpoint_address(&ep, a, sizeof(a));
-		printf("removed endpoint %" PRId64 " (%s)\n", id, safe(a, b, sizeof(b)));
+		printf("removed endpoint %" PRId64 " (%s)\n", id, cli_safe(a, b, sizeof(b)));
 		rc = cli_flush();
 	}
 	vp_endpoint_clear(&ep);

@@ -264,6 +264,35 @@ cli_parse_int(const char *opt, const char *s, long min, long max, long *out)
 }
 
 int
+cli_parse_id(const char *cmd, const char *what, const char *listcmd, const char *s,
+    int64_t *id)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < 1)
+		return cli_usage(cmd, "%s id is a positive number (`vmspki %s` shows them), not "
+		    "\"%.32s\"", what, listcmd, s);
+	*id = (int64_t)v;
+	return CLI_OK;
+}
+
+const char *
+cli_safe(const char *s, char *buf, size_t n)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0')
+		return "-";
+	for (i = 0; s[i] != '\0' && i + 1 < n; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+int
 cli_no_ca(const cli *c)
 {
 	return cli_fail("no CA in %s: run `vmspki ca init` or `vmspki ca import`", c->datadir);
