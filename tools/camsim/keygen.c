@@ -37,7 +37,7 @@ static struct {
 	pthread_t *threads;
 	int nthreads;
 	int stop;
-	struct job *todo, *todo_tail;
+	struct job *queue, *queue_tail;
 	struct job *done;
 	struct event *done_ev;
 	struct poolkey *pool;
@@ -109,12 +109,12 @@ worker(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&kg.mu);
 	while (!kg.stop) {
-		struct job *j = kg.todo;
+		struct job *j = kg.queue;
 
 		if (j != NULL) {
-			kg.todo = j->next;
-			if (kg.todo == NULL)
-				kg.todo_tail = NULL;
+			kg.queue = j->next;
+			if (kg.queue == NULL)
+				kg.queue_tail = NULL;
 			pthread_mutex_unlock(&kg.mu);
 			j->r->new_key = cs_pki_keygen(j->r->key_type);
 			if (j->r->new_key == NULL)
@@ -245,11 +245,11 @@ cs_keygen_submit(cs_req *r, void (*done)(cs_req *r))
 		finish(j);
 		return 0;
 	}
-	if (kg.todo_tail != NULL)
-		kg.todo_tail->next = j;
+	if (kg.queue_tail != NULL)
+		kg.queue_tail->next = j;
 	else
-		kg.todo = j;
-	kg.todo_tail = j;
+		kg.queue = j;
+	kg.queue_tail = j;
 	pthread_cond_signal(&kg.cv);
 	pthread_mutex_unlock(&kg.mu);
 	return 0;
@@ -271,11 +271,11 @@ cs_keygen_shutdown(void)
 	kg.threads = NULL;
 	kg.nthreads = 0;
 	/* Jobs not started or not delivered: their requests are freed by the server. */
-	while ((j = kg.todo) != NULL) {
-		kg.todo = j->next;
+	while ((j = kg.queue) != NULL) {
+		kg.queue = j->next;
 		free(j);
 	}
-	kg.todo_tail = NULL;
+	kg.queue_tail = NULL;
 	while ((j = kg.done) != NULL) {
 		kg.done = j->next;
 		free(j);
