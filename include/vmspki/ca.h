@@ -36,7 +36,8 @@ typedef struct vp_ca_init_opts {
 	const char *cn;     /* NULL: "vmspki Root CA (<host>)" */
 	vp_keytype key;     /* VP_KEY_RSA4096 by default */
 	int days;           /* 0: 3652 (10 years) */
-	int replace;        /* allow replacing an existing CA (later issue); else VP_ERR_EXISTS */
+	int replace;        /* replace the existing CA (see "Replacing the CA" below); else
+	                     * VP_ERR_EXISTS when there is one */
 	const char *actor;  /* who asks, for the audit log */
 } vp_ca_init_opts;
 
@@ -64,6 +65,30 @@ STACK_OF(X509) *vp_ca_chain(const vp_ca *ca);   /* borrowed: issuers above the C
 EVP_PKEY *vp_ca_key(const vp_ca *ca);           /* borrowed; NULL when loaded without key */
 int vp_ca_is_root(const vp_ca *ca);
 const char *vp_ca_fingerprint(const vp_ca *ca); /* SHA-256 hex of the CA certificate */
+
+/* Replacing the CA. vp_ca_init or vp_ca_import with replace, given the passphrase of the
+ * current CA (the new key is kept under it), stores the new CA as the one that issues from
+ * now on, keeps the old one as "previous" (still trusted: certs/ca.cert.pem holds the new CA
+ * then the old one) and creates a task (VP_TASK_CA_REPLACE, task.h) over every device with a
+ * certificate of ours, every component and the server certificate: one transaction. The
+ * task engine moves each to the new CA and, once all are, calls vp_ca_retire_previous. Only
+ * one replacement at a time (VP_ERR_EXISTS names the unfinished task). */
+typedef struct vp_ca_transition {
+	int64_t task;           /* the replacement task; 0: no replacement in progress */
+	char subject[256];      /* of the CA being replaced */
+	char fingerprint[65];
+} vp_ca_transition;
+
+vp_err vp_ca_transition_get(vp_store *s, vp_ca_transition *out, vp_error *e);
+/* The CA being replaced (public part); VP_ERR_NOTFOUND when there is none. */
+vp_err vp_ca_previous_load(vp_store *s, vp_ca **out, vp_error *e);
+/* Writes certs/ca.cert.pem (with the previous CA during a replacement) and ca.chain.pem from
+ * what the store holds. */
+vp_err vp_ca_write_files(vp_store *s, const char *datadir, vp_error *e);
+/* Ends the replacement of task: the old CA leaves certs/ca.cert.pem, then the store (one
+ * transaction, one audit row). Nothing to do when it was retired already. */
+vp_err vp_ca_retire_previous(vp_store *s, const char *datadir, int64_t task,
+    const char *actor, vp_error *e);
 
 typedef enum vp_export_fmt { VP_EXPORT_PEM, VP_EXPORT_DER, VP_EXPORT_P7B } vp_export_fmt;
 

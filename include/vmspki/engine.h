@@ -17,11 +17,16 @@
 
 typedef struct vp_engine_cfg {
 	const char *db_path;
-	const char *ca_file;          /* the site CA (PEM): pins devices, checks their TLS */
+	const char *ca_file;          /* what the site trusts (PEM): pins devices */
+	const char *datadir;          /* certs/ca.chain.pem (the verify step), components, the
+	                               * server certificate (CA replacement); NULL: ca_file */
 	const vp_sitekey *sitekey;    /* unlocks device passwords */
 	/* The CA that signs, held while one certificate is signed (the daemon may swap it). */
 	const vp_ca *(*ca_hold)(void *arg);
 	void (*ca_release)(void *arg, const vp_ca *ca);
+	/* Optional: loads the CA again if the store holds another one now (a replacement made
+	 * by another process); called about once a second. */
+	void (*ca_refresh)(void *arg, vp_store *s);
 	void *ca_arg;
 	int max_active;               /* devices at once over all tasks; 0: the default */
 	int64_t only_task;            /* 0: every task; else only this one */

@@ -13,6 +13,17 @@
 
 #define VP_TASK_HTTPS_ENABLE "https-enable"
 #define VP_TASK_HTTPS_UPDATE "https-update"
+#define VP_TASK_CA_REPLACE   "ca-replace"    /* made by vp_ca_init/import with replace */
+
+/* Phases of a ca-replace task (vp_task.phase). */
+#define VP_TASK_PHASE_LOCAL   0   /* components and the server certificate: new CA trusted,
+                                   * then re-issued */
+#define VP_TASK_PHASE_DEVICES 1   /* devices: new CA added, new certificate, old CA removed */
+#define VP_TASK_PHASE_DONE    2   /* the old CA retired from the site's trust */
+
+/* The local items of a ca-replace task, besides "component <id>". */
+#define VP_TASK_ITEM_SERVER "server certificate"
+#define VP_TASK_ITEM_OLD_CA "old CA"
 
 /* Task states; a device result is Pending, Running, Finished, Failed or Cancelled. */
 #define VP_TASK_QUEUED    "Queued"
@@ -41,10 +52,21 @@ typedef struct vp_task {
 	int concurrency;
 	int timeout_s;
 	int cancel;
+	int phase;                /* VP_TASK_PHASE_* for ca-replace; 0 for the others */
 	int64_t created_at, started_at, finished_at;
 	/* device results by status */
 	int64_t total, pending, running, finished, failed, cancelled;
+	/* local items (ca-replace): how many, how many failed */
+	int64_t items, items_failed;
 } vp_task;
+
+/* A local item of a task (a component, the server certificate, the old CA). */
+typedef struct vp_task_item {
+	char item[96];
+	char status[16];          /* Pending, Finished, Failed */
+	char detail[512];
+	int64_t finished_at;
+} vp_task_item;
 
 typedef struct vp_task_result {
 	int64_t task_id;
@@ -73,6 +95,21 @@ vp_err vp_task_list(vp_store *s, vp_task_cb cb, void *arg, vp_error *e);
 typedef int (*vp_task_result_cb)(const vp_task_result *r, void *arg);
 vp_err vp_task_results(vp_store *s, int64_t id, vp_task_result_cb cb, void *arg, vp_error *e);
 
+/* Creates the ca-replace task, inside the caller's transaction (vp_ca_init/import with
+ * replace): every device with a certificate of ours (HTTPS enabled by vmspki), an item per
+ * component, the server certificate and the old CA. VP_ERR_EXISTS when a device is in another
+ * unfinished task. */
+vp_err vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error *e);
+
+typedef int (*vp_task_item_cb)(const vp_task_item *it, void *arg);
+vp_err vp_task_items(vp_store *s, int64_t id, vp_task_item_cb cb, void *arg, vp_error *e);
+/* Records the outcome of one item (status Finished, Failed or Pending), in its own
+ * transaction or the caller's. */
+vp_err vp_task_item_set(vp_store *s, int64_t id, const char *item, const char *status,
+    const char *detail, vp_error *e);
+/* Moves task id to phase (in its own transaction or the caller's). */
+vp_err vp_task_set_phase(vp_store *s, int64_t id, int phase, vp_error *e);
+
 /* Asks the engine to stop the task: devices not started become Cancelled, devices in the middle
  * stop at the next step and are put back as they were. */
 vp_err vp_task_cancel(vp_store *s, int64_t id, const char *actor, vp_error *e);
@@ -85,5 +122,8 @@ int vp_task_done(const vp_task *t);
 /* JSON for the CLI and the API. */
 json_t *vp_json_task(const vp_task *t);
 json_t *vp_json_task_result(const vp_task_result *r);
+json_t *vp_json_task_item(const vp_task_item *it);
+/* The task's items as a JSON array (empty for tasks without any); NULL on error. */
+json_t *vp_json_task_items(vp_store *s, int64_t id, vp_error *e);
 
 #endif

@@ -6,14 +6,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <inttypes.h>
+
 #include "cli.h"
+#include "vmspki/device.h"
+#include "vmspki/engine.h"
 #include "vmspki/issue.h"
 #include "vmspki/passphrase.h"
+#include "vmspki/task.h"
 #include "vmspki/util.h"
 
 /* Options of the ca commands. */
 enum {
-	O_CN = OPT_FIRST_LOCAL, O_KEY, O_DAYS, O_REMEMBER, O_CHAIN, O_FORMAT, O_OUT, O_WITH_KEY
+	O_CN = OPT_FIRST_LOCAL, O_KEY, O_DAYS, O_REMEMBER, O_CHAIN, O_FORMAT, O_OUT, O_WITH_KEY,
+	O_REPLACE, O_WAIT
 };
 
 /* A store to create a CA in: refuses before any prompt when the data directory has a CA. */
@@ -226,6 +232,87 @@ out:
 	return rc;
 }
 
+/* --replace keeps the current passphrase (nothing to remember); --wait needs a task. */
+static int
+replace_opts_check(const char *cmd, int replace, int remember, int wait)
+{
+	if (replace && remember)
+		return cli_usage(cmd, "--replace keeps the passphrase of the current CA (and "
+		    "whether it is remembered): drop --remember");
+	if (wait && !replace)
+		return cli_usage(cmd, "--wait only goes with --replace (it waits for the "
+		    "replacement task)");
+	return CLI_OK;
+}
+
+/* `--replace`: the new CA is made (or imported) under the passphrase of the current one,
+ * with its task in the same transaction; then the task is followed (--wait: run here when no
+ * daemon serves the data directory) or left to the daemon. */
+static int
+replace_ca(cli *c, const char *passfile, int wait, ca_maker make, void *arg)
+{
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	vp_sitekey *k = NULL;
+	vp_ca_transition tr;
+	vp_task t;
+	vp_x509_info i = { 0 };
+	char *pass = NULL;
+	int rc;
+
+	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
+		return rc;
+	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
+		goto out;
+	vp_ca_free(ca);
+	ca = NULL;
+	if (vp_passphrase_get(c->datadir, passfile, "Passphrase of the current CA key: ", &pass,
+	    &e) != VP_OK || make(c, s, pass, arg, &e) != VP_OK ||
+	    vp_ca_transition_get(s, &tr, &e) != VP_OK || vp_task_get(s, tr.task, &t, &e) != VP_OK ||
+	    vp_ca_load(s, pass, &ca, &e) != VP_OK ||
+	    vp_x509_info_get(vp_ca_cert(ca), &i, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	printf("replaced the CA in ");
+	cli_puts_safe(stdout, c->datadir);
+	printf(": the new %s CA issues every certificate from now on\n", vp_ca_is_root(ca) ?
+	    "root" : "intermediate");
+	cli_field(stdout, "subject:", i.subject);
+	cli_field(stdout, "key:", i.key);
+	cli_field(stdout, "SHA-256 fingerprint:", i.sha256);
+	printf("  %-20s ", "replaces:");
+	cli_puts_safe(stdout, tr.subject);
+	printf(" (SHA-256 %.16s...), still trusted until task %" PRId64 " has moved everything\n",
+	    tr.fingerprint, tr.task);
+	printf("task %" PRId64 ": moving %" PRId64 " device%s, %" PRId64 " component%s and the "
+	    "server certificate to the new CA\n", tr.task, t.total, t.total == 1 ? "" : "s",
+	    t.items - 2, t.items - 2 == 1 ? "" : "s");
+	if ((rc = cli_flush()) != CLI_OK)
+		goto out;
+	if (wait) {
+		if (!vp_engine_other_alive(s) && vp_sitekey_open(s, pass, &k, &e) != VP_OK) {
+			rc = cli_fail_err(&e);
+			goto out;
+		}
+		rc = cli_task_follow(c, s, tr.task, ca, k, 0);
+	} else if (!vp_engine_other_alive(s)) {
+		fprintf(stderr, "vmspki: no daemon serves %s: run `vmspki task wait %" PRId64 "` (or "
+		    "start `vmspki serve`) to carry the task out\n", c->datadir, tr.task);
+	} else {
+		fprintf(stderr, "vmspki: the daemon runs task %" PRId64 " (`vmspki task show %"
+		    PRId64 "`)\n", tr.task, tr.task);
+	}
+out:
+	vp_x509_info_clear(&i);
+	vp_sitekey_free(k);
+	vp_ca_free(ca);
+	vp_secret_free_str(pass);
+	vp_store_close(s);
+	return rc;
+}
+
 static vp_err
 init_ca(cli *c, vp_store *s, const char *pass, void *arg, vp_error *e)
 {
@@ -242,13 +329,15 @@ ca_init(cli *c, int argc, char **argv)
 		{ "days", required_argument, NULL, O_DAYS },
 		{ "remember", no_argument, NULL, O_REMEMBER },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "replace", no_argument, NULL, O_REPLACE },
+		{ "wait", no_argument, NULL, O_WAIT },
 		{ NULL, 0, NULL, 0 }
 	};
 	vp_ca_init_opts o = { .key = VP_KEY_RSA4096, .actor = c->actor };
 	const char *passfile = NULL;
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	int ch, rc, remember = 0;
+	int ch, rc, remember = 0, wait = 0;
 	long days;
 
 	cli_getopt_reset();
@@ -274,10 +363,20 @@ ca_init(cli *c, int argc, char **argv)
 		case OPT_PASSFILE:
 			passfile = optarg;
 			break;
+		case O_REPLACE:
+			o.replace = 1;
+			break;
+		case O_WAIT:
+			wait = 1;
+			break;
 		}
 	}
 	if ((rc = cli_operands("ca init", argc, argv, NULL)) != CLI_OK)
 		return rc;
+	if ((rc = replace_opts_check("ca init", o.replace, remember, wait)) != CLI_OK)
+		return rc;
+	if (o.replace)
+		return replace_ca(c, passfile, wait, init_ca, &o);
 
 	if ((rc = check_no_ca(c, &s)) != CLI_OK)
 		return rc;
@@ -289,6 +388,7 @@ typedef struct import_in {
 	const unsigned char *p12, *chain;
 	size_t p12len, chainlen;
 	const char *p12pass;
+	int replace;
 } import_in;
 
 static vp_err
@@ -297,7 +397,7 @@ import_ca(cli *c, vp_store *s, const char *pass, void *arg, vp_error *e)
 	const import_in *in = arg;
 
 	return vp_ca_import(s, c->datadir, in->p12, in->p12len, in->p12pass, in->chain,
-	    in->chainlen, pass, 0, c->actor, e);
+	    in->chainlen, pass, in->replace, c->actor, e);
 }
 
 static int
@@ -309,6 +409,8 @@ ca_import(cli *c, int argc, char **argv)
 		{ "chain", required_argument, NULL, O_CHAIN },
 		{ "remember", no_argument, NULL, O_REMEMBER },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "replace", no_argument, NULL, O_REPLACE },
+		{ "wait", no_argument, NULL, O_WAIT },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *passfile = NULL, *p12file = NULL, *p12passfile = NULL, *chainfile = NULL;
@@ -320,7 +422,7 @@ ca_import(cli *c, int argc, char **argv)
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	char *p12pass = NULL;
-	int ch, rc, remember = 0;
+	int ch, rc, remember = 0, replace = 0, wait = 0;
 
 	cli_getopt_reset();
 	while ((ch = cli_getopt(c, "ca import", argc, argv, "h", opts, &rc)) != -1) {
@@ -339,10 +441,18 @@ ca_import(cli *c, int argc, char **argv)
 		case OPT_PASSFILE:
 			passfile = optarg;
 			break;
+		case O_REPLACE:
+			replace = 1;
+			break;
+		case O_WAIT:
+			wait = 1;
+			break;
 		}
 	}
 	if ((rc = cli_operands("ca import", argc, argv, "give the PKCS#12 file to import")) !=
 	    CLI_OK)
+		return rc;
+	if ((rc = replace_opts_check("ca import", replace, remember, wait)) != CLI_OK)
 		return rc;
 	p12file = argv[optind];
 
@@ -355,7 +465,7 @@ ca_import(cli *c, int argc, char **argv)
 		rc = cli_fail_err(&e);
 		goto out;
 	}
-	if ((rc = check_no_ca(c, &s)) != CLI_OK)
+	if (!replace && (rc = check_no_ca(c, &s)) != CLI_OK)
 		goto out;
 	if ((rc = cli_p12_pass(p12passfile, 1, 0, &p12pass)) != CLI_OK)
 		goto out;
@@ -369,9 +479,12 @@ ca_import(cli *c, int argc, char **argv)
 	X509_free(x);
 	sk_X509_pop_free(sk, X509_free);
 	{
-		import_in in = { p12, chain, p12len, chainlen, p12pass };
+		import_in in = { p12, chain, p12len, chainlen, p12pass, replace };
 
-		rc = make_ca(c, s, passfile, remember, import_ca, &in, "imported");
+		if (replace)
+			rc = replace_ca(c, passfile, wait, import_ca, &in);
+		else
+			rc = make_ca(c, s, passfile, remember, import_ca, &in, "imported");
 		s = NULL;   /* closed by make_ca */
 	}
 out:
@@ -392,6 +505,7 @@ ca_show(cli *c, int argc, char **argv)
 	json_t *o = NULL, *chain = NULL;
 	STACK_OF(X509) *sk;
 	int64_t issued = 0;
+	vp_ca_transition tr;
 	char *path = NULL;
 	int rc, json = 0, bad = 0;
 
@@ -400,6 +514,10 @@ ca_show(cli *c, int argc, char **argv)
 
 	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK)
 		return rc;
+	if (vp_ca_transition_get(s, &tr, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
 	f.issuer_fp = vp_ca_fingerprint(ca);
 	if (vp_store_cert_count(s, &f, &issued, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
@@ -429,6 +547,10 @@ ca_show(cli *c, int argc, char **argv)
 		}
 		bad |= json_object_set(o, "chain", chain);   /* subject names, unlike the API's PEM */
 		bad |= json_object_set_new(o, "certificate_file", vp_json_str(path));
+		if (tr.task != 0)
+			bad |= json_object_set_new(o, "replace_task", json_integer(tr.task)) ||
+			    json_object_set_new(o, "previous", json_pack("{s:s,s:s}", "subject",
+			    tr.subject, "fingerprint", tr.fingerprint));
 		if (bad) {
 			rc = cli_fail("out of memory");
 			goto out;
@@ -455,6 +577,12 @@ ca_show(cli *c, int argc, char **argv)
 	}
 	printf("  %-20s %lld\n", "issued certificates:", (long long)issued);
 	cli_field(stdout, "certificate file:", path);
+	if (tr.task != 0) {
+		printf("  %-20s ", "replacing:");
+		cli_puts_safe(stdout, tr.subject);
+		printf(" (SHA-256 %.16s...): still trusted until task %" PRId64 " has moved every "
+		    "certificate to this CA\n", tr.fingerprint, tr.task);
+	}
 	rc = cli_flush();
 out:
 	json_decref(o);

@@ -90,6 +90,18 @@ print_result(const vp_task_result *r, void *arg)
 }
 
 static int
+print_item(const vp_task_item *it, void *arg)
+{
+	(void)arg;
+	cli_puts_safe(stdout, it->item);
+	printf("%*s %-10s ", (int)(strlen(it->item) < 32 ? 32 - strlen(it->item) : 0), "",
+	    it->status);
+	cli_puts_safe(stdout, it->detail);
+	putchar('\n');
+	return 0;
+}
+
+static int
 json_result(const vp_task_result *r, void *arg)
 {
 	return json_array_append_new((json_t *)arg, vp_json_task_result(r)) != 0 ? VP_ERR_NOMEM :
@@ -115,11 +127,24 @@ show_task(vp_store *s, int64_t id, int json)
 			json_decref(o);
 			return cli_fail_err(&e);
 		}
+		if (t.items > 0 && ((a = vp_json_task_items(s, id, &e)) == NULL ||
+		    json_object_set_new(o, "items", a) != 0)) {
+			json_decref(o);
+			return e.code != VP_OK ? cli_fail_err(&e) : cli_fail("out of memory");
+		}
 		return cli_json_print(o);
 	}
 	printf("task %" PRId64 ": %s, %s; %" PRId64 " device%s: %" PRId64 " finished, %" PRId64
 	    " failed, %" PRId64 " cancelled, %" PRId64 " to do\n", t.id, t.kind, t.state, t.total,
 	    t.total == 1 ? "" : "s", t.finished, t.failed, t.cancelled, t.pending + t.running);
+	if (t.items > 0) {
+		printf("%-32s %-10s %s\n", "Item", "Status", "Description");
+		if (vp_task_items(s, id, print_item, NULL, &e) != VP_OK)
+			return cli_fail_err(&e);
+		if (t.total == 0)
+			return cli_flush();
+		putchar('\n');
+	}
 	printf("%-4s %-13s %-16s %-10s %-20s %s\n", "ID", "MAC address", "Address", "Status",
 	    "Step", "Description");
 	if (vp_task_results(s, id, print_result, NULL, &e) != VP_OK)
@@ -225,7 +250,8 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 			goto out;
 		}
 		vp_engine_cfg cfg = {
-			.db_path = dbpath, .ca_file = cafile, .sitekey = run->k, .ca_hold = hold,
+			.db_path = dbpath, .ca_file = cafile, .datadir = c->datadir,
+			.sitekey = run->k, .ca_hold = hold,
 			.ca_release = release, .ca_arg = &run->h, .only_task = id,
 			.exit_when_idle = 1, .stop = &stop_flag, .log = log_stderr,
 		};

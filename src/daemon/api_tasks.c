@@ -51,6 +51,16 @@ reply_task(vpd_job *j, vp_store *s, int64_t id, int status)
 		vpd_job_vp_error(j, &e);
 		return;
 	}
+	/* The components, server certificate and old CA of a CA replacement. */
+	if (t.items > 0 && ((a = vp_json_task_items(s, id, &e)) == NULL ||
+	    json_object_set_new(o, "items", a) != 0)) {
+		json_decref(o);
+		if (e.code != VP_OK)
+			vpd_job_vp_error(j, &e);
+		else
+			vpd_job_error(j, 500, "internal", "out of memory");
+		return;
+	}
 	vpd_job_json(j, status, o, 0);
 }
 

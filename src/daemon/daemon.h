@@ -170,6 +170,8 @@ typedef struct vpd {
 
 	pthread_mutex_t ca_mu;
 	vpd_ca_ref *ca;
+	pthread_mutex_t ca_refresh_mu;   /* one CA reload at a time (vpd_ca_refresh) */
+	int64_t ca_replace_task;         /* the replacement in progress when last looked */
 
 	pthread_mutex_t tls_mu;      /* the current SSL_CTX: every new connection takes it */
 	SSL_CTX *tls;
@@ -223,6 +225,10 @@ vpd_ca_ref *vpd_ca_get(vpd *d);
 void vpd_ca_put(vpd_ca_ref *r);
 /* Replaces the shared CA (takes ownership of ca). */
 void vpd_ca_set(vpd *d, vp_ca *ca);
+/* Loads the CA again when the store holds another one (`ca init|import --replace` by the
+ * command line) and rebuilds the TLS context when the CAs the site trusts changed (the start
+ * or the end of a replacement). Returns 1 when something changed. */
+int vpd_ca_refresh(vpd *d, vp_store *s);
 
 /* ---- tls.c ---- */
 /* Builds an SSL_CTX from <datadir>/certs/server.crt and server.key.pem, trusting the CA for

@@ -67,6 +67,50 @@ vpd_ca_set(vpd *d, vp_ca *ca)
 	vpd_ca_put(old);
 }
 
+int
+vpd_ca_refresh(vpd *d, vp_store *s)
+{
+	vp_ca_transition tr;
+	vp_error e = { 0 };
+	vp_ca *pub = NULL, *ca = NULL;
+	vpd_ca_ref *cur;
+	int same, changed = 0;
+
+	pthread_mutex_lock(&d->ca_refresh_mu);
+	if (vp_ca_load(s, NULL, &pub, &e) != VP_OK ||
+	    vp_ca_transition_get(s, &tr, &e) != VP_OK)
+		goto out;                     /* busy store: next time */
+	cur = vpd_ca_get(d);
+	same = cur != NULL && strcmp(vp_ca_fingerprint(cur->ca), vp_ca_fingerprint(pub)) == 0;
+	vpd_ca_put(cur);
+	if (!same) {
+		if (vp_ca_load(s, d->passphrase, &ca, &e) != VP_OK) {
+			vpd_log("the store holds a new CA (SHA-256 %.16s...) that cannot be loaded: "
+			    "%s; still signing with the one loaded at start", vp_ca_fingerprint(pub),
+			    e.msg);
+			goto out;
+		}
+		vpd_log("the CA was replaced: signing with the new CA (SHA-256 %.16s...) from now "
+		    "on", vp_ca_fingerprint(ca));
+		vpd_ca_set(d, ca);
+		changed = 1;
+	}
+	if (tr.task != d->ca_replace_task) {
+		if (tr.task == 0)
+			vpd_log("the replacement of the CA (task %" PRId64 ") has ended: the old CA is "
+			    "no longer trusted", d->ca_replace_task);
+		d->ca_replace_task = tr.task;
+		changed = 1;
+	}
+out:
+	pthread_mutex_unlock(&d->ca_refresh_mu);
+	vp_ca_free(pub);
+	/* Client certificates are verified against what the site trusts: new context. */
+	if (changed)
+		vpd_tls_reload(d, 1);
+	return changed;
+}
+
 /* Every connection is a file descriptor: take all the system lets us have. */
 static void
 raise_nofile(void)
@@ -345,6 +389,7 @@ vpd_serve(const vpd_opts *o)
 	d.o = *o;
 	d.started_at = (int64_t)time(NULL);
 	pthread_mutex_init(&d.ca_mu, NULL);
+	pthread_mutex_init(&d.ca_refresh_mu, NULL);
 	pthread_mutex_init(&d.tls_mu, NULL);
 	pthread_mutex_init(&d.reload_mu, NULL);
 	pthread_mutex_init(&d.watch_mu, NULL);
@@ -399,6 +444,13 @@ vpd_serve(const vpd_opts *o)
 	if (vp_sitekey_open(s, d.passphrase, &d.sitekey, &e) != VP_OK)
 		vpd_log("devices cannot be added: %s", e.msg);
 	vpd_ca_set(&d, ca);
+	{
+		vp_ca_transition tr;
+		vp_error te = { 0 };
+
+		if (vp_ca_transition_get(s, &tr, &te) == VP_OK)
+			d.ca_replace_task = tr.task;
+	}
 	ca = NULL;
 	if (vpd_tls_reload(&d, 1) != 1) {
 		fprintf(stderr, "vmspki: cannot serve HTTPS with the server certificate in %s/certs\n",
@@ -535,6 +587,7 @@ out:
 	pthread_mutex_destroy(&d.reload_mu);
 	pthread_mutex_destroy(&d.tls_mu);
 	pthread_mutex_destroy(&d.ca_mu);
+	pthread_mutex_destroy(&d.ca_refresh_mu);
 	libevent_global_shutdown();
 	if (rc == 0)
 		vpd_log("stopped");

@@ -50,6 +50,14 @@ release(void *arg, const vp_ca *ca)
 }
 
 static void
+refresh(void *arg, vp_store *s)
+{
+	struct vpd_engine *g = arg;
+
+	vpd_ca_refresh(g->d, s);
+}
+
+static void
 log_line(void *arg, const char *line)
 {
 	(void)arg;
@@ -63,7 +71,8 @@ engine_main(void *arg)
 	vp_error e = { 0 };
 	vp_engine_cfg cfg = {
 		.db_path = g->d->dbpath, .ca_file = g->ca_file, .sitekey = g->sitekey,
-		.ca_hold = hold, .ca_release = release, .ca_arg = g, .stop = &g->stop,
+		.ca_hold = hold, .ca_release = release, .ca_refresh = refresh, .ca_arg = g,
+		.datadir = g->d->datadir, .stop = &g->stop,
 		.nudge = &g->nudge, .log = log_line, .log_arg = g,
 		.max_active = g->d->o.max_devices,
 	};

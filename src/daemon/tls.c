@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -137,6 +138,15 @@ vpd_tls_build(vpd *d, const vp_ca *ca, vpd_tls_info *info, vp_error *e)
 	}
 	for (int i = 0; i < sk_X509_num(chain); i++)
 		X509_STORE_add_cert(store, sk_X509_value(chain, i));
+	/* During a replacement of the CA the site trusts the old one too (certs/ca.cert.pem):
+	 * the admins' client certificates of the old CA still work until it is retired. */
+	{
+		char *trust = vp_path_join(d->datadir, "certs/ca.cert.pem");
+
+		if (trust != NULL && access(trust, R_OK) == 0)
+			X509_STORE_load_file(store, trust);
+		free(trust);
+	}
 	ERR_clear_error();
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 	SSL_CTX_set_verify_depth(ctx, 6);
@@ -305,6 +315,8 @@ watcher_main(void *arg)
 		if (stop)
 			break;
 		vpd_tls_reload(d, now_flag);
+		if (s != NULL)
+			vpd_ca_refresh(d, s);
 		if (s != NULL && (now_flag || (int64_t)time(NULL) - last_check >= interval)) {
 			last_check = (int64_t)time(NULL);
 			renew_if_needed(d, s, last_err, sizeof(last_err));

@@ -1,6 +1,7 @@
 /* The site's certificate authority: generation of a self-signed root, import of a root or an
  * intermediate from PKCS#12 (with the rules the seed systems apply, and a few more), storage
  * of the certificate, chain and encrypted key in the store, loading and export. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "internal.h"
 #include "vmspki/ca.h"
 #include "vmspki/issue.h"
+#include "vmspki/task.h"
+#include "vmspki/x509info.h"
 #include "vmspki/util.h"
 
 /* key_value keys */
@@ -23,6 +26,10 @@
 #define KV_KEY   "ca.key"    /* encrypted PKCS#8 PEM */
 #define KV_CHAIN "ca.chain"  /* PEM of the issuers above the CA ("" for a root) */
 #define KV_KIND  "ca.kind"   /* "root" or "intermediate" */
+/* During a replacement (vp_ca_init/import with replace) the CA that was replaced, still
+ * trusted until its task retires it, and that task's id. */
+#define KV_PREV_PREFIX "ca.previous."
+#define KV_REPLACE_TASK "ca.replace_task"
 
 struct vp_ca {
 	X509 *cert;
@@ -67,43 +74,93 @@ ca_exists(vp_store *s, int *exists, vp_error *e)
 	return rc;
 }
 
+/* The id of the unfinished replacement, 0 when there is none. */
 static vp_err
-refuse_existing(vp_store *s, int replace, vp_error *e)
+replace_task(vp_store *s, int64_t *id, vp_error *e)
 {
+	unsigned char *v = NULL;
+	size_t n;
+	vp_err rc = vp_store_kv_get(s, KV_REPLACE_TASK, &v, &n, e);
+
+	*id = 0;
+	if (rc == VP_ERR_NOTFOUND) {
+		vp_error_clear(e);
+		return VP_OK;
+	}
+	if (rc == VP_OK)
+		*id = strtoll((char *)v, NULL, 10);
+	free(v);
+	return rc;
+}
+
+/* May a CA be stored now? Without replace: only when there is none. With replace: only over
+ * an existing CA whose key the passphrase opens (the new key is kept under the same one, so
+ * that a running daemon and the site key keep working), with no replacement unfinished. */
+static vp_err
+refuse_existing(vp_store *s, int replace, const char *passphrase, vp_error *e)
+{
+	vp_ca *cur = NULL;
+	int64_t task;
 	int exists;
 	vp_err rc;
 
 	if ((rc = ca_exists(s, &exists, e)) != VP_OK)
 		return rc;
-	if (replace)
-		return vp_error_set(e, VP_ERR_INVALID,
-		    "replacing the CA (re-issuing and re-installing everything) is not available yet");
-	if (exists)
-		return vp_error_set(e, VP_ERR_EXISTS,
-		    "this data directory already has a CA: it was left unchanged (see `vmspki ca show`)");
+	if (!replace) {
+		if (exists)
+			return vp_error_set(e, VP_ERR_EXISTS, "this data directory already has a "
+			    "CA: it was left unchanged (see `vmspki ca show`; `--replace` replaces "
+			    "it)");
+		return VP_OK;
+	}
+	if (!exists)
+		return vp_error_set(e, VP_ERR_NOTFOUND, "there is no CA to replace: create one "
+		    "without --replace");
+	if ((rc = replace_task(s, &task, e)) != VP_OK)
+		return rc;
+	if (task != 0)
+		return vp_error_set(e, VP_ERR_EXISTS, "the replacement of the CA started by task %"
+		    PRId64 " has not finished: nothing was changed; finish it first (`vmspki task "
+		    "show %" PRId64 "`, `vmspki task retry-failed %" PRId64 " --wait`)", task, task,
+		    task);
+	if ((rc = vp_ca_load(s, passphrase, &cur, e)) != VP_OK) {
+		if (rc == VP_ERR_PASSPHRASE)
+			vp_error_set(e, rc, "wrong CA passphrase: replacing the CA needs the "
+			    "passphrase of the current one (the new key is kept under it); nothing "
+			    "was changed");
+		return rc;
+	}
+	vp_ca_free(cur);
 	return VP_OK;
 }
 
-/* Writes <datadir>/certs/ca.cert.pem (the CA alone) and ca.chain.pem (CA and issuers). */
+/* Writes <datadir>/certs/ca.cert.pem (the CA alone; during a replacement followed by the CA
+ * it replaces, prev: what the site trusts) and ca.chain.pem (CA and issuers). */
 static vp_err
-write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, vp_error *e)
+write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *prev,
+    vp_error *e)
 {
 	char *dir = vp_path_join(datadir, "certs"), *path = NULL, *pem = NULL, *cpem = NULL;
-	char *all = NULL;
-	size_t n, cn;
+	char *all = NULL, *ppem = NULL, *trust = NULL;
+	size_t n, cn, pn = 0;
 	vp_err rc;
 
 	if (dir == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	if ((rc = vp_mkdir_p(dir, 0755, e)) != VP_OK ||
 	    (rc = vp_x509_to_pem(cert, &pem, &n, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK)
+	    (rc = vp_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
+	    (prev != NULL && (rc = vp_x509_to_pem(prev, &ppem, &pn, e)) != VP_OK))
 		goto out;
-	if ((path = vp_path_join(dir, "ca.cert.pem")) == NULL || (all = malloc(n + cn + 1)) == NULL) {
+	if ((path = vp_path_join(dir, "ca.cert.pem")) == NULL || (all = malloc(n + cn + 1)) == NULL ||
+	    (trust = malloc(n + pn + 1)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = vp_file_write_atomic(path, pem, n, 0644, e)) != VP_OK)
+	memcpy(trust, pem, n);
+	if (pn > 0)
+		memcpy(trust + n, ppem, pn);
+	if ((rc = vp_file_write_atomic(path, trust, n + pn, 0644, e)) != VP_OK)
 		goto out;
 	free(path);
 	memcpy(all, pem, n);
@@ -114,6 +171,8 @@ write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, vp_error 
 	}
 	rc = vp_file_write_atomic(path, all, n + cn, 0644, e);
 out:
+	free(trust);
+	free(ppem);
 	free(all);
 	free(path);
 	free(cpem);
@@ -122,8 +181,29 @@ out:
 	return rc;
 }
 
+/* Moves the current CA's rows to KV_PREV_PREFIX (in the caller's transaction). */
+static vp_err
+keep_previous(vp_store *s, vp_error *e)
+{
+	static const char *const keys[] = { KV_CERT, KV_CHAIN, KV_KEY, KV_KIND };
+	vp_err rc = VP_OK;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && rc == VP_OK; i++) {
+		unsigned char *v = NULL;
+		size_t n = 0;
+		char key[64];
+
+		snprintf(key, sizeof(key), KV_PREV_PREFIX "%s", keys[i] + 3);
+		if ((rc = vp_store_kv_get(s, keys[i], &v, &n, e)) == VP_OK)
+			rc = vp_store_kv_put(s, key, v, n, e);
+		vp_secret_free(v, n);
+	}
+	return rc;
+}
+
 /* Stores a CA (certificate, chain, encrypted key, kind) with one audit row, in one
- * transaction, then writes the public files. */
+ * transaction, then writes the public files. With replace, the same transaction keeps the
+ * current CA as the previous one and creates the task that moves everything to the new CA. */
 static vp_err
 store_ca(vp_store *s, const char *datadir, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
     int root, const char *passphrase, int replace, const char *actor, const char *action,
@@ -132,8 +212,10 @@ store_ca(vp_store *s, const char *datadir, X509 *cert, STACK_OF(X509) *chain, EV
 	char *pem = NULL, *kpem = NULL, *cpem = NULL;
 	size_t n, kn = 0, cn;
 	vp_cert_rec rec;
-	char detail[1200];
+	vp_ca *prev = NULL;
+	char detail[1200], tid[32];
 	const char *kind = root ? "root" : "intermediate";
+	int64_t task = 0;
 	vp_err rc;
 
 	memset(&rec, 0, sizeof(rec));
@@ -147,21 +229,48 @@ store_ca(vp_store *s, const char *datadir, X509 *cert, STACK_OF(X509) *chain, EV
 	    rec.fingerprint);
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		goto out;
-	if ((rc = refuse_existing(s, replace, e)) != VP_OK ||
-	    (rc = vp_store_kv_put(s, KV_CERT, pem, n, e)) != VP_OK ||
+	if ((rc = refuse_existing(s, replace, passphrase, e)) != VP_OK)
+		goto fail;
+	if (replace) {
+		if ((rc = vp_ca_load(s, NULL, &prev, e)) != VP_OK)
+			goto fail;
+		if (strcmp(vp_ca_fingerprint(prev), rec.fingerprint) == 0) {
+			rc = vp_error_set(e, VP_ERR_INVALID, "that is the site's CA already "
+			    "(fingerprint %.16s...): nothing was changed", rec.fingerprint);
+			goto fail;
+		}
+		if ((rc = keep_previous(s, e)) != VP_OK)
+			goto fail;
+	}
+	if ((rc = vp_store_kv_put(s, KV_CERT, pem, n, e)) != VP_OK ||
 	    (rc = vp_store_kv_put(s, KV_CHAIN, cpem, cn, e)) != VP_OK ||
 	    (rc = vp_store_kv_put(s, KV_KEY, kpem, kn, e)) != VP_OK ||
-	    (rc = vp_store_kv_put(s, KV_KIND, kind, strlen(kind), e)) != VP_OK ||
-	    (rc = vp_store_audit_append(s, actor, action, rec.serial, detail, e)) != VP_OK ||
-	    (rc = vp_store_commit(s, e)) != VP_OK) {
-		vp_store_rollback(s);
-		goto out;
+	    (rc = vp_store_kv_put(s, KV_KIND, kind, strlen(kind), e)) != VP_OK)
+		goto fail;
+	if (replace) {
+		size_t l = strlen(detail);
+
+		if ((rc = vp_task_create_ca_replace(s, actor, &task, e)) != VP_OK)
+			goto fail;
+		snprintf(tid, sizeof(tid), "%" PRId64, task);
+		if ((rc = vp_store_kv_put(s, KV_REPLACE_TASK, tid, strlen(tid), e)) != VP_OK)
+			goto fail;
+		snprintf(detail + l, sizeof(detail) - l, ", replacing %.16s... (task %" PRId64 ")",
+		    vp_ca_fingerprint(prev), task);
 	}
+	if ((rc = vp_store_audit_append(s, actor, replace ? "ca.replace" : action, rec.serial,
+	    detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+		goto fail;
 	/* The files are copies of what the store holds; if writing them fails the CA is kept
 	 * and the next command that writes them (ca show) can recreate them. */
-	if ((rc = write_ca_files(datadir, cert, chain, e)) != VP_OK)
+	if ((rc = write_ca_files(datadir, cert, chain, prev != NULL ? vp_ca_cert(prev) : NULL,
+	    e)) != VP_OK)
 		vp_error_prefix(e, "the CA was stored, but its public files could not be written");
+	goto out;
+fail:
+	vp_store_rollback(s);
 out:
+	vp_ca_free(prev);
 	vp_cert_rec_clear(&rec);
 	vp_secret_free(kpem, kn);
 	free(cpem);
@@ -181,16 +290,12 @@ vp_ca_init(vp_store *s, const char *datadir, const vp_ca_init_opts *o, const cha
 	char cn[256], host[200];
 	int days = o->days > 0 ? o->days : 3652;
 	time_t now = time(NULL);
-	int exists;
 	vp_err rc;
 
 	/* Refuse early (before minutes of key generation) if there is a CA already; store_ca
 	 * checks again inside its transaction. */
-	if ((rc = ca_exists(s, &exists, e)) != VP_OK)
+	if ((rc = refuse_existing(s, o->replace, passphrase, e)) != VP_OK)
 		return rc;
-	if (exists && !o->replace)
-		return vp_error_set(e, VP_ERR_EXISTS,
-		    "this data directory already has a CA: it was left unchanged (see `vmspki ca show`)");
 	if (days > 36525)
 		return vp_error_set(e, VP_ERR_INVALID, "--days %d is more than 100 years", days);
 	if (o->cn != NULL) {
@@ -365,6 +470,8 @@ vp_ca_import(vp_store *s, const char *datadir, const unsigned char *p12, size_t 
 	int root, i;
 	vp_err rc;
 
+	if (replace && (rc = refuse_existing(s, replace, passphrase, e)) != VP_OK)
+		return rc;
 	if ((rc = vp_p12_parse(p12, p12_len, p12_pass, &key, &cert, &pool, e)) != VP_OK)
 		return rc;
 	if (cert == NULL || key == NULL) {
@@ -406,28 +513,34 @@ out:
 	return rc;
 }
 
-vp_err
-vp_ca_load(vp_store *s, const char *passphrase, vp_ca **out, vp_error *e)
+/* Loads the CA kept under the key_value keys prefix+"cert", ... ("ca." or KV_PREV_PREFIX). */
+static vp_err
+ca_load(vp_store *s, const char *prefix, const char *passphrase, vp_ca **out, vp_error *e)
 {
 	unsigned char *cert_pem = NULL, *chain_pem = NULL, *kind = NULL, *key_pem = NULL;
 	size_t cert_len = 0, chain_len = 0, kind_len = 0, key_len = 0;
 	STACK_OF(X509) *certs = NULL;
+	char kc[64], kch[64], kk[64], kkey[64];
 	vp_ca *ca;
 	vp_err rc;
 
 	*out = NULL;
+	snprintf(kc, sizeof(kc), "%scert", prefix);
+	snprintf(kch, sizeof(kch), "%schain", prefix);
+	snprintf(kk, sizeof(kk), "%skind", prefix);
+	snprintf(kkey, sizeof(kkey), "%skey", prefix);
 	if ((ca = calloc(1, sizeof(*ca))) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-	rc = vp_store_kv_get(s, KV_CERT, &cert_pem, &cert_len, e);
+	rc = vp_store_kv_get(s, kc, &cert_pem, &cert_len, e);
 	if (rc == VP_ERR_NOTFOUND) {
-		rc = vp_error_set(e, VP_ERR_NOTFOUND,
+		rc = vp_error_set(e, VP_ERR_NOTFOUND, strcmp(prefix, "ca.") == 0 ?
 		    "there is no CA yet: create one with `vmspki ca init` or import one with "
-		    "`vmspki ca import`");
+		    "`vmspki ca import`" : "no CA is being replaced");
 		goto out;
 	}
 	if (rc != VP_OK ||
-	    (rc = vp_store_kv_get(s, KV_CHAIN, &chain_pem, &chain_len, e)) != VP_OK ||
-	    (rc = vp_store_kv_get(s, KV_KIND, &kind, &kind_len, e)) != VP_OK)
+	    (rc = vp_store_kv_get(s, kch, &chain_pem, &chain_len, e)) != VP_OK ||
+	    (rc = vp_store_kv_get(s, kk, &kind, &kind_len, e)) != VP_OK)
 		goto out;
 	if ((rc = vp_chain_from_pem(cert_pem, cert_len, &certs, e)) != VP_OK ||
 	    sk_X509_num(certs) != 1) {
@@ -446,7 +559,7 @@ vp_ca_load(vp_store *s, const char *passphrase, vp_ca **out, vp_error *e)
 	    sizeof(ca->fingerprint), e)) != VP_OK)
 		goto out;
 	if (passphrase != NULL) {
-		if ((rc = vp_store_kv_get(s, KV_KEY, &key_pem, &key_len, e)) != VP_OK)
+		if ((rc = vp_store_kv_get(s, kkey, &key_pem, &key_len, e)) != VP_OK)
 			goto out;
 		if ((rc = vp_key_decrypt_pem((char *)key_pem, key_len, passphrase, &ca->key, e)) !=
 		    VP_OK) {
@@ -470,6 +583,102 @@ out:
 	free(kind);
 	free(chain_pem);
 	free(cert_pem);
+	vp_ca_free(ca);
+	return rc;
+}
+
+vp_err
+vp_ca_load(vp_store *s, const char *passphrase, vp_ca **out, vp_error *e)
+{
+	return ca_load(s, "ca.", passphrase, out, e);
+}
+
+vp_err
+vp_ca_previous_load(vp_store *s, vp_ca **out, vp_error *e)
+{
+	return ca_load(s, KV_PREV_PREFIX, NULL, out, e);
+}
+
+vp_err
+vp_ca_transition_get(vp_store *s, vp_ca_transition *out, vp_error *e)
+{
+	vp_ca *prev = NULL;
+	vp_err rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = replace_task(s, &out->task, e)) != VP_OK || out->task == 0)
+		return rc;
+	if ((rc = vp_ca_previous_load(s, &prev, e)) != VP_OK)
+		return rc;
+	{
+		char *subj = vp_x509_name_str(X509_get_subject_name(prev->cert));
+
+		snprintf(out->subject, sizeof(out->subject), "%s", subj != NULL ? subj : "");
+		free(subj);
+	}
+	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", prev->fingerprint);
+	vp_ca_free(prev);
+	return VP_OK;
+}
+
+vp_err
+vp_ca_write_files(vp_store *s, const char *datadir, vp_error *e)
+{
+	vp_ca *ca = NULL, *prev = NULL;
+	vp_ca_transition t;
+	vp_err rc;
+
+	if ((rc = vp_ca_load(s, NULL, &ca, e)) != VP_OK ||
+	    (rc = vp_ca_transition_get(s, &t, e)) != VP_OK ||
+	    (t.task != 0 && (rc = vp_ca_previous_load(s, &prev, e)) != VP_OK))
+		goto out;
+	rc = write_ca_files(datadir, ca->cert, ca->chain, prev != NULL ? prev->cert : NULL, e);
+out:
+	vp_ca_free(prev);
+	vp_ca_free(ca);
+	return rc;
+}
+
+vp_err
+vp_ca_retire_previous(vp_store *s, const char *datadir, int64_t task, const char *actor,
+    vp_error *e)
+{
+	static const char *const keys[] = {
+		KV_PREV_PREFIX "cert", KV_PREV_PREFIX "chain", KV_PREV_PREFIX "key",
+		KV_PREV_PREFIX "kind", KV_REPLACE_TASK
+	};
+	vp_ca *ca = NULL;
+	vp_ca_transition t;
+	char detail[400];
+	vp_err rc;
+
+	if ((rc = vp_ca_transition_get(s, &t, e)) != VP_OK)
+		return rc;
+	if (t.task == 0)
+		return VP_OK;                 /* retired already */
+	if (t.task != task)
+		return vp_error_set(e, VP_ERR_INVALID, "the CA replacement in progress is task %"
+		    PRId64 ", not %" PRId64, t.task, task);
+	/* The files first: if this stops after them, the store still says "in transition" and
+	 * the task does this again. */
+	if ((rc = vp_ca_load(s, NULL, &ca, e)) != VP_OK ||
+	    (rc = write_ca_files(datadir, ca->cert, ca->chain, NULL, e)) != VP_OK)
+		goto out;
+	snprintf(detail, sizeof(detail), "task %" PRId64 ": the replaced CA %.200s (fingerprint "
+	    "%.16s...) is no longer trusted", task, t.subject, t.fingerprint);
+	if ((rc = vp_store_begin(s, e)) != VP_OK)
+		goto out;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if ((rc = vp_store_kv_delete(s, keys[i], e)) != VP_OK && rc != VP_ERR_NOTFOUND)
+			goto fail;
+	vp_error_clear(e);
+	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "ca.retire", NULL,
+	    detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+		goto fail;
+	goto out;
+fail:
+	vp_store_rollback(s);
+out:
 	vp_ca_free(ca);
 	return rc;
 }

@@ -3,7 +3,14 @@
  * step order of device-api.md:
  *
  *   identify -> install-ca -> create-key -> sign -> install-certificate -> bind -> verify
- *   -> cleanup
+ *   -> cleanup [-> remove-old-ca]
+ *
+ * A CA replacement (task kind ca-replace) runs in phases: first the local items (the
+ * components are made to trust the new CA, then re-issued; the API server certificate is
+ * renewed), then every device through the steps above plus the removal of the old CA from
+ * the device, and only when every item and device has a certificate of the new CA is the old
+ * CA retired from the site's trust (vp_ca_retire_previous). Each phase is recorded, and each
+ * looks at what is done already, so a restarted engine finishes the task.
  *
  * Each step is one or more driver operations (driver.h), each operation a few HTTP requests
  * sent through one curl multi handle, so a thousand cameras need no thousand threads. The
@@ -41,9 +48,11 @@
 #include "internal.h"
 #include "store_internal.h"
 #include "vmspki/alarm.h"
+#include "vmspki/component.h"
 #include "vmspki/devhttp.h"
 #include "vmspki/engine.h"
 #include "vmspki/issue.h"
+#include "vmspki/servercert.h"
 #include "vmspki/settings.h"
 #include "vmspki/task.h"
 #include "vmspki/util.h"
@@ -61,12 +70,14 @@
 #define RELIST_MS 1000
 
 enum step {
-	ST_IDENTIFY, ST_CA, ST_KEY, ST_SIGN, ST_INSTALL, ST_BIND, ST_VERIFY, ST_CLEANUP, ST_END
+	ST_IDENTIFY, ST_CA, ST_KEY, ST_SIGN, ST_INSTALL, ST_BIND, ST_VERIFY, ST_CLEANUP, ST_OLDCA,
+	ST_END
 };
 static const char *const step_names[] = {
 	"identify", "install-ca", "create-key", "sign", "install-certificate", "bind", "verify",
-	"cleanup", "done"
+	"cleanup", "remove-old-ca", "done"
 };
+#define CA_ALIAS_PREFIX "vmspki-ca-"
 
 typedef struct etask etask;
 
@@ -111,7 +122,7 @@ typedef struct job {
 	vp_dev_policy old_policy;
 	int rebound;                  /* the binding was changed: roll back on failure */
 	int rollback;                 /* rolling back now */
-	char **cleanup;               /* our old aliases to remove */
+	char **cleanup;               /* our old aliases (certificates, or CAs) to remove */
 	size_t ncleanup, icleanup;
 
 	/* outcome */
@@ -136,6 +147,8 @@ struct etask {
 	int active;
 	int done_loading;             /* no Pending devices left in the store */
 	int64_t claimed_ms;           /* when this engine took it (the start ramp) */
+	int replace;                  /* a CA replacement (VP_TASK_CA_REPLACE) */
+	int retire;                   /* ca-replace: every device done, retire the old CA now */
 };
 
 typedef struct engine {
@@ -157,6 +170,8 @@ typedef struct engine {
 	char ca_alias[64];
 	char ca_fp[65];               /* SHA-256 of the CA certificate */
 	char *chain_pem;              /* what follows a device certificate: CA if not root, ... */
+	char verify_path[4096];       /* the current CA alone (and its issuers): verify step */
+	char old_fp[65];              /* the CA being replaced ("" when none) */
 } engine;
 
 static int64_t
@@ -339,6 +354,7 @@ claim(engine *g, int renew, vp_error *e)
 		}
 		if ((rc = vp_task_get(g->s, id, &t->t, e)) != VP_OK)
 			goto fail;
+		t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0;
 		t->done_loading = 0;
 	}
 	sqlite3_finalize(st);
@@ -569,6 +585,38 @@ pem_fingerprint(const char *pem, char fp[65])
 	return ok;
 }
 
+/* The connection policy to set: the task's, except that a CA replacement keeps the device's. */
+static int
+job_https_only(const job *j)
+{
+	return j->task->replace ? j->dev.https_only : j->task->t.https_only;
+}
+
+/* Adds alias to the job's list of aliases to remove. */
+static int
+cleanup_add(job *j, const char *alias)
+{
+	char **m;
+
+	if ((m = realloc(j->cleanup, (j->ncleanup + 1) * sizeof(*m))) == NULL)
+		return 0;
+	j->cleanup = m;
+	if ((m[j->ncleanup] = strdup(alias)) == NULL)
+		return 0;
+	j->ncleanup++;
+	return 1;
+}
+
+static void
+cleanup_reset(job *j)
+{
+	for (size_t i = 0; i < j->ncleanup; i++)
+		free(j->cleanup[i]);
+	free(j->cleanup);
+	j->cleanup = NULL;
+	j->ncleanup = j->icleanup = 0;
+}
+
 /* Starts the next operation of the job's current step (or moves on when a step needs none).
  * Called only after the turn's writes are committed. */
 static vp_err
@@ -608,8 +656,8 @@ step_start(engine *g, job *j, vp_error *e)
 		if (!j->rollback)
 			j->rebound = 1;
 		a.alias = j->rollback ? (j->old_alias[0] ? j->old_alias : j->alias) : j->alias;
-		a.policy = j->rollback ? j->old_policy :
-		    j->task->t.https_only ? VP_POLICY_HTTPS : VP_POLICY_BOTH;
+		a.policy = j->rollback ? j->old_policy : job_https_only(j) ? VP_POLICY_HTTPS :
+		    VP_POLICY_BOTH;
 		/* The web server sends our CA with the certificate (it matters for an
 		 * intermediate CA); a roll-back keeps what the device had. */
 		if (!j->rollback) {
@@ -620,8 +668,11 @@ step_start(engine *g, job *j, vp_error *e)
 	case ST_VERIFY: {
 		vp_dev_conn c = j->conn;
 
+		/* Against the current CA alone: during a replacement the site still trusts the
+		 * old one, but the device must now serve a certificate of the new. */
 		c.verify = 1;
-		c.ca_file = g->ca_pem_path;
+		c.ca_file = g->verify_path;
+		c.pinned_pubkey = NULL;
 		c.tls_name = j->dev.address;
 		j->tls_check = 1;
 		if (vp_devhttp_new_tls_check(&c, &j->xfer, e) != VP_OK)
@@ -635,6 +686,11 @@ step_start(engine *g, job *j, vp_error *e)
 			return start_op(g, j, VP_DOP_CERT_LIST, &a, e);
 		a.alias = j->cleanup[j->icleanup];
 		return start_op(g, j, VP_DOP_CERT_DELETE, &a, e);
+	case ST_OLDCA:
+		if (j->sub == 0)
+			return start_op(g, j, VP_DOP_CA_LIST, &a, e);
+		a.alias = j->cleanup[j->icleanup];
+		return start_op(g, j, VP_DOP_CA_DELETE, &a, e);
 	case ST_END:
 		break;
 	}
@@ -924,27 +980,51 @@ op_done(engine *g, job *j)
 		if (j->sub == 0) {
 			for (size_t i = 0; i < r->ncerts; i++) {
 				const char *al = r->certs[i].alias;
-				char **m;
 
 				if (strncmp(al, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) != 0 ||
 				    strcmp(al, j->alias) == 0)
 					continue;
-				if ((m = realloc(j->cleanup, (j->ncleanup + 1) * sizeof(*m))) ==
-				    NULL || (m[j->ncleanup] = strdup(al)) == NULL) {
-					if (m != NULL)
-						j->cleanup = m;
+				if (!cleanup_add(j, al)) {
 					job_fail(j, VP_DEVF_NONE, 1, "out of memory");
 					return;
 				}
-				j->cleanup = m;
-				j->ncleanup++;
 			}
 			j->sub = 1;
 		} else {
 			j->icleanup++;
 		}
-		if (j->icleanup >= j->ncleanup)
+		if (j->icleanup >= j->ncleanup) {
+			cleanup_reset(j);
+			set_step(j, j->task->replace ? ST_OLDCA : ST_END);
+		}
+		break;
+	case ST_OLDCA:
+		/* The CA being replaced, under whatever alias, and every CA of ours but the
+		 * current one. */
+		if (j->sub == 0) {
+			for (size_t i = 0; i < r->ncerts; i++) {
+				const char *al = r->certs[i].alias;
+				char fp[65];
+				int old = r->certs[i].pem != NULL && g->old_fp[0] != '\0' &&
+				    pem_fingerprint(r->certs[i].pem, fp) && strcmp(fp, g->old_fp) == 0;
+				int ours = strncmp(al, CA_ALIAS_PREFIX, strlen(CA_ALIAS_PREFIX)) == 0 &&
+				    strcmp(al, g->ca_alias) != 0;
+
+				if (!old && !ours)
+					continue;
+				if (!cleanup_add(j, al)) {
+					job_fail(j, VP_DEVF_NONE, 1, "out of memory");
+					return;
+				}
+			}
+			j->sub = 1;
+		} else {
+			j->icleanup++;
+		}
+		if (j->icleanup >= j->ncleanup) {
+			cleanup_reset(j);
 			set_step(j, ST_END);
+		}
 		break;
 	default:
 		break;
@@ -979,7 +1059,8 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 	}
 	/* Verified: the device is pinned to the site CA from now on. */
 	j->dev.pinned = 1;
-	j->dev.https_only = j->task->t.https_only;
+	j->dev.https_only = job_https_only(j);
+	j->rebound = 0;               /* verified: nothing to roll back from here on */
 	snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_ENABLED);
 	snprintf(j->dev.cert_serial, sizeof(j->dev.cert_serial), "%s", j->serial);
 	snprintf(j->dev.cert_alias, sizeof(j->dev.cert_alias), "%s", j->alias);
@@ -1062,8 +1143,9 @@ job_end(engine *g, job *j, const char *status)
 		j->dev.status_detail[0] = '\0';
 		j->device_dirty = 1;
 		elog(g, "task %" PRId64 ": device %" PRId64 " (%s): %s with certificate %s in %.1f s",
-		    j->task->id, j->dev_id, j->dev.address, strcmp(j->task->t.kind,
-		    VP_TASK_HTTPS_UPDATE) == 0 ? "HTTPS certificate renewed" : "HTTPS enabled",
+		    j->task->id, j->dev_id, j->dev.address, j->task->replace ?
+		    "moved to the new CA" : strcmp(j->task->t.kind, VP_TASK_HTTPS_UPDATE) == 0 ?
+		    "HTTPS certificate renewed" : "HTTPS enabled",
 		    j->serial, (double)(now_ms() - j->started_ms) / 1000.0);
 	} else if (strcmp(status, "Failed") == 0) {
 		const char *st = dev_status_for(j->ffail);
@@ -1155,7 +1237,7 @@ job_decide(engine *g, job *j)
 			j->sub = 0;
 			return;
 		}
-		if (j->step == ST_CLEANUP)
+		if (j->step == ST_CLEANUP || j->step == ST_OLDCA)
 			return;                   /* enabled already: finish */
 		job_end(g, j, "Cancelled");
 	}
@@ -1170,7 +1252,7 @@ renewal_alarms(engine *g, job *j, vp_error *e)
 	int changed = 0;
 	vp_err rc;
 
-	if (strcmp(j->task->t.kind, VP_TASK_HTTPS_UPDATE) != 0)
+	if (strcmp(j->task->t.kind, VP_TASK_HTTPS_UPDATE) != 0 && !j->task->replace)
 		return VP_OK;
 	snprintf(subject, sizeof(subject), "device:%" PRId64, j->dev_id);
 	if (strcmp(j->status, "Finished") == 0) {
@@ -1182,8 +1264,9 @@ renewal_alarms(engine *g, job *j, vp_error *e)
 	if (strcmp(j->status, "Failed") != 0)
 		return VP_OK;
 	snprintf(msg, sizeof(msg), "the certificate of device %" PRId64 " (%s) could not be "
-	    "renewed (task %" PRId64 ", step %s): %.400s; it keeps its certificate until %s",
-	    j->dev_id, j->dev.address, j->task->id, step_names[j->fstep], j->ferror,
+	    "%s (task %" PRId64 ", step %s): %.400s; it keeps its certificate until %s",
+	    j->dev_id, j->dev.address, j->task->replace ? "moved to the new CA" : "renewed",
+	    j->task->id, step_names[j->fstep], j->ferror,
 	    j->dev.cert_serial[0] ? "it ends" : "a renewal works");
 	return vp_alarm_raise(g->s, j->ffail == VP_DEVF_UNREACHABLE ?
 	    VP_ALARM_DEVICE_UNREACHABLE : VP_ALARM_RENEWAL_FAILED, subject, VP_SEV_CRITICAL, msg,
@@ -1263,7 +1346,25 @@ flush(engine *g, vp_error *e)
 			goto fail;
 		if (now_t.pending + now_t.running > 0)
 			continue;
-		state = now_t.failed > 0 ? VP_TASK_FAILED : now_t.cancelled > 0 &&
+		if (t->replace && now_t.phase == VP_TASK_PHASE_DEVICES) {
+			char why[300];
+
+			if (now_t.failed + now_t.cancelled + now_t.items_failed == 0 &&
+			    !now_t.cancel) {
+				t->retire = 1;        /* after this commit: retire_old_ca() */
+				t->t = now_t;
+				continue;
+			}
+			snprintf(why, sizeof(why), "still trusted: %" PRId64 " device%s and %" PRId64
+			    " other item%s have no certificate of the new CA yet; `vmspki task "
+			    "retry-failed %" PRId64 "` finishes the replacement", now_t.failed +
+			    now_t.cancelled, now_t.failed + now_t.cancelled == 1 ? "" : "s",
+			    now_t.items_failed, now_t.items_failed == 1 ? "" : "s", t->id);
+			if ((rc = vp_task_item_set(g->s, t->id, VP_TASK_ITEM_OLD_CA, "Pending", why,
+			    e)) != VP_OK)
+				goto fail;
+		}
+		state = now_t.failed > 0 || now_t.items_failed > 0 ? VP_TASK_FAILED : now_t.cancelled > 0 &&
 		    now_t.finished == 0 ? VP_TASK_CANCELLED : now_t.cancelled > 0 ?
 		    VP_TASK_CANCELLED : VP_TASK_FINISHED;
 		if ((rc = exec1(g, "UPDATE tasks SET state = ?3, finished_at = ?2, claimed_by = '', "
@@ -1308,6 +1409,225 @@ tasks_reap(engine *g)
 	}
 }
 
+/* ---- CA replacement: the local items and the end ---- */
+
+static vp_err engine_ca_setup(engine *g, vp_error *e);
+
+/* Makes sure the engine signs with, installs and verifies against the CA the store holds now
+ * (a replacement may have changed it since the engine started). */
+static vp_err
+engine_ca_check(engine *g, vp_error *e)
+{
+	const vp_ca *ca;
+	int same;
+
+	if (g->cfg->ca_refresh != NULL)
+		g->cfg->ca_refresh(g->cfg->ca_arg, g->s);
+	if ((ca = g->cfg->ca_hold(g->cfg->ca_arg)) == NULL)
+		return vp_error_set(e, VP_ERR_NOTFOUND, "the CA is not loaded");
+	same = strcmp(vp_ca_fingerprint(ca), g->ca_fp) == 0;
+	g->cfg->ca_release(g->cfg->ca_arg, ca);
+	if (same)
+		return VP_OK;
+	free(g->ca_pem);
+	free(g->chain_pem);
+	g->ca_pem = g->chain_pem = NULL;
+	return engine_ca_setup(g, e);
+}
+
+static void
+comp_log(void *arg, const char *line)
+{
+	elog(arg, "%s", line);
+}
+
+/* Runs the reload command of every component that has one: after the site's trust file
+ * changed (the new CA added, or the old one removed), the components read it again. */
+static void
+reload_components(engine *g, const char *why)
+{
+	vp_component_conf *conf = NULL;
+	vp_error e = { 0 };
+
+	if (g->cfg->datadir == NULL)
+		return;
+	if (vp_component_conf_load(g->cfg->datadir, &conf, &e) != VP_OK) {
+		elog(g, "cannot read the components' reload commands: %s", e.msg);
+		return;
+	}
+	for (size_t i = 0; i < conf->n; i++) {
+		char result[200];
+		int status;
+
+		if (conf->c[i].reload == NULL)
+			continue;
+		vp_component_run_reload(conf->c[i].id, conf->c[i].reload,
+		    VP_COMPONENT_RELOAD_TIMEOUT, comp_log, g, &status, result, sizeof(result));
+		elog(g, "component %s: reload command (%s) %s", conf->c[i].id, why, result);
+	}
+	vp_component_conf_free(conf);
+}
+
+/* Phase 1 of a replacement: every component is made to trust the new CA (the trust file
+ * holds both CAs since the replacement began), then gets certificates of the new CA; the API
+ * server certificate is renewed by the new CA. Each item's result is recorded and the task
+ * moves on to its devices, whatever failed: the old CA stays trusted until all are done. */
+static void
+replace_local(engine *g, etask *t)
+{
+	vp_component_outcome *oc = NULL;
+	vp_component_info *ci = NULL;
+	size_t noc = 0, nci = 0;
+	vp_servercert_status st;
+	vp_error e = { 0 };
+	const vp_ca *ca = NULL;
+	char actor[48], detail[512], item[96], srv[512];
+	const char *srv_status = "Finished";
+	int renewed = 0, comp_err = 0;
+
+	snprintf(actor, sizeof(actor), "task %" PRId64, t->id);
+	if (g->cfg->datadir == NULL) {
+		elog(g, "task %" PRId64 ": no data directory to find the components in", t->id);
+		return;
+	}
+	if (engine_ca_check(g, &e) != VP_OK || (ca = g->cfg->ca_hold(g->cfg->ca_arg)) == NULL) {
+		elog(g, "task %" PRId64 ": cannot load the new CA (will retry): %s", t->id, e.msg);
+		return;
+	}
+	elog(g, "task %" PRId64 ": moving the components and the server certificate to the new "
+	    "CA", t->id);
+	reload_components(g, "to trust the new CA");
+	if (vp_component_renew(g->s, ca, g->cfg->datadir, NULL, 0, 0, actor, comp_log, g, &oc,
+	    &noc, &e) != VP_OK || vp_component_list(g->s, ca, g->cfg->datadir, &ci, &nci, &e) !=
+	    VP_OK) {
+		comp_err = 1;
+		elog(g, "task %" PRId64 ": the components could not be re-issued: %s", t->id,
+		    e.msg);
+	}
+	snprintf(srv, sizeof(srv), "%s", "");
+	if (vp_servercert_status_get(ca, g->cfg->datadir, &st, &e) != VP_OK) {
+		srv_status = "Failed";
+		snprintf(srv, sizeof(srv), "%.500s", e.msg);
+	} else if (!st.present) {
+		snprintf(srv, sizeof(srv), "there is none yet: `vmspki serve` makes it from the new "
+		    "CA when it starts");
+	} else if (st.imported) {
+		snprintf(srv, sizeof(srv), "imported by the operator (serial %s): left in place; "
+		    "import one issued by the new CA (`vmspki server-cert import`)", st.serial);
+	} else if (vp_servercert_ensure(g->s, ca, g->cfg->datadir, 0, actor, &renewed, &st, &e) !=
+	    VP_OK) {
+		srv_status = "Failed";
+		snprintf(srv, sizeof(srv), "%.500s", e.msg);
+	} else {
+		snprintf(srv, sizeof(srv), "%s serial %s, issued by the new CA", renewed ?
+		    "renewed:" : "already", st.serial);
+	}
+	g->cfg->ca_release(g->cfg->ca_arg, ca);
+
+	if (vp_store_begin(g->s, &e) != VP_OK)
+		goto out;
+	for (size_t i = 0; i < nci || (comp_err && i == 0); i++) {
+		const char *status = "Finished";
+		size_t n = 0;
+
+		if (comp_err) {
+			/* Every component item fails with the reason. */
+			if (exec1(g, "UPDATE task_items SET status = 'Failed', detail = ?3, "
+			    "finished_at = ?2 WHERE task_id = ?1 AND item LIKE 'component %'", t->id,
+			    (int64_t)time(NULL), e.msg, "record the components' outcome", &e) != VP_OK)
+				goto fail;
+			break;
+		}
+		detail[0] = '\0';
+		for (int k = 0; k < 2; k++) {
+			const vp_component_cert *c = &ci[i].cert[k];
+			const vp_component_outcome *o = NULL;
+
+			if (!c->wanted)
+				continue;
+			for (size_t x = 0; x < noc; x++)
+				if (strcmp(oc[x].id, ci[i].id) == 0)
+					o = &oc[x];
+			if (strcmp(c->status, "OK") != 0 &&
+			    strcmp(c->status, "Certificate about to expire") != 0)
+				status = "Failed";
+			n += (size_t)snprintf(detail + n, n < sizeof(detail) ? sizeof(detail) - n : 0,
+			    "%s%s certificate %s: %s", n > 0 ? "; " : "",
+			    vp_component_kind_name((vp_component_kind)k), c->serial[0] ?
+			    c->serial : "-", o != NULL && o->renewed[k] ? "issued by the new CA" :
+			    c->status);
+			if (k == 1 && o != NULL && o->reload_ran && n < sizeof(detail))
+				n += (size_t)snprintf(detail + n, sizeof(detail) - n,
+				    "; reload command %s", o->reload_result);
+		}
+		if (strcmp(status, "Failed") != 0)
+			for (size_t x = 0; x < noc; x++)
+				if (strcmp(oc[x].id, ci[i].id) == 0 && oc[x].reload_ran &&
+				    oc[x].reload_status != 0)
+					status = "Failed";
+		snprintf(item, sizeof(item), "component %s", ci[i].id);
+		if (vp_task_item_set(g->s, t->id, item, status, detail, &e) != VP_OK)
+			goto fail;
+	}
+	if (vp_task_item_set(g->s, t->id, VP_TASK_ITEM_SERVER, srv_status, srv, &e) != VP_OK ||
+	    vp_task_set_phase(g->s, t->id, VP_TASK_PHASE_DEVICES, &e) != VP_OK ||
+	    vp_store_commit(g->s, &e) != VP_OK)
+		goto fail;
+	t->t.phase = VP_TASK_PHASE_DEVICES;
+	elog(g, "task %" PRId64 ": components and server certificate done; now the devices",
+	    t->id);
+	goto out;
+fail:
+	vp_store_rollback(g->s);
+out:
+	if (e.code != VP_OK)
+		elog(g, "task %" PRId64 ": cannot record the components' outcome (will retry): %s",
+		    t->id, e.msg);
+	free(oc);
+	free(ci);
+}
+
+/* The last phase of a replacement, once every item and device has a certificate of the new
+ * CA: the old CA leaves the site's trust file and the store, the components read the trust
+ * file again, and the task ends. */
+static void
+retire_old_ca(engine *g, etask *t)
+{
+	vp_error e = { 0 };
+	char actor[48], detail[300];
+	int64_t now = (int64_t)time(NULL);
+	const char *state = VP_TASK_FINISHED;
+
+	t->retire = 0;
+	snprintf(actor, sizeof(actor), "task %" PRId64, t->id);
+	if (vp_ca_retire_previous(g->s, g->cfg->datadir != NULL ? g->cfg->datadir : ".", t->id,
+	    actor, &e) != VP_OK) {
+		state = VP_TASK_FAILED;
+		snprintf(detail, sizeof(detail), "could not be retired: %.250s", e.msg);
+	} else {
+		snprintf(detail, sizeof(detail), "retired: certs/ca.cert.pem holds the new CA "
+		    "alone");
+		g->old_fp[0] = '\0';
+		reload_components(g, "to stop trusting the old CA");
+	}
+	vp_error_clear(&e);
+	if (vp_store_begin(g->s, &e) != VP_OK ||
+	    vp_task_item_set(g->s, t->id, VP_TASK_ITEM_OLD_CA, strcmp(state, VP_TASK_FINISHED) ==
+	    0 ? "Finished" : "Failed", detail, &e) != VP_OK ||
+	    vp_task_set_phase(g->s, t->id, strcmp(state, VP_TASK_FINISHED) == 0 ?
+	    VP_TASK_PHASE_DONE : VP_TASK_PHASE_DEVICES, &e) != VP_OK ||
+	    exec1(g, "UPDATE tasks SET state = ?3, finished_at = ?2, claimed_by = '', "
+	    "lease_until = 0 WHERE id = ?1", t->id, now, state, "end the task", &e) != VP_OK ||
+	    vp_store_commit(g->s, &e) != VP_OK) {
+		vp_store_rollback(g->s);
+		elog(g, "task %" PRId64 ": cannot record its end (will retry): %s", t->id, e.msg);
+		t->done_loading = 0;          /* looked at again: the retirement is idempotent */
+		return;
+	}
+	elog(g, "task %" PRId64 ": the old CA %s", t->id, detail);
+	snprintf(t->t.state, sizeof(t->t.state), "%s", state);
+}
+
 /* Takes Pending devices of our tasks, within the task's and the engine's limits. */
 static vp_err
 fill(engine *g, vp_error *e)
@@ -1335,6 +1655,14 @@ fill(engine *g, vp_error *e)
 		/* A cancelled task takes nothing new (its Pending devices were cancelled). */
 		if (t->t.cancel)
 			t->done_loading = 1;
+		/* A CA replacement moves the components and the server certificate first. */
+		if (t->replace && t->t.phase == VP_TASK_PHASE_LOCAL && !t->t.cancel &&
+		    !vp_task_done(&t->t)) {
+			replace_local(g, t);
+			continue;
+		}
+		if (t->retire)
+			continue;
 		if (t->done_loading || want <= 0 || vp_task_done(&t->t))
 			continue;
 		if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT device_id, key_alias, "
@@ -1494,8 +1822,20 @@ engine_ca_setup(engine *g, vp_error *e)
 		if (rc != VP_OK)
 			goto out;
 	}
-	if (g->chain_pem == NULL)
+	if (g->chain_pem == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* The CA being replaced, if any: the devices are rid of it. */
+	{
+		vp_ca *prev = NULL;
+		vp_error pe = { 0 };
+
+		g->old_fp[0] = '\0';
+		if (vp_ca_previous_load(g->s, &prev, &pe) == VP_OK)
+			snprintf(g->old_fp, sizeof(g->old_fp), "%s", vp_ca_fingerprint(prev));
+		vp_ca_free(prev);
+	}
 out:
 	g->cfg->ca_release(g->cfg->ca_arg, ca);
 	return rc;
@@ -1536,6 +1876,10 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 	g.cfg = cfg;
 	g.max_active = cfg->max_active > 0 ? cfg->max_active : VP_ENGINE_MAX_ACTIVE_DEFAULT;
 	snprintf(g.ca_pem_path, sizeof(g.ca_pem_path), "%s", cfg->ca_file);
+	if (cfg->datadir != NULL)
+		snprintf(g.verify_path, sizeof(g.verify_path), "%s/certs/ca.chain.pem", cfg->datadir);
+	else
+		snprintf(g.verify_path, sizeof(g.verify_path), "%s", cfg->ca_file);
 	make_instance(&g);
 	if ((rc = vp_store_open(cfg->db_path, &g.s, e)) != VP_OK)
 		return rc;
@@ -1565,6 +1909,8 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 			if ((rc = claim(&g, now - g.last_lease_ms >= LEASE_RENEW_MS, e)) != VP_OK)
 				elog(&g, "cannot claim tasks: %s", e->msg);
 			tasks_refresh(&g);
+			if (engine_ca_check(&g, e) != VP_OK)
+				elog(&g, "cannot reload the CA: %s", e->msg);
 			g.last_poll_ms = now;
 		}
 		if ((rc = fill(&g, e)) != VP_OK)
@@ -1587,6 +1933,9 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 				elog(&g, "cannot record the tasks' progress (will retry): %s", e->msg);
 			} else {
 				g.last_flush_ms = now_ms();
+				for (etask *t = g.tasks; t != NULL; t = t->next)
+					if (t->retire)
+						retire_old_ca(&g, t);
 				jobs_reap(&g);
 				tasks_reap(&g);
 			}

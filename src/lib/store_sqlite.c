@@ -183,6 +183,17 @@ static const char *const migrations[] = {
 	"  fingerprint TEXT NOT NULL DEFAULT '',"
 	"  chain_pem TEXT NOT NULL DEFAULT '',"
 	"  UNIQUE (host, port, sni));"),
+	/* 8: a task's local items (components, the server certificate, the old CA of a CA
+	 * replacement) with a result each, and the phase a multi-phase task has reached. */
+	("ALTER TABLE tasks ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE task_items ("
+	"  task_id INTEGER NOT NULL REFERENCES tasks (id),"
+	"  seq INTEGER NOT NULL,"
+	"  item TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'Pending',"
+	"  detail TEXT NOT NULL DEFAULT '',"
+	"  finished_at INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (task_id, item));"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -210,7 +210,9 @@ out:
 	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Running'), " \
 	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Finished'), "\
 	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Failed'), " \
-	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Cancelled') "\
+	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Cancelled'), "\
+	"t.phase, (SELECT count(*) FROM task_items i WHERE i.task_id = t.id), " \
+	"(SELECT count(*) FROM task_items i WHERE i.task_id = t.id AND i.status = 'Failed') " \
 	"FROM tasks t "
 
 static void
@@ -239,6 +241,9 @@ task_read(sqlite3_stmt *st, vp_task *t)
 	t->finished = sqlite3_column_int64(st, 12);
 	t->failed = sqlite3_column_int64(st, 13);
 	t->cancelled = sqlite3_column_int64(st, 14);
+	t->phase = sqlite3_column_int(st, 15);
+	t->items = sqlite3_column_int64(st, 16);
+	t->items_failed = sqlite3_column_int64(st, 17);
 }
 
 vp_err
@@ -437,11 +442,18 @@ vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e)
 		    "failed devices once it has ended", id, t.state);
 		goto fail;
 	}
-	if (t.failed + t.cancelled == 0) {
+	if (t.failed + t.cancelled + t.items_failed == 0) {
 		rc = vp_error_set(e, VP_ERR_INVALID, "task %" PRId64 " has no failed or cancelled "
 		    "devices to retry", id);
 		goto fail;
 	}
+	/* A CA replacement whose components or server certificate failed does its local part
+	 * again (what is done already is seen and kept). */
+	if (t.items_failed > 0 && ((rc = task_exec(s, "UPDATE task_items SET status = "
+	    "'Pending', detail = '', finished_at = 0 WHERE task_id = ?1 AND status = 'Failed'",
+	    id, "retry the task", e)) != VP_OK || (rc = task_exec(s, "UPDATE tasks SET phase = 0 "
+	    "WHERE id = ?1", id, "retry the task", e)) != VP_OK))
+		goto fail;
 	/* A failed device may have gone into another task meanwhile: not two at once. */
 	if ((rc = retry_busy(s, id, e)) != VP_OK)
 		goto fail;
@@ -476,8 +488,8 @@ json_time(int64_t t)
 json_t *
 vp_json_task(const vp_task *t)
 {
-	return json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,"
-	    "s:I}}",
+	json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I,"
+	    "s:I,s:I}}",
 	    "id", (json_int_t)t->id, "kind", t->kind, "state", t->state, "cn", t->cn_mode,
 	    "https_only", t->https_only, "concurrency", t->concurrency, "timeout_s",
 	    t->timeout_s, "cancel_requested", t->cancel, "created_at", json_time(t->created_at),
@@ -485,6 +497,237 @@ vp_json_task(const vp_task *t)
 	    "devices", "total", (json_int_t)t->total, "pending", (json_int_t)t->pending,
 	    "running", (json_int_t)t->running, "finished", (json_int_t)t->finished, "failed",
 	    (json_int_t)t->failed, "cancelled", (json_int_t)t->cancelled);
+
+	if (o != NULL && strcmp(t->kind, VP_TASK_CA_REPLACE) == 0 &&
+	    json_object_set_new(o, "phase", json_string(t->phase == VP_TASK_PHASE_LOCAL ?
+	    "components" : t->phase == VP_TASK_PHASE_DEVICES ? "devices" : "done")) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *
+vp_json_task_item(const vp_task_item *it)
+{
+	return json_pack("{s:s,s:s,s:s,s:o}", "item", it->item, "status", it->status, "detail",
+	    it->detail, "finished_at", json_time(it->finished_at));
+}
+
+static int
+item_to_json(const vp_task_item *it, void *arg)
+{
+	return json_array_append_new((json_t *)arg, vp_json_task_item(it)) != 0 ? VP_ERR_NOMEM :
+	    0;
+}
+
+json_t *
+vp_json_task_items(vp_store *s, int64_t id, vp_error *e)
+{
+	json_t *a = json_array();
+
+	if (a == NULL) {
+		vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (vp_task_items(s, id, item_to_json, a, e) != VP_OK) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+vp_err
+vp_task_items(vp_store *s, int64_t id, vp_task_item_cb cb, void *arg, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_task_item it;
+	vp_err rc = VP_OK;
+	int r;
+
+	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT item, status, detail, finished_at FROM "
+	    "task_items WHERE task_id = ?1 ORDER BY seq", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+		rc = vp_store_fail(s, e, "read the task's items");
+		goto out;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int cbr;
+
+		memset(&it, 0, sizeof(it));
+		copy_col(st, 0, it.item, sizeof(it.item));
+		copy_col(st, 1, it.status, sizeof(it.status));
+		copy_col(st, 2, it.detail, sizeof(it.detail));
+		it.finished_at = sqlite3_column_int64(st, 3);
+		if ((cbr = cb(&it, arg)) != 0) {
+			rc = (vp_err)cbr;
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE)
+		rc = vp_store_fail(s, e, "read the task's items");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_task_item_set(vp_store *s, int64_t id, const char *item, const char *status,
+    const char *detail, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc = VP_OK;
+	int done = strcmp(status, "Pending") != 0;
+
+	if (sqlite3_prepare_v2(vp_store_db(s), "UPDATE task_items SET status = ?3, detail = ?4, "
+	    "finished_at = ?5 WHERE task_id = ?1 AND item = ?2", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, item, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 4, detail != NULL ? detail : "", -1, SQLITE_STATIC) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_int64(st, 5, done ? (sqlite3_int64)time(NULL) : 0) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = vp_store_fail(s, e, "record the outcome of a task item");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vp_err
+vp_task_set_phase(vp_store *s, int64_t id, int phase, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(vp_store_db(s), "UPDATE tasks SET phase = ?2 WHERE id = ?1", -1,
+	    &st, NULL) != SQLITE_OK || sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, phase) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = vp_store_fail(s, e, "record the task's phase");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static vp_err
+add_item(vp_store *s, int64_t task, int seq, const char *item, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc = VP_OK;
+
+	if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO task_items (task_id, seq, item) "
+	    "VALUES (?1, ?2, ?3)", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, task) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, seq) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, item, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = vp_store_fail(s, e, "add an item to the task");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The integers of the one column of sql's rows. */
+static vp_err
+collect_ids(vp_store *s, const char *sql, int64_t **ids, size_t *n, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	vp_err rc = VP_OK;
+	int r;
+
+	*ids = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(vp_store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+		return vp_store_fail(s, e, "list the devices");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			int64_t *m = realloc(*ids, (cap = cap ? cap * 2 : 64) * sizeof(**ids));
+
+			if (m == NULL) {
+				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			*ids = m;
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	if (r != SQLITE_DONE)
+		rc = vp_store_fail(s, e, "list the devices");
+out:
+	sqlite3_finalize(st);
+	if (rc != VP_OK) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+vp_err
+vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t *devs = NULL;
+	size_t ndev = 0;
+	long conc = VP_TASK_CONCURRENCY_DEFAULT;
+	char detail[160], item[96];
+	int seq = 0, ncomp = 0, r;
+	vp_err rc;
+
+	if ((rc = vp_setting_get_int(s, "task.concurrency", &conc, e)) != VP_OK)
+		return rc;
+	if ((rc = vp_store_begin(s, e)) != VP_OK)
+		return rc;
+	/* The devices that serve a certificate of ours; the others have none to replace. */
+	if ((rc = collect_ids(s, "SELECT id FROM devices WHERE cert_serial <> '' ORDER BY id",
+	    &devs, &ndev, e)) != VP_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO tasks (kind, state, options, "
+	    "concurrency, created_at) VALUES ('" VP_TASK_CA_REPLACE "', 'Queued', '{}', ?1, ?2)",
+	    -1, &st, NULL) != SQLITE_OK || sqlite3_bind_int(st, 1, (int)conc) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL)) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE) {
+		rc = vp_store_fail(s, e, "create the task");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	*id = sqlite3_last_insert_rowid(vp_store_db(s));
+	for (size_t i = 0; i < ndev; i++)
+		if ((rc = add_device(s, *id, devs[i], e)) != VP_OK)
+			goto fail;
+	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT id FROM components ORDER BY id", -1, &st,
+	    NULL) != SQLITE_OK) {
+		rc = vp_store_fail(s, e, "list the components");
+		goto fail;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(item, sizeof(item), "component %s", (const char *)sqlite3_column_text(st,
+		    0));
+		if ((rc = add_item(s, *id, seq++, item, e)) != VP_OK)
+			goto fail;
+		ncomp++;
+	}
+	if (r != SQLITE_DONE) {
+		rc = vp_store_fail(s, e, "list the components");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = add_item(s, *id, seq++, VP_TASK_ITEM_SERVER, e)) != VP_OK ||
+	    (rc = add_item(s, *id, seq++, VP_TASK_ITEM_OLD_CA, e)) != VP_OK)
+		goto fail;
+	snprintf(detail, sizeof(detail), "task %" PRId64 ": " VP_TASK_CA_REPLACE " on %zu "
+	    "device%s and %d component%s", *id, ndev, ndev == 1 ? "" : "s", ncomp,
+	    ncomp == 1 ? "" : "s");
+	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.create",
+	    NULL, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+		goto fail;
+	free(devs);
+	return VP_OK;
+fail:
+	sqlite3_finalize(st);
+	vp_store_rollback(s);
+	free(devs);
+	return rc;
 }
 
 json_t *
