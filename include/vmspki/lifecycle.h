@@ -7,6 +7,9 @@
  *     the warning plus 7 days, the ADM rule) one https-update task is made over those not
  *     already in a task: the engine makes a new key on each camera, as enable does; a failed
  *     renewal raises an alarm (engine.c);
+ *   - every other device not in a task gets a device-check task: identified (its state:
+ *     reachable, credentials, firmware), and the site CA installed again where vmspki had
+ *     put it and it went missing;
  *   - monitored endpoints that are due are checked (endpoint.h).
  * Running it twice, or on two servers at once, never renews a device twice: the task is made
  * in one transaction that skips devices already in a task, and a renewed device is not due. */
@@ -22,6 +25,7 @@
 typedef struct vp_lifecycle_report {
 	int warn_days, renew_days;
 	int64_t renewal_task;      /* the https-update task made (0: none was needed) */
+	int64_t check_task;        /* the device-check task made (0: no device to check) */
 	int devices_due;           /* devices whose certificate is within the renewal window */
 	int devices_busy;          /* of those, already in a task (left to it) */
 	int server_renewed;

@@ -14,6 +14,8 @@
 #define VP_TASK_HTTPS_ENABLE "https-enable"
 #define VP_TASK_HTTPS_UPDATE "https-update"
 #define VP_TASK_CA_REPLACE   "ca-replace"    /* made by vp_ca_init/import with replace */
+#define VP_TASK_DEVICE_CHECK "device-check"  /* the nightly job: identify each device (its
+                                              * state), re-install the CA where missing */
 
 /* Phases of a ca-replace task (vp_task.phase). */
 #define VP_TASK_PHASE_LOCAL   0   /* components and the server certificate: new CA trusted,

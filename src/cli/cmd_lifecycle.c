@@ -85,6 +85,10 @@ lc_run(cli *c, int argc, char **argv)
 	rc = CLI_OK;
 	if (r.renewal_task != 0)
 		rc = cli_task_follow(c, s, r.renewal_task, ca, k, json ? 2 : 0);
+	/* The check says what it found in each device's state (`device list`); a camera that
+	 * is down is not a failure of this command. */
+	if (r.check_task != 0)
+		(void)cli_task_follow(c, s, r.check_task, ca, k, 2);
 	/* With no daemon to deliver them, this command hands the alarms to the webhook and
 	 * syslog (a receiver that does not answer costs at most a few seconds). */
 	if (!vp_engine_other_alive(s)) {
@@ -111,6 +115,11 @@ lc_run(cli *c, int argc, char **argv)
 		if (o != NULL && r.renewal_task != 0 && vp_task_get(s, r.renewal_task, &t, &e) ==
 		    VP_OK)
 			json_object_set_new(o, "renewal_state", json_string(t.state));
+		if (o != NULL && r.check_task != 0 && vp_task_get(s, r.check_task, &t, &e) ==
+		    VP_OK) {
+			json_object_set_new(o, "check_task", json_integer(r.check_task));
+			json_object_set_new(o, "check_state", json_string(t.state));
+		}
 		int jr = cli_json_print(o);
 
 		if (rc == CLI_OK)

@@ -148,6 +148,8 @@ struct etask {
 	int done_loading;             /* no Pending devices left in the store */
 	int64_t claimed_ms;           /* when this engine took it (the start ramp) */
 	int replace;                  /* a CA replacement (VP_TASK_CA_REPLACE) */
+	int check;                    /* the nightly check (VP_TASK_DEVICE_CHECK): identify,
+	                               * and put the CA back on a device of ours that lost it */
 	int retire;                   /* ca-replace: every device done, retire the old CA now */
 };
 
@@ -355,6 +357,7 @@ claim(engine *g, int renew, vp_error *e)
 		if ((rc = vp_task_get(g->s, id, &t->t, e)) != VP_OK)
 			goto fail;
 		t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0;
+		t->check = strcmp(t->t.kind, VP_TASK_DEVICE_CHECK) == 0;
 		t->done_loading = 0;
 	}
 	sqlite3_finalize(st);
@@ -892,7 +895,8 @@ op_done(engine *g, job *j)
 			j->old_policy = r->policy;
 			j->have_old = 1;
 		}
-		set_step(j, ST_CA);
+		/* The check puts our CA back only where we installed it. */
+		set_step(j, j->task->check && !j->dev.pinned ? ST_END : ST_CA);
 		break;
 	case ST_CA:
 		if (j->sub == 0) {
@@ -901,13 +905,18 @@ op_done(engine *g, job *j)
 
 				if (r->certs[i].pem != NULL && pem_fingerprint(r->certs[i].pem, fp) &&
 				    strcmp(fp, g->ca_fp) == 0) {
-					set_step(j, ST_KEY);   /* already there */
+					/* already there */
+					set_step(j, j->task->check ? ST_END : ST_KEY);
 					return;
 				}
 			}
 			j->sub = 1;
 		} else {
-			set_step(j, ST_KEY);
+			if (j->task->check)
+				elog(g, "task %" PRId64 ": device %" PRId64 " (%s): the site CA was "
+				    "missing: installed it again", j->task->id, j->dev_id,
+				    j->dev.address);
+			set_step(j, j->task->check ? ST_END : ST_KEY);
 		}
 		break;
 	case ST_KEY:
@@ -1142,11 +1151,16 @@ job_end(engine *g, job *j, const char *status)
 		snprintf(j->dev.status, sizeof(j->dev.status), "%s", VP_STATUS_OK);
 		j->dev.status_detail[0] = '\0';
 		j->device_dirty = 1;
-		elog(g, "task %" PRId64 ": device %" PRId64 " (%s): %s with certificate %s in %.1f s",
-		    j->task->id, j->dev_id, j->dev.address, j->task->replace ?
-		    "moved to the new CA" : strcmp(j->task->t.kind, VP_TASK_HTTPS_UPDATE) == 0 ?
-		    "HTTPS certificate renewed" : "HTTPS enabled",
-		    j->serial, (double)(now_ms() - j->started_ms) / 1000.0);
+		if (j->task->check)
+			elog(g, "task %" PRId64 ": device %" PRId64 " (%s): checked in %.1f s",
+			    j->task->id, j->dev_id, j->dev.address,
+			    (double)(now_ms() - j->started_ms) / 1000.0);
+		else
+			elog(g, "task %" PRId64 ": device %" PRId64 " (%s): %s with certificate %s "
+			    "in %.1f s", j->task->id, j->dev_id, j->dev.address, j->task->replace ?
+			    "moved to the new CA" : strcmp(j->task->t.kind, VP_TASK_HTTPS_UPDATE) ==
+			    0 ? "HTTPS certificate renewed" : "HTTPS enabled", j->serial,
+			    (double)(now_ms() - j->started_ms) / 1000.0);
 	} else if (strcmp(status, "Failed") == 0) {
 		const char *st = dev_status_for(j->ffail);
 

@@ -11,6 +11,7 @@
 #include "store_internal.h"
 #include "vmspki/alarm.h"
 #include "vmspki/component.h"
+#include "vmspki/driver.h"
 #include "vmspki/endpoint.h"
 #include "vmspki/lifecycle.h"
 #include "vmspki/servercert.h"
@@ -273,6 +274,63 @@ fail:
 	}
 }
 
+/* The devices not in a task (the renewal task was just made) are identified, and get the
+ * site CA again where we had installed it and it is gone: one device-check task. */
+static void
+check_part(run *c)
+{
+	vp_task_opts o = { .kind = VP_TASK_DEVICE_CHECK };
+	sqlite3_stmt *st = NULL;
+	vp_error e = { 0 };
+	int64_t *ids = NULL, id = 0;
+	size_t n = 0, cap = 0;
+	int r;
+
+	if (vp_store_begin(c->s, &e) != VP_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(vp_store_db(c->s), "SELECT d.id FROM devices d WHERE d.api <> "
+	    "'" VP_DEV_API_UNSUPPORTED "' AND NOT EXISTS (SELECT 1 FROM task_devices r JOIN "
+	    "tasks t ON t.id = r.task_id WHERE r.device_id = d.id AND t.state IN ('Queued', "
+	    "'Running') AND r.status IN ('Pending', 'Running')) ORDER BY d.id", -1, &st,
+	    NULL) != SQLITE_OK) {
+		vp_store_fail(c->s, &e, "look for devices to check");
+		goto fail;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			int64_t *m = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof(*ids));
+
+			if (m == NULL) {
+				vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
+				goto fail;
+			}
+			ids = m;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (r != SQLITE_DONE) {
+		vp_store_fail(c->s, &e, "look for devices to check");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((n > 0 && vp_task_create(c->s, &o, ids, n, 0, c->actor, &id, &e) != VP_OK) ||
+	    vp_store_commit(c->s, &e) != VP_OK)
+		goto fail;
+	if (n > 0) {
+		c->r->check_task = id;
+		rlog(c, "task %" PRId64 ": checking %zu device%s (state, site CA installed)", id,
+		    n, n == 1 ? "" : "s");
+	}
+	free(ids);
+	return;
+fail:
+	sqlite3_finalize(st);
+	vp_store_rollback(c->s);
+	free(ids);
+	rlog(c, "cannot make the device check task: %s", e.msg);
+}
+
 static void
 endpoints_part(run *c)
 {
@@ -306,6 +364,7 @@ vp_lifecycle_run(vp_store *s, const vp_ca *ca, const char *datadir, int64_t now,
 	server_part(&c);
 	components_part(&c);
 	devices_part(&c);
+	check_part(&c);
 	endpoints_part(&c);
 	return VP_OK;
 }
