@@ -57,7 +57,13 @@ cli_help_ca(FILE *f, const char *sub)
 "  Creates a self-signed root CA (RSA 4096, 10 years by default) in the data directory\n"
 "  and writes its certificate to DIR/certs/ca.cert.pem. The key is stored encrypted with\n"
 "  a passphrase from --passphrase-file, $VMSPKI_PASSPHRASE or a prompt; --remember keeps\n"
-"  it in DIR/ca.passphrase (0600), and with no passphrase given generates a random one.\n", f);
+"  it in DIR/ca.passphrase (0600), and with no passphrase given generates a random one.\n"
+"vmspki ca init --replace [--cn NAME] [--key T] [--days N] [--wait] [--passphrase-file F]\n"
+"  Replaces the CA: the new one (under the current CA's passphrase) issues from now on,\n"
+"  the old one stays trusted (DIR/certs/ca.cert.pem holds both) while one task moves the\n"
+"  components, the server certificate and every camera with a certificate of ours to the\n"
+"  new CA and removes the old CA from them; then the old CA is retired. --wait follows the\n"
+"  task (running it here when no daemon runs). See `vmspki task show ID`.\n", f);
 	if (all || strcmp(sub, "import") == 0)
 		fputs(
 "vmspki ca import FILE.p12 [--p12-passphrase-file F] [--chain FILE.pem] [--remember]\n"
@@ -65,7 +71,8 @@ cli_help_ca(FILE *f, const char *sub)
 "  Imports a root or intermediate CA with its key from PKCS#12. The PKCS#12 password\n"
 "  comes from --p12-passphrase-file, $VMSPKI_P12_PASSPHRASE or a prompt; --chain adds\n"
 "  issuer certificates up to the root that the file lacks. The key is then protected\n"
-"  like for `ca init'.\n", f);
+"  like for `ca init'. With --replace [--wait], it replaces the current CA as `ca init\n"
+"  --replace' does.\n", f);
 	if (all || strcmp(sub, "show") == 0)
 		fputs(
 "vmspki ca show [--json]\n"
