@@ -1287,6 +1287,32 @@ renewal_alarms(engine *g, job *j, vp_error *e)
 	    &changed, e);
 }
 
+/* A check does not hold its device against other tasks (task.c): what it writes is put on
+ * the row as it is now, so that a task that changed the device meanwhile is not undone.
+ * Identity and status only. In the caller's transaction. */
+static vp_err
+check_write(engine *g, job *j, vp_error *e)
+{
+	vp_device cur;
+	vp_err rc;
+
+	if ((rc = vp_device_get(g->s, j->dev_id, &cur, e)) != VP_OK) {
+		if (rc != VP_ERR_NOTFOUND)
+			return rc;
+		vp_error_clear(e);            /* removed meanwhile */
+		return VP_OK;
+	}
+	snprintf(cur.mac, sizeof(cur.mac), "%s", j->dev.mac);
+	snprintf(cur.model, sizeof(cur.model), "%s", j->dev.model);
+	snprintf(cur.firmware, sizeof(cur.firmware), "%s", j->dev.firmware);
+	snprintf(cur.api, sizeof(cur.api), "%s", j->dev.api);
+	snprintf(cur.status, sizeof(cur.status), "%s", j->dev.status);
+	snprintf(cur.status_detail, sizeof(cur.status_detail), "%s", j->dev.status_detail);
+	if (strcmp(j->dev.https_state, VP_HTTPS_UNSUPPORTED) == 0)
+		snprintf(cur.https_state, sizeof(cur.https_state), "%s", VP_HTTPS_UNSUPPORTED);
+	return vp_device_update_state(g->s, &cur, e);
+}
+
 /* Writes every dirty job, the certificates signed this turn and the device rows, and ends the
  * tasks that have nothing left, in one transaction. */
 static vp_err
@@ -1321,7 +1347,8 @@ flush(engine *g, vp_error *e)
 			if ((rc = vp_issue_record(g->s, &j->issued, 1, actor, e)) != VP_OK)
 				goto fail;
 		}
-		if (j->device_dirty && (rc = vp_device_update_state(g->s, &j->dev, e)) != VP_OK)
+		if (j->device_dirty && (rc = j->task->check ? check_write(g, j, e) :
+		    vp_device_update_state(g->s, &j->dev, e)) != VP_OK)
 			goto fail;
 		if (j->dirty && j->ended && (rc = renewal_alarms(g, j, e)) != VP_OK)
 			goto fail;

@@ -217,8 +217,8 @@ devices_part(run *c)
 	}
 	if (sqlite3_prepare_v2(vp_store_db(c->s), "SELECT d.id, EXISTS (SELECT 1 FROM "
 	    "task_devices r JOIN tasks t ON t.id = r.task_id WHERE r.device_id = d.id AND "
-	    "t.state IN ('Queued', 'Running') AND r.status IN ('Pending', 'Running')) "
-	    "FROM devices d WHERE d.pinned = 1 AND d.cert_serial <> '' AND "
+	    "t.state IN ('Queued', 'Running') AND r.status IN ('Pending', 'Running') AND "
+	    "t.kind <> '" VP_TASK_DEVICE_CHECK "') FROM devices d WHERE d.pinned = 1 AND d.cert_serial <> '' AND "
 	    "d.cert_not_after <= ?1 ORDER BY d.id", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, c->now + (int64_t)c->r->renew_days * 86400) != SQLITE_OK) {
 		vp_store_fail(c->s, &e, "look for devices to renew");

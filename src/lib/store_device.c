@@ -300,7 +300,7 @@ vp_store_device_task(vp_store *s, int64_t id, int64_t *task, vp_error *e)
 	*task = 0;
 	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT t.id FROM tasks t JOIN task_devices r ON "
 	    "r.task_id = t.id WHERE r.device_id = ?1 AND t.state IN ('Queued', 'Running') "
-	    "ORDER BY t.id LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+	    "AND t.kind <> 'device-check' ORDER BY t.id LIMIT 1", -1, &st, NULL) != SQLITE_OK)
 		return vp_store_fail(s, e, "look for the device's tasks");
 	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)id) != SQLITE_OK ||
 	    ((r = sqlite3_step(st)) != SQLITE_ROW && r != SQLITE_DONE))

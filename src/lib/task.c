@@ -36,7 +36,8 @@ device_busy(vp_store *s, int64_t dev, int64_t self, int64_t *task, vp_error *e)
 	*task = 0;
 	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT t.id FROM tasks t JOIN task_devices r "
 	    "ON r.task_id = t.id WHERE r.device_id = ?1 AND t.id <> ?2 AND t.state IN "
-	    "('Queued', 'Running') AND r.status IN ('Pending', 'Running') LIMIT 1", -1, &st,
+	    "('Queued', 'Running') AND r.status IN ('Pending', 'Running') AND "
+	    "t.kind <> '" VP_TASK_DEVICE_CHECK "' LIMIT 1", -1, &st,
 	    NULL) != SQLITE_OK || sqlite3_bind_int64(st, 1, dev) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, self) != SQLITE_OK)
 		rc = vp_store_fail(s, e, "look for the device's running tasks");
