@@ -109,6 +109,8 @@ typedef struct job {
 	int alias_exists;
 	char create_err[512];         /* the device refused to make the key: why */
 	int relist;                   /* lists since, waiting for a key in the making */
+	char ca_add_err[512];         /* the device refused to add the CA: why (it may have it
+	                               * already, added by another task meanwhile) */
 	int cert_installed;           /* our certificate is on the device under alias */
 	EVP_PKEY *alias_key;          /* the key the device made for alias (from its cert) */
 	char *csr_pem;
@@ -854,6 +856,14 @@ op_done(engine *g, job *j)
 		    "HTTPS certificates need firmware 5.70 or later");
 		return;
 	}
+	if (f == VP_DEVF_DEVICE && j->step == ST_CA && j->sub == 1 && j->ca_add_err[0] == '\0') {
+		/* Refused to add the CA: perhaps because it has it now (another task added it
+		 * since the list). The list says; if it is not there, this is the answer. */
+		snprintf(j->ca_add_err, sizeof(j->ca_add_err), "%s", msg != NULL ? msg :
+		    vp_dev_fail_str(f));
+		j->sub = 0;
+		return;
+	}
 	if (f == VP_DEVF_DEVICE && j->step == ST_KEY && j->sub == 1 && j->create_err[0] == '\0') {
 		/* Refused to make the key: perhaps because an earlier attempt made it (its alias
 		 * is taken). The list says; if it is not there, this is the answer. */
@@ -909,6 +919,10 @@ op_done(engine *g, job *j)
 					set_step(j, j->task->check ? ST_END : ST_KEY);
 					return;
 				}
+			}
+			if (j->ca_add_err[0] != '\0') {
+				job_fail(j, VP_DEVF_DEVICE, 1, "%s", j->ca_add_err);
+				return;
 			}
 			j->sub = 1;
 		} else {
@@ -1210,6 +1224,7 @@ job_decide(engine *g, job *j)
 		} else if (j->retryable && j->fail == VP_DEVF_UNREACHABLE &&
 		    j->attempts < RETRIES && !j->task->t.cancel) {
 			j->attempts++;
+			j->ca_add_err[0] = '\0';
 			elog(g, "task %" PRId64 ": device %" PRId64 " (%s): %s at %s, trying again "
 			    "(attempt %d)", j->task->id, j->dev_id, j->dev.address, j->error,
 			    step_names[j->step], j->attempts + 1);
@@ -1669,6 +1684,24 @@ retire_old_ca(engine *g, etask *t)
 	snprintf(t->t.state, sizeof(t->t.state), "%s", state);
 }
 
+/* The task other than self (and other than a check) that has device dev in hand, or 0. */
+static int64_t
+busy_elsewhere(engine *g, int64_t dev, int64_t self)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+
+	if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT t.id FROM tasks t JOIN task_devices r "
+	    "ON r.task_id = t.id WHERE r.device_id = ?1 AND t.id <> ?2 AND t.state IN ('Queued', "
+	    "'Running') AND r.status IN ('Pending', 'Running') AND t.kind <> '"
+	    VP_TASK_DEVICE_CHECK "' LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_int64(st, 1, dev) == SQLITE_OK &&
+	    sqlite3_bind_int64(st, 2, self) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
 /* Takes Pending devices of our tasks, within the task's and the engine's limits. */
 static vp_err
 fill(engine *g, vp_error *e)
@@ -1718,6 +1751,7 @@ fill(engine *g, vp_error *e)
 			const char *serial = (const char *)sqlite3_column_text(st, 2);
 			vp_error je = { 0 };
 			job *j = NULL, *x;
+			int64_t busy;
 
 			got++;
 			/* Taken already, its Running not written yet (progress is written every
@@ -1727,6 +1761,24 @@ fill(engine *g, vp_error *e)
 					break;
 			if (x != NULL)
 				continue;
+			/* A check leaves a device another task is working on to that task. */
+			if (t->check && (busy = busy_elsewhere(g, dev, t->id)) != 0) {
+				if ((j = calloc(1, sizeof(*j))) == NULL) {
+					sqlite3_finalize(st);
+					return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+				}
+				j->task = t;
+				j->dev_id = dev;
+				j->started_ms = now_ms();
+				j->fstep = ST_IDENTIFY;
+				snprintf(j->ferror, sizeof(j->ferror), "not checked: task %" PRId64
+				    " is working on this device", busy);
+				snprintf(j->status, sizeof(j->status), "Finished");
+				j->ended = j->dirty = 1;
+				j->next = g->jobs;
+				g->jobs = j;
+				continue;
+			}
 			if (job_new(g, t, dev, alias != NULL ? alias : "", serial != NULL ? serial :
 			    "", 0, &j, &je) != VP_OK) {
 				/* Removed meanwhile, or its password cannot be read: it fails. */
