@@ -1643,6 +1643,25 @@ out:
 	free(ci);
 }
 
+/* Counts the certificates of the old CA that vmspki did not install (made with `vmspki issue`
+ * for holders it cannot reach) and that are still in force. */
+typedef struct outside_count {
+	int64_t now;
+	int n;
+} outside_count;
+
+static int
+count_outside(const vp_cert_rec *r, void *arg)
+{
+	outside_count *c = arg;
+	const char *k = r->owner_kind != NULL ? r->owner_kind : "";
+
+	if (r->not_after > c->now && strcmp(r->status, "revoked") != 0 &&
+	    strcmp(k, "device") != 0 && strcmp(k, "component") != 0 && strcmp(k, "server") != 0)
+		c->n++;
+	return 0;
+}
+
 /* The last phase of a replacement, once every item and device has a certificate of the new
  * CA: the old CA leaves the site's trust file and the store, the components read the trust
  * file again, and the task ends. */
@@ -1650,19 +1669,35 @@ static void
 retire_old_ca(engine *g, etask *t)
 {
 	vp_error e = { 0 };
-	char actor[48], detail[300];
+	char actor[48], detail[500];
 	int64_t now = (int64_t)time(NULL);
 	const char *state = VP_TASK_FINISHED;
+	outside_count oc = { now, 0 };
+	vp_cert_filter f = { 0 };
 
 	t->retire = 0;
+	if (g->old_fp[0] != '\0') {
+		f.issuer_fp = g->old_fp;
+		if (vp_store_cert_list(g->s, &f, count_outside, &oc, &e) != VP_OK)
+			elog(g, "task %" PRId64 ": cannot count the old CA's other certificates: %s",
+			    t->id, e.msg);
+		vp_error_clear(&e);
+	}
 	snprintf(actor, sizeof(actor), "task %" PRId64, t->id);
 	if (vp_ca_retire_previous(g->s, g->cfg->datadir != NULL ? g->cfg->datadir : ".", t->id,
 	    actor, &e) != VP_OK) {
 		state = VP_TASK_FAILED;
 		snprintf(detail, sizeof(detail), "could not be retired: %.250s", e.msg);
 	} else {
-		snprintf(detail, sizeof(detail), "retired: certs/ca.cert.pem holds the new CA "
-		    "alone");
+		if (oc.n > 0)
+			snprintf(detail, sizeof(detail), "retired: certs/ca.cert.pem holds the new CA "
+			    "alone; %d certificate%s of the old CA made with `vmspki issue` (not "
+			    "installed by vmspki) %s still in force: %s (`vmspki cert list`)", oc.n,
+			    oc.n == 1 ? "" : "s", oc.n == 1 ? "is" : "are", oc.n == 1 ?
+			    "its holder needs a new one" : "their holders need new ones");
+		else
+			snprintf(detail, sizeof(detail), "retired: certs/ca.cert.pem holds the new CA "
+			    "alone");
 		g->old_fp[0] = '\0';
 		reload_components(g, "to stop trusting the old CA");
 	}
