@@ -351,6 +351,20 @@ h_ca_show(vpd_ctx *c)
 	}
 	bad |= json_object_set_new(o, "certificate", json_string(pem));
 	bad |= json_object_set_new(o, "chain", json_string(chain));
+	/* During a replacement: the CA being replaced (still trusted) and the task. */
+	{
+		vp_ca_transition tr;
+
+		if (vp_ca_transition_get(c->store, &tr, &e) != VP_OK) {
+			json_decref(o);
+			vpd_reply_vp_error(c, &e);
+			goto out;
+		}
+		if (tr.task != 0)
+			bad |= json_object_set_new(o, "replace_task", json_integer(tr.task)) ||
+			    json_object_set_new(o, "previous", json_pack("{s:s,s:s}", "subject",
+			    tr.subject, "fingerprint", tr.fingerprint));
+	}
 	if (bad) {
 		json_decref(o);
 		vpd_reply_oom(c);

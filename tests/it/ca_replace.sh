@@ -154,6 +154,15 @@ is "$(jq -r .sha256 "$T/show1.json")" "$NEWFP" "ca show: the current CA is the n
 is "$(jq -r .replace_task "$T/show1.json")" "$TASK" "ca show: replace_task is the task"
 is "$(jq -r .previous.fingerprint "$T/show1.json")" "$OLDFP" "ca show: previous is the old CA"
 check "ca show: previous has a subject" jq -e '.previous.subject | type == "string" and length > 0' "$T/show1.json"
+# The daemon picks up the CA the command line made, without a restart.
+for ((i = 0; i < 50; i++)); do
+	api GET /api/v1/ca "$ADMIN_TOKEN"
+	[ "$(jq -r .sha256 "$API_BODY" 2>/dev/null)" = "$NEWFP" ] && break
+	sleep 0.2
+done
+is "$(jq -r .sha256 "$API_BODY")" "$NEWFP" "GET /api/v1/ca: the running daemon shows the new CA"
+is "$(jq -c '[.replace_task, .previous.fingerprint]' "$API_BODY")" "[$TASK,\"$OLDFP\"]" \
+    "GET /api/v1/ca: replace_task and the previous CA"
 
 # A second replacement while this one is unfinished: refused, and nothing changes.
 vp "$D" task list --json
@@ -241,6 +250,13 @@ vp "$D" ca show --json
 is "$(jq -r .sha256 "$VP_OUT")" "$NEWFP" "ca show: the new CA"
 is "$(jq -c '[has("replace_task"), has("previous")]' "$VP_OUT")" "[false,false]" \
     "ca show: no replace_task and no previous any more"
+for ((i = 0; i < 50; i++)); do
+	api GET /api/v1/ca "$ADMIN_TOKEN"
+	[ "$(jq -r 'has("replace_task")' "$API_BODY" 2>/dev/null)" = false ] && break
+	sleep 0.2
+done
+is "$(jq -c '[.sha256 == "'"$NEWFP"'", has("replace_task"), has("previous")]' "$API_BODY")" \
+    "[true,false,false]" "GET /api/v1/ca: the new CA, no replacement any more"
 
 # ---- every camera
 bad=0
