@@ -285,6 +285,12 @@ setup(const vp_dev_conn *c, const vp_http_req *req, int tls_check, vp_devhttp **
 		if (verify) {
 			SET(CURLOPT_CAINFO, c->ca_file);
 			SET(CURLOPT_CAPATH, NULL);
+#if LIBCURL_VERSION_NUM >= 0x075700
+			/* The site's trust file changes (a CA replacement adds the new CA, then
+			 * removes the old one): read it for every new connection, never from a
+			 * store curl would otherwise keep for a day under the same file name. */
+			SET(CURLOPT_CA_CACHE_TIMEOUT, 0L);
+#endif
 		}
 	}
 	if (tls_check) {

@@ -1630,6 +1630,7 @@ replace_local(engine *g, etask *t)
 	    vp_store_commit(g->s, &e) != VP_OK)
 		goto fail;
 	t->t.phase = VP_TASK_PHASE_DEVICES;
+	t->claimed_ms = now_ms();             /* the devices' start ramp begins now */
 	elog(g, "task %" PRId64 ": components and server certificate done; now the devices",
 	    t->id);
 	goto out;
@@ -2025,6 +2026,9 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 		goto out;
 	}
 	curl_multi_setopt(g.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 2L);
+	/* Keep a connection per active device between its requests (over HTTPS a new one costs
+	 * the camera a handshake); curl's default keeps four per handle in transfer only. */
+	curl_multi_setopt(g.multi, CURLMOPT_MAXCONNECTS, (long)(2 * g.max_active + 16));
 	if ((rc = claim(&g, 1, e)) != VP_OK)
 		goto out;
 	while (cfg->stop == NULL || !atomic_load(cfg->stop)) {

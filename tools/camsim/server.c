@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -740,15 +742,31 @@ nomem:
 	reply_html(r, 500, "500 Internal Server Error");
 }
 
+/* Answers go out at once, as a camera's web server (Apache, with TCP_NODELAY) sends them: an
+ * answer of several TLS records would otherwise wait for the client's delayed ACK (~40 ms). */
+static void
+no_delay(struct evhttp_request *req)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
+	evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void
 on_http(struct evhttp_request *req, void *arg)
 {
+	no_delay(req);
 	on_request(req, arg, 0);
 }
 
 static void
 on_https(struct evhttp_request *req, void *arg)
 {
+	no_delay(req);
 	on_request(req, arg, 1);
 }
 
