@@ -1420,9 +1420,12 @@ flush(engine *g, vp_error *e)
 			    e)) != VP_OK)
 				goto fail;
 		}
-		state = now_t.failed > 0 || now_t.items_failed > 0 ? VP_TASK_FAILED : now_t.cancelled > 0 &&
-		    now_t.finished == 0 ? VP_TASK_CANCELLED : now_t.cancelled > 0 ?
-		    VP_TASK_CANCELLED : VP_TASK_FINISHED;
+		if (now_t.failed > 0 || now_t.items_failed > 0)
+			state = VP_TASK_FAILED;
+		else if (now_t.cancelled > 0 || t->replace)
+			state = VP_TASK_CANCELLED;   /* a replacement here did not retire the old CA */
+		else
+			state = VP_TASK_FINISHED;
 		if ((rc = exec1(g, "UPDATE tasks SET state = ?3, finished_at = ?2, claimed_by = '', "
 		    "lease_until = 0 WHERE id = ?1", t->id, now, state, "end the task", e)) != VP_OK)
 			goto fail;
@@ -1612,10 +1615,12 @@ replace_local(engine *g, etask *t)
 			    vp_component_kind_name((vp_component_kind)k), c->serial[0] ?
 			    c->serial : "-", o != NULL && o->renewed[k] ? "issued by the new CA" :
 			    c->status);
-			if (k == 1 && o != NULL && o->reload_ran && n < sizeof(detail))
-				n += (size_t)snprintf(detail + n, sizeof(detail) - n,
-				    "; reload command %s", o->reload_result);
 		}
+		for (size_t x = 0; x < noc; x++)
+			if (strcmp(oc[x].id, ci[i].id) == 0 && oc[x].reload_ran &&
+			    n < sizeof(detail))
+				n += (size_t)snprintf(detail + n, sizeof(detail) - n,
+				    "; reload command %s", oc[x].reload_result);
 		if (strcmp(status, "Failed") != 0)
 			for (size_t x = 0; x < noc; x++)
 				if (strcmp(oc[x].id, ci[i].id) == 0 && oc[x].reload_ran &&
