@@ -1220,11 +1220,13 @@ job_decide(engine *g, job *j)
 			    "not be removed: %s", j->task->id, j->dev_id, j->dev.address, j->error);
 			j->error[0] = '\0';
 			j->fail = VP_DEVF_NONE;
-			set_step(j, ST_END);
+			cleanup_reset(j);
+			set_step(j, j->task->replace ? ST_OLDCA : ST_END);
 		} else if (j->retryable && j->fail == VP_DEVF_UNREACHABLE &&
 		    j->attempts < RETRIES && !j->task->t.cancel) {
 			j->attempts++;
 			j->ca_add_err[0] = '\0';
+			cleanup_reset(j);
 			elog(g, "task %" PRId64 ": device %" PRId64 " (%s): %s at %s, trying again "
 			    "(attempt %d)", j->task->id, j->dev_id, j->dev.address, j->error,
 			    step_names[j->step], j->attempts + 1);
