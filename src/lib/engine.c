@@ -1222,6 +1222,7 @@ job_decide(engine *g, job *j)
 			j->fail = VP_DEVF_NONE;
 			cleanup_reset(j);
 			set_step(j, j->task->replace ? ST_OLDCA : ST_END);
+			j->ready = 1;
 		} else if (j->retryable && j->fail == VP_DEVF_UNREACHABLE &&
 		    j->attempts < RETRIES && !j->task->t.cancel) {
 			j->attempts++;
