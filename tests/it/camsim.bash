@@ -24,12 +24,15 @@ camsim_start() {
 			sleep 0.2
 		done
 		wait "$CAMSIM_PID" 2>/dev/null
+		CAMSIM_RC=$?
 		# Someone took the control port between the pick and the bind: another one.
 		grep -q "for the control endpoint" "$CAMSIM_ERR" && continue
 		break
 	done
 	not_ok "camsim starts"
+	diag "camsim exit status: ${CAMSIM_RC:-none (still running, its control endpoint never answered)}"
 	diag_file "$CAMSIM_ERR" 20
+	diag_file "$T/camsim.$CAMSIM_N.out" 5
 	return 1
 }
 
