@@ -830,6 +830,45 @@ out:
 	X509_REQ_free(req);
 }
 
+/* Does the step cleanup (our certificates but the one just installed) or remove-old-ca (the
+ * CA being replaced, under whatever alias, and every CA of ours but the current one) remove
+ * the device's certificate c? */
+static int
+to_remove(engine *g, const job *j, const vp_dev_cert *c)
+{
+	char fp[65];
+
+	if (j->step == ST_CLEANUP)
+		return strncmp(c->alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) == 0 &&
+		    strcmp(c->alias, j->alias) != 0;
+	if (strncmp(c->alias, CA_ALIAS_PREFIX, strlen(CA_ALIAS_PREFIX)) == 0 &&
+	    strcmp(c->alias, g->ca_alias) != 0)
+		return 1;
+	return c->pem != NULL && g->old_fp[0] != '\0' && pem_fingerprint(c->pem, fp) &&
+	    strcmp(fp, g->old_fp) == 0;
+}
+
+/* cleanup and remove-old-ca: the list (sub 0) says what to remove, then one removal each;
+ * then the step next. */
+static void
+removal_done(engine *g, job *j, const vp_dop_result *r, enum step next)
+{
+	if (j->sub == 0) {
+		for (size_t i = 0; i < r->ncerts; i++)
+			if (to_remove(g, j, &r->certs[i]) && !cleanup_add(j, r->certs[i].alias)) {
+				job_fail(j, VP_DEVF_NONE, 1, "out of memory");
+				return;
+			}
+		j->sub = 1;
+	} else {
+		j->icleanup++;
+	}
+	if (j->icleanup >= j->ncleanup) {
+		cleanup_reset(j);
+		set_step(j, next);
+	}
+}
+
 /* What a finished driver operation means for the job. */
 static void
 op_done(engine *g, job *j)
@@ -1000,54 +1039,10 @@ op_done(engine *g, job *j)
 		set_step(j, ST_VERIFY);
 		break;
 	case ST_CLEANUP:
-		if (j->sub == 0) {
-			for (size_t i = 0; i < r->ncerts; i++) {
-				const char *al = r->certs[i].alias;
-
-				if (strncmp(al, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) != 0 ||
-				    strcmp(al, j->alias) == 0)
-					continue;
-				if (!cleanup_add(j, al)) {
-					job_fail(j, VP_DEVF_NONE, 1, "out of memory");
-					return;
-				}
-			}
-			j->sub = 1;
-		} else {
-			j->icleanup++;
-		}
-		if (j->icleanup >= j->ncleanup) {
-			cleanup_reset(j);
-			set_step(j, j->task->replace ? ST_OLDCA : ST_END);
-		}
+		removal_done(g, j, r, j->task->replace ? ST_OLDCA : ST_END);
 		break;
 	case ST_OLDCA:
-		/* The CA being replaced, under whatever alias, and every CA of ours but the
-		 * current one. */
-		if (j->sub == 0) {
-			for (size_t i = 0; i < r->ncerts; i++) {
-				const char *al = r->certs[i].alias;
-				char fp[65];
-				int old = r->certs[i].pem != NULL && g->old_fp[0] != '\0' &&
-				    pem_fingerprint(r->certs[i].pem, fp) && strcmp(fp, g->old_fp) == 0;
-				int ours = strncmp(al, CA_ALIAS_PREFIX, strlen(CA_ALIAS_PREFIX)) == 0 &&
-				    strcmp(al, g->ca_alias) != 0;
-
-				if (!old && !ours)
-					continue;
-				if (!cleanup_add(j, al)) {
-					job_fail(j, VP_DEVF_NONE, 1, "out of memory");
-					return;
-				}
-			}
-			j->sub = 1;
-		} else {
-			j->icleanup++;
-		}
-		if (j->icleanup >= j->ncleanup) {
-			cleanup_reset(j);
-			set_step(j, ST_END);
-		}
+		removal_done(g, j, r, ST_END);
 		break;
 	default:
 		break;

@@ -280,41 +280,18 @@ static void
 check_part(run *c)
 {
 	vp_task_opts o = { .kind = VP_TASK_DEVICE_CHECK };
-	sqlite3_stmt *st = NULL;
 	vp_error e = { 0 };
 	int64_t *ids = NULL, id = 0;
-	size_t n = 0, cap = 0;
-	int r;
+	size_t n = 0;
 
 	if (vp_store_begin(c->s, &e) != VP_OK)
 		goto fail;
-	if (sqlite3_prepare_v2(vp_store_db(c->s), "SELECT d.id FROM devices d WHERE d.api <> "
-	    "'" VP_DEV_API_UNSUPPORTED "' AND NOT EXISTS (SELECT 1 FROM task_devices r JOIN "
-	    "tasks t ON t.id = r.task_id WHERE r.device_id = d.id AND t.state IN ('Queued', "
-	    "'Running') AND r.status IN ('Pending', 'Running')) ORDER BY d.id", -1, &st,
-	    NULL) != SQLITE_OK) {
-		vp_store_fail(c->s, &e, "look for devices to check");
-		goto fail;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			int64_t *m = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof(*ids));
-
-			if (m == NULL) {
-				vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
-				goto fail;
-			}
-			ids = m;
-		}
-		ids[n++] = sqlite3_column_int64(st, 0);
-	}
-	if (r != SQLITE_DONE) {
-		vp_store_fail(c->s, &e, "look for devices to check");
-		goto fail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if ((n > 0 && vp_task_create(c->s, &o, ids, n, 0, c->actor, &id, &e) != VP_OK) ||
+	if (vp_store_ids(c->s, "SELECT d.id FROM devices d WHERE d.api <> '"
+	    VP_DEV_API_UNSUPPORTED "' AND NOT EXISTS (SELECT 1 FROM task_devices r JOIN tasks t "
+	    "ON t.id = r.task_id WHERE r.device_id = d.id AND t.state IN ('Queued', 'Running') "
+	    "AND r.status IN ('Pending', 'Running')) ORDER BY d.id", "look for devices to check",
+	    &ids, &n, &e) != VP_OK ||
+	    (n > 0 && vp_task_create(c->s, &o, ids, n, 0, c->actor, &id, &e) != VP_OK) ||
 	    vp_store_commit(c->s, &e) != VP_OK)
 		goto fail;
 	if (n > 0) {
@@ -325,7 +302,6 @@ check_part(run *c)
 	free(ids);
 	return;
 fail:
-	sqlite3_finalize(st);
 	vp_store_rollback(c->s);
 	free(ids);
 	rlog(c, "cannot make the device check task: %s", e.msg);

@@ -104,7 +104,7 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 	char *opts = NULL, detail[160];
 	int conc = o->concurrency > 0 ? o->concurrency : VP_TASK_CONCURRENCY_DEFAULT;
 	int64_t *every = NULL;
-	size_t nevery = 0, cap = 0;
+	size_t nevery = 0;
 	vp_err rc;
 
 	if (o->kind == NULL || (strcmp(o->kind, VP_TASK_HTTPS_ENABLE) != 0 &&
@@ -146,26 +146,9 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		goto out;
 	if (all) {
-		if (sqlite3_prepare_v2(vp_store_db(s), "SELECT id FROM devices ORDER BY id", -1,
-		    &st, NULL) != SQLITE_OK) {
-			rc = vp_store_fail(s, e, "list the devices");
+		if ((rc = vp_store_ids(s, "SELECT id FROM devices ORDER BY id", "list the devices",
+		    &every, &nevery, e)) != VP_OK)
 			goto fail;
-		}
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (nevery == cap) {
-				int64_t *m = realloc(every, (cap = cap ? cap * 2 : 64) *
-				    sizeof(*every));
-
-				if (m == NULL) {
-					rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-					goto fail;
-				}
-				every = m;
-			}
-			every[nevery++] = sqlite3_column_int64(st, 0);
-		}
-		sqlite3_finalize(st);
-		st = NULL;
 		if (nevery == 0) {
 			rc = vp_error_set(e, VP_ERR_INVALID, "there are no devices: add some first "
 			    "(vmspki device add or device import)");
@@ -626,43 +609,6 @@ add_item(vp_store *s, int64_t task, int seq, const char *item, vp_error *e)
 	return rc;
 }
 
-/* The integers of the one column of sql's rows. */
-static vp_err
-collect_ids(vp_store *s, const char *sql, int64_t **ids, size_t *n, vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	vp_err rc = VP_OK;
-	int r;
-
-	*ids = NULL;
-	*n = 0;
-	if (sqlite3_prepare_v2(vp_store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
-		return vp_store_fail(s, e, "list the devices");
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			int64_t *m = realloc(*ids, (cap = cap ? cap * 2 : 64) * sizeof(**ids));
-
-			if (m == NULL) {
-				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			*ids = m;
-		}
-		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
-	}
-	if (r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "list the devices");
-out:
-	sqlite3_finalize(st);
-	if (rc != VP_OK) {
-		free(*ids);
-		*ids = NULL;
-		*n = 0;
-	}
-	return rc;
-}
-
 vp_err
 vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error *e)
 {
@@ -679,8 +625,8 @@ vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error 
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		return rc;
 	/* The devices that serve a certificate of ours; the others have none to replace. */
-	if ((rc = collect_ids(s, "SELECT id FROM devices WHERE cert_serial <> '' ORDER BY id",
-	    &devs, &ndev, e)) != VP_OK)
+	if ((rc = vp_store_ids(s, "SELECT id FROM devices WHERE cert_serial <> '' ORDER BY id",
+	    "list the devices", &devs, &ndev, e)) != VP_OK)
 		goto fail;
 	if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO tasks (kind, state, options, "
 	    "concurrency, created_at) VALUES ('" VP_TASK_CA_REPLACE "', 'Queued', '{}', ?1, ?2)",
