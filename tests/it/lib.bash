@@ -480,11 +480,15 @@ port_busy() {
 	return 1
 }
 
-# pick_port: a port in 20000..59999 that nothing listens on (now).
+# pick_port: a port from 20000 up to the kernel's ephemeral range (where the outgoing
+# connections of tests running beside this one take their local ports, so that a port free
+# of listeners may still be taken at bind time) that nothing listens on (now).
 pick_port() {
-	local p i
+	local p i lo=20000 hi=59999 eph
+	read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph=
+	[[ $eph =~ ^[0-9]+$ ]] && ((eph - 1 - lo >= 4000)) && hi=$((eph - 1))
 	for ((i = 0; i < 50; i++)); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
 		port_busy "$p" || { echo "$p"; return 0; }
 	done
 	return 1
