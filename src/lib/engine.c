@@ -1723,6 +1723,27 @@ retire_old_ca(engine *g, etask *t)
 	snprintf(t->t.state, sizeof(t->t.state), "%s", state);
 }
 
+/* A job of task t that ends at once, with status and why, without a word to device dev; it
+ * is recorded like any other. 0 when out of memory. */
+static int
+job_ended(engine *g, etask *t, int64_t dev, const char *status, const char *why)
+{
+	job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return 0;
+	j->task = t;
+	j->dev_id = dev;
+	j->started_ms = now_ms();
+	j->fstep = ST_IDENTIFY;
+	snprintf(j->ferror, sizeof(j->ferror), "%s", why);
+	snprintf(j->status, sizeof(j->status), "%s", status);
+	j->ended = j->dirty = 1;
+	j->next = g->jobs;
+	g->jobs = j;
+	return 1;
+}
+
 /* The task other than self (and other than a check) that has device dev in hand, or 0. */
 static int64_t
 busy_elsewhere(engine *g, int64_t dev, int64_t self)
@@ -1802,20 +1823,14 @@ fill(engine *g, vp_error *e)
 				continue;
 			/* A check leaves a device another task is working on to that task. */
 			if (t->check && (busy = busy_elsewhere(g, dev, t->id)) != 0) {
-				if ((j = calloc(1, sizeof(*j))) == NULL) {
+				char why[96];
+
+				snprintf(why, sizeof(why), "not checked: task %" PRId64 " is working "
+				    "on this device", busy);
+				if (!job_ended(g, t, dev, "Finished", why)) {
 					sqlite3_finalize(st);
 					return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 				}
-				j->task = t;
-				j->dev_id = dev;
-				j->started_ms = now_ms();
-				j->fstep = ST_IDENTIFY;
-				snprintf(j->ferror, sizeof(j->ferror), "not checked: task %" PRId64
-				    " is working on this device", busy);
-				snprintf(j->status, sizeof(j->status), "Finished");
-				j->ended = j->dirty = 1;
-				j->next = g->jobs;
-				g->jobs = j;
 				continue;
 			}
 			if (job_new(g, t, dev, alias != NULL ? alias : "", serial != NULL ? serial :
@@ -1826,19 +1841,10 @@ fill(engine *g, vp_error *e)
 					*e = je;
 					return je.code;
 				}
-				if ((j = calloc(1, sizeof(*j))) == NULL) {
+				if (!job_ended(g, t, dev, "Failed", je.msg)) {
 					sqlite3_finalize(st);
 					return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 				}
-				j->task = t;
-				j->dev_id = dev;
-				j->started_ms = now_ms();
-				snprintf(j->ferror, sizeof(j->ferror), "%s", je.msg);
-				j->fstep = ST_IDENTIFY;
-				j->next = g->jobs;
-				g->jobs = j;
-				snprintf(j->status, sizeof(j->status), "Failed");
-				j->ended = j->dirty = 1;
 				continue;
 			}
 			j->ready = 1;
