@@ -5,13 +5,14 @@
  * kept cheap: about 0.15 ms of CPU per request.
  *
  * usage: vmspki-bench-api [-m vmspki|cfssl] [-c CONNS] [-a CAFILE] [-t TOKENFILE]
- *                         [-s SAMPLEDIR] [-S SERIALFILE] URL CSR_LIST
+ *                         [-s SAMPLEDIR] [-S SERIALFILE] [-L LATFILE] URL CSR_LIST
  *   -m  what answers at URL (default vmspki)
  *   -c  concurrent connections, each reused for request after request (default 8)
  *   -a  vmspki: the CA certificate to verify the server against (full verification)
  *   -t  vmspki: a file holding the bearer token (kept off the command line)
  *   -s  the certificates of the first few CSRs are written there (for openssl verify)
  *   -S  the serial of every certificate received, one a line (vmspki: checked in the store)
+ *   -L  every request's latency in milliseconds, one a line (for percentiles over several runs)
  * CSR_LIST names one CSR (PEM) per line; its CN goes into "dns" for vmspki. Prints one line
  * "certs=S failed=F seconds=W rate=R connections=K p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..
  * client_cpu_s=..". Counted: vmspki 201 answers with a PEM certificate and a serial; cfssl
@@ -488,7 +489,27 @@ static void
 usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [-m vmspki|cfssl] [-c CONNS] [-a CAFILE] [-t TOKENFILE] "
-	    "[-s SAMPLEDIR] [-S SERIALFILE] URL CSR_LIST\n", argv0);
+	    "[-s SAMPLEDIR] [-S SERIALFILE] [-L LATFILE] URL CSR_LIST\n", argv0);
+}
+
+/* -L: the latencies of the successful requests, in milliseconds, one a line. */
+static int
+ba_write_latencies(const char *path, const double *lat, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	size_t i;
+
+	if (f == NULL) {
+		fprintf(stderr, "api client: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		fprintf(f, "%.3f\n", lat[i] * 1000.0);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "api client: cannot write %s\n", path);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -497,7 +518,7 @@ main(int argc, char **argv)
 	ba_run r;
 	ba_slot *slots = NULL;
 	CURLM *m = NULL;
-	const char *tokenfile = NULL, *serialfile = NULL;
+	const char *tokenfile = NULL, *serialfile = NULL, *latfile = NULL;
 	long conns = 8;
 	size_t next = 0, active = 0, i;
 	double t0, t1, cpu0, cpu1;
@@ -505,7 +526,7 @@ main(int argc, char **argv)
 
 	memset(&r, 0, sizeof(r));
 	r.ep = -1;
-	while ((opt = getopt(argc, argv, "m:c:a:t:s:S:h")) != -1) {
+	while ((opt = getopt(argc, argv, "m:c:a:t:s:S:L:h")) != -1) {
 		char *end;
 
 		switch (opt) {
@@ -531,6 +552,7 @@ main(int argc, char **argv)
 		case 't': tokenfile = optarg; break;
 		case 's': r.sample_dir = optarg; break;
 		case 'S': serialfile = optarg; break;
+		case 'L': latfile = optarg; break;
 		default:
 			usage(argv[0]);
 			return 2;
@@ -645,6 +667,8 @@ main(int argc, char **argv)
 	    (double)r.ok / (t1 - t0), r.connects, ba_pct(r.lat, r.ok, 50), ba_pct(r.lat, r.ok, 90),
 	    ba_pct(r.lat, r.ok, 99), r.ok ? r.lat[r.ok - 1] * 1000.0 : 0.0, cpu1 - cpu0);
 	ret = r.ok == r.njobs ? 0 : 1;
+	if (latfile != NULL && ba_write_latencies(latfile, r.lat, r.ok) != 0)
+		ret = 1;
 	goto out;
 multi_failed:
 	fprintf(stderr, "api client: libcurl's multi interface failed\n");
