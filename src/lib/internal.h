@@ -24,6 +24,10 @@ void vp_name_cn(const X509_NAME *name, char *buf, size_t len);
 
 /* The message digest to sign with for key (SHA-256, SHA-384 for P-384/P-521). */
 const char *vp_sign_md(EVP_PKEY *key);
+/* The digest called name ("SHA1", "SHA256", "SHA384", "SHA512"), fetched from the default
+ * providers once per process and shared (an EVP_MD_fetch per certificate cost more than the
+ * certificate's DER); NULL for another name or when the fetch failed. Not to be freed. */
+const EVP_MD *vp_md(const char *name);
 
 /* PEM of every certificate in chain, concatenated (may be empty). */
 vp_err vp_chain_to_pem(STACK_OF(X509) *chain, char **out, size_t *len, vp_error *e);

@@ -480,7 +480,7 @@ vp_issue_sign(const vp_ca *ca, const vp_issue_req *r, vp_issued **out, vp_error 
 	ASN1_INTEGER *serial = NULL;
 	X509_NAME *name = NULL;
 	EVP_PKEY *pub;
-	EVP_MD *md = NULL;
+	const EVP_MD *md;
 	char cn[256], first[256];
 	time_t now = r->now > 0 ? (time_t)r->now : time(NULL), nb = 0, na = 0;
 	int clamped;
@@ -556,7 +556,7 @@ vp_issue_sign(const vp_ca *ca, const vp_issue_req *r, vp_issued **out, vp_error 
 		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot add the subject alternative names");
 		goto out;
 	}
-	if ((md = EVP_MD_fetch(NULL, vp_sign_md(vp_ca_key(ca)), NULL)) == NULL ||
+	if ((md = vp_md(vp_sign_md(vp_ca_key(ca)))) == NULL ||
 	    X509_sign(c->cert, vp_ca_key(ca), md) <= 0) {
 		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot sign the certificate");
 		goto out;
@@ -576,7 +576,6 @@ vp_issue_sign(const vp_ca *ca, const vp_issue_req *r, vp_issued **out, vp_error 
 	*out = c;
 	c = NULL;
 out:
-	EVP_MD_free(md);
 	X509_NAME_free(name);
 	ASN1_INTEGER_free(serial);
 	GENERAL_NAMES_free(sans);

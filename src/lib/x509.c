@@ -1,6 +1,7 @@
 /* X.509 helpers: PEM encoding, fingerprints, serials, times, names, and the translation of a
  * certificate into the record the store keeps. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,22 +160,51 @@ vp_x509_stack_free(STACK_OF(X509) *sk)
 	sk_X509_pop_free(sk, X509_free);
 }
 
+static const char *const md_names[] = { "SHA1", "SHA256", "SHA384", "SHA512" };
+static EVP_MD *md_fetched[sizeof(md_names) / sizeof(md_names[0])];
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+/* At exit, before OpenSSL's own clean-up (registered earlier, so run later). */
+static void
+md_free_all(void)
+{
+	for (size_t i = 0; i < sizeof(md_names) / sizeof(md_names[0]); i++) {
+		EVP_MD_free(md_fetched[i]);
+		md_fetched[i] = NULL;
+	}
+}
+
+static void
+md_fetch_all(void)
+{
+	for (size_t i = 0; i < sizeof(md_names) / sizeof(md_names[0]); i++)
+		md_fetched[i] = EVP_MD_fetch(NULL, md_names[i], NULL);
+	atexit(md_free_all);
+}
+
+const EVP_MD *
+vp_md(const char *name)
+{
+	pthread_once(&md_once, md_fetch_all);
+	for (size_t i = 0; i < sizeof(md_names) / sizeof(md_names[0]); i++)
+		if (strcmp(name, md_names[i]) == 0)
+			return md_fetched[i];
+	return NULL;
+}
+
 vp_err
 vp_x509_fingerprint(X509 *cert, const char *md, char *hex, size_t hexlen, vp_error *e)
 {
 	unsigned char buf[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
-	EVP_MD *m = EVP_MD_fetch(NULL, md, NULL);
-	vp_err rc = VP_OK;
+	const EVP_MD *m = vp_md(md);
 
 	if (m == NULL || !X509_digest(cert, m, buf, &n))
-		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot compute the %s fingerprint", md);
-	else if (hexlen < 2 * (size_t)n + 1)
-		rc = vp_error_set(e, VP_ERR_INTERNAL, "fingerprint buffer too small");
-	else
-		vp_hex_encode(buf, n, hex);
-	EVP_MD_free(m);
-	return rc;
+		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot compute the %s fingerprint", md);
+	if (hexlen < 2 * (size_t)n + 1)
+		return vp_error_set(e, VP_ERR_INTERNAL, "fingerprint buffer too small");
+	vp_hex_encode(buf, n, hex);
+	return VP_OK;
 }
 
 vp_err
