@@ -71,6 +71,18 @@ task_api() { api GET "/api/v1/tasks/$1" "$ADMIN_TOKEN"; cp "$API_BODY" "$T/task.
 item() { jq -r --arg i "$1" ".items[]? | select(.item == \$i) | .$2" "$T/task.json"; }
 # task_id_of FILE: N of the first line "task N:" of a command's stdout.
 task_id_of() { sed -n 's/^task \([0-9][0-9]*\):.*/\1/p' "$1" | head -n 1; }
+# serves_new_ca_cert WHAT: the daemon on $PORT completes a TLS handshake verified (chain and
+# IP) against the new CA alone; "the WHAT an API certificate that verifies ..." is the check.
+serves_new_ca_cert() {
+	local label="the $1 an API certificate that verifies against the new CA alone"
+	if openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/new.pem" -verify_return_error \
+	    -verify_ip 127.0.0.1 </dev/null >"$T/s_client.out" 2>&1; then
+		ok "$label"
+	else
+		not_ok "$label"
+		diag_file "$T/s_client.out"
+	fi
+}
 
 # ---------------------------------------------------------------- the fleet
 # Every tenth camera from the third speaks SOAP (firmware 9.80), every tenth from the
@@ -195,13 +207,7 @@ else
 	not_ok "the daemon is still the same process (pid $PID0)"
 fi
 is "$(item "server certificate" status)" "Finished" "the API server certificate item is Finished"
-if openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/new.pem" -verify_return_error \
-    -verify_ip 127.0.0.1 </dev/null >"$T/s_client.out" 2>&1; then
-	ok "the running daemon already serves an API certificate that verifies against the new CA alone"
-else
-	not_ok "the running daemon already serves an API certificate that verifies against the new CA alone"
-	diag_file "$T/s_client.out"
-fi
+serves_new_ca_cert "running daemon already serves"
 check_not "... and not against the old CA alone" openssl s_client -connect "127.0.0.1:$PORT" \
     -CAfile "$T/old.pem" -verify_return_error </dev/null
 running=$(jq -r '.devices.running' "$T/task.json")
@@ -298,13 +304,7 @@ is "$(jq -c '[.[].certificates[].status] | unique' "$VP_OUT")" '["OK"]' "compone
 # ---- the API server certificate
 first_cert "$D/certs/server.crt" "$T/api.pem"
 check "the API server certificate on disk verifies against the new CA alone" verify_openssl "$T/new.pem" "$T/api.pem" sslserver
-if openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/new.pem" -verify_return_error \
-    -verify_ip 127.0.0.1 </dev/null >"$T/s_client.out" 2>&1; then
-	ok "the restarted daemon serves an API certificate that verifies against the new CA alone"
-else
-	not_ok "the restarted daemon serves an API certificate that verifies against the new CA alone"
-	diag_file "$T/s_client.out"
-fi
+serves_new_ca_cert "restarted daemon serves"
 assert_no_grep "$OLDFP" <(pem_fps "$D/certs/server.crt") "the old CA is not in the API server's chain"
 
 # ---- a real nats-server with the new certificates
