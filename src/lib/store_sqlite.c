@@ -209,6 +209,10 @@ enum stmt_id {
 	ST_AUDIT_INSERT,
 	ST_AUDIT_HEAD_PUT,
 	ST_TOKEN_FIND,
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_SAVEPOINT,
+	ST_RELEASE,
 	ST_COUNT
 };
 
@@ -233,6 +237,12 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_AUDIT_HEAD_PUT] = ("INSERT INTO audit_head (one, id, hash) VALUES (1, ?1, ?2) "
 	    "ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash"),
 	[ST_TOKEN_FIND] = "SELECT name, role FROM tokens WHERE hash = ?1",
+	/* Transaction control runs for every certificate the daemon records: parsing these
+	 * each time cost more than the statements themselves. */
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_SAVEPOINT] = "SAVEPOINT vp_op",
+	[ST_RELEASE] = "RELEASE vp_op",
 };
 
 struct vp_store {
@@ -294,6 +304,21 @@ exec_sql(vp_store *s, const char *sql, const char *what, vp_error *e)
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return store_fail(s, e, what);
 	return VP_OK;
+}
+
+/* Runs one of the cached statements that take no parameters and return no rows. */
+static vp_err
+step_sql(vp_store *s, enum stmt_id id, const char *what, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc;
+
+	if ((rc = stmt_get(s, id, &st, e)) != VP_OK)
+		return rc;
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, e, what);
+	stmt_done(st);
+	return rc;
 }
 
 /* Text binding: NULL stays NULL (an optional audit field); the caller keeps the string alive
@@ -473,8 +498,7 @@ vp_store_begin(vp_store *s, vp_error *e)
 {
 	vp_err rc;
 
-	if (s->depth == 0 &&
-	    (rc = exec_sql(s, "BEGIN IMMEDIATE", "start a transaction", e)) != VP_OK)
+	if (s->depth == 0 && (rc = step_sql(s, ST_BEGIN, "start a transaction", e)) != VP_OK)
 		return rc;
 	s->depth++;
 	return VP_OK;
@@ -492,7 +516,7 @@ vp_store_commit(vp_store *s, vp_error *e)
 		s->depth--;
 		return VP_OK;
 	}
-	if ((rc = exec_sql(s, "COMMIT", "commit the transaction", e)) != VP_OK) {
+	if ((rc = step_sql(s, ST_COMMIT, "commit the transaction", e)) != VP_OK) {
 		vp_store_rollback(s);
 		return rc;
 	}
@@ -527,7 +551,7 @@ op_begin(vp_store *s, vp_error *e)
 
 	if (s->depth == 0)
 		return vp_store_begin(s, e);
-	if ((rc = exec_sql(s, "SAVEPOINT vp_op", "start a savepoint", e)) != VP_OK)
+	if ((rc = step_sql(s, ST_SAVEPOINT, "start a savepoint", e)) != VP_OK)
 		return rc;
 	s->savepoints++;
 	return VP_OK;
@@ -537,13 +561,13 @@ static vp_err
 op_end(vp_store *s, vp_err rc, vp_error *e)
 {
 	if (s->savepoints > 0) {
-		if (rc != VP_OK)
-			sqlite3_exec(s->db, "ROLLBACK TO vp_op", NULL, NULL, NULL);
 		s->savepoints--;
-		if (sqlite3_exec(s->db, "RELEASE vp_op", NULL, NULL, NULL) != SQLITE_OK &&
-		    rc == VP_OK)
-			rc = store_fail(s, e, "release a savepoint");
-		return rc;
+		if (rc != VP_OK) {
+			sqlite3_exec(s->db, "ROLLBACK TO vp_op", NULL, NULL, NULL);
+			sqlite3_exec(s->db, "RELEASE vp_op", NULL, NULL, NULL);
+			return rc;
+		}
+		return step_sql(s, ST_RELEASE, "release a savepoint", e);
 	}
 	if (rc != VP_OK) {
 		vp_store_rollback(s);

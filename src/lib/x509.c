@@ -318,6 +318,36 @@ out:
 	return rc;
 }
 
+/* A record's SHA-256 fingerprint and PEM, both from one DER encoding of the certificate
+ * (vp_x509_fingerprint and vp_x509_to_pem would each encode it again). */
+static vp_err
+fingerprint_and_pem(X509 *cert, char *hex, size_t hexlen, char **pem, vp_error *e)
+{
+	unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	const EVP_MD *sha256 = vp_md("SHA256");
+	BIO *b = NULL;
+	int derlen;
+	vp_err rc;
+
+	if ((derlen = i2d_X509(cert, &der)) <= 0)
+		return vp_error_ssl(e, VP_ERR_CRYPTO, "cannot encode a certificate (DER)");
+	if (sha256 == NULL || !EVP_Digest(der, (size_t)derlen, md, &mdlen, sha256, NULL))
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot compute the SHA256 fingerprint");
+	else if (hexlen < 2 * (size_t)mdlen + 1)
+		rc = vp_error_set(e, VP_ERR_INTERNAL, "fingerprint buffer too small");
+	else if ((b = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio(b, PEM_STRING_X509, "", der, derlen))
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot encode a certificate as PEM");
+	else {
+		vp_hex_encode(md, mdlen, hex);
+		rc = bio_take(b, pem, NULL, e);
+	}
+	BIO_free(b);
+	OPENSSL_free(der);
+	return rc;
+}
+
 vp_err
 vp_cert_rec_from_x509(X509 *cert, vp_cert_rec *r, vp_error *e)
 {
@@ -342,7 +372,7 @@ vp_cert_rec_from_x509(X509 *cert, vp_cert_rec *r, vp_error *e)
 	}
 	for (size_t i = 0; p[i] != '\0'; i++)
 		r->serial[i] = (char)(p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 'a' : p[i]);
-	if ((rc = vp_x509_fingerprint(cert, "SHA256", r->fingerprint, sizeof(r->fingerprint),
+	if ((rc = fingerprint_and_pem(cert, r->fingerprint, sizeof(r->fingerprint), &r->pem,
 	    e)) != VP_OK)
 		goto out;
 	if ((b = BIO_new(BIO_s_mem())) == NULL ||
@@ -351,8 +381,7 @@ vp_cert_rec_from_x509(X509 *cert, vp_cert_rec *r, vp_error *e)
 		goto out;
 	}
 	if ((rc = bio_take(b, &r->subject, NULL, e)) != VP_OK ||
-	    (rc = sans_text(cert, &r->sans, e)) != VP_OK ||
-	    (rc = vp_x509_to_pem(cert, &r->pem, NULL, e)) != VP_OK)
+	    (rc = sans_text(cert, &r->sans, e)) != VP_OK)
 		goto out;
 	r->not_before = vp_asn1_time_unix(X509_get0_notBefore(cert));
 	r->not_after = vp_asn1_time_unix(X509_get0_notAfter(cert));
