@@ -58,11 +58,13 @@ typedef struct ba_job {
 	char *path;
 	char *body;     /* JSON request */
 	size_t body_len;
+	ba_buf answer;  /* kept until the timed part is over, then checked */
+	long status;    /* HTTP status, 0 when the transfer failed */
+	double lat;     /* seconds */
 } ba_job;
 
 typedef struct ba_slot {
 	CURL *h;
-	ba_buf resp;
 	size_t job;
 	double t0;
 	char errbuf[CURL_ERROR_SIZE];
@@ -77,7 +79,7 @@ typedef struct ba_run {
 	struct curl_slist *hdr;
 	ba_job *jobs;
 	size_t njobs;
-	double *lat;          /* seconds, one per successful request */
+	double *lat;          /* seconds, one per successful request, after the checks */
 	size_t ok, failed;
 	long connects;
 	int reported;         /* the first failure is printed, the rest counted */
@@ -370,7 +372,6 @@ ba_slot_init(ba_run *r, ba_slot *s)
 	curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, r->hdr);
 	curl_easy_setopt(s->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, ba_write_cb);
-	curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &s->resp);
 	curl_easy_setopt(s->h, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
 	curl_easy_setopt(s->h, CURLOPT_TCP_NODELAY, 1L);
@@ -389,34 +390,46 @@ static void
 ba_slot_start(ba_run *r, CURLM *m, ba_slot *s, size_t job)
 {
 	s->job = job;
-	s->resp.len = 0;
-	s->resp.overflow = 0;
 	s->errbuf[0] = '\0';
+	curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &r->jobs[job].answer);
 	curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, r->jobs[job].body);
 	curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE, (long)r->jobs[job].body_len);
 	s->t0 = ba_now();
 	curl_multi_add_handle(m, s->h);
 }
 
-/* A transfer ended: counts it, records its latency. */
+/* A transfer ended: records its status and latency. Its answer is checked after the timed
+ * part (ba_check_all), so that parsing it does not take the cores from the server. */
 static void
 ba_slot_done(ba_run *r, ba_slot *s, CURLcode rc, double t1)
 {
-	long status = 0, nconn = 0;
+	ba_job *j = &r->jobs[s->job];
+	long nconn = 0;
 
 	curl_easy_getinfo(s->h, CURLINFO_NUM_CONNECTS, &nconn);
 	r->connects += nconn;
+	j->lat = t1 - s->t0;
 	if (rc != CURLE_OK) {
-		ba_report(r, "the request for %s failed: %s", r->jobs[s->job].path,
+		ba_report(r, "the request for %s failed: %s", j->path,
 		    s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
-		r->failed++;
+		j->status = 0;
 		return;
 	}
-	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
-	if (ba_check_answer(r, s->job, status, &s->resp))
-		r->lat[r->ok++] = t1 - s->t0;
-	else
-		r->failed++;
+	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &j->status);
+}
+
+/* Every answer checked, in the order of the list; the latencies of the good ones kept. */
+static void
+ba_check_all(ba_run *r)
+{
+	for (size_t i = 0; i < r->njobs; i++) {
+		ba_job *j = &r->jobs[i];
+
+		if (j->status != 0 && ba_check_answer(r, i, j->status, &j->answer))
+			r->lat[r->ok++] = j->lat;
+		else
+			r->failed++;
+	}
 }
 
 static int
@@ -661,6 +674,7 @@ main(int argc, char **argv)
 	}
 	t1 = ba_now();
 	cpu1 = ba_cpu_seconds();
+	ba_check_all(&r);
 
 	qsort(r.lat, r.ok, sizeof(*r.lat), ba_cmp_double);
 	printf("certs=%zu failed=%zu seconds=%.3f rate=%.1f connections=%ld p50_ms=%.1f "
@@ -684,7 +698,6 @@ out:
 				curl_multi_remove_handle(m, slots[i].h);
 				curl_easy_cleanup(slots[i].h);
 			}
-			free(slots[i].resp.p);
 		}
 	}
 	curl_multi_cleanup(m);
@@ -695,6 +708,7 @@ out:
 	for (i = 0; i < r.njobs; i++) {
 		free(r.jobs[i].body);
 		free(r.jobs[i].path);
+		free(r.jobs[i].answer.p);
 	}
 	free(r.jobs);
 	for (struct curl_slist *l = r.hdr; l != NULL; l = l->next)
