@@ -31,13 +31,10 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char *db;
-	vp_error e;
 
+	assert_non_null(f);
 	f->dir = vp_test_mkdtemp();
-	db = vp_path_join(f->dir, "vmspki.db");
-	assert_int_equal(vp_store_open(db, &f->s, &e), VP_OK);
-	free(db);
+	f->s = vp_test_store_open(f->dir);
 	*state = f;
 	return 0;
 }
@@ -436,7 +433,7 @@ ca_export_p12_reimports_as_the_same_ca(void **state)
 	unsigned char *der = NULL;
 	size_t len;
 	vp_error e;
-	char *dir2 = vp_test_mkdtemp(), *db2 = vp_path_join(dir2, "vmspki.db");
+	char *dir2 = vp_test_mkdtemp();
 	vp_store *s2 = NULL;
 
 	assert_int_equal(vp_ca_init(f->s, f->dir, &o, PASS, &e), VP_OK);
@@ -445,7 +442,7 @@ ca_export_p12_reimports_as_the_same_ca(void **state)
 	vp_ca_free(ca);
 	assert_int_equal(vp_ca_load(f->s, PASS, &ca, &e), VP_OK);
 	assert_int_equal(vp_ca_export_p12(ca, "export pw", &der, &len, &e), VP_OK);
-	assert_int_equal(vp_store_open(db2, &s2, &e), VP_OK);
+	s2 = vp_test_store_open(dir2);
 	assert_int_equal(vp_ca_import(s2, dir2, der, len, "export pw", NULL, 0, "new pass 123", 0,
 	    "test", &e), VP_OK);
 	assert_int_equal(vp_ca_load(s2, "new pass 123", &again, &e), VP_OK);
@@ -455,7 +452,6 @@ ca_export_p12_reimports_as_the_same_ca(void **state)
 	vp_ca_free(ca);
 	OPENSSL_free(der);
 	vp_store_close(s2);
-	free(db2);
 	vp_test_rmdir(dir2);
 }
 

@@ -36,13 +36,10 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	vp_ca_init_opts o = { .cn = "Old CA", .key = VP_KEY_EC_P256, .actor = "test" };
 	vp_ca *ca = NULL;
-	char *db;
 	vp_error e;
 
 	f->dir = vp_test_mkdtemp();
-	db = vp_path_join(f->dir, "vmspki.db");
-	assert_int_equal(vp_store_open(db, &f->s, &e), VP_OK);
-	free(db);
+	f->s = vp_test_store_open(f->dir);
 	assert_int_equal(vp_ca_init(f->s, f->dir, &o, PASS, &e), VP_OK);
 	assert_int_equal(vp_ca_load(f->s, PASS, &ca, &e), VP_OK);
 	snprintf(f->old_fp, sizeof(f->old_fp), "%s", vp_ca_fingerprint(ca));
@@ -147,16 +144,15 @@ replace_without_a_ca_is_refused(void **state)
 {
 	vp_ca_init_opts o = { .key = VP_KEY_EC_P256, .replace = 1, .actor = "test" };
 	vp_store *s = NULL;
-	char *dir = vp_test_mkdtemp(), *db = vp_path_join(dir, "vmspki.db");
+	char *dir = vp_test_mkdtemp();
 	vp_error e;
 
 	(void)state;
-	assert_int_equal(vp_store_open(db, &s, &e), VP_OK);
+	s = vp_test_store_open(dir);
 	assert_int_equal(vp_ca_init(s, dir, &o, PASS, &e), VP_ERR_NOTFOUND);
 	assert_non_null(strstr(e.msg, "no CA to replace"));
 	assert_int_equal(tasks(s), 0);
 	vp_store_close(s);
-	free(db);
 	vp_test_rmdir(dir);
 }
 

@@ -41,20 +41,13 @@ static int
 group_setup(void **state)
 {
 	vp_ca_init_opts o = { .key = VP_KEY_EC_P256, .actor = "test" };
-	char *db;
 	vp_error e;
 	(void)state;
 
 	F.dir_a = vp_test_mkdtemp();
 	F.dir_b = vp_test_mkdtemp();
-	db = vp_path_join(F.dir_a, "vmspki.db");
-	if (vp_store_open(db, &F.sa, &e) != VP_OK)
-		return -1;
-	free(db);
-	db = vp_path_join(F.dir_b, "vmspki.db");
-	if (vp_store_open(db, &F.sb, &e) != VP_OK)
-		return -1;
-	free(db);
+	F.sa = vp_test_store_open(F.dir_a);
+	F.sb = vp_test_store_open(F.dir_b);
 	o.cn = "Site A CA";
 	if (vp_ca_init(F.sa, F.dir_a, &o, PASS, &e) != VP_OK || vp_ca_load(F.sa, PASS, &F.ca, &e))
 		return -1;

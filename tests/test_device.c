@@ -41,14 +41,11 @@ static vp_store *
 store_new(char **dir, int with_ca)
 {
 	vp_ca_init_opts o = { .key = VP_KEY_EC_P256, .actor = "test", .cn = "Device Test CA" };
-	vp_store *s = NULL;
+	vp_store *s;
 	vp_error e = { 0 };
-	char *db;
 
 	*dir = vp_test_mkdtemp();
-	db = vp_path_join(*dir, "vmspki.db");
-	assert_int_equal(vp_store_open(db, &s, &e), VP_OK);
-	free(db);
+	s = vp_test_store_open(*dir);
 	if (with_ca)
 		assert_int_equal(vp_ca_init(s, *dir, &o, PASS, &e), VP_OK);
 	return s;

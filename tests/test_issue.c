@@ -34,13 +34,10 @@ setup_days(void **state, int days)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	vp_ca_init_opts o = { .key = VP_KEY_EC_P256, .days = days, .actor = "test" };
-	char *db;
 	vp_error e;
 
 	f->dir = vp_test_mkdtemp();
-	db = vp_path_join(f->dir, "vmspki.db");
-	assert_int_equal(vp_store_open(db, &f->s, &e), VP_OK);
-	free(db);
+	f->s = vp_test_store_open(f->dir);
 	assert_int_equal(vp_ca_init(f->s, f->dir, &o, PASS, &e), VP_OK);
 	assert_int_equal(vp_ca_load(f->s, PASS, &f->ca, &e), VP_OK);
 	*state = f;

@@ -40,7 +40,7 @@ read_cert(const char *dir, const char *name)
 static void
 servercert_is_made_once_renewed_on_demand_and_names_the_host(void **state)
 {
-	char *dir = vp_test_mkdtemp(), *db = vp_path_join(dir, "vmspki.db"), *kp;
+	char *dir = vp_test_mkdtemp(), *kp;
 	vp_ca_init_opts o = { .key = VP_KEY_EC_P256, .actor = "test" };
 	vp_servercert_status st;
 	vp_netif *host = NULL;
@@ -53,7 +53,7 @@ servercert_is_made_once_renewed_on_demand_and_names_the_host(void **state)
 	vp_error e;
 	(void)state;
 
-	assert_int_equal(vp_store_open(db, &s, &e), VP_OK);
+	s = vp_test_store_open(dir);
 	assert_int_equal(vp_ca_init(s, dir, &o, PASS, &e), VP_OK);
 	assert_int_equal(vp_ca_load(s, PASS, &ca, &e), VP_OK);
 	assert_int_equal(vp_servercert_status_get(ca, dir, &st, &e), VP_OK);
@@ -128,7 +128,6 @@ servercert_is_made_once_renewed_on_demand_and_names_the_host(void **state)
 	}
 	vp_ca_free(ca);
 	vp_store_close(s);
-	free(db);
 	vp_test_rmdir(dir);
 }
 

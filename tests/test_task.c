@@ -27,16 +27,11 @@ static int
 setup(void **state)
 {
 	fx *f = calloc(1, sizeof(*f));
-	char *db;
-	vp_error e;
 
 	if (f == NULL)
 		return -1;
 	f->dir = vp_test_mkdtemp();
-	db = vp_path_join(f->dir, "vmspki.db");
-	if (vp_store_open(db, &f->s, &e) != VP_OK)
-		return -1;
-	free(db);
+	f->s = vp_test_store_open(f->dir);
 	/* Three devices, as the inventory would store them (no camera needed here). */
 	if (sqlite3_exec(vp_store_db(f->s), "INSERT INTO devices (id, address, http_port, "
 	    "https_port, username, secret, added_at, updated_at) VALUES "

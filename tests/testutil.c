@@ -1,11 +1,17 @@
-/* Helpers for the unit tests: temporary directories that are removed afterwards. */
+/* Helpers for the unit tests: temporary directories that are removed afterwards, a store in
+ * one, test keys, certificates and CSRs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include "testutil.h"
+#include "vmspki/err.h"
+#include "vmspki/util.h"
 
 char *
 vp_test_mkdtemp(void)
@@ -41,8 +47,21 @@ vp_test_rmdir(char *dir)
 	free(dir);
 }
 
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
+vp_store *
+vp_test_store_open(const char *dir)
+{
+	char *db = vp_path_join(dir, "vmspki.db");
+	vp_store *s = NULL;
+	vp_error e;
+
+	if (db == NULL || vp_store_open(db, &s, &e) != VP_OK) {
+		fprintf(stderr, "cannot open the test store in %s: %s\n", dir,
+		    db == NULL ? "out of memory" : e.msg);
+		abort();
+	}
+	free(db);
+	return s;
+}
 
 static void
 add_ext(X509 *x, X509 *issuer, int nid, const char *value)

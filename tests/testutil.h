@@ -1,17 +1,21 @@
-/* Helpers for the unit tests: temporary directories that are removed afterwards. */
+/* Helpers for the unit tests: temporary directories that are removed afterwards, a store in
+ * one, test keys, certificates and CSRs. */
 #ifndef VP_TESTUTIL_H
 #define VP_TESTUTIL_H
 
-/* Makes a fresh empty directory under $VP_TEST_TMP (or /tmp) and returns its path (static
- * storage, one per call until vp_test_rmdir). Aborts the test on failure. */
-char *vp_test_mkdtemp(void);
-/* Removes a directory tree made by vp_test_mkdtemp. */
-void vp_test_rmdir(char *dir);
-
-#endif
-
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+
+#include "vmspki/store.h"
+
+/* Makes a fresh empty directory under $VP_TEST_TMP (or /tmp) and returns its path (malloc,
+ * freed by vp_test_rmdir). Aborts the test on failure. */
+char *vp_test_mkdtemp(void);
+/* Removes a directory tree made by vp_test_mkdtemp and frees its path. */
+void vp_test_rmdir(char *dir);
+/* Opens (and so creates) the store dir/vmspki.db. Aborts the test, with the store's
+ * message, on failure. */
+vp_store *vp_test_store_open(const char *dir);
 
 /* A test certificate for key, signed by issuer/issuer_key (itself when NULL). ca: add
  * basicConstraints CA:TRUE; ku: keyUsage value (NULL: none); valid from now+nb_days to
@@ -24,3 +28,5 @@ char *vp_test_csr_pem(EVP_PKEY *key, const char *cn, const char *san, const char
 /* A key: "rsa1024", "rsa2048", "ec-p256", ... Aborts on failure. Keys are cached per type
  * (the caller must EVP_PKEY_free its reference). */
 EVP_PKEY *vp_test_key(const char *type);
+
+#endif
