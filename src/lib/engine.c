@@ -87,6 +87,8 @@ typedef struct job {
 	etask *task;
 	int64_t dev_id;
 	vp_device dev;
+	vp_device seen;               /* a check's device row as it loaded it, or last wrote it */
+	vp_device written;            /* what a check writes this turn: seen once committed */
 	char *password;
 	vp_dev_conn conn;
 	char cn[256];
@@ -286,8 +288,42 @@ exec1(engine *g, const char *sql, int64_t a, int64_t b, const char *txt, const c
 	return rc;
 }
 
+/* The heartbeat ("engine.heartbeat" = "instance unix-time") tells the command line that an
+ * engine runs every task of the store (a daemon), so that a command follows its task instead
+ * of running it. Only such an engine writes it: a command's engine runs its one task and
+ * nothing else, and another command that took its heartbeat for a daemon's would wait for a
+ * task nobody runs. */
+static int
+serves_all(const engine *g)
+{
+	return g->cfg->only_task == 0;
+}
+
+/* Removes the heartbeat if it is ours (another daemon's stays). In the caller's transaction. */
+static vp_err
+heartbeat_clear(engine *g, vp_error *e)
+{
+	unsigned char *v = NULL;
+	size_t len = 0, n = strlen(g->instance);
+	int ours;
+	vp_err rc;
+
+	if ((rc = vp_store_kv_get(g->s, "engine.heartbeat", &v, &len, e)) != VP_OK) {
+		if (rc != VP_ERR_NOTFOUND)
+			return rc;
+		vp_error_clear(e);
+		return VP_OK;
+	}
+	ours = len > n && memcmp(v, g->instance, n) == 0 && v[n] == ' ';
+	free(v);
+	if (!ours)
+		return VP_OK;
+	return vp_store_kv_delete(g->s, "engine.heartbeat", e);
+}
+
 /* Claims every queued or running task nobody live holds, renews our leases, and writes the
- * heartbeat. Devices a dead engine left Running go back to Pending (they resume). */
+ * heartbeat (an engine that serves every task). Devices a dead engine left Running go back to
+ * Pending (they resume). */
 static vp_err
 claim(engine *g, int renew, vp_error *e)
 {
@@ -365,8 +401,8 @@ claim(engine *g, int renew, vp_error *e)
 	sqlite3_finalize(st);
 	st = NULL;
 	snprintf(hb, sizeof(hb), "%s %lld", g->instance, (long long)now);
-	if ((rc = vp_store_kv_put(g->s, "engine.heartbeat", hb, strlen(hb), e)) != VP_OK ||
-	    (rc = vp_store_commit(g->s, e)) != VP_OK)
+	if ((serves_all(g) && (rc = vp_store_kv_put(g->s, "engine.heartbeat", hb, strlen(hb),
+	    e)) != VP_OK) || (rc = vp_store_commit(g->s, e)) != VP_OK)
 		goto fail;
 	if (renew)
 		g->last_lease_ms = now_ms();
@@ -493,6 +529,7 @@ job_new(engine *g, etask *t, int64_t dev_id, const char *key_alias, const char *
 		job_free(j);
 		return rc;
 	}
+	j->seen = j->dev;
 	if (j->serial[0] != '\0') {
 		vp_cert_rec rec;
 
@@ -1300,9 +1337,21 @@ renewal_alarms(engine *g, job *j, vp_error *e)
 	    &changed, e);
 }
 
+/* 1 if the state columns a task writes (all but the identity) are the same in a and b. */
+static int
+same_state(const vp_device *a, const vp_device *b)
+{
+	return strcmp(a->https_state, b->https_state) == 0 && strcmp(a->status, b->status) == 0 &&
+	    strcmp(a->status_detail, b->status_detail) == 0 && a->pinned == b->pinned &&
+	    a->https_only == b->https_only && strcmp(a->cert_serial, b->cert_serial) == 0 &&
+	    strcmp(a->cert_alias, b->cert_alias) == 0 && a->cert_not_after == b->cert_not_after;
+}
+
 /* A check does not hold its device against other tasks (task.c): what it writes is put on
  * the row as it is now, so that a task that changed the device meanwhile is not undone.
- * Identity and status only. In the caller's transaction. */
+ * The identity it read is written; its status only if nobody changed the row's state since
+ * the check loaded it (or last wrote it): a task that did saw the device later than the
+ * check's first look, and its word stands. In the caller's transaction. */
 static vp_err
 check_write(engine *g, job *j, vp_error *e)
 {
@@ -1319,11 +1368,22 @@ check_write(engine *g, job *j, vp_error *e)
 	snprintf(cur.model, sizeof(cur.model), "%s", j->dev.model);
 	snprintf(cur.firmware, sizeof(cur.firmware), "%s", j->dev.firmware);
 	snprintf(cur.api, sizeof(cur.api), "%s", j->dev.api);
-	snprintf(cur.status, sizeof(cur.status), "%s", j->dev.status);
-	snprintf(cur.status_detail, sizeof(cur.status_detail), "%s", j->dev.status_detail);
-	if (strcmp(j->dev.https_state, VP_HTTPS_UNSUPPORTED) == 0)
-		snprintf(cur.https_state, sizeof(cur.https_state), "%s", VP_HTTPS_UNSUPPORTED);
-	return vp_device_update_state(g->s, &cur, e);
+	if (same_state(&cur, &j->seen)) {
+		snprintf(cur.status, sizeof(cur.status), "%s", j->dev.status);
+		snprintf(cur.status_detail, sizeof(cur.status_detail), "%s", j->dev.status_detail);
+		if (strcmp(j->dev.https_state, VP_HTTPS_UNSUPPORTED) == 0)
+			snprintf(cur.https_state, sizeof(cur.https_state), "%s",
+			    VP_HTTPS_UNSUPPORTED);
+	} else if (strcmp(cur.status, j->dev.status) != 0) {
+		elog(g, "task %" PRId64 ": device %" PRId64 " (%s) was changed by another task "
+		    "while it was checked: it keeps the status that task found (%s), not the "
+		    "check's (%s)", j->task->id, j->dev_id, j->dev.address, cur.status,
+		    j->dev.status);
+	}
+	if ((rc = vp_device_update_state(g->s, &cur, e)) != VP_OK)
+		return rc;
+	j->written = cur;
+	return VP_OK;
 }
 
 /* Writes every dirty job, the certificates signed this turn and the device rows, and ends the
@@ -1436,6 +1496,8 @@ flush(engine *g, vp_error *e)
 	for (job *j = g->jobs; j != NULL; j = j->next) {
 		vp_issued_free(j->issued);
 		j->issued = NULL;
+		if (j->device_dirty && j->task->check)
+			j->seen = j->written;
 		j->dirty = j->device_dirty = 0;
 	}
 	return VP_OK;
@@ -1996,8 +2058,7 @@ release_all(engine *g)
 			vp_store_rollback(g->s);
 			return;
 		}
-	if (vp_store_kv_delete(g->s, "engine.heartbeat", &e) != VP_OK && e.code !=
-	    VP_ERR_NOTFOUND) {
+	if (serves_all(g) && heartbeat_clear(g, &e) != VP_OK) {
 		vp_store_rollback(g->s);
 		return;
 	}
