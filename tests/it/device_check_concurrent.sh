@@ -1,8 +1,8 @@
 # The nightly device check does not hold its devices (issue 6): another task may work on a
 # device while the check still waits for it. What that task wrote is newer than what the
-# check saw, and must stay. Here a camera holds every request of the check (it looks down to
-# the check) until the check's last attempt is waiting; then it answers again and an operator
-# renews its certificate; the check's last attempt fails after that. The device must show what
+# check saw, and must stay. Here the camera resets the check's first two tries and holds its
+# last one until the check gives up (it looks down to the check); meanwhile it answers an
+# operator who renews its certificate, and the check fails after that. The device must show what
 # the renewal found (OK, HTTPS enabled, the new certificate), not the check's "Unreachable",
 # while the check's own result for the device still says what it saw. The renewal runs in its
 # own command while the check's command runs: a command's engine runs its own task only and
@@ -42,7 +42,7 @@ LR=$!
 track_pid "$LR"
 held=0
 for ((i = 0; i < 600; i++)); do
-	if cat "$T"/camsim.1.* | grep -q "timeout fault: held, no answer"; then
+	if cat "$T/camsim.$CAMSIM_N".* | grep -q "timeout fault: held, no answer"; then
 		held=1
 		break
 	fi
