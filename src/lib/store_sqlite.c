@@ -2,6 +2,7 @@
  * in one WAL database, with a versioned schema (PRAGMA user_version + ordered migrations). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,12 +246,22 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_RELEASE] = "RELEASE vp_op",
 };
 
+/* Statements vp_sql_run keeps per handle: the store files have about sixty; SQL built at run
+ * time (filters) adds a few variants. Past this, a statement is prepared for one call. */
+#define SQL_CACHE_MAX 160
+
 struct vp_store {
 	sqlite3 *db;
 	char *path;
 	int depth;              /* nesting depth of vp_store_begin */
 	int savepoints;         /* internal savepoints open inside the caller's transaction */
 	sqlite3_stmt *stmt[ST_COUNT];
+	/* vp_sql_run's statements, kept by the hash of their text (store_internal.h) */
+	struct sql_cached {
+		uint32_t hash;
+		sqlite3_stmt *st;
+	} cache[SQL_CACHE_MAX];
+	size_t ncache;
 };
 
 /* Turns the handle's last SQLite error into a sentence: what we were doing, and why it failed. */
@@ -484,6 +495,8 @@ vp_store_close(vp_store *s)
 		return;
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
+	for (size_t c = 0; c < s->ncache; c++)
+		sqlite3_finalize(s->cache[c].st);
 	if (s->db != NULL && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close_v2(s->db);
@@ -1584,4 +1597,176 @@ out:
 		*n = 0;
 	}
 	return rc;
+}
+
+/* ---- vp_sql_run: one way to run a statement and walk its rows (store_internal.h) ---- */
+
+/* FNV-1a of the statement text: finds the kept statement without comparing every text. */
+static uint32_t
+sql_hash(const char *sql)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *sql != '\0'; sql++)
+		h = (h ^ (unsigned char)*sql) * 16777619u;
+	return h;
+}
+
+/* A statement for sql: the kept one when it is not in use (a row callback may run the same
+ * SQL again), else a new one, kept when there is room. *once says the caller must finalize. */
+static vp_err
+sql_prepare(vp_store *s, const char *sql, const char *what, sqlite3_stmt **st, int *once,
+    vp_error *e)
+{
+	uint32_t h = sql_hash(sql);
+	size_t i;
+	int free_slot;
+
+	*st = NULL;
+	*once = 0;
+	for (i = 0; i < s->ncache; i++) {
+		if (s->cache[i].hash != h || strcmp(sqlite3_sql(s->cache[i].st), sql) != 0)
+			continue;
+		if (!sqlite3_stmt_busy(s->cache[i].st)) {
+			*st = s->cache[i].st;
+			return VP_OK;
+		}
+		break;          /* in use further up the stack: a statement of its own */
+	}
+	free_slot = i == s->ncache && s->ncache < SQL_CACHE_MAX;
+	if (sqlite3_prepare_v3(s->db, sql, -1, free_slot ? SQLITE_PREPARE_PERSISTENT : 0, st,
+	    NULL) != SQLITE_OK || *st == NULL) {
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return store_fail(s, e, what);
+	}
+	if (free_slot) {
+		s->cache[s->ncache].hash = h;
+		s->cache[s->ncache].st = *st;
+		s->ncache++;
+	} else {
+		*once = 1;
+	}
+	return VP_OK;
+}
+
+static int
+sql_bind(sqlite3_stmt *st, int i, const vp_sql_param *p)
+{
+	switch (p->type) {
+	case VP_SQL_T_INT:
+		return sqlite3_bind_int64(st, i, p->i);
+	case VP_SQL_T_TEXT:
+		return p->t == NULL ? sqlite3_bind_null(st, i) :
+		    sqlite3_bind_text(st, i, p->t, -1, SQLITE_STATIC);
+	case VP_SQL_T_BLOB:
+		if (p->n > INT_MAX)
+			return SQLITE_TOOBIG;
+		return sqlite3_bind_blob(st, i, p->b != NULL ? p->b : "", (int)p->n,
+		    SQLITE_STATIC);
+	case VP_SQL_T_NULL:
+	default:
+		return sqlite3_bind_null(st, i);
+	}
+}
+
+vp_err
+vp_sql_run(vp_store *s, const char *what, const char *sql, const vp_sql_param *p, size_t np,
+    vp_sql_row_fn row, void *arg, int64_t *changes, vp_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	vp_err rc;
+	size_t i;
+	int once, r = SQLITE_OK;
+
+	if (changes != NULL)
+		*changes = 0;
+	if ((rc = sql_prepare(s, sql, what, &st, &once, e)) != VP_OK)
+		return rc;
+	for (i = 0; i < np; i++) {
+		if (i >= INT_MAX || (r = sql_bind(st, (int)i + 1, &p[i])) != SQLITE_OK) {
+			if (r == SQLITE_TOOBIG)
+				rc = vp_error_set(e, VP_ERR_INVALID,
+				    "cannot %s: parameter %zu is too long for the store", what, i + 1);
+			else
+				rc = store_fail(s, e, what);
+			goto out;
+		}
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (row != NULL && (rc = row(st, arg, e)) != VP_OK)
+			goto out;
+	}
+	if (r != SQLITE_DONE) {
+		rc = store_fail(s, e, what);
+		goto out;
+	}
+	if (changes != NULL)
+		*changes = sqlite3_changes64(s->db);
+out:
+	if (once) {
+		sqlite3_finalize(st);
+	} else {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	return rc;
+}
+
+struct sql_int_arg {
+	int found;
+	int64_t v;
+};
+
+static vp_err
+sql_int_row(sqlite3_stmt *row, void *arg, vp_error *e)
+{
+	struct sql_int_arg *a = arg;
+
+	(void)e;
+	if (!a->found) {
+		a->found = 1;
+		a->v = sqlite3_column_int64(row, 0);
+	}
+	return VP_OK;
+}
+
+vp_err
+vp_sql_int(vp_store *s, const char *what, const char *sql, const vp_sql_param *p, size_t np,
+    int64_t *out, vp_error *e)
+{
+	struct sql_int_arg a = { 0, 0 };
+	vp_err rc;
+
+	*out = 0;
+	if ((rc = vp_sql_run(s, what, sql, p, np, sql_int_row, &a, NULL, e)) != VP_OK)
+		return rc;
+	if (!a.found)
+		return vp_error_set(e, VP_ERR_NOTFOUND, "cannot %s: not found", what);
+	*out = a.v;
+	return VP_OK;
+}
+
+void
+vp_sql_col_text(sqlite3_stmt *row, int i, char *dst, size_t n)
+{
+	const unsigned char *v = sqlite3_column_text(row, i);
+
+	if (n == 0)
+		return;
+	snprintf(dst, n, "%s", v != NULL ? (const char *)v : "");
+}
+
+char *
+vp_sql_col_dup(sqlite3_stmt *row, int i)
+{
+	const unsigned char *v = sqlite3_column_text(row, i);
+
+	return v != NULL ? strdup((const char *)v) : NULL;
+}
+
+int64_t
+vp_sql_last_id(vp_store *s)
+{
+	return sqlite3_last_insert_rowid(s->db);
 }
