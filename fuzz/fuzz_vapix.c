@@ -30,6 +30,8 @@
 
 #include <openssl/err.h>
 
+#include "driver_impl.h"
+#include "vapix.h"
 #include "vmspki/driver.h"
 #include "vmspki/err.h"
 
@@ -182,7 +184,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	args.policy = policies[(flags >> 2) & 3];
 
 	vp_error_clear(&e);
-	if (vp_driver_vapix.start(kind, &args, api, &op, &e) != VP_OK) {
+	if (vp_dop_start(&vp_driver_vapix, kind, &args, api, &op, &e) != VP_OK) {
 		if (op != NULL || e.msg[0] == '\0')
 			abort();        /* a refused start leaves nothing and says why */
 		return 0;

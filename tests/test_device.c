@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "device_internal.h"
+#include "vapix.h"
 #include "store_internal.h"
 #include "testutil.h"
 #include "vmspki/ca.h"

@@ -16,6 +16,8 @@
 #include <openssl/x509.h>
 
 #include "testutil.h"
+#include "driver_impl.h"
+#include "vapix.h"
 #include "vmspki/driver.h"
 
 static char *cert_pem, *cert_b64, *ca_pem, *csr_pem, *csr_b64;
@@ -108,7 +110,7 @@ start(vp_dop_kind k, const vp_dop_args *a, const char *api)
 	vp_dop *op = NULL;
 	vp_error e;
 
-	if (vp_driver_vapix.start(k, a, api, &op, &e) != VP_OK)
+	if (vp_dop_start(&vp_driver_vapix, k, a, api, &op, &e) != VP_OK)
 		fail_msg("start failed: %s", e.msg);
 	return op;
 }
@@ -534,7 +536,7 @@ rest_ca_add_sends_the_leaf_only(void **state)
 		vp_dop *bad = NULL;
 		vp_error e;
 		vp_dop_args b = { .alias = "x", .pem = "hello" };
-		assert_int_equal(vp_driver_vapix.start(VP_DOP_CA_ADD, &b, VP_DEV_API_REST, &bad, &e),
+		assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_CA_ADD, &b, VP_DEV_API_REST, &bad, &e),
 		    VP_ERR_INVALID);
 		assert_null(bad);
 	}
@@ -595,23 +597,23 @@ rest_key_create_and_device_errors(void **state)
 		vp_error e;
 		vp_dop_args b = a;
 		b.key_type = "DSA-1024";
-		assert_int_equal(vp_driver_vapix.start(VP_DOP_KEY_CREATE, &b, VP_DEV_API_REST, &bad,
+		assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_KEY_CREATE, &b, VP_DEV_API_REST, &bad,
 		    &e), VP_ERR_INVALID);
 		b = a;
 		b.key_type = "EC-P256";
-		assert_int_equal(vp_driver_vapix.start(VP_DOP_KEY_CREATE, &b, VP_DEV_API_SOAP, &bad,
+		assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_KEY_CREATE, &b, VP_DEV_API_SOAP, &bad,
 		    &e), VP_ERR_INVALID);
 		assert_non_null(strstr(e.msg, "RSA-2048 keys only"));
 		b = a;
 		b.key_type = NULL;
 		b.subject = "CN=a\\,b";
-		assert_int_equal(vp_driver_vapix.start(VP_DOP_KEY_CREATE, &b, VP_DEV_API_SOAP, &bad,
+		assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_KEY_CREATE, &b, VP_DEV_API_SOAP, &bad,
 		    &e), VP_ERR_INVALID);
 		b = a;
 		b.alias = "";
-		assert_int_equal(vp_driver_vapix.start(VP_DOP_KEY_CREATE, &b, VP_DEV_API_REST, &bad,
+		assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_KEY_CREATE, &b, VP_DEV_API_REST, &bad,
 		    &e), VP_ERR_INVALID);
-		assert_int_equal(vp_driver_vapix.start(VP_DOP_KEY_CREATE, &a, "", &bad, &e),
+		assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_KEY_CREATE, &a, "", &bad, &e),
 		    VP_ERR_INVALID);
 		assert_non_null(strstr(e.msg, "probe it first"));
 		assert_null(bad);
@@ -981,6 +983,43 @@ tls_set_reads_then_writes_back(void **state)
 	vp_dop_free(op);
 }
 
+/* The driver table finds VAPIX by the API values its probe records, and nothing else. */
+static void
+driver_is_found_by_recorded_api(void **state)
+{
+	const vp_driver *const *all;
+	vp_dop *op = NULL;
+	vp_error e;
+	size_t n;
+	(void)state;
+
+	assert_ptr_equal(vp_driver_for_api(VP_DEV_API_SOAP), &vp_driver_vapix);
+	assert_ptr_equal(vp_driver_for_api(VP_DEV_API_REST), &vp_driver_vapix);
+	assert_ptr_equal(vp_driver_for_api(VP_DEV_API_REST_BETA), &vp_driver_vapix);
+	all = vp_drivers(&n);
+	assert_true(n >= 1);
+	assert_ptr_equal(vp_driver_for_api(""), all[0]);
+	assert_null(vp_driver_for_api("onvif-from-the-future"));
+	assert_null(vp_driver_for_api(VP_DEV_API_UNSUPPORTED));
+
+	/* an unknown API is a clear refusal, never a crash */
+	assert_int_equal(vp_dop_start(vp_driver_for_api("x"), VP_DOP_PROBE, NULL, "x", &op, &e),
+	    VP_ERR_INVALID);
+	assert_null(op);
+	assert_non_null(strstr(e.msg, "no device driver"));
+
+	/* an operation knows its driver */
+	op = start(VP_DOP_PROBE, NULL, "");
+	assert_ptr_equal(vp_dop_driver(op), &vp_driver_vapix);
+	vp_dop_free(op);
+
+	assert_int_equal(vp_dev_caps(VP_DEV_API_UNSUPPORTED, "5.50"), 0);
+	assert_int_equal(vp_dev_caps("", ""), 0);
+	assert_true(vp_dev_caps(VP_DEV_API_SOAP, "9.80.1") & VP_DCAP_HTTPS);
+	assert_false(vp_dev_caps(VP_DEV_API_SOAP, "9.80.1") & VP_DCAP_KEYSTORES);
+	assert_true(vp_dev_caps(VP_DEV_API_REST, "11.11.1") & VP_DCAP_KEYSTORES);
+}
+
 static void
 oversize_and_redirect_are_protocol_failures(void **state)
 {
@@ -1031,6 +1070,7 @@ main(void)
 		cmocka_unit_test(soap_install_add_delete),
 		cmocka_unit_test(tls_set_reads_then_writes_back),
 		cmocka_unit_test(oversize_and_redirect_are_protocol_failures),
+		cmocka_unit_test(driver_is_found_by_recorded_api),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,10 +4,13 @@
  * conversation: the driver says which HTTP request to send next (vp_dop_next), the caller sends
  * it however it likes (a blocking curl easy handle in the CLI, curl multi in the task engine)
  * and hands the answer back (vp_dop_feed), until the operation is done and its result or its
- * failure can be read. This keeps the camera protocol testable with canned answers and lets one
- * thread drive a thousand cameras.
+ * failure can be read. This keeps the camera protocols testable with canned answers, lets the
+ * fuzzers feed them hostile answers and lets one thread drive a thousand cameras.
  *
- * The first driver speaks Axis VAPIX (vapix.c, see device-api.md). */
+ * Drivers sit behind struct vp_driver the way curl's TLS backends sit behind its vtls table:
+ * the table of drivers is in driver.c, and the rest of vmspki finds a device's driver by the
+ * API its probe recorded (vp_driver_for_api), never by name. The first driver speaks Axis
+ * VAPIX (vapix*.c, docs/device-protocol.md); docs/architecture.md says how to add one. */
 #ifndef VMSPKI_DRIVER_H
 #define VMSPKI_DRIVER_H
 
@@ -16,11 +19,11 @@
 
 #include "vmspki/err.h"
 
-/* Which certificate API the device answered to, remembered per device ("" until probed). */
-#define VP_DEV_API_SOAP        "soap"          /* firmware 5.70 to 10.x */
-#define VP_DEV_API_REST        "rest"          /* firmware 11+, /config/rest/cert/v1 */
-#define VP_DEV_API_REST_BETA   "rest-beta"     /* early 11/12, /config/rest/cert/v1beta */
-#define VP_DEV_API_UNSUPPORTED "unsupported"   /* firmware below 5.70 */
+/* The API a device's probe found, recorded per device (vp_device.api, "" until probed): each
+ * driver names its own values ("soap", "rest", ... for VAPIX) and says which are its own.
+ * "unsupported" is common to all: the device answered but no driver can manage it (VAPIX:
+ * firmware below 5.70). */
+#define VP_DEV_API_UNSUPPORTED "unsupported"
 
 /* HTTPS connection policy of the device's web server. */
 typedef enum vp_dev_policy {
@@ -139,15 +142,42 @@ typedef struct vp_dop_result {
 
 typedef struct vp_dop vp_dop;
 
-/* A driver: its name and how it starts an operation. */
+/* What a device can do, as its driver knows it from the probe (vp_driver.caps). */
+#define VP_DCAP_HTTPS     (1u << 0)   /* a certificate of ours on its web server */
+#define VP_DCAP_KEYGEN    (1u << 1)   /* makes its own key pair and CSR (the key stays on it) */
+#define VP_DCAP_8021X     (1u << 2)   /* an EAP-TLS client certificate for IEEE 802.1X */
+#define VP_DCAP_KEYSTORES (1u << 3)   /* a choice of key stores (software, TPM, secure element) */
+
+/* A driver: a table of the operations every driver implements. Callers use the vp_dop_*
+ * functions below, which dispatch through the operation's driver. */
 typedef struct vp_driver {
-	const char *name;
-	/* api is the device's remembered VP_DEV_API_* ("" before the first probe). */
+	const char *name;               /* "vapix": for logs and docs, not for choosing */
+	/* 1 if api (a value this driver's probe recorded) is one of this driver's. */
+	int (*owns_api)(const char *api);
+	/* Starts an operation for a device whose recorded API is api ("" before the first
+	 * probe: only VP_DOP_PROBE). VP_ERR_INVALID for bad arguments, nothing allocated. */
 	vp_err (*start)(vp_dop_kind kind, const vp_dop_args *args, const char *api,
 	    vp_dop **out, vp_error *e);
+	vp_err (*next)(vp_dop *op, const vp_http_req **req, vp_error *e);
+	vp_err (*feed)(vp_dop *op, const vp_http_resp *resp, vp_error *e);
+	vp_dev_fail (*failed)(const vp_dop *op, const char **msg, int *retryable);
+	const vp_dop_result *(*result)(const vp_dop *op);
+	const char *(*api)(const vp_dop *op);
+	void (*free)(vp_dop *op);
+	/* VP_DCAP_* of a device with this recorded api and firmware (0 for "unsupported"). */
+	unsigned (*caps)(const char *api, const char *firmware);
 } vp_driver;
 
-extern const vp_driver vp_driver_vapix;
+/* The driver of a device whose probe recorded api; for "" (never probed) the driver a probe
+ * starts with. NULL when no driver owns api (a store written by a newer vmspki). */
+const vp_driver *vp_driver_for_api(const char *api);
+
+/* Every driver, in the order a probe of a device never seen before tries them: *n of them. */
+const vp_driver *const *vp_drivers(size_t *n);
+
+/* Starts an operation with drv (vp_driver_for_api): the same contract as drv->start. */
+vp_err vp_dop_start(const vp_driver *drv, vp_dop_kind kind, const vp_dop_args *args,
+    const char *api, vp_dop **out, vp_error *e);
 
 /* The next request of op: VP_OK with *req pointing into op (valid until the next call), or
  * VP_OK with *req == NULL when the operation has finished: read vp_dop_failed/result. */
@@ -162,11 +192,17 @@ vp_err vp_dop_feed(vp_dop *op, const vp_http_resp *resp, vp_error *e);
 vp_dev_fail vp_dop_failed(const vp_dop *op, const char **msg, int *retryable);
 const vp_dop_result *vp_dop_get_result(const vp_dop *op);
 
-/* The API the device turned out to speak (a REST device answering only v1beta changes
+/* The API the device turned out to speak (a VAPIX REST device answering only v1beta changes
  * "rest" into "rest-beta"): store it so that the next operation starts right. */
 const char *vp_dop_api(const vp_dop *op);
 
+/* The driver op belongs to. */
+const vp_driver *vp_dop_driver(const vp_dop *op);
+
 void vp_dop_free(vp_dop *op);
+
+/* VP_DCAP_* of a device whose probe recorded api and firmware: 0 when no driver owns api. */
+unsigned vp_dev_caps(const char *api, const char *firmware);
 
 /* Words for a vp_dev_fail: "Unreachable", "Wrong credentials", ... */
 const char *vp_dev_fail_str(vp_dev_fail f);

@@ -238,7 +238,7 @@ typedef struct probe_out {
 } probe_out;
 
 static vp_err
-probe_once(const vp_dev_conn *conn, probe_out *po, vp_error *e)
+probe_with(const vp_driver *drv, const vp_dev_conn *conn, probe_out *po, vp_error *e)
 {
 	static const vp_dop_args noargs;
 	const vp_dop_result *r;
@@ -248,7 +248,7 @@ probe_once(const vp_dev_conn *conn, probe_out *po, vp_error *e)
 	vp_err rc;
 
 	memset(po, 0, sizeof(*po));
-	if ((rc = vp_driver_vapix.start(VP_DOP_PROBE, &noargs, "", &op, e)) != VP_OK ||
+	if ((rc = vp_dop_start(drv, VP_DOP_PROBE, &noargs, "", &op, e)) != VP_OK ||
 	    (rc = vp_dop_run(conn, op, e)) != VP_OK)
 		goto out;
 	po->fail = vp_dop_failed(op, &msg, &retryable);
@@ -272,6 +272,26 @@ probe_once(const vp_dev_conn *conn, probe_out *po, vp_error *e)
 	snprintf(po->api, sizeof(po->api), "%s", api != NULL && api[0] != '\0' ? api : po->r.api);
 out:
 	vp_dop_free(op);
+	return rc;
+}
+
+/* Probes with each driver in turn (driver.c's order) until one knows the device: a device one
+ * driver calls unsupported may speak another's API. */
+static vp_err
+probe_once(const vp_dev_conn *conn, probe_out *po, vp_error *e)
+{
+	const vp_driver *const *drv;
+	size_t i, n;
+	vp_err rc = VP_OK;
+
+	drv = vp_drivers(&n);
+	for (i = 0; i < n; i++) {
+		if ((rc = probe_with(drv[i], conn, po, e)) != VP_OK)
+			return rc;
+		if (po->fail != VP_DEVF_UNSUPPORTED &&
+		    strcmp(po->api, VP_DEV_API_UNSUPPORTED) != 0)
+			break;
+	}
 	return rc;
 }
 

@@ -764,7 +764,8 @@ start_op(engine *g, job *j, vp_dop_kind kind, const vp_dop_args *a, vp_error *e)
 
 	vp_dop_free(j->op);
 	j->op = NULL;
-	if ((rc = vp_driver_vapix.start(kind, a, j->dev.api, &j->op, e)) != VP_OK)
+	if ((rc = vp_dop_start(vp_driver_for_api(j->dev.api), kind, a, j->dev.api, &j->op,
+	    e)) != VP_OK)
 		return rc;
 	return send_next(g, j, e);
 }

@@ -18,22 +18,7 @@ static const char *const key_types[] = {
 };
 
 const char *
-vp_dev_fail_str(vp_dev_fail f)
-{
-	switch (f) {
-	case VP_DEVF_NONE:        return "OK";
-	case VP_DEVF_UNREACHABLE: return "Unreachable";
-	case VP_DEVF_AUTH:        return "Wrong credentials";
-	case VP_DEVF_UNSUPPORTED: return "Unsupported firmware";
-	case VP_DEVF_DEVICE:      return "Refused by the device";
-	case VP_DEVF_PROTOCOL:    return "Unexpected answer";
-	case VP_DEVF_TLS:         return "TLS failure";
-	}
-	return "Unknown failure";
-}
-
-const char *
-vx_op_name(const vp_dop *op)
+vx_op_name(const vx_op *op)
 {
 	switch (op->kind) {
 	case VP_DOP_PROBE:        return "identify the device";
@@ -52,7 +37,7 @@ vx_op_name(const vp_dop *op)
 }
 
 void
-vx_fail(vp_dop *op, vp_dev_fail f, int retryable, const char *fmt, ...)
+vx_fail(vx_op *op, vp_dev_fail f, int retryable, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -65,7 +50,7 @@ vx_fail(vp_dop *op, vp_dev_fail f, int retryable, const char *fmt, ...)
 }
 
 void
-vx_finish(vp_dop *op)
+vx_finish(vx_op *op)
 {
 	op->fail = VP_DEVF_NONE;
 	op->msg[0] = '\0';
@@ -87,7 +72,7 @@ vx_quote(char *dst, size_t n, const char *src, size_t len)
 }
 
 void
-vx_fail_status(vp_dop *op, long status)
+vx_fail_status(vx_op *op, long status)
 {
 	vx_fail(op, VP_DEVF_DEVICE, status >= 500, "%s: the device answered HTTP %ld",
 	    vx_op_name(op), status);
@@ -131,7 +116,7 @@ vx_pct_encode(char *dst, size_t n, const char *alias)
 }
 
 vp_err
-vx_request(vp_dop *op, const char *method, const char *content_type, char *body,
+vx_request(vx_op *op, const char *method, const char *content_type, char *body,
     size_t body_len, vp_error *e, const char *path_fmt, ...)
 {
 	va_list ap;
@@ -250,7 +235,7 @@ check_args(vp_dop_kind kind, const vp_dop_args *a, int soap, vp_error *e)
 }
 
 static vp_err
-copy_args(vp_dop *op, const vp_dop_args *a, vp_error *e)
+copy_args(vx_op *op, const vp_dop_args *a, vp_error *e)
 {
 	vp_err rc;
 
@@ -273,12 +258,48 @@ copy_args(vp_dop *op, const vp_dop_args *a, vp_error *e)
 	return VP_OK;
 }
 
+static void vapix_free(vp_dop *d);
+
+/* The VAPIX operation behind the generic head (the head is its first member). */
+static vx_op *
+vx(vp_dop *d)
+{
+	return (vx_op *)d;
+}
+
+static const vx_op *
+vx_const(const vp_dop *d)
+{
+	return (const vx_op *)d;
+}
+
+static int
+vapix_owns_api(const char *api)
+{
+	return strcmp(api, VP_DEV_API_SOAP) == 0 || strcmp(api, VP_DEV_API_REST) == 0 ||
+	    strcmp(api, VP_DEV_API_REST_BETA) == 0;
+}
+
+/* Every supported firmware makes its own keys and takes a web server certificate; the REST
+ * certificate API (AXIS OS 11+) also chooses among key stores; 802.1X (EAP-TLS) exists on
+ * both (device-api.md). */
+static unsigned
+vapix_caps(const char *api, const char *firmware)
+{
+	(void)firmware;
+	if (!vapix_owns_api(api))
+		return 0;
+	if (strcmp(api, VP_DEV_API_SOAP) == 0)
+		return VP_DCAP_HTTPS | VP_DCAP_KEYGEN | VP_DCAP_8021X;
+	return VP_DCAP_HTTPS | VP_DCAP_KEYGEN | VP_DCAP_8021X | VP_DCAP_KEYSTORES;
+}
+
 static vp_err
 vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop **out,
     vp_error *e)
 {
 	static const vp_dop_args none;
-	vp_dop *op = NULL;
+	vx_op *op = NULL;
 	vp_err rc;
 	int cert_op = kind != VP_DOP_PROBE && kind != VP_DOP_TLS_GET && kind != VP_DOP_TLS_SET;
 	int soap;
@@ -306,7 +327,7 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 	snprintf(op->api, sizeof(op->api), "%s", kind == VP_DOP_PROBE ? "" : api);
 	op->res.policy = VP_POLICY_UNKNOWN;
 	if ((rc = copy_args(op, args, e)) != VP_OK) {
-		vp_dop_free(op);
+		vapix_free(&op->base);
 		return rc;
 	}
 	if (kind == VP_DOP_PROBE)
@@ -319,11 +340,9 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 		vx_fail(op, VP_DEVF_UNSUPPORTED, 0,
 		    "%s: the device's firmware is below 5.70: HTTPS certificates cannot be managed",
 		    vx_op_name(op));
-	*out = op;
+	*out = &op->base;
 	return VP_OK;
 }
-
-const vp_driver vp_driver_vapix = { "vapix", vapix_start };
 
 /* ---- probe: identity and firmware ---- */
 
@@ -357,7 +376,7 @@ serial_ok(const char *s)
 
 /* Stores one identity field: 1, or 0 with op failed (too long, control characters). */
 static int
-set_field(vp_dop *op, char *dst, size_t n, const char *val, const char *what)
+set_field(vx_op *op, char *dst, size_t n, const char *val, const char *what)
 {
 	if (!vx_text_ok(val, n - 1)) {
 		vx_fail(op, VP_DEVF_PROTOCOL, 0,
@@ -371,7 +390,7 @@ set_field(vp_dop *op, char *dst, size_t n, const char *val, const char *what)
 
 /* Identity read: decide what the firmware can do. */
 static void
-decide(vp_dop *op)
+decide(vx_op *op)
 {
 	long major, minor;
 
@@ -404,7 +423,7 @@ decide(vp_dop *op)
 
 /* basicdeviceinfo getAllProperties (developer.axis.com/vapix/network-video/basic-device-information) */
 static vp_err
-handle_bdi(vp_dop *op, const vp_http_resp *r)
+handle_bdi(vx_op *op, const vp_http_resp *r)
 {
 	json_t *root = NULL, *pl, *err;
 	json_error_t jerr;
@@ -486,7 +505,7 @@ param_value(const vp_http_resp *r, const char *key, char *dst, size_t n)
 
 /* param.cgi?action=list (developer.axis.com/vapix/network-video/parameter-management) */
 static vp_err
-handle_param(vp_dop *op, const vp_http_resp *r)
+handle_param(vx_op *op, const vp_http_resp *r)
 {
 	vp_dop_result *res = &op->res;
 
@@ -520,7 +539,7 @@ handle_param(vp_dop *op, const vp_http_resp *r)
 /* ---- the conversation ---- */
 
 static vp_err
-build(vp_dop *op, vp_error *e)
+build(vx_op *op, vp_error *e)
 {
 	static const char bdi[] =
 	    "{\"apiVersion\":\"1.0\",\"context\":\"vmspki\",\"method\":\"getAllProperties\"}";
@@ -549,9 +568,10 @@ build(vp_dop *op, vp_error *e)
 	return vp_error_set(e, VP_ERR_INTERNAL, "device operation in an unknown step");
 }
 
-vp_err
-vp_dop_next(vp_dop *op, const vp_http_req **req, vp_error *e)
+static vp_err
+vapix_next(vp_dop *d, const vp_http_req **req, vp_error *e)
 {
+	vx_op *op = vx(d);
 	vp_err rc;
 
 	*req = NULL;
@@ -568,7 +588,7 @@ vp_dop_next(vp_dop *op, const vp_http_req **req, vp_error *e)
 
 /* What went wrong below HTTP. */
 static void
-transport_fail(vp_dop *op, const vp_http_resp *r)
+transport_fail(vx_op *op, const vp_http_resp *r)
 {
 	char q[420];
 	const char *m = r->transport_msg != NULL ? r->transport_msg : "";
@@ -600,9 +620,11 @@ transport_fail(vp_dop *op, const vp_http_resp *r)
 	}
 }
 
-vp_err
-vp_dop_feed(vp_dop *op, const vp_http_resp *r, vp_error *e)
+static vp_err
+vapix_feed(vp_dop *d, const vp_http_resp *r, vp_error *e)
 {
+	vx_op *op = vx(d);
+
 	if (op->done || !op->built)
 		return vp_error_set(e, VP_ERR_INTERNAL, "an answer was fed with no request pending");
 	op->built = 0;
@@ -653,9 +675,11 @@ vp_dop_feed(vp_dop *op, const vp_http_resp *r, vp_error *e)
 	return vp_error_set(e, VP_ERR_INTERNAL, "device operation in an unknown step");
 }
 
-vp_dev_fail
-vp_dop_failed(const vp_dop *op, const char **msg, int *retryable)
+static vp_dev_fail
+vapix_failed(const vp_dop *d, const char **msg, int *retryable)
 {
+	const vx_op *op = vx_const(d);
+
 	if (msg != NULL)
 		*msg = op->msg;
 	if (retryable != NULL)
@@ -665,21 +689,22 @@ vp_dop_failed(const vp_dop *op, const char **msg, int *retryable)
 	return op->fail;
 }
 
-const vp_dop_result *
-vp_dop_get_result(const vp_dop *op)
+static const vp_dop_result *
+vapix_result(const vp_dop *d)
 {
-	return &op->res;
+	return &vx_const(d)->res;
 }
 
-const char *
-vp_dop_api(const vp_dop *op)
+static const char *
+vapix_api(const vp_dop *d)
 {
-	return op->api;
+	return vx_const(d)->api;
 }
 
-void
-vp_dop_free(vp_dop *op)
+static void
+vapix_free(vp_dop *d)
 {
+	vx_op *op = vx(d);
 	size_t i;
 
 	if (op == NULL)
@@ -699,3 +724,16 @@ vp_dop_free(vp_dop *op)
 	vx_tls_clear(&op->tls);
 	free(op);
 }
+
+const vp_driver vp_driver_vapix = {
+	.name = "vapix",
+	.owns_api = vapix_owns_api,
+	.start = vapix_start,
+	.next = vapix_next,
+	.feed = vapix_feed,
+	.failed = vapix_failed,
+	.result = vapix_result,
+	.api = vapix_api,
+	.free = vapix_free,
+	.caps = vapix_caps,
+};

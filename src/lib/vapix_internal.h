@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "driver_impl.h"
+#include "vapix.h"
 #include "vmspki/driver.h"
 #include "vmspki/err.h"
 
@@ -44,7 +46,9 @@ typedef struct vx_tls {
 	size_t ntrusted;
 } vx_tls;
 
-struct vp_dop {
+/* A VAPIX operation: the generic head (driver_impl.h) first. */
+typedef struct vx_op {
+	vp_dop base;
 	vp_dop_kind kind;
 	enum vx_step step;
 	int done;
@@ -76,25 +80,25 @@ struct vp_dop {
 	char pend_msg[512];
 	vp_dop_result res;
 	vx_tls tls;
-};
+} vx_op;
 
 /* Words for an operation in messages ("add CA certificate"). */
-const char *vx_op_name(const vp_dop *op);
+const char *vx_op_name(const vx_op *op);
 
 /* Ends op with failure f and a message (control characters in device text are removed by
  * the callers that quote it). */
-void vx_fail(vp_dop *op, vp_dev_fail f, int retryable, const char *fmt, ...)
+void vx_fail(vx_op *op, vp_dev_fail f, int retryable, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Ends op successfully. */
-void vx_finish(vp_dop *op);
+void vx_finish(vx_op *op);
 /* Copies device text into dst (at most n-1 bytes, at most 400 characters), control characters
  * as spaces, for quoting in a message. */
 void vx_quote(char *dst, size_t n, const char *src, size_t len);
 /* Ends op with the generic failure for an HTTP status without a usable error body. */
-void vx_fail_status(vp_dop *op, long status);
+void vx_fail_status(vx_op *op, long status);
 
 /* Sets op's request (method, path printf-style); body (may be NULL) is taken over. */
-vp_err vx_request(vp_dop *op, const char *method, const char *content_type, char *body,
+vp_err vx_request(vx_op *op, const char *method, const char *content_type, char *body,
     size_t body_len, vp_error *e, const char *path_fmt, ...)
     __attribute__((format(printf, 7, 8)));
 /* Appends alias to dst percent-encoded (RFC 3986 unreserved kept); 0 if it does not fit. */
@@ -104,18 +108,18 @@ int vx_pct_encode(char *dst, size_t n, const char *alias);
 int vx_text_ok(const char *s, size_t max);
 
 /* SOAP (vapix_soap.c) */
-vp_err vx_soap_build(vp_dop *op, vp_error *e);   /* for VX_TLS_GET, VX_TLS_SET, VX_MAIN */
-vp_err vx_soap_handle(vp_dop *op, const vp_http_resp *r, vp_error *e);
+vp_err vx_soap_build(vx_op *op, vp_error *e);   /* for VX_TLS_GET, VX_TLS_SET, VX_MAIN */
+vp_err vx_soap_handle(vx_op *op, const vp_http_resp *r, vp_error *e);
 void vx_tls_clear(vx_tls *t);
 /* Whether subject can be sent to CreateCertificate2 (C, ST, L, O, OU, CN, comma-separated). */
 vp_err vx_soap_subject_check(const char *subject, vp_error *e);
 
 /* REST (vapix_rest.c) */
-vp_err vx_rest_build(vp_dop *op, vp_error *e);   /* VX_MAIN, VX_BASE_CHECK, probe steps */
-vp_err vx_rest_handle(vp_dop *op, const vp_http_resp *r, vp_error *e);
+vp_err vx_rest_build(vx_op *op, vp_error *e);   /* VX_MAIN, VX_BASE_CHECK, probe steps */
+vp_err vx_rest_handle(vx_op *op, const vp_http_resp *r, vp_error *e);
 /* Reads a JSON answer: 1 and *root (json_t *, decref it) for a success object, 0 when op has
  * failed (garbage, error object, HTTP error). */
-int vx_json_answer(vp_dop *op, const vp_http_resp *r, void **root);
+int vx_json_answer(vx_op *op, const vp_http_resp *r, void **root);
 
 /* Certificates (vapix_x509.c). All return NULL/0 with nothing allocated on bad input. */
 /* The first certificate of a PEM text: its PEM and base64 DER (either out may be NULL). */

@@ -13,20 +13,20 @@
 #define JSON_CT "application/json"
 
 static int
-beta(const vp_dop *op)
+beta(const vx_op *op)
 {
 	return strcmp(op->api, VP_DEV_API_REST_BETA) == 0;
 }
 
 static const char *
-base(const vp_dop *op)
+base(const vx_op *op)
 {
 	return beta(op) ? "/config/rest/cert/v1beta" : "/config/rest/cert/v1";
 }
 
 /* Sends json (taken over) as the request body. */
 static vp_err
-json_request(vp_dop *op, const char *method, json_t *json, const char *path, vp_error *e)
+json_request(vx_op *op, const char *method, json_t *json, const char *path, vp_error *e)
 {
 	char *body;
 
@@ -40,7 +40,7 @@ json_request(vp_dop *op, const char *method, json_t *json, const char *path, vp_
 }
 
 static json_t *
-key_create_json(const vp_dop *op)
+key_create_json(const vx_op *op)
 {
 	json_t *data, *sans;
 	size_t i;
@@ -62,7 +62,7 @@ key_create_json(const vp_dop *op)
 }
 
 vp_err
-vx_rest_build(vp_dop *op, vp_error *e)
+vx_rest_build(vx_op *op, vp_error *e)
 {
 	char path[512], enc[400] = "";
 
@@ -109,7 +109,7 @@ vx_rest_build(vp_dop *op, vp_error *e)
 }
 
 int
-vx_json_answer(vp_dop *op, const vp_http_resp *r, void **rootp)
+vx_json_answer(vx_op *op, const vp_http_resp *r, void **rootp)
 {
 	int ok = r->status >= 200 && r->status <= 299;
 	const char *ct = r->content_type, *status, *m;
@@ -152,7 +152,7 @@ vx_json_answer(vp_dop *op, const vp_http_resp *r, void **rootp)
 
 /* data: [{alias, certificate, ...}] into op->res.certs. */
 static vp_err
-read_list(vp_dop *op, json_t *data, vp_error *e)
+read_list(vx_op *op, json_t *data, vp_error *e)
 {
 	size_t i, n;
 	json_t *it;
@@ -189,7 +189,7 @@ read_list(vp_dop *op, json_t *data, vp_error *e)
 
 /* PROBE: which REST base answers. */
 static void
-handle_probe_step(vp_dop *op, const vp_http_resp *r)
+handle_probe_step(vx_op *op, const vp_http_resp *r)
 {
 	void *root;
 
@@ -211,7 +211,7 @@ handle_probe_step(vp_dop *op, const vp_http_resp *r)
 }
 
 vp_err
-vx_rest_handle(vp_dop *op, const vp_http_resp *r, vp_error *e)
+vx_rest_handle(vx_op *op, const vp_http_resp *r, vp_error *e)
 {
 	void *rootp = NULL;
 	json_t *root, *data;

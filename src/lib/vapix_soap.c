@@ -159,7 +159,7 @@ policy_of(const char *w)
 }
 
 static void
-put_tls_set(FILE *f, vp_dop *op)
+put_tls_set(FILE *f, vx_op *op)
 {
 	const vx_tls *t = &op->tls;
 	const char *admin = policy_word(op->policy);
@@ -188,7 +188,7 @@ put_tls_set(FILE *f, vp_dop *op)
 
 /* <tt:CertificateID>alias</tt:CertificateID><tt:Certificate><tt:Data>B64</tt:Data></tt:Certificate> */
 static void
-put_onvif_cert(FILE *f, const char *wrapper, const vp_dop *op)
+put_onvif_cert(FILE *f, const char *wrapper, const vx_op *op)
 {
 	fprintf(f, "<%s>", wrapper);
 	put_el(f, "tt:CertificateID", op->alias);
@@ -198,7 +198,7 @@ put_onvif_cert(FILE *f, const char *wrapper, const vp_dop *op)
 }
 
 static vp_err
-put_operation(FILE *f, vp_dop *op, vp_error *e)
+put_operation(FILE *f, vx_op *op, vp_error *e)
 {
 	time_t now = time(NULL);
 	vp_err rc;
@@ -261,7 +261,7 @@ vx_soap_subject_check(const char *subject, vp_error *e)
 }
 
 vp_err
-vx_soap_build(vp_dop *op, vp_error *e)
+vx_soap_build(vx_op *op, vp_error *e)
 {
 	char *body = NULL;
 	size_t len = 0;
@@ -365,7 +365,7 @@ leaf_word(const xmlNode *n, size_t max)
 }
 
 static void
-fault_fail(vp_dop *op, const xmlNode *fault)
+fault_fail(vx_op *op, const xmlNode *fault)
 {
 	const xmlNode *reason = child(child(fault, NS_SOAP, "Reason", NULL), NS_SOAP, "Text",
 	    NULL);
@@ -403,7 +403,7 @@ has_bytes(const unsigned char *p, size_t len, const char *needle)
 
 /* Reads a SOAP answer: its document and the Body's ns:name element, or NULL with op failed. */
 static xmlDoc *
-soap_answer(vp_dop *op, const vp_http_resp *r, const char *ns, const char *name,
+soap_answer(vx_op *op, const vp_http_resp *r, const char *ns, const char *name,
     xmlNode **out)
 {
 	int ok = r->status >= 200 && r->status <= 299;
@@ -509,7 +509,7 @@ vx_tls_clear(vx_tls *t)
 
 /* GetWebServerTlsConfigurationResponse/Configuration into op->tls; 0 if malformed. */
 static int
-read_tls(vp_dop *op, const xmlNode *resp)
+read_tls(vx_op *op, const xmlNode *resp)
 {
 	const xmlNode *conf = child(resp, NS_AWEB, "Configuration", NULL);
 	const xmlNode *set = child(conf, NS_AWEB, "CertificateSet", NULL), *c = NULL, *n;
@@ -556,7 +556,7 @@ out:
 }
 
 static vp_err
-handle_tls(vp_dop *op, const vp_http_resp *r)
+handle_tls(vx_op *op, const vp_http_resp *r)
 {
 	xmlNode *resp;
 	xmlDoc *doc;
@@ -603,7 +603,7 @@ handle_tls(vp_dop *op, const vp_http_resp *r)
 
 /* tds:CACertificate / tds:NvtCertificate entries into op->res.certs. */
 static vp_err
-read_cert_list(vp_dop *op, const xmlNode *resp, const char *entry, vp_error *e)
+read_cert_list(vx_op *op, const xmlNode *resp, const char *entry, vp_error *e)
 {
 	const xmlNode *c = NULL;
 	size_t n = 0;
@@ -647,7 +647,7 @@ read_cert_list(vp_dop *op, const xmlNode *resp, const char *entry, vp_error *e)
 }
 
 vp_err
-vx_soap_handle(vp_dop *op, const vp_http_resp *r, vp_error *e)
+vx_soap_handle(vx_op *op, const vp_http_resp *r, vp_error *e)
 {
 	static const struct { vp_dop_kind kind; const char *ns, *name; } answers[] = {
 		{ VP_DOP_CA_LIST, NS_TDS, "GetCACertificatesResponse" },
