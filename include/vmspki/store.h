@@ -1,7 +1,30 @@
-/* The vmspki store: CA material and settings (key_value), issued certificates, and the
- * hash-chained append-only audit log. SQLite (WAL) is the embedded default; PostgreSQL will
- * sit behind the same calls. A vp_store handle belongs to one thread at a time: open one per
- * thread. Writes outside vp_store_begin/commit are each their own transaction. */
+/* The vmspki store: CA material and settings (key_value), issued certificates, the hash-chained
+ * append-only audit log, tokens, components, devices, tasks, alarms and endpoints.
+ *
+ * This header is the whole interface between vmspki and its database, the way sqlite3_vfs is
+ * SQLite's to the OS: every SQL statement lives in a store file behind one of these typed calls,
+ * and nothing else in vmspki sees the database. SQLite (WAL) is the embedded default
+ * (store_sqlite.c and the store_<tables>.c files beside it, docs/architecture.md lists which
+ * table is in which file); another backend implements the same calls in files of its own.
+ *
+ * The contract every backend keeps:
+ * - A vp_store handle belongs to one thread at a time: open one per thread. Handles of one
+ *   process, and of several processes, may work on the same store at once.
+ * - Each call is atomic: it changes everything it says or nothing. vp_store_begin/commit make
+ *   one transaction of several calls; begin takes the write lock at once (SQLite BEGIN
+ *   IMMEDIATE), so a read-modify-write between begin and commit cannot interleave with another
+ *   writer. Transactions nest by depth; rollback undoes the whole outermost one.
+ * - Results: VP_OK; VP_ERR_NOTFOUND for a row that is not there (get, delete, update of one row
+ *   by id); VP_ERR_EXISTS for a unique key in use; VP_ERR_INVALID for a value the store cannot
+ *   hold; VP_ERR_STORE with a sentence for everything else (busy, read-only, damaged), never
+ *   with a value from a secret column in it.
+ * - Values: times are seconds since the epoch (UTC) as int64_t; ids are int64_t given by the
+ *   store; text is UTF-8 without NUL; blobs are binary-safe. Records that own strings have a
+ *   *_clear or *_free.
+ * - List calls give rows in the order they document, to a callback that gets a record valid for
+ *   the call only; a non-zero return stops the walk and is returned. A callback may call other
+ *   calls on the same handle (the backend reads or buffers rows so that this is safe).
+ */
 #ifndef VMSPKI_STORE_H
 #define VMSPKI_STORE_H
 
@@ -13,7 +36,8 @@
 typedef struct vp_store vp_store;
 
 /* Opens (creating if needed) the SQLite store at db_path with WAL, synchronous=FULL, a busy
- * timeout and the schema. The database file is created 0600. */
+ * timeout and the schema (migrations run on an older store). The database file is created
+ * 0600. */
 vp_err vp_store_open(const char *db_path, vp_store **out, vp_error *e);
 void vp_store_close(vp_store *s);
 
