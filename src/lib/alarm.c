@@ -32,10 +32,6 @@
 #define KEEP_DONE_S        (30 * 86400)
 #define SYSLOG_BATCH       100
 
-/* webhook_done values: 0 to send, 1 sent (the receiver answered 2xx), 2 not sent because no
- * webhook was configured when its turn came. syslog_done: 0 to log, 1 logged, 2 syslog off. */
-enum { DONE_NO = 0, DONE_YES = 1, DONE_SKIPPED = 2 };
-
 const char *
 vp_alarm_severity_name(vp_alarm_severity sev)
 {

@@ -1,6 +1,6 @@
 /* Endpoint monitoring (endpoint.h): a TCP connection with a timeout, a TLS handshake with
  * OpenSSL that verifies nothing itself, then our own checks of what was served against the site
- * CA alone; the endpoints table (migration 7) and the alarms each check raises or clears. */
+ * CA alone; the alarms each check raises or clears. The endpoints table is store_endpoint.c's. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>

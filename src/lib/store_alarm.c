@@ -150,6 +150,9 @@ vp_store_alarm_set_acked(vp_store *s, int64_t id, int64_t at, const char *by, vp
 
 /* ---- the outbox ---- */
 
+/* webhook_done values: 0 to send, 1 sent (the receiver answered 2xx), 2 not sent because no
+ * webhook was configured when its turn came. syslog_done: 0 to log, 1 logged, 2 syslog off. */
+
 vp_err
 vp_store_alarm_outbox_add(vp_store *s, int64_t alarm_id, const char *event, const char *payload,
     int64_t created_at, vp_error *e)
