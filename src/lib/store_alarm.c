@@ -206,8 +206,8 @@ vp_store_alarm_outbox_syslog_list(vp_store *s, int limit, vp_store_alarm_event_c
 {
 	struct event_walk w = { cb, arg };
 
-	return vp_sql_run(s, "read the alarms to log", "SELECT id, event, payload FROM alarm_outbox "
-	    "WHERE syslog_done = 0 ORDER BY id LIMIT ?1", VP_SQL_ARGS(VP_SQL_INT(limit)),
+	return vp_sql_run(s, "read the alarms to log", "SELECT id, event, payload FROM "
+	    "alarm_outbox WHERE syslog_done = 0 ORDER BY id LIMIT ?1", VP_SQL_ARGS(VP_SQL_INT(limit)),
 	    event_row, &w, NULL, e);
 }
 
