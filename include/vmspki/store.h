@@ -146,4 +146,97 @@ vp_err vp_store_component_delete(vp_store *s, const char *id, vp_error *e);
 typedef int (*vp_store_component_cb)(const vp_store_component *c, void *arg);
 vp_err vp_store_component_list(vp_store *s, vp_store_component_cb cb, void *arg, vp_error *e);
 
+/* ---- alarms and their outbox (store_alarm.c) ---- */
+/* alarm.h's vp_alarm is a row of the alarms table; an outbox row is one event (raised,
+ * cleared) of an alarm still to be delivered to the webhook or to syslog. These calls store
+ * what they are given: alarm.c checks it and decides, and runs in one transaction whatever
+ * must change together. A non-zero return from a callback stops the walk and is returned (e
+ * untouched). */
+typedef struct vp_alarm vp_alarm;
+typedef int (*vp_store_alarm_cb)(const vp_alarm *a, void *arg);
+
+/* Alarm id into *out; VP_ERR_NOTFOUND when there is none. */
+vp_err vp_store_alarm_get(vp_store *s, int64_t id, vp_alarm *out, vp_error *e);
+/* The raised alarm of (kind, subject) into *out and *found 1; *found 0 when none is raised. */
+vp_err vp_store_alarm_find_raised(vp_store *s, const char *kind, const char *subject,
+    vp_alarm *out, int *found, vp_error *e);
+/* Every alarm, or the raised ones only (active_only), newest first. */
+vp_err vp_store_alarm_list(vp_store *s, int active_only, vp_store_alarm_cb cb, void *arg,
+    vp_error *e);
+/* Inserts a raised alarm (a's kind, subject, severity, message and raised_at); a->id gets its
+ * id. Two raised alarms of one (kind, subject) are refused (VP_ERR_STORE). */
+vp_err vp_store_alarm_insert(vp_store *s, vp_alarm *a, vp_error *e);
+/* Writes a's message and severity onto alarm a->id. */
+vp_err vp_store_alarm_reword(vp_store *s, const vp_alarm *a, vp_error *e);
+/* Alarm id is cleared since at. */
+vp_err vp_store_alarm_set_cleared(vp_store *s, int64_t id, int64_t at, vp_error *e);
+/* Alarm id was acknowledged at at by by. */
+vp_err vp_store_alarm_set_acked(vp_store *s, int64_t id, int64_t at, const char *by,
+    vp_error *e);
+
+/* One outbox row. */
+typedef struct vp_store_alarm_event {
+	int64_t id;
+	int attempts;           /* webhook attempts made so far */
+	char event[16];         /* "raised", "cleared" */
+	char *payload;          /* the JSON to send; who owns it: see each call */
+} vp_store_alarm_event;
+typedef int (*vp_store_alarm_event_cb)(const vp_store_alarm_event *ev, void *arg);
+
+/* Queues event of alarm alarm_id, payload its JSON (copied), to be sent and logged. */
+vp_err vp_store_alarm_outbox_add(vp_store *s, int64_t alarm_id, const char *event,
+    const char *payload, int64_t created_at, vp_error *e);
+/* Syslog's side. pending: *any 1 when some row is still to be logged (a read only). list: those
+ * rows, oldest first, at most limit (payload valid during the call only). done: row id was
+ * logged. skip: every row still to be logged will not be (syslog is off). */
+vp_err vp_store_alarm_outbox_syslog_pending(vp_store *s, int *any, vp_error *e);
+vp_err vp_store_alarm_outbox_syslog_list(vp_store *s, int limit, vp_store_alarm_event_cb cb,
+    void *arg, vp_error *e);
+vp_err vp_store_alarm_outbox_syslog_done(vp_store *s, int64_t id, vp_error *e);
+vp_err vp_store_alarm_outbox_syslog_skip(vp_store *s, vp_error *e);
+/* The webhook's side. due: *any 1 when some row is to be sent and due at now (a read only).
+ * next: the oldest row due at now whose alarm has no earlier row still to send into *out
+ * (payload a new string: free() it) and *found 1; *found 0 when there is none. */
+vp_err vp_store_alarm_outbox_webhook_due(vp_store *s, int64_t now, int *any, vp_error *e);
+vp_err vp_store_alarm_outbox_next(vp_store *s, int64_t now, vp_store_alarm_event *out,
+    int *found, vp_error *e);
+/* Row id is not to be tried before next_at (a claim's lease; 0: due now). */
+vp_err vp_store_alarm_outbox_lease(vp_store *s, int64_t id, int64_t next_at, vp_error *e);
+/* An attempt on row id, counted: sent (the receiver took it), or failed for why (tried again
+ * from next_at). */
+vp_err vp_store_alarm_outbox_sent(vp_store *s, int64_t id, vp_error *e);
+vp_err vp_store_alarm_outbox_failed(vp_store *s, int64_t id, int64_t next_at, const char *why,
+    vp_error *e);
+/* Every row still to be sent will not be, for why (no webhook is configured). */
+vp_err vp_store_alarm_outbox_webhook_skip(vp_store *s, const char *why, vp_error *e);
+/* Removes the rows sent (or skipped) and logged (or skipped) that were queued before before. */
+vp_err vp_store_alarm_outbox_purge(vp_store *s, int64_t before, vp_error *e);
+
+/* ---- monitored endpoints (store_endpoint.c) ---- */
+/* endpoint.h's vp_endpoint is a row of the endpoints table; chain_pem is read by get only.
+ * endpoint.c checks what is stored and writes a check's result with its alarms in one
+ * transaction. */
+typedef struct vp_endpoint vp_endpoint;
+typedef int (*vp_store_endpoint_cb)(const vp_endpoint *ep, void *arg);
+
+/* Endpoint id into *out (cleared first), chain_pem a new string or NULL when none was stored
+ * (vp_endpoint_clear frees it); VP_ERR_NOTFOUND when there is none. */
+vp_err vp_store_endpoint_get(vp_store *s, int64_t id, vp_endpoint *out, vp_error *e);
+/* Every endpoint by id, without chain_pem; a non-zero return from cb stops the walk and is
+ * returned (e untouched). */
+vp_err vp_store_endpoint_list(vp_store *s, vp_store_endpoint_cb cb, void *arg, vp_error *e);
+/* The id of the endpoint at ep's host, port and sni into *id; 0 when there is none. */
+vp_err vp_store_endpoint_find(vp_store *s, const vp_endpoint *ep, int64_t *id, vp_error *e);
+/* Inserts ep's host, port, sni and added_at; ep->id gets its id. */
+vp_err vp_store_endpoint_insert(vp_store *s, vp_endpoint *ep, vp_error *e);
+/* Writes what a check found (checked_at to chain_pem) onto row ep->id; VP_ERR_NOTFOUND when
+ * the row is gone. */
+vp_err vp_store_endpoint_update(vp_store *s, const vp_endpoint *ep, vp_error *e);
+/* VP_ERR_NOTFOUND when there is no endpoint id. */
+vp_err vp_store_endpoint_delete(vp_store *s, int64_t id, vp_error *e);
+/* The ids of the endpoints with checked_at + interval <= now, least recently checked first,
+ * into *ids (free() it), *n of them. */
+vp_err vp_store_endpoint_due(vp_store *s, int64_t interval, int64_t now, int64_t **ids,
+    size_t *n, vp_error *e);
+
 #endif

@@ -15,15 +15,11 @@
 #include <openssl/x509.h>
 
 #include "internal.h"
-#include "store_internal.h"
 #include "vmspki/alarm.h"
 #include "vmspki/ca.h"
 #include "vmspki/render_json.h"
 #include "vmspki/settings.h"
 #include "vmspki/util.h"
-
-#define ALARM_COLS \
-	"id, kind, subject, severity, message, state, raised_at, cleared_at, acked_at, acked_by"
 
 #define DEFAULT_TIMEOUT_MS 5000L
 #define MAX_TIMEOUT_MS     600000L
@@ -35,36 +31,6 @@
 /* Delivered rows are kept this long (for a look at what went out), then removed. */
 #define KEEP_DONE_S        (30 * 86400)
 #define SYSLOG_BATCH       100
-
-/* webhook_done values: 0 to send, 1 sent (the receiver answered 2xx), 2 not sent because no
- * webhook was configured when its turn came. syslog_done: 0 to log, 1 logged, 2 syslog off. */
-enum { DONE_NO = 0, DONE_YES = 1, DONE_SKIPPED = 2 };
-
-static void
-copy_col(sqlite3_stmt *st, int col, char *buf, size_t n)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	snprintf(buf, n, "%s", t != NULL ? (const char *)t : "");
-}
-
-static void
-alarm_read(sqlite3_stmt *st, vp_alarm *a)
-{
-	int sev = sqlite3_column_int(st, 3);
-
-	memset(a, 0, sizeof(*a));
-	a->id = sqlite3_column_int64(st, 0);
-	copy_col(st, 1, a->kind, sizeof(a->kind));
-	copy_col(st, 2, a->subject, sizeof(a->subject));
-	a->severity = sev == VP_SEV_CRITICAL ? VP_SEV_CRITICAL : VP_SEV_WARNING;
-	copy_col(st, 4, a->message, sizeof(a->message));
-	copy_col(st, 5, a->state, sizeof(a->state));
-	a->raised_at = sqlite3_column_int64(st, 6);
-	a->cleared_at = sqlite3_column_int64(st, 7);
-	a->acked_at = sqlite3_column_int64(st, 8);
-	copy_col(st, 9, a->acked_by, sizeof(a->acked_by));
-}
 
 const char *
 vp_alarm_severity_name(vp_alarm_severity sev)
@@ -154,78 +120,41 @@ clean_message(const char *msg, char *buf, size_t n)
 
 /* ---- reading ---- */
 
-static vp_err
-find_raised(vp_store *s, const char *kind, const char *subject, vp_alarm *a, int *found,
-    vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-	int r;
-
-	*found = 0;
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT " ALARM_COLS " FROM alarms WHERE kind = ?1 "
-	    "AND subject = ?2 AND state = 'raised'", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC) != SQLITE_OK)
-		rc = vp_store_fail(s, e, "look up an alarm");
-	else if ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		alarm_read(st, a);
-		*found = 1;
-	} else if (r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "look up an alarm");
-	sqlite3_finalize(st);
-	return rc;
-}
-
 vp_err
 vp_alarm_get(vp_store *s, int64_t id, vp_alarm *out, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-	int r;
+	vp_err rc = vp_store_alarm_get(s, id, out, e);
 
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT " ALARM_COLS " FROM alarms WHERE id = ?1",
-	    -1, &st, NULL) != SQLITE_OK || sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
-		rc = vp_store_fail(s, e, "look up an alarm");
-	else if ((r = sqlite3_step(st)) == SQLITE_ROW)
-		alarm_read(st, out);
-	else if (r == SQLITE_DONE)
+	if (rc == VP_ERR_NOTFOUND)
 		rc = vp_error_set(e, VP_ERR_NOTFOUND, "there is no alarm %" PRId64 " (vmspki alarm "
 		    "list --all shows them)", id);
-	else
-		rc = vp_store_fail(s, e, "look up an alarm");
-	sqlite3_finalize(st);
 	return rc;
+}
+
+/* The caller's callback, and what it said when it stopped the list. */
+struct list_arg {
+	vp_alarm_cb cb;
+	void *arg;
+	int stopped;
+};
+
+static int
+list_one(const vp_alarm *a, void *arg)
+{
+	struct list_arg *l = arg;
+
+	return l->stopped = l->cb(a, l->arg);
 }
 
 vp_err
 vp_alarm_list(vp_store *s, int active_only, vp_alarm_cb cb, void *arg, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_alarm a;
-	vp_err rc = VP_OK;
-	int r;
+	struct list_arg l = { cb, arg, 0 };
+	vp_err rc = vp_store_alarm_list(s, active_only, list_one, &l, e);
 
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT " ALARM_COLS " FROM alarms WHERE ?1 = 0 "
-	    "OR state = 'raised' ORDER BY id DESC", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 1, active_only != 0) != SQLITE_OK) {
-		rc = vp_store_fail(s, e, "list the alarms");
-		goto out;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int cbr;
-
-		alarm_read(st, &a);
-		if ((cbr = cb(&a, arg)) != 0) {
-			rc = vp_error_set(e, (vp_err)cbr, "%s", cbr == VP_ERR_NOMEM ?
-			    "out of memory" : "the list of alarms was cut short");
-			goto out;
-		}
-	}
-	if (r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "list the alarms");
-out:
-	sqlite3_finalize(st);
+	if (l.stopped != 0)
+		rc = vp_error_set(e, (vp_err)l.stopped, "%s", l.stopped == VP_ERR_NOMEM ?
+		    "out of memory" : "the list of alarms was cut short");
 	return rc;
 }
 
@@ -260,7 +189,6 @@ static vp_err
 outbox_add(vp_store *s, const vp_alarm *a, const char *event, int64_t now, vp_error *e)
 {
 	json_t *o = json_object(), *alarm = vp_json_alarm(a), *site = site_json(s);
-	sqlite3_stmt *st = NULL;
 	char *payload = NULL;
 	vp_err rc = VP_OK;
 	int bad = o == NULL || alarm == NULL || site == NULL;
@@ -275,15 +203,8 @@ outbox_add(vp_store *s, const vp_alarm *a, const char *event, int64_t now, vp_er
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO alarm_outbox (alarm_id, event, "
-	    "payload, created_at) VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, a->id) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "queue the alarm's delivery");
+	rc = vp_store_alarm_outbox_add(s, a->id, event, payload, now, e);
 out:
-	sqlite3_finalize(st);
 	free(payload);
 	json_decref(alarm);
 	json_decref(site);
@@ -295,7 +216,6 @@ vp_err
 vp_alarm_raise(vp_store *s, const char *kind, const char *subject, vp_alarm_severity sev,
     const char *message, int *raised, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t now = (int64_t)time(NULL);
 	vp_alarm a;
 	char msg[sizeof(a.message)];
@@ -311,60 +231,41 @@ vp_alarm_raise(vp_store *s, const char *kind, const char *subject, vp_alarm_seve
 	clean_message(message, msg, sizeof(msg));
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		return rc;
-	if ((rc = find_raised(s, kind, subject, &a, &found, e)) != VP_OK)
+	if ((rc = vp_store_alarm_find_raised(s, kind, subject, &a, &found, e)) != VP_OK)
 		goto fail;
 	if (found) {
 		/* Raised already: only its words and severity follow the condition. */
 		if (strcmp(a.message, msg) != 0 || a.severity != sev) {
-			if (sqlite3_prepare_v2(vp_store_db(s), "UPDATE alarms SET message = ?1, "
-			    "severity = ?2 WHERE id = ?3", -1, &st, NULL) != SQLITE_OK ||
-			    sqlite3_bind_text(st, 1, msg, -1, SQLITE_STATIC) != SQLITE_OK ||
-			    sqlite3_bind_int(st, 2, (int)sev) != SQLITE_OK ||
-			    sqlite3_bind_int64(st, 3, a.id) != SQLITE_OK ||
-			    sqlite3_step(st) != SQLITE_DONE) {
-				rc = vp_store_fail(s, e, "update an alarm");
+			memcpy(a.message, msg, sizeof(a.message));
+			a.severity = sev;
+			if ((rc = vp_store_alarm_reword(s, &a, e)) != VP_OK)
 				goto fail;
-			}
 		}
 	} else {
-		if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO alarms (kind, subject, "
-		    "severity, message, state, raised_at) VALUES (?1, ?2, ?3, ?4, 'raised', ?5)",
-		    -1, &st, NULL) != SQLITE_OK ||
-		    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC) != SQLITE_OK ||
-		    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC) != SQLITE_OK ||
-		    sqlite3_bind_int(st, 3, (int)sev) != SQLITE_OK ||
-		    sqlite3_bind_text(st, 4, msg, -1, SQLITE_STATIC) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 5, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-			rc = vp_store_fail(s, e, "raise an alarm");
-			goto fail;
-		}
 		memset(&a, 0, sizeof(a));
-		a.id = sqlite3_last_insert_rowid(vp_store_db(s));
 		snprintf(a.kind, sizeof(a.kind), "%s", kind);
 		snprintf(a.subject, sizeof(a.subject), "%s", subject);
 		a.severity = sev;
 		memcpy(a.message, msg, sizeof(a.message));
 		snprintf(a.state, sizeof(a.state), "raised");
 		a.raised_at = now;
-		if ((rc = outbox_add(s, &a, "raised", now, e)) != VP_OK)
+		if ((rc = vp_store_alarm_insert(s, &a, e)) != VP_OK ||
+		    (rc = outbox_add(s, &a, "raised", now, e)) != VP_OK)
 			goto fail;
 	}
 	if ((rc = vp_store_commit(s, e)) != VP_OK)
 		goto fail;
 	if (raised != NULL)
 		*raised = !found;
-	goto out;
+	return VP_OK;
 fail:
 	vp_store_rollback(s);
-out:
-	sqlite3_finalize(st);
 	return rc;
 }
 
 vp_err
 vp_alarm_clear(vp_store *s, const char *kind, const char *subject, int *cleared, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t now = (int64_t)time(NULL);
 	vp_alarm a;
 	int found = 0;
@@ -376,16 +277,11 @@ vp_alarm_clear(vp_store *s, const char *kind, const char *subject, int *cleared,
 		return rc;
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		return rc;
-	if ((rc = find_raised(s, kind, subject, &a, &found, e)) != VP_OK)
+	if ((rc = vp_store_alarm_find_raised(s, kind, subject, &a, &found, e)) != VP_OK)
 		goto fail;
 	if (found) {
-		if (sqlite3_prepare_v2(vp_store_db(s), "UPDATE alarms SET state = 'cleared', "
-		    "cleared_at = ?1 WHERE id = ?2", -1, &st, NULL) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 2, a.id) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-			rc = vp_store_fail(s, e, "clear an alarm");
+		if ((rc = vp_store_alarm_set_cleared(s, a.id, now, e)) != VP_OK)
 			goto fail;
-		}
 		snprintf(a.state, sizeof(a.state), "cleared");
 		a.cleared_at = now;
 		if ((rc = outbox_add(s, &a, "cleared", now, e)) != VP_OK)
@@ -395,18 +291,15 @@ vp_alarm_clear(vp_store *s, const char *kind, const char *subject, int *cleared,
 		goto fail;
 	if (cleared != NULL)
 		*cleared = found;
-	goto out;
+	return VP_OK;
 fail:
 	vp_store_rollback(s);
-out:
-	sqlite3_finalize(st);
 	return rc;
 }
 
 vp_err
 vp_alarm_ack(vp_store *s, int64_t id, const char *actor, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
 	vp_alarm a;
 	char by[sizeof(a.acked_by)], detail[300];
 	vp_err rc;
@@ -419,25 +312,16 @@ vp_alarm_ack(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	if (a.acked_at != 0) {
 		/* Acknowledged before: the first acknowledgement stands. */
 		vp_store_rollback(s);
-		goto out;
+		return VP_OK;
 	}
 	snprintf(detail, sizeof(detail), "alarm %" PRId64 ": %s %s", id, a.kind, a.subject);
-	if (sqlite3_prepare_v2(vp_store_db(s), "UPDATE alarms SET acked_at = ?1, acked_by = ?2 "
-	    "WHERE id = ?3", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL)) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 3, id) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-		rc = vp_store_fail(s, e, "acknowledge the alarm");
-		goto fail;
-	}
-	if ((rc = vp_store_audit_append(s, by, "alarm.ack", NULL, detail, e)) != VP_OK ||
+	if ((rc = vp_store_alarm_set_acked(s, id, (int64_t)time(NULL), by, e)) != VP_OK ||
+	    (rc = vp_store_audit_append(s, by, "alarm.ack", NULL, detail, e)) != VP_OK ||
 	    (rc = vp_store_commit(s, e)) != VP_OK)
 		goto fail;
-	goto out;
+	return VP_OK;
 fail:
 	vp_store_rollback(s);
-out:
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -449,48 +333,6 @@ static void
 curl_init(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* One statement run to its end (no rows wanted). */
-static vp_err
-exec_sql(vp_store *s, const char *sql, int64_t a, int64_t b, const char *text, const char *what,
-    vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-	int n = 0;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
-		rc = vp_store_fail(s, e, what);
-	else {
-		n = sqlite3_bind_parameter_count(st);
-		if ((n >= 1 && sqlite3_bind_int64(st, 1, a) != SQLITE_OK) ||
-		    (n >= 2 && sqlite3_bind_int64(st, 2, b) != SQLITE_OK) ||
-		    (n >= 3 && sqlite3_bind_text(st, 3, text != NULL ? text : "", -1,
-		    SQLITE_STATIC) != SQLITE_OK) || sqlite3_step(st) != SQLITE_DONE)
-			rc = vp_store_fail(s, e, what);
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Whether the query (one ?1) finds a row: 1, 0, or -1 with e filled. A read first, so that
- * the delivery thread takes the write lock only when it has something to write. */
-static int
-any_row(vp_store *s, const char *sql, int64_t a, vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	int r, n = -1;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), sql, -1, &st, NULL) != SQLITE_OK ||
-	    (sqlite3_bind_parameter_count(st) >= 1 && sqlite3_bind_int64(st, 1, a) != SQLITE_OK))
-		vp_store_fail(s, e, "read the alarm outbox");
-	else if ((r = sqlite3_step(st)) == SQLITE_ROW || r == SQLITE_DONE)
-		n = r == SQLITE_ROW;
-	else
-		vp_store_fail(s, e, "read the alarm outbox");
-	sqlite3_finalize(st);
-	return n;
 }
 
 /* The syslog line of one outbox payload; control characters of the text become '?'. */
@@ -520,110 +362,76 @@ syslog_row(const char *event, const char *payload)
 	json_decref(p);
 }
 
+/* The rows of one syslog batch: each logged as it is read, its id kept to be marked. */
+struct syslog_batch {
+	int64_t ids[SYSLOG_BATCH];
+	int n;
+};
+
+static int
+syslog_one(const vp_store_alarm_event *ev, void *arg)
+{
+	struct syslog_batch *b = arg;
+
+	if (b->n >= SYSLOG_BATCH)
+		return VP_OK;
+	syslog_row(ev->event, ev->payload);
+	b->ids[b->n++] = ev->id;
+	return VP_OK;
+}
+
 /* Every row not yet logged goes to syslog (on) or is marked as not to be (off), a batch per
  * transaction: the write lock makes each row logged by one process only. */
 static vp_err
 deliver_syslog(vp_store *s, int on, int *logged, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t ids[SYSLOG_BATCH];
-	int n = 0, r;
+	struct syslog_batch b;
+	int any = 0;
 	vp_err rc;
 
-	if ((r = any_row(s, "SELECT 1 FROM alarm_outbox WHERE syslog_done = 0 LIMIT 1", 0, e)) <= 0)
-		return r < 0 ? VP_ERR_STORE : VP_OK;
+	/* A read first, so that the delivery thread takes the write lock only when it has
+	 * something to write. */
+	if ((rc = vp_store_alarm_outbox_syslog_pending(s, &any, e)) != VP_OK || !any)
+		return rc;
 	if (!on)
-		return exec_sql(s, "UPDATE alarm_outbox SET syslog_done = 2 WHERE syslog_done = 0",
-		    0, 0, NULL, "mark the alarms syslog need not get", e);
+		return vp_store_alarm_outbox_syslog_skip(s, e);
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		return rc;
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT id, event, payload FROM alarm_outbox "
-	    "WHERE syslog_done = 0 ORDER BY id LIMIT ?1", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 1, SYSLOG_BATCH) != SQLITE_OK) {
-		rc = vp_store_fail(s, e, "read the alarms to log");
+	b.n = 0;
+	if ((rc = vp_store_alarm_outbox_syslog_list(s, SYSLOG_BATCH, syslog_one, &b, e)) != VP_OK)
 		goto fail;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW && n < SYSLOG_BATCH) {
-		const char *ev = (const char *)sqlite3_column_text(st, 1);
-		const char *pl = (const char *)sqlite3_column_text(st, 2);
-
-		syslog_row(ev != NULL ? ev : "", pl != NULL ? pl : "{}");
-		ids[n++] = sqlite3_column_int64(st, 0);
-	}
-	if (r != SQLITE_ROW && r != SQLITE_DONE) {
-		rc = vp_store_fail(s, e, "read the alarms to log");
-		goto fail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	for (int i = 0; i < n; i++)
-		if ((rc = exec_sql(s, "UPDATE alarm_outbox SET syslog_done = 1 WHERE id = ?1", ids[i],
-		    0, NULL, "mark an alarm as logged", e)) != VP_OK)
+	for (int i = 0; i < b.n; i++)
+		if ((rc = vp_store_alarm_outbox_syslog_done(s, b.ids[i], e)) != VP_OK)
 			goto fail;
 	if ((rc = vp_store_commit(s, e)) != VP_OK)
 		goto fail;
-	*logged += n;
+	*logged += b.n;
 	return VP_OK;
 fail:
-	sqlite3_finalize(st);
 	vp_store_rollback(s);
 	return rc;
 }
-
-/* A claimed outbox row. */
-typedef struct row {
-	int64_t id;
-	int attempts;
-	char event[16];
-	char *payload;
-} row;
 
 /* Takes the oldest due row whose alarm has no earlier row still to send (so that a clear
  * never overtakes its raise), and makes it ours until lease_until: another process skips it
  * until then. *got 0: nothing is due. */
 static vp_err
-claim(vp_store *s, int64_t now, int64_t lease_until, row *r, int *got, vp_error *e)
+claim(vp_store *s, int64_t now, int64_t lease_until, vp_store_alarm_event *r, int *got,
+    vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
 	vp_err rc;
-	int x;
 
 	*got = 0;
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		return rc;
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT o.id, o.attempts, o.event, o.payload "
-	    "FROM alarm_outbox o WHERE o.webhook_done = 0 AND o.next_at <= ?1 AND NOT EXISTS "
-	    "(SELECT 1 FROM alarm_outbox p WHERE p.alarm_id = o.alarm_id AND p.webhook_done = 0 "
-	    "AND p.id < o.id) ORDER BY o.id LIMIT 1", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, now) != SQLITE_OK) {
-		rc = vp_store_fail(s, e, "read the alarms to deliver");
+	if ((rc = vp_store_alarm_outbox_next(s, now, r, got, e)) != VP_OK)
 		goto fail;
-	}
-	if ((x = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *pl = (const char *)sqlite3_column_text(st, 3);
-
-		r->id = sqlite3_column_int64(st, 0);
-		r->attempts = sqlite3_column_int(st, 1);
-		copy_col(st, 2, r->event, sizeof(r->event));
-		if ((r->payload = vp_strdup(pl != NULL ? pl : "{}")) == NULL) {
-			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-			goto fail;
-		}
-		*got = 1;
-	} else if (x != SQLITE_DONE) {
-		rc = vp_store_fail(s, e, "read the alarms to deliver");
-		goto fail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (*got && (rc = exec_sql(s, "UPDATE alarm_outbox SET next_at = ?2 WHERE id = ?1", r->id,
-	    lease_until, NULL, "claim an alarm to deliver", e)) != VP_OK)
+	if (*got && (rc = vp_store_alarm_outbox_lease(s, r->id, lease_until, e)) != VP_OK)
 		goto fail;
 	if ((rc = vp_store_commit(s, e)) != VP_OK)
 		goto fail;
 	return VP_OK;
 fail:
-	sqlite3_finalize(st);
 	vp_store_rollback(s);
 	free(r->payload);
 	r->payload = NULL;
@@ -644,17 +452,13 @@ backoff(int attempts)
 
 /* The outcome of an attempt, recorded (the row stays ours until then). */
 static vp_err
-finish(vp_store *s, const row *r, int ok, const char *why, vp_error *e)
+finish(vp_store *s, const vp_store_alarm_event *r, int ok, const char *why, vp_error *e)
 {
 	int64_t now = (int64_t)time(NULL);
 
 	if (ok)
-		return exec_sql(s, "UPDATE alarm_outbox SET webhook_done = 1, attempts = attempts "
-		    "+ 1, last_error = '' WHERE id = ?1", r->id, 0, NULL,
-		    "mark an alarm as delivered", e);
-	return exec_sql(s, "UPDATE alarm_outbox SET attempts = attempts + 1, next_at = ?2, "
-	    "last_error = ?3 WHERE id = ?1", r->id, now + backoff(r->attempts + 1), why,
-	    "record a failed alarm delivery", e);
+		return vp_store_alarm_outbox_sent(s, r->id, e);
+	return vp_store_alarm_outbox_failed(s, r->id, now + backoff(r->attempts + 1), why, e);
 }
 
 static size_t
@@ -701,8 +505,8 @@ read_trust(const char *path)
 /* POSTs a row's payload. 1 when the receiver answered 2xx; else 0 with why (which never
  * holds the URL: it may carry credentials). */
 static int
-post(CURL *h, const char *url, STACK_OF(X509) *trust, long timeout_ms, const row *r,
-    char *why, size_t n)
+post(CURL *h, const char *url, STACK_OF(X509) *trust, long timeout_ms,
+    const vp_store_alarm_event *r, char *why, size_t n)
 {
 	struct curl_slist *hdr = NULL, *l;
 	char h_event[64], h_id[64];
@@ -787,17 +591,16 @@ deliver_webhook(vp_store *s, const char *url, long timeout_ms, const char *ca_fi
 {
 	STACK_OF(X509) *trust = NULL;
 	CURL *h = NULL;
-	row r;
+	vp_store_alarm_event r;
 	vp_err rc = VP_OK;
-	int got, ok;
+	int got = 0, ok;
 
-	if ((got = any_row(s, "SELECT 1 FROM alarm_outbox WHERE webhook_done = 0 AND next_at <= ?1 "
-	    "LIMIT 1", (int64_t)time(NULL), e)) <= 0)
-		return got < 0 ? VP_ERR_STORE : VP_OK;
+	if ((rc = vp_store_alarm_outbox_webhook_due(s, (int64_t)time(NULL), &got, e)) != VP_OK ||
+	    !got)
+		return rc;
 	if (url[0] == '\0')
-		return exec_sql(s, "UPDATE alarm_outbox SET webhook_done = 2, last_error = ?3 "
-		    "WHERE webhook_done = 0", 0, 0, "no webhook was configured (alarm.webhook)",
-		    "mark the alarms no webhook gets", e);
+		return vp_store_alarm_outbox_webhook_skip(s, "no webhook was configured "
+		    "(alarm.webhook)", e);
 	if (strncmp(url, "https://", 8) == 0)
 		trust = read_trust(ca_file);
 	pthread_once(&curl_once, curl_init);
@@ -857,9 +660,7 @@ vp_alarm_deliver_ex(vp_store *s, long timeout_ms, const char *ca_file, vp_alarm_
 	/* What went out a month ago is of no more use (looked at when something went out). */
 	if (out->delivered + out->logged == 0)
 		return VP_OK;
-	return exec_sql(s, "DELETE FROM alarm_outbox WHERE webhook_done != 0 AND syslog_done != 0 "
-	    "AND created_at < ?1", (int64_t)time(NULL) - KEEP_DONE_S, 0, NULL,
-	    "remove delivered alarms from the outbox", e);
+	return vp_store_alarm_outbox_purge(s, (int64_t)time(NULL) - KEEP_DONE_S, e);
 }
 
 vp_err

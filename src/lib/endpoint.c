@@ -1,6 +1,6 @@
 /* Endpoint monitoring (endpoint.h): a TCP connection with a timeout, a TLS handshake with
  * OpenSSL that verifies nothing itself, then our own checks of what was served against the site
- * CA alone; the endpoints table (migration 7) and the alarms each check raises or clears. */
+ * CA alone; the alarms each check raises or clears. The endpoints table is store_endpoint.c's. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -22,10 +22,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
-#include <sqlite3.h>
-
 #include "internal.h"
-#include "store_internal.h"
 #include "vmspki/alarm.h"
 #include "vmspki/endpoint.h"
 #include "vmspki/render_json.h"
@@ -587,199 +584,47 @@ out:
 	return rc;
 }
 
-/* ---- the table ---- */
+/* ---- the table (store_endpoint.c) ---- */
 
-#define EP_COLUMNS "id, host, port, sni, added_at, checked_at, status, detail, verified, " \
-	"name_ok, subject, issuer, not_after, fingerprint"
-
-static void
-col_copy(sqlite3_stmt *st, int i, char *dst, size_t n)
+static vp_err
+not_found(int64_t id, vp_error *e)
 {
-	const unsigned char *v = sqlite3_column_text(st, i);
-
-	snprintf(dst, n, "%s", v != NULL ? (const char *)v : "");
-}
-
-static void
-row_read(sqlite3_stmt *st, vp_endpoint *ep)
-{
-	memset(ep, 0, sizeof(*ep));
-	ep->id = sqlite3_column_int64(st, 0);
-	col_copy(st, 1, ep->host, sizeof(ep->host));
-	ep->port = sqlite3_column_int(st, 2);
-	col_copy(st, 3, ep->sni, sizeof(ep->sni));
-	ep->added_at = sqlite3_column_int64(st, 4);
-	ep->checked_at = sqlite3_column_int64(st, 5);
-	col_copy(st, 6, ep->status, sizeof(ep->status));
-	col_copy(st, 7, ep->detail, sizeof(ep->detail));
-	ep->verified = sqlite3_column_int(st, 8) != 0;
-	ep->name_ok = sqlite3_column_int(st, 9) != 0;
-	col_copy(st, 10, ep->subject, sizeof(ep->subject));
-	col_copy(st, 11, ep->issuer, sizeof(ep->issuer));
-	ep->not_after = sqlite3_column_int64(st, 12);
-	col_copy(st, 13, ep->fingerprint, sizeof(ep->fingerprint));
-}
-
-static int
-bind_str(sqlite3_stmt *st, int i, const char *v)
-{
-	return sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_TRANSIENT);
+	return vp_error_set(e, VP_ERR_NOTFOUND, "there is no endpoint %" PRId64 " (`vmspki "
+	    "endpoint list` shows them)", id);
 }
 
 vp_err
 vp_endpoint_get(vp_store *s, int64_t id, vp_endpoint *out, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	const unsigned char *pem;
-	vp_err rc = VP_OK;
-	int r;
+	vp_err rc = vp_store_endpoint_get(s, id, out, e);
 
-	memset(out, 0, sizeof(*out));
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT " EP_COLUMNS ", chain_pem FROM endpoints "
-	    "WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
-		return vp_store_fail(s, e, "look up an endpoint");
-	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)id) != SQLITE_OK) {
-		rc = vp_store_fail(s, e, "look up an endpoint");
-		goto out;
-	}
-	if ((r = sqlite3_step(st)) == SQLITE_DONE) {
-		rc = vp_error_set(e, VP_ERR_NOTFOUND, "there is no endpoint %" PRId64 " (`vmspki "
-		    "endpoint list` shows them)", id);
-		goto out;
-	}
-	if (r != SQLITE_ROW) {
-		rc = vp_store_fail(s, e, "look up an endpoint");
-		goto out;
-	}
-	row_read(st, out);
-	pem = sqlite3_column_text(st, 14);
-	if (pem != NULL && pem[0] != '\0' && (out->chain_pem = strdup((const char *)pem)) ==
-	    NULL)
-		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return rc == VP_ERR_NOTFOUND ? not_found(id, e) : rc;
 }
 
 vp_err
 vp_endpoint_list(vp_store *s, vp_endpoint_cb cb, void *arg, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_endpoint ep;
-	vp_err rc = VP_OK;
-	int r;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT " EP_COLUMNS " FROM endpoints ORDER BY id",
-	    -1, &st, NULL) != SQLITE_OK)
-		return vp_store_fail(s, e, "list the endpoints");
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int cbr;
-
-		row_read(st, &ep);
-		if ((cbr = cb(&ep, arg)) != 0) {
-			rc = (vp_err)cbr;
-			goto out;
-		}
-	}
-	if (r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "list the endpoints");
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return vp_store_endpoint_list(s, cb, arg, e);
 }
 
 /* Writes what a check found. VP_ERR_NOTFOUND if the row is gone. */
 static vp_err
 update_row(vp_store *s, const vp_endpoint *ep, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
+	vp_err rc = vp_store_endpoint_update(s, ep, e);
 
-	if (sqlite3_prepare_v2(vp_store_db(s), "UPDATE endpoints SET checked_at = ?2, status = ?3, "
-	    "detail = ?4, verified = ?5, name_ok = ?6, subject = ?7, issuer = ?8, not_after = ?9, "
-	    "fingerprint = ?10, chain_pem = ?11 WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
-		return vp_store_fail(s, e, "record an endpoint's check");
-	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)ep->id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, (sqlite3_int64)ep->checked_at) != SQLITE_OK ||
-	    bind_str(st, 3, ep->status) != SQLITE_OK || bind_str(st, 4, ep->detail) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 5, ep->verified != 0) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 6, ep->name_ok != 0) != SQLITE_OK ||
-	    bind_str(st, 7, ep->subject) != SQLITE_OK || bind_str(st, 8, ep->issuer) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 9, (sqlite3_int64)ep->not_after) != SQLITE_OK ||
-	    bind_str(st, 10, ep->fingerprint) != SQLITE_OK ||
-	    bind_str(st, 11, ep->chain_pem) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-		rc = vp_store_fail(s, e, "record an endpoint's check");
-		goto out;
-	}
-	if (sqlite3_changes(vp_store_db(s)) == 0)
+	if (rc == VP_ERR_NOTFOUND)
 		rc = vp_error_set(e, VP_ERR_NOTFOUND, "endpoint %" PRId64 " was removed while it "
 		    "was checked", ep->id);
-out:
-	sqlite3_finalize(st);
 	return rc;
 }
 
 static vp_err
 delete_row(vp_store *s, int64_t id, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
+	vp_err rc = vp_store_endpoint_delete(s, id, e);
 
-	if (sqlite3_prepare_v2(vp_store_db(s), "DELETE FROM endpoints WHERE id = ?1", -1, &st,
-	    NULL) != SQLITE_OK)
-		return vp_store_fail(s, e, "remove an endpoint");
-	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)id) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "remove an endpoint");
-	else if (sqlite3_changes(vp_store_db(s)) == 0)
-		rc = vp_error_set(e, VP_ERR_NOTFOUND, "there is no endpoint %" PRId64 " (`vmspki "
-		    "endpoint list` shows them)", id);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* The id of the endpoint already watched at (host, port, sni), 0 if none. */
-static vp_err
-find_row(vp_store *s, const vp_endpoint *ep, int64_t *id, vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-	int r;
-
-	*id = 0;
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT id FROM endpoints WHERE host = ?1 AND "
-	    "port = ?2 AND sni = ?3", -1, &st, NULL) != SQLITE_OK)
-		return vp_store_fail(s, e, "look up an endpoint");
-	if (bind_str(st, 1, ep->host) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 2, ep->port) != SQLITE_OK ||
-	    bind_str(st, 3, ep->sni) != SQLITE_OK ||
-	    ((r = sqlite3_step(st)) != SQLITE_ROW && r != SQLITE_DONE))
-		rc = vp_store_fail(s, e, "look up an endpoint");
-	else if (r == SQLITE_ROW)
-		*id = (int64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static vp_err
-insert_row(vp_store *s, vp_endpoint *ep, vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO endpoints (host, port, sni, added_at) "
-	    "VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL) != SQLITE_OK)
-		return vp_store_fail(s, e, "add an endpoint");
-	if (bind_str(st, 1, ep->host) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 2, ep->port) != SQLITE_OK ||
-	    bind_str(st, 3, ep->sni) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 4, (sqlite3_int64)ep->added_at) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "add an endpoint");
-	else
-		ep->id = (int64_t)sqlite3_last_insert_rowid(vp_store_db(s));
-	sqlite3_finalize(st);
-	return rc;
+	return rc == VP_ERR_NOTFOUND ? not_found(id, e) : rc;
 }
 
 /* "nas.example:443" or "10.0.0.5:443 (SNI nvr.example)". */
@@ -814,14 +659,14 @@ vp_endpoint_add(vp_store *s, const char *ca_file, const char *host, int port,
 	label(&ep, what, sizeof(what));
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		return rc;
-	if ((rc = find_row(s, &ep, &other, e)) != VP_OK)
+	if ((rc = vp_store_endpoint_find(s, &ep, &other, e)) != VP_OK)
 		goto fail;
 	if (other != 0) {
 		rc = vp_error_set(e, VP_ERR_EXISTS, "%s is watched already, as endpoint %" PRId64,
 		    what, other);
 		goto fail;
 	}
-	if ((rc = insert_row(s, &ep, e)) != VP_OK)
+	if ((rc = vp_store_endpoint_insert(s, &ep, e)) != VP_OK)
 		goto fail;
 	snprintf(what + strlen(what), sizeof(what) - strlen(what), " as endpoint %" PRId64,
 	    ep.id);
@@ -948,45 +793,19 @@ vp_err
 vp_endpoint_check_due(vp_store *s, const char *ca_file, int64_t now, int *checked,
     vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t *ids = NULL, *grown;
-	size_t n = 0, cap = 0;
+	int64_t *ids = NULL;
+	size_t n = 0;
 	long interval = 3600;
 	vp_error one = { 0 };
 	vp_err rc, first = VP_OK;
-	int r;
 
 	if (checked != NULL)
 		*checked = 0;
 	if ((rc = vp_setting_get_int(s, "endpoint.interval", &interval, e)) != VP_OK)
 		return rc;
 	/* The ids first: no statement stays open across the checks' transactions. */
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT id FROM endpoints WHERE checked_at + ?1 <= "
-	    "?2 ORDER BY checked_at, id", -1, &st, NULL) != SQLITE_OK)
-		return vp_store_fail(s, e, "find the endpoints due for a check");
-	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)interval) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, (sqlite3_int64)now) != SQLITE_OK) {
-		rc = vp_store_fail(s, e, "find the endpoints due for a check");
-		goto out;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			if (cap > SIZE_MAX / sizeof(*ids) ||
-			    (grown = realloc(ids, cap * sizeof(*ids))) == NULL) {
-				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			ids = grown;
-		}
-		ids[n++] = (int64_t)sqlite3_column_int64(st, 0);
-	}
-	if (r != SQLITE_DONE) {
-		rc = vp_store_fail(s, e, "find the endpoints due for a check");
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
+	if ((rc = vp_store_endpoint_due(s, interval, now, &ids, &n, e)) != VP_OK)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		vp_err r1 = vp_endpoint_check(s, ca_file, ids[i], now, 0, NULL, &one);
 
@@ -1003,11 +822,8 @@ vp_endpoint_check_due(vp_store *s, const char *ca_file, int64_t now, int *checke
 		if (checked != NULL)
 			(*checked)++;
 	}
-	rc = first;
-out:
-	sqlite3_finalize(st);
 	free(ids);
-	return rc;
+	return first;
 }
 
 /* ---- JSON ---- */
