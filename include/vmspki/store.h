@@ -149,7 +149,7 @@ typedef int (*vp_store_task_id_cb)(int64_t id, void *arg);
 vp_err vp_store_task_device_failed(vp_store *s, int64_t id, vp_store_task_id_cb cb, void *arg,
     vp_error *e);
 
-/* Adds item (copied) to task at position seq, Pending; an item already there is an error. */
+/* Adds item to task at position seq, Pending; an item the task has already is VP_ERR_STORE. */
 vp_err vp_store_task_item_add(vp_store *s, int64_t task, int seq, const char *item,
     vp_error *e);
 /* Records item's status, detail (NULL: "") and finished_at (0: not finished); an unknown item

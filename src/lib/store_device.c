@@ -78,8 +78,8 @@ vp_store_device_insert(vp_store *s, vp_device *d, const unsigned char *secret,
 		d->id = vp_sql_last_id(s);
 	else if (rc == VP_ERR_STORE &&
 	    sqlite3_extended_errcode(vp_store_db(s)) == SQLITE_CONSTRAINT_UNIQUE)
-		rc = vp_error_set(e, VP_ERR_EXISTS, "a device at %s with HTTP port %d is already in "
-		    "the inventory", d->address, d->http_port);
+		rc = vp_error_set(e, VP_ERR_EXISTS, "a device at %s with HTTP port %d is already "
+		    "in the inventory", d->address, d->http_port);
 	return rc;
 }
 

@@ -36,9 +36,9 @@ vp_store_task_insert(vp_store *s, const vp_task *t, int64_t *id, vp_error *e)
 	*id = 0;
 	/* A CA replacement has no options of its own. */
 	if (strcmp(t->kind, VP_TASK_CA_REPLACE) == 0) {
-		rc = vp_sql_run(s, "create the task", "INSERT INTO tasks (kind, state, options, "
-		    "concurrency, created_at) VALUES ('" VP_TASK_CA_REPLACE "', 'Queued', '{}', ?1, "
-		    "?2)", VP_SQL_ARGS(VP_SQL_INT(t->concurrency), VP_SQL_INT(t->created_at)), NULL,
+		rc = vp_sql_run(s, "create the task", "INSERT INTO tasks (kind, state, "
+		    "options, concurrency, created_at) VALUES ('" VP_TASK_CA_REPLACE "', "
+		    "'Queued', '{}', ?1, ?2)", VP_SQL_ARGS(VP_SQL_INT(t->concurrency), VP_SQL_INT(t->created_at)), NULL,
 		    NULL, NULL, e);
 		goto out;
 	}
