@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "device_internal.h"
 #include "store_internal.h"
 #include "testutil.h"
 #include "vmspki/settings.h"
@@ -33,12 +34,20 @@ setup(void **state)
 	f->dir = vp_test_mkdtemp();
 	f->s = vp_test_store_open(f->dir);
 	/* Three devices, as the inventory would store them (no camera needed here). */
-	if (sqlite3_exec(vp_store_db(f->s), "INSERT INTO devices (id, address, http_port, "
-	    "https_port, username, secret, added_at, updated_at) VALUES "
-	    "(1, '10.0.0.1', 80, 443, 'root', x'00', 1, 1), "
-	    "(2, '10.0.0.2', 80, 443, 'root', x'00', 1, 1), "
-	    "(3, '10.0.0.3', 80, 443, 'root', x'00', 1, 1)", NULL, NULL, NULL) != SQLITE_OK)
-		return -1;
+	for (int i = 1; i <= 3; i++) {
+		static const unsigned char sealed[1] = { 0 };
+		vp_device d;
+		vp_error e;
+
+		memset(&d, 0, sizeof(d));
+		snprintf(d.address, sizeof(d.address), "10.0.0.%d", i);
+		d.http_port = 80;
+		d.https_port = 443;
+		snprintf(d.username, sizeof(d.username), "root");
+		if (vp_store_device_insert(f->s, &d, sealed, sizeof(sealed), &e) != VP_OK ||
+		    d.id != i)
+			return -1;
+	}
 	*state = f;
 	return 0;
 }

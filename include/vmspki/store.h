@@ -131,6 +131,62 @@ typedef int (*vp_store_token_cb)(const char *name, const char *role, int64_t cre
     void *arg);
 vp_err vp_store_token_list(vp_store *s, vp_store_token_cb cb, void *arg, vp_error *e);
 
+/* ---- tasks and their devices (store_task.c) ---- */
+/* The rows of tasks, their devices' results and their local items, as task.h's structs; what
+ * may be done to a task is task.c's business. Changes run in the caller's transaction when
+ * there is one. Walks call cb with a record valid during the call only; a non-zero return
+ * from cb stops the walk and is returned. */
+struct vp_task;
+struct vp_task_result;
+struct vp_task_item;
+
+/* Inserts a Queued task with t's kind, concurrency, created_at and options (cn_mode,
+ * https_only, timeout_s; a ca-replace task has none); *id gets its id. */
+vp_err vp_store_task_insert(vp_store *s, const struct vp_task *t, int64_t *id, vp_error *e);
+/* Fills *out with task id and its devices and items counted by status; VP_ERR_NOTFOUND when
+ * there is no such task. */
+vp_err vp_store_task_get(vp_store *s, int64_t id, struct vp_task *out, vp_error *e);
+/* Every task as vp_store_task_get fills it, ordered by id. */
+typedef int (*vp_store_task_cb)(const struct vp_task *t, void *arg);
+vp_err vp_store_task_list(vp_store *s, vp_store_task_cb cb, void *arg, vp_error *e);
+vp_err vp_store_task_set_phase(vp_store *s, int64_t id, int phase, vp_error *e);
+/* Asks task id to stop and cancels its Pending devices ("cancelled before it started"); with
+ * end set, the task itself becomes Cancelled, finished now. */
+vp_err vp_store_task_cancel(vp_store *s, int64_t id, int end, vp_error *e);
+/* Puts task id's Failed and Cancelled devices back to Pending and the task back in the queue
+ * (Queued, no cancel request, claimed by no engine). */
+vp_err vp_store_task_requeue(vp_store *s, int64_t id, vp_error *e);
+
+/* Adds device dev to task (nothing happens when it is there already). */
+vp_err vp_store_task_device_add(vp_store *s, int64_t task, int64_t dev, vp_error *e);
+/* *task gets a Queued or Running task other than except, device checks aside, in which
+ * device dev is Pending or Running; 0 when there is none. */
+vp_err vp_store_task_device_busy(vp_store *s, int64_t dev, int64_t except, int64_t *task,
+    vp_error *e);
+/* The results of task id's devices, ordered by device id (address and MAC "" for a device
+ * removed since). */
+typedef int (*vp_store_task_result_cb)(const struct vp_task_result *r, void *arg);
+vp_err vp_store_task_device_list(vp_store *s, int64_t id, vp_store_task_result_cb cb,
+    void *arg, vp_error *e);
+/* The ids of task id's Failed and Cancelled devices. */
+typedef int (*vp_store_task_id_cb)(int64_t id, void *arg);
+vp_err vp_store_task_device_failed(vp_store *s, int64_t id, vp_store_task_id_cb cb, void *arg,
+    vp_error *e);
+
+/* Adds item to task at position seq, Pending; an item the task has already is VP_ERR_STORE. */
+vp_err vp_store_task_item_add(vp_store *s, int64_t task, int seq, const char *item,
+    vp_error *e);
+/* Records item's status, detail (NULL: "") and finished_at (0: not finished); an unknown item
+ * is not an error. */
+vp_err vp_store_task_item_set(vp_store *s, int64_t task, const char *item, const char *status,
+    const char *detail, int64_t finished_at, vp_error *e);
+/* Task id's items, in the order they were added. */
+typedef int (*vp_store_task_item_cb)(const struct vp_task_item *it, void *arg);
+vp_err vp_store_task_item_list(vp_store *s, int64_t id, vp_store_task_item_cb cb, void *arg,
+    vp_error *e);
+/* Puts task id's Failed items back to Pending and the task back to its first phase. */
+vp_err vp_store_task_item_retry(vp_store *s, int64_t id, vp_error *e);
+
 /* Components (component.h): which certificates each has. get and delete: VP_ERR_NOTFOUND for
  * an unknown id; put inserts or updates (created_at 0: now; an update keeps the first one);
  * list is ordered by id, and a non-zero return from cb stops it and is returned. */

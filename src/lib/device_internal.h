@@ -52,6 +52,20 @@ vp_err vp_store_device_update_state(vp_store *s, const vp_device *d, vp_error *e
 vp_err vp_store_device_delete(vp_store *s, int64_t id, vp_error *e);
 /* The id of a queued or running task that holds device id, 0 if none. */
 vp_err vp_store_device_task(vp_store *s, int64_t id, int64_t *task, vp_error *e);
+/* *yes tells whether there is a device id. */
+vp_err vp_store_device_exists(vp_store *s, int64_t id, int *yes, vp_error *e);
+/* The ids of every device, or (ours set) of those that hold a certificate of ours, in order,
+ * into *ids (free(); NULL when none) and *n. */
+vp_err vp_store_device_ids(vp_store *s, int ours, int64_t **ids, size_t *n, vp_error *e);
+/* The ids, in order, of the devices the nightly device check looks at: a supported API and
+ * not Pending or Running in a Queued or Running task (*ids as for vp_store_device_ids). */
+vp_err vp_store_device_to_check(vp_store *s, int64_t **ids, size_t *n, vp_error *e);
+/* Calls cb, in order of id, for each pinned device whose certificate of ours ends at or before
+ * before; busy says another task (device checks aside) still holds it. A non-zero return from
+ * cb stops the walk and is returned. */
+typedef int (*vp_store_device_due_cb)(int64_t id, int busy, void *arg);
+vp_err vp_store_device_to_renew(vp_store *s, int64_t before, vp_store_device_due_cb cb,
+    void *arg, vp_error *e);
 
 /* ---- device.c ---- */
 /* Checks what an operator gives (address, ports, user, password, name, cn) without any I/O:

@@ -2,13 +2,14 @@
  * alarmed, and the others still run. */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "device_internal.h"
 #include "internal.h"
-#include "store_internal.h"
 #include "vmspki/alarm.h"
 #include "vmspki/component.h"
 #include "vmspki/driver.h"
@@ -199,72 +200,74 @@ components_part(run *c)
 	free(all);
 }
 
+/* The devices due for renewal that no task holds, counted into the report as they come. */
+struct due {
+	run *c;
+	int64_t *ids;
+	size_t n, cap;
+};
+
+static int
+due_device(int64_t id, int busy, void *arg)
+{
+	struct due *d = arg;
+
+	d->c->r->devices_due++;
+	if (busy) {
+		d->c->r->devices_busy++;
+		return 0;
+	}
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		int64_t *m;
+
+		if (cap > SIZE_MAX / sizeof(*m) || (m = realloc(d->ids, cap * sizeof(*m))) == NULL)
+			return VP_ERR_NOMEM;
+		d->ids = m;
+		d->cap = cap;
+	}
+	d->ids[d->n++] = id;
+	return 0;
+}
+
 /* One https-update task over the devices whose certificate of ours is within the renewal
  * window and that no task holds. Selection and creation are one transaction. */
 static void
 devices_part(run *c)
 {
-	sqlite3_stmt *st = NULL;
+	struct due d = { c, NULL, 0, 0 };
 	vp_error e = { 0 };
 	vp_task_opts o = { .kind = VP_TASK_HTTPS_UPDATE };
-	int64_t *ids = NULL, id = 0;
-	size_t n = 0, cap = 0;
-	int r;
+	int64_t id = 0;
+	vp_err rc;
 
 	if (vp_store_begin(c->s, &e) != VP_OK) {
 		rlog(c, "cannot look for devices to renew: %s", e.msg);
 		return;
 	}
-	if (sqlite3_prepare_v2(vp_store_db(c->s), "SELECT d.id, EXISTS (SELECT 1 FROM "
-	    "task_devices r JOIN tasks t ON t.id = r.task_id WHERE r.device_id = d.id AND "
-	    "t.state IN ('Queued', 'Running') AND r.status IN ('Pending', 'Running') AND "
-	    "t.kind <> '" VP_TASK_DEVICE_CHECK "') FROM devices d WHERE d.pinned = 1 AND d.cert_serial <> '' AND "
-	    "d.cert_not_after <= ?1 ORDER BY d.id", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, c->now + (int64_t)c->r->renew_days * 86400) != SQLITE_OK) {
-		vp_store_fail(c->s, &e, "look for devices to renew");
+	if ((rc = vp_store_device_to_renew(c->s, c->now + (int64_t)c->r->renew_days * 86400,
+	    due_device, &d, &e)) != VP_OK) {
+		if (rc == VP_ERR_NOMEM)
+			vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		c->r->devices_due++;
-		if (sqlite3_column_int(st, 1)) {
-			c->r->devices_busy++;
-			continue;
-		}
-		if (n == cap) {
-			int64_t *m = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof(*ids));
-
-			if (m == NULL) {
-				vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
-				goto fail;
-			}
-			ids = m;
-		}
-		ids[n++] = sqlite3_column_int64(st, 0);
-	}
-	if (r != SQLITE_DONE) {
-		vp_store_fail(c->s, &e, "look for devices to renew");
-		goto fail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (n > 0 && vp_task_create(c->s, &o, ids, n, 0, c->actor, &id, &e) != VP_OK)
+	if (d.n > 0 && vp_task_create(c->s, &o, d.ids, d.n, 0, c->actor, &id, &e) != VP_OK)
 		goto fail;
 	if (vp_store_commit(c->s, &e) != VP_OK)
 		goto fail;
-	if (n > 0) {
+	if (d.n > 0) {
 		c->r->renewal_task = id;
 		rlog(c, "task %" PRId64 ": renewing the certificates of %zu device%s (within %d days "
-		    "of their end)", id, n, n == 1 ? "" : "s", c->r->renew_days);
+		    "of their end)", id, d.n, d.n == 1 ? "" : "s", c->r->renew_days);
 	}
 	if (c->r->devices_busy > 0)
 		rlog(c, "%d device%s due for renewal %s already in a task", c->r->devices_busy,
 		    c->r->devices_busy == 1 ? "" : "s", c->r->devices_busy == 1 ? "is" : "are");
-	free(ids);
+	free(d.ids);
 	return;
 fail:
-	sqlite3_finalize(st);
 	vp_store_rollback(c->s);
-	free(ids);
+	free(d.ids);
 	rlog(c, "cannot make the device renewal task: %s", e.msg);
 	{
 		char msg[600];
@@ -286,11 +289,7 @@ check_part(run *c)
 
 	if (vp_store_begin(c->s, &e) != VP_OK)
 		goto fail;
-	if (vp_store_ids(c->s, "SELECT d.id FROM devices d WHERE d.api <> '"
-	    VP_DEV_API_UNSUPPORTED "' AND NOT EXISTS (SELECT 1 FROM task_devices r JOIN tasks t "
-	    "ON t.id = r.task_id WHERE r.device_id = d.id AND t.state IN ('Queued', 'Running') "
-	    "AND r.status IN ('Pending', 'Running')) ORDER BY d.id", "look for devices to check",
-	    &ids, &n, &e) != VP_OK ||
+	if (vp_store_device_to_check(c->s, &ids, &n, &e) != VP_OK ||
 	    (n > 0 && vp_task_create(c->s, &o, ids, n, 0, c->actor, &id, &e) != VP_OK) ||
 	    vp_store_commit(c->s, &e) != VP_OK)
 		goto fail;

@@ -16,11 +16,6 @@ sqlite3 *vp_store_db(vp_store *s);
  * telling busy, read-only and damaged stores apart. Returns VP_ERR_STORE. */
 vp_err vp_store_fail(vp_store *s, vp_error *e, const char *what);
 
-/* The integers of the one column of sql's rows (no parameters) into *ids (free()), *n of
- * them; what names the work for vp_store_fail. */
-vp_err vp_store_ids(vp_store *s, const char *sql, const char *what, int64_t **ids, size_t *n,
-    vp_error *e);
-
 /* A parameter of a statement run by vp_sql_run, bound to ?1, ?2, ... in order. Text and blobs
  * are bound without a copy: they must live until the call returns. */
 typedef enum vp_sql_type {

@@ -1562,43 +1562,6 @@ vp_store_fail(vp_store *s, vp_error *e, const char *what)
 	return store_fail(s, e, what);
 }
 
-vp_err
-vp_store_ids(vp_store *s, const char *sql, const char *what, int64_t **ids, size_t *n,
-    vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	vp_err rc = VP_OK;
-	int r;
-
-	*ids = NULL;
-	*n = 0;
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return vp_store_fail(s, e, what);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			int64_t *m = realloc(*ids, (cap = cap ? cap * 2 : 64) * sizeof(**ids));
-
-			if (m == NULL) {
-				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			*ids = m;
-		}
-		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
-	}
-	if (r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, what);
-out:
-	sqlite3_finalize(st);
-	if (rc != VP_OK) {
-		free(*ids);
-		*ids = NULL;
-		*n = 0;
-	}
-	return rc;
-}
-
 /* ---- vp_sql_run: one way to run a statement and walk its rows (store_internal.h) ---- */
 
 /* FNV-1a of the statement text: finds the kept statement without comparing every text. */

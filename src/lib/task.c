@@ -1,22 +1,15 @@
-/* Tasks in the store: create, read, cancel, retry. The engine (engine.c) runs them. */
+/* Tasks: create, read, cancel, retry, with the rules each follows; their rows are in the
+ * store (store_task.c) and the engine (engine.c) runs them. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "device_internal.h"
 #include "internal.h"
-#include "store_internal.h"
 #include "vmspki/settings.h"
 #include "vmspki/task.h"
-
-static void
-copy_col(sqlite3_stmt *st, int col, char *buf, size_t n)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	snprintf(buf, n, "%s", t != NULL ? (const char *)t : "");
-}
 
 int
 vp_task_done(const vp_task *t)
@@ -25,83 +18,33 @@ vp_task_done(const vp_task *t)
 	    strcmp(t->state, VP_TASK_CANCELLED) == 0;
 }
 
-/* Is device id busy in a task that is not done? *task gets that task. */
-static vp_err
-device_busy(vp_store *s, int64_t dev, int64_t self, int64_t *task, vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-	int r;
-
-	*task = 0;
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT t.id FROM tasks t JOIN task_devices r "
-	    "ON r.task_id = t.id WHERE r.device_id = ?1 AND t.id <> ?2 AND t.state IN "
-	    "('Queued', 'Running') AND r.status IN ('Pending', 'Running') AND "
-	    "t.kind <> '" VP_TASK_DEVICE_CHECK "' LIMIT 1", -1, &st,
-	    NULL) != SQLITE_OK || sqlite3_bind_int64(st, 1, dev) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, self) != SQLITE_OK)
-		rc = vp_store_fail(s, e, "look for the device's running tasks");
-	else if ((r = sqlite3_step(st)) == SQLITE_ROW)
-		*task = sqlite3_column_int64(st, 0);
-	else if (r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "look for the device's running tasks");
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static vp_err
-device_exists(vp_store *s, int64_t dev, int *yes, vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-	int r;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT 1 FROM devices WHERE id = ?1", -1, &st,
-	    NULL) != SQLITE_OK || sqlite3_bind_int64(st, 1, dev) != SQLITE_OK)
-		rc = vp_store_fail(s, e, "look up a device");
-	else if ((r = sqlite3_step(st)) == SQLITE_ROW || r == SQLITE_DONE)
-		*yes = r == SQLITE_ROW;
-	else
-		rc = vp_store_fail(s, e, "look up a device");
-	sqlite3_finalize(st);
-	return rc;
-}
-
 static vp_err
 add_device(vp_store *s, int64_t task, int64_t dev, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t busy;
 	int yes = 0;
 	vp_err rc;
 
-	if ((rc = device_exists(s, dev, &yes, e)) != VP_OK)
+	if ((rc = vp_store_device_exists(s, dev, &yes, e)) != VP_OK)
 		return rc;
 	if (!yes)
 		return vp_error_set(e, VP_ERR_NOTFOUND, "there is no device %" PRId64
 		    " (vmspki device list shows the devices)", dev);
-	if ((rc = device_busy(s, dev, task, &busy, e)) != VP_OK)
+	if ((rc = vp_store_task_device_busy(s, dev, task, &busy, e)) != VP_OK)
 		return rc;
 	if (busy != 0)
 		return vp_error_set(e, VP_ERR_EXISTS, "device %" PRId64 " is already in task %"
 		    PRId64 ", which has not finished; wait for it or cancel it (vmspki task "
 		    "cancel %" PRId64 ")", dev, busy, busy);
-	if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO task_devices (task_id, device_id) "
-	    "VALUES (?1, ?2) ON CONFLICT DO NOTHING", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, task) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, dev) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "add a device to the task");
-	sqlite3_finalize(st);
-	return rc;
+	return vp_store_task_device_add(s, task, dev, e);
 }
 
 vp_err
 vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n, int all,
     const char *actor, int64_t *id, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	json_t *opt = NULL;
-	char *opts = NULL, detail[160];
+	vp_task t;
+	char detail[160];
 	int conc = o->concurrency > 0 ? o->concurrency : VP_TASK_CONCURRENCY_DEFAULT;
 	int64_t *every = NULL;
 	size_t nevery = 0;
@@ -135,19 +78,18 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 	if (o->timeout_s < 0 || o->timeout_s > 600)
 		return vp_error_set(e, VP_ERR_INVALID, "the request timeout is 1 to 600 seconds, "
 		    "not %d", o->timeout_s);
-	opt = json_pack("{s:s,s:b,s:i}", "cn", o->cn_mode != NULL ? o->cn_mode : "", "https_only",
-	    o->https_only != 0, "timeout_s", o->timeout_s);
-	if (opt == NULL || (opts = json_dumps(opt, JSON_COMPACT)) == NULL) {
-		json_decref(opt);
-		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-	}
-	json_decref(opt);
+	memset(&t, 0, sizeof(t));
+	snprintf(t.kind, sizeof(t.kind), "%s", o->kind);
+	snprintf(t.cn_mode, sizeof(t.cn_mode), "%s", o->cn_mode != NULL ? o->cn_mode : "");
+	t.https_only = o->https_only != 0;
+	t.timeout_s = o->timeout_s;
+	t.concurrency = conc;
+	t.created_at = (int64_t)time(NULL);
 
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		goto out;
 	if (all) {
-		if ((rc = vp_store_ids(s, "SELECT id FROM devices ORDER BY id", "list the devices",
-		    &every, &nevery, e)) != VP_OK)
+		if ((rc = vp_store_device_ids(s, 0, &every, &nevery, e)) != VP_OK)
 			goto fail;
 		if (nevery == 0) {
 			rc = vp_error_set(e, VP_ERR_INVALID, "there are no devices: add some first "
@@ -157,18 +99,8 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 		ids = every;
 		n = nevery;
 	}
-	if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO tasks (kind, state, options, "
-	    "concurrency, created_at) VALUES (?1, 'Queued', ?2, ?3, ?4)", -1, &st,
-	    NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, o->kind, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, opts, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 3, conc) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL)) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_DONE) {
-		rc = vp_store_fail(s, e, "create the task");
+	if ((rc = vp_store_task_insert(s, &t, id, e)) != VP_OK)
 		goto fail;
-	}
-	*id = sqlite3_last_insert_rowid(vp_store_db(s));
 	for (size_t i = 0; i < n; i++)
 		if ((rc = add_device(s, *id, ids[i], e)) != VP_OK)
 			goto fail;
@@ -181,165 +113,31 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 fail:
 	vp_store_rollback(s);
 out:
-	sqlite3_finalize(st);
 	free(every);
-	free(opts);
 	return rc;
-}
-
-#define TASK_SELECT \
-	"SELECT t.id, t.kind, t.state, t.options, t.concurrency, t.cancel, t.created_at, " \
-	"t.started_at, t.finished_at, " \
-	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id), " \
-	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Pending'), " \
-	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Running'), " \
-	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Finished'), "\
-	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Failed'), " \
-	"(SELECT count(*) FROM task_devices r WHERE r.task_id = t.id AND r.status = 'Cancelled'), "\
-	"t.phase, (SELECT count(*) FROM task_items i WHERE i.task_id = t.id), " \
-	"(SELECT count(*) FROM task_items i WHERE i.task_id = t.id AND i.status = 'Failed') " \
-	"FROM tasks t "
-
-static void
-task_read(sqlite3_stmt *st, vp_task *t)
-{
-	const char *opts = (const char *)sqlite3_column_text(st, 3);
-	json_t *o = opts != NULL ? json_loads(opts, 0, NULL) : NULL;
-	const char *cn = o != NULL ? json_string_value(json_object_get(o, "cn")) : NULL;
-
-	memset(t, 0, sizeof(*t));
-	t->id = sqlite3_column_int64(st, 0);
-	copy_col(st, 1, t->kind, sizeof(t->kind));
-	copy_col(st, 2, t->state, sizeof(t->state));
-	snprintf(t->cn_mode, sizeof(t->cn_mode), "%s", cn != NULL ? cn : "");
-	t->https_only = o != NULL && json_is_true(json_object_get(o, "https_only"));
-	t->timeout_s = o != NULL ? (int)json_integer_value(json_object_get(o, "timeout_s")) : 0;
-	json_decref(o);
-	t->concurrency = sqlite3_column_int(st, 4);
-	t->cancel = sqlite3_column_int(st, 5);
-	t->created_at = sqlite3_column_int64(st, 6);
-	t->started_at = sqlite3_column_int64(st, 7);
-	t->finished_at = sqlite3_column_int64(st, 8);
-	t->total = sqlite3_column_int64(st, 9);
-	t->pending = sqlite3_column_int64(st, 10);
-	t->running = sqlite3_column_int64(st, 11);
-	t->finished = sqlite3_column_int64(st, 12);
-	t->failed = sqlite3_column_int64(st, 13);
-	t->cancelled = sqlite3_column_int64(st, 14);
-	t->phase = sqlite3_column_int(st, 15);
-	t->items = sqlite3_column_int64(st, 16);
-	t->items_failed = sqlite3_column_int64(st, 17);
 }
 
 vp_err
 vp_task_get(vp_store *s, int64_t id, vp_task *out, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-	int r;
+	vp_err rc = vp_store_task_get(s, id, out, e);
 
-	if (sqlite3_prepare_v2(vp_store_db(s), TASK_SELECT "WHERE t.id = ?1", -1, &st,
-	    NULL) != SQLITE_OK || sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
-		rc = vp_store_fail(s, e, "look up a task");
-	else if ((r = sqlite3_step(st)) == SQLITE_ROW)
-		task_read(st, out);
-	else if (r == SQLITE_DONE)
+	if (rc == VP_ERR_NOTFOUND)
 		rc = vp_error_set(e, VP_ERR_NOTFOUND, "there is no task %" PRId64
 		    " (vmspki task list shows the tasks)", id);
-	else
-		rc = vp_store_fail(s, e, "look up a task");
-	sqlite3_finalize(st);
 	return rc;
 }
 
 vp_err
 vp_task_list(vp_store *s, vp_task_cb cb, void *arg, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_task t;
-	vp_err rc = VP_OK;
-	int r;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), TASK_SELECT "ORDER BY t.id", -1, &st,
-	    NULL) != SQLITE_OK) {
-		rc = vp_store_fail(s, e, "list the tasks");
-		goto out;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int cbr;
-
-		task_read(st, &t);
-		if ((cbr = cb(&t, arg)) != 0) {
-			rc = (vp_err)cbr;
-			goto out;
-		}
-	}
-	if (r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "list the tasks");
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return vp_store_task_list(s, cb, arg, e);
 }
 
 vp_err
 vp_task_results(vp_store *s, int64_t id, vp_task_result_cb cb, void *arg, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_task_result res;
-	vp_err rc = VP_OK;
-	int r;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT r.task_id, r.device_id, "
-	    "coalesce(d.address, ''), coalesce(d.mac, ''), r.status, r.step, r.error, "
-	    "r.retryable, r.attempts, r.cert_serial, r.key_alias, r.started_at, r.finished_at, "
-	    "r.duration_ms FROM task_devices r LEFT JOIN devices d ON d.id = r.device_id "
-	    "WHERE r.task_id = ?1 ORDER BY r.device_id", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-		rc = vp_store_fail(s, e, "read the task's results");
-		goto out;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int cbr;
-
-		memset(&res, 0, sizeof(res));
-		res.task_id = sqlite3_column_int64(st, 0);
-		res.device_id = sqlite3_column_int64(st, 1);
-		copy_col(st, 2, res.address, sizeof(res.address));
-		copy_col(st, 3, res.mac, sizeof(res.mac));
-		copy_col(st, 4, res.status, sizeof(res.status));
-		copy_col(st, 5, res.step, sizeof(res.step));
-		copy_col(st, 6, res.error, sizeof(res.error));
-		res.retryable = sqlite3_column_int(st, 7);
-		res.attempts = sqlite3_column_int(st, 8);
-		copy_col(st, 9, res.cert_serial, sizeof(res.cert_serial));
-		copy_col(st, 10, res.key_alias, sizeof(res.key_alias));
-		res.started_at = sqlite3_column_int64(st, 11);
-		res.finished_at = sqlite3_column_int64(st, 12);
-		res.duration_ms = sqlite3_column_int64(st, 13);
-		if ((cbr = cb(&res, arg)) != 0) {
-			rc = (vp_err)cbr;
-			goto out;
-		}
-	}
-	if (r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "read the task's results");
-out:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Runs sql (binding the task id as ?1) inside the caller's transaction. */
-static vp_err
-task_exec(vp_store *s, const char *sql, int64_t id, const char *what, vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), sql, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-		rc = vp_store_fail(s, e, what);
-	sqlite3_finalize(st);
-	return rc;
+	return vp_store_task_device_list(s, id, cb, arg, e);
 }
 
 vp_err
@@ -360,16 +158,8 @@ vp_task_cancel(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	}
 	/* Devices not started are cancelled here; the engine stops the running ones. A task no
 	 * engine has picked up yet ends at once. */
-	if ((rc = task_exec(s, "UPDATE tasks SET cancel = 1 WHERE id = ?1", id,
-	    "cancel the task", e)) != VP_OK ||
-	    (rc = task_exec(s, "UPDATE task_devices SET status = 'Cancelled', "
-	    "error = 'cancelled before it started' WHERE task_id = ?1 AND status = 'Pending'", id,
-	    "cancel the task", e)) != VP_OK)
-		goto fail;
-	if (strcmp(t.state, VP_TASK_QUEUED) == 0 && t.running == 0 &&
-	    (rc = task_exec(s, "UPDATE tasks SET state = 'Cancelled', finished_at = "
-	    "CAST(strftime('%s', 'now') AS INTEGER) WHERE id = ?1", id, "cancel the task",
-	    e)) != VP_OK)
+	if ((rc = vp_store_task_cancel(s, id, strcmp(t.state, VP_TASK_QUEUED) == 0 &&
+	    t.running == 0, e)) != VP_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "task %" PRId64, id);
 	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.cancel", NULL,
@@ -381,39 +171,33 @@ fail:
 	return rc;
 }
 
-/* VP_ERR_EXISTS if a failed or cancelled device of task id is busy in another task. */
-static vp_err
-retry_busy(vp_store *s, int64_t id, vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t busy = 0, dev = 0;
-	vp_err rc = VP_OK;
-	int r;
+struct retry_check {
+	vp_store *s;
+	int64_t task;
+	vp_error *e;
+};
 
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT device_id FROM task_devices WHERE "
-	    "task_id = ?1 AND status IN ('Failed', 'Cancelled')", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
-		return vp_store_fail(s, e, "read the task's devices");
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		dev = sqlite3_column_int64(st, 0);
-		if ((rc = device_busy(s, dev, id, &busy, e)) != VP_OK)
-			break;
-		if (busy != 0) {
-			rc = vp_error_set(e, VP_ERR_EXISTS, "device %" PRId64 " of task %" PRId64
-			    " is in task %" PRId64 " now, which has not finished; retry once it has "
-			    "(or cancel it: vmspki task cancel %" PRId64 ")", dev, id, busy, busy);
-			break;
-		}
-	}
-	if (rc == VP_OK && r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "read the task's devices");
-	sqlite3_finalize(st);
-	return rc;
+/* VP_ERR_EXISTS if failed or cancelled device dev of the task is busy in another task. */
+static int
+retry_busy(int64_t dev, void *arg)
+{
+	struct retry_check *c = arg;
+	int64_t busy = 0;
+	vp_err rc;
+
+	if ((rc = vp_store_task_device_busy(c->s, dev, c->task, &busy, c->e)) != VP_OK)
+		return rc;
+	if (busy != 0)
+		return vp_error_set(c->e, VP_ERR_EXISTS, "device %" PRId64 " of task %" PRId64
+		    " is in task %" PRId64 " now, which has not finished; retry once it has "
+		    "(or cancel it: vmspki task cancel %" PRId64 ")", dev, c->task, busy, busy);
+	return 0;
 }
 
 vp_err
 vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e)
 {
+	struct retry_check chk = { s, id, e };
 	char detail[64];
 	vp_task t;
 	vp_err rc;
@@ -434,19 +218,11 @@ vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	}
 	/* A CA replacement whose components or server certificate failed does its local part
 	 * again (what is done already is seen and kept). */
-	if (t.items_failed > 0 && ((rc = task_exec(s, "UPDATE task_items SET status = "
-	    "'Pending', detail = '', finished_at = 0 WHERE task_id = ?1 AND status = 'Failed'",
-	    id, "retry the task", e)) != VP_OK || (rc = task_exec(s, "UPDATE tasks SET phase = 0 "
-	    "WHERE id = ?1", id, "retry the task", e)) != VP_OK))
+	if (t.items_failed > 0 && (rc = vp_store_task_item_retry(s, id, e)) != VP_OK)
 		goto fail;
 	/* A failed device may have gone into another task meanwhile: not two at once. */
-	if ((rc = retry_busy(s, id, e)) != VP_OK)
-		goto fail;
-	if ((rc = task_exec(s, "UPDATE task_devices SET status = 'Pending', retryable = 0, "
-	    "finished_at = 0 WHERE task_id = ?1 AND status IN ('Failed', 'Cancelled')", id,
-	    "retry the task", e)) != VP_OK ||
-	    (rc = task_exec(s, "UPDATE tasks SET state = 'Queued', cancel = 0, finished_at = 0, "
-	    "claimed_by = '', lease_until = 0 WHERE id = ?1", id, "retry the task", e)) != VP_OK)
+	if ((rc = vp_store_task_device_failed(s, id, retry_busy, &chk, e)) != VP_OK ||
+	    (rc = vp_store_task_requeue(s, id, e)) != VP_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "task %" PRId64, id);
 	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.retry", NULL,
@@ -525,99 +301,53 @@ vp_json_task_items(vp_store *s, int64_t id, vp_error *e)
 vp_err
 vp_task_items(vp_store *s, int64_t id, vp_task_item_cb cb, void *arg, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_task_item it;
-	vp_err rc = VP_OK;
-	int r;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT item, status, detail, finished_at FROM "
-	    "task_items WHERE task_id = ?1 ORDER BY seq", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-		rc = vp_store_fail(s, e, "read the task's items");
-		goto out;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int cbr;
-
-		memset(&it, 0, sizeof(it));
-		copy_col(st, 0, it.item, sizeof(it.item));
-		copy_col(st, 1, it.status, sizeof(it.status));
-		copy_col(st, 2, it.detail, sizeof(it.detail));
-		it.finished_at = sqlite3_column_int64(st, 3);
-		if ((cbr = cb(&it, arg)) != 0) {
-			rc = (vp_err)cbr;
-			goto out;
-		}
-	}
-	if (r != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "read the task's items");
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return vp_store_task_item_list(s, id, cb, arg, e);
 }
 
 vp_err
 vp_task_item_set(vp_store *s, int64_t id, const char *item, const char *status,
     const char *detail, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
 	int done = strcmp(status, "Pending") != 0;
 
-	if (sqlite3_prepare_v2(vp_store_db(s), "UPDATE task_items SET status = ?3, detail = ?4, "
-	    "finished_at = ?5 WHERE task_id = ?1 AND item = ?2", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, item, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 4, detail != NULL ? detail : "", -1, SQLITE_STATIC) !=
-	    SQLITE_OK ||
-	    sqlite3_bind_int64(st, 5, done ? (sqlite3_int64)time(NULL) : 0) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "record the outcome of a task item");
-	sqlite3_finalize(st);
-	return rc;
+	return vp_store_task_item_set(s, id, item, status, detail, done ? (int64_t)time(NULL) : 0,
+	    e);
 }
 
 vp_err
 vp_task_set_phase(vp_store *s, int64_t id, int phase, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-
-	if (sqlite3_prepare_v2(vp_store_db(s), "UPDATE tasks SET phase = ?2 WHERE id = ?1", -1,
-	    &st, NULL) != SQLITE_OK || sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 2, phase) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "record the task's phase");
-	sqlite3_finalize(st);
-	return rc;
+	return vp_store_task_set_phase(s, id, phase, e);
 }
 
-static vp_err
-add_item(vp_store *s, int64_t task, int seq, const char *item, vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
+struct ca_replace_items {
+	vp_store *s;
+	int64_t task;
+	int seq, ncomp;
+	vp_error *e;
+};
 
-	if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO task_items (task_id, seq, item) "
-	    "VALUES (?1, ?2, ?3)", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, task) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 2, seq) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 3, item, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_DONE)
-		rc = vp_store_fail(s, e, "add an item to the task");
-	sqlite3_finalize(st);
-	return rc;
+/* An item "component <id>" for each component, in the order of their ids. */
+static int
+add_component_item(const vp_store_component *c, void *arg)
+{
+	struct ca_replace_items *a = arg;
+	char item[96];
+
+	snprintf(item, sizeof(item), "component %s", c->id);
+	a->ncomp++;
+	return vp_store_task_item_add(a->s, a->task, a->seq++, item, a->e);
 }
 
 vp_err
 vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
+	struct ca_replace_items ci = { s, 0, 0, 0, e };
 	int64_t *devs = NULL;
 	size_t ndev = 0;
 	long conc = VP_TASK_CONCURRENCY_DEFAULT;
-	char detail[160], item[96];
-	int seq = 0, ncomp = 0, r;
+	char detail[160];
+	vp_task t;
 	vp_err rc;
 
 	if ((rc = vp_setting_get_int(s, "task.concurrency", &conc, e)) != VP_OK)
@@ -625,54 +355,31 @@ vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error 
 	if ((rc = vp_store_begin(s, e)) != VP_OK)
 		return rc;
 	/* The devices that serve a certificate of ours; the others have none to replace. */
-	if ((rc = vp_store_ids(s, "SELECT id FROM devices WHERE cert_serial <> '' ORDER BY id",
-	    "list the devices", &devs, &ndev, e)) != VP_OK)
+	if ((rc = vp_store_device_ids(s, 1, &devs, &ndev, e)) != VP_OK)
 		goto fail;
-	if (sqlite3_prepare_v2(vp_store_db(s), "INSERT INTO tasks (kind, state, options, "
-	    "concurrency, created_at) VALUES ('" VP_TASK_CA_REPLACE "', 'Queued', '{}', ?1, ?2)",
-	    -1, &st, NULL) != SQLITE_OK || sqlite3_bind_int(st, 1, (int)conc) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL)) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_DONE) {
-		rc = vp_store_fail(s, e, "create the task");
+	memset(&t, 0, sizeof(t));
+	snprintf(t.kind, sizeof(t.kind), "%s", VP_TASK_CA_REPLACE);
+	t.concurrency = (int)conc;
+	t.created_at = (int64_t)time(NULL);
+	if ((rc = vp_store_task_insert(s, &t, id, e)) != VP_OK)
 		goto fail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	*id = sqlite3_last_insert_rowid(vp_store_db(s));
 	for (size_t i = 0; i < ndev; i++)
 		if ((rc = add_device(s, *id, devs[i], e)) != VP_OK)
 			goto fail;
-	if (sqlite3_prepare_v2(vp_store_db(s), "SELECT id FROM components ORDER BY id", -1, &st,
-	    NULL) != SQLITE_OK) {
-		rc = vp_store_fail(s, e, "list the components");
-		goto fail;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		snprintf(item, sizeof(item), "component %s", (const char *)sqlite3_column_text(st,
-		    0));
-		if ((rc = add_item(s, *id, seq++, item, e)) != VP_OK)
-			goto fail;
-		ncomp++;
-	}
-	if (r != SQLITE_DONE) {
-		rc = vp_store_fail(s, e, "list the components");
-		goto fail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if ((rc = add_item(s, *id, seq++, VP_TASK_ITEM_SERVER, e)) != VP_OK ||
-	    (rc = add_item(s, *id, seq++, VP_TASK_ITEM_OLD_CA, e)) != VP_OK)
+	ci.task = *id;
+	if ((rc = vp_store_component_list(s, add_component_item, &ci, e)) != VP_OK ||
+	    (rc = vp_store_task_item_add(s, *id, ci.seq++, VP_TASK_ITEM_SERVER, e)) != VP_OK ||
+	    (rc = vp_store_task_item_add(s, *id, ci.seq++, VP_TASK_ITEM_OLD_CA, e)) != VP_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "task %" PRId64 ": " VP_TASK_CA_REPLACE " on %zu "
-	    "device%s and %d component%s", *id, ndev, ndev == 1 ? "" : "s", ncomp,
-	    ncomp == 1 ? "" : "s");
+	    "device%s and %d component%s", *id, ndev, ndev == 1 ? "" : "s", ci.ncomp,
+	    ci.ncomp == 1 ? "" : "s");
 	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.create",
 	    NULL, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
 		goto fail;
 	free(devs);
 	return VP_OK;
 fail:
-	sqlite3_finalize(st);
 	vp_store_rollback(s);
 	free(devs);
 	return rc;
