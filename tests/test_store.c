@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "store_internal.h"
 #include "testutil.h"
 #include "vmspki/store.h"
 #include "vmspki/util.h"
@@ -885,6 +886,112 @@ writer_waits_for_another_handles_transaction(void **state)
 	vp_store_close(b);
 }
 
+/* ---- vp_sql_run, the store files' one way to run a statement (store_internal.h) ---- */
+
+struct walk {
+	vp_store *s;
+	int rows;
+	int64_t inner_total;
+	int stop_at;
+};
+
+/* Reads the key_value table again from inside the walk: the same SQL is in use further up. */
+static vp_err
+walk_row(sqlite3_stmt *row, void *arg, vp_error *e)
+{
+	struct walk *w = arg;
+	char *key = vp_sql_col_dup(row, 0), text[8];
+	int64_t n = 0;
+	vp_err rc;
+
+	w->rows++;
+	assert_non_null(key);
+	vp_sql_col_text(row, 0, text, sizeof(text));
+	assert_string_equal(key, text);
+	assert_int_equal(strncmp(key, "t.", 2), 0);
+	free(key);
+	if ((rc = vp_sql_int(w->s, "count keys", "SELECT count(*) FROM key_value WHERE key >= ?1",
+	    VP_SQL_ARGS(VP_SQL_TEXT("")), &n, e)) != VP_OK)
+		return rc;
+	w->inner_total += n;
+	if (w->stop_at != 0 && w->rows == w->stop_at)
+		return vp_error_set(e, VP_ERR_INVALID, "stopped at row %d", w->rows);
+	return VP_OK;
+}
+
+static void
+sql_run_binds_walks_and_is_reentrant(void **state)
+{
+	struct fx *f = *state;
+	static const char *const walk_sql =
+	    "SELECT key FROM key_value WHERE key LIKE ?1 ORDER BY key";
+	struct walk w = { f->s, 0, 0, 0 };
+	char buf[64];
+	int64_t changes = -1, v = 0;
+	vp_error e;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(buf, sizeof(buf), "t.%d", i);
+		assert_int_equal(vp_store_kv_put(f->s, buf, "x", 1, &e), VP_OK);
+	}
+	/* a walk whose callback runs the same statement text again */
+	assert_int_equal(vp_sql_run(f->s, "walk", walk_sql, VP_SQL_ARGS(VP_SQL_TEXT("t.%")),
+	    walk_row, &w, NULL, &e), VP_OK);
+	assert_int_equal(w.rows, 3);
+	assert_int_equal(w.inner_total, 9);
+	/* kept statements are reset: the same walk again gives the same rows */
+	w.rows = 0;
+	assert_int_equal(vp_sql_run(f->s, "walk", walk_sql, VP_SQL_ARGS(VP_SQL_TEXT("t.%")),
+	    walk_row, &w, NULL, &e), VP_OK);
+	assert_int_equal(w.rows, 3);
+	/* a callback's error stops the walk and is the result, with its sentence */
+	w.rows = 0;
+	w.stop_at = 2;
+	assert_int_equal(vp_sql_run(f->s, "walk", walk_sql, VP_SQL_ARGS(VP_SQL_TEXT("t.%")),
+	    walk_row, &w, NULL, &e), VP_ERR_INVALID);
+	assert_int_equal(w.rows, 2);
+	assert_string_equal(e.msg, "stopped at row 2");
+	/* changes, NULL text and a missing row */
+	assert_int_equal(vp_sql_run(f->s, "drop keys", "DELETE FROM key_value WHERE key LIKE ?1",
+	    VP_SQL_ARGS(VP_SQL_TEXT("t.%")), NULL, NULL, &changes, &e), VP_OK);
+	assert_int_equal(changes, 3);
+	assert_int_equal(vp_sql_int(f->s, "read a null", "SELECT ?1 IS NULL",
+	    VP_SQL_ARGS(VP_SQL_TEXT(NULL)), &v, &e), VP_OK);
+	assert_int_equal(v, 1);
+	assert_int_equal(vp_sql_int(f->s, "find t.0", "SELECT 1 FROM key_value WHERE key = ?1",
+	    VP_SQL_ARGS(VP_SQL_TEXT("t.0")), &v, &e), VP_ERR_NOTFOUND);
+	assert_non_null(strstr(e.msg, "find t.0"));
+	/* a statement that does not compile names the work, and the handle goes on */
+	assert_int_equal(vp_sql_run(f->s, "run nonsense", "SELEC nothing", VP_SQL_NOARGS, NULL,
+	    NULL, NULL, &e), VP_ERR_STORE);
+	assert_non_null(strstr(e.msg, "cannot run nonsense"));
+	assert_int_equal(vp_store_kv_put(f->s, "after", "y", 1, &e), VP_OK);
+}
+
+/* SQL built at run time is kept by its text: many distinct statements never exhaust the
+ * handle, and a buffer reused for another text never runs the old statement. */
+static void
+sql_run_keeps_statements_by_text(void **state)
+{
+	struct fx *f = *state;
+	char sql[64];
+	int64_t v;
+	vp_error e;
+	int i;
+
+	for (i = 0; i < 400; i++) {
+		snprintf(sql, sizeof(sql), "SELECT %d", i);
+		assert_int_equal(vp_sql_int(f->s, "select", sql, VP_SQL_NOARGS, &v, &e), VP_OK);
+		assert_int_equal(v, i);
+	}
+	for (i = 0; i < 400; i += 37) {
+		snprintf(sql, sizeof(sql), "SELECT %d", i);
+		assert_int_equal(vp_sql_int(f->s, "select", sql, VP_SQL_NOARGS, &v, &e), VP_OK);
+		assert_int_equal(v, i);
+	}
+}
+
 int
 main(void)
 {
@@ -912,6 +1019,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(audit_append_rolls_back_with_the_callers_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_handles_see_each_others_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(writer_waits_for_another_handles_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(sql_run_binds_walks_and_is_reentrant, setup, teardown),
+		cmocka_unit_test_setup_teardown(sql_run_keeps_statements_by_text, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
