@@ -19,7 +19,7 @@ typedef struct vp_buf {
 	size_t max;         /* len never passes it */
 	const char *what;   /* names the contents in the error sentence ("the device's answer") */
 	unsigned flags;     /* VP_BUF_SECRET */
-	int failed;         /* an append was refused since init or the last reset */
+	vp_err failed;      /* the first refusal since init or the last reset, or VP_OK */
 } vp_buf;
 
 /* Makes b an empty buffer that holds at most max bytes (at most SIZE_MAX - 1). what is a
@@ -42,9 +42,9 @@ vp_err vp_buf_printf(vp_buf *b, vp_error *e, const char *fmt, ...)
 const char *vp_buf_str(const vp_buf *b);
 size_t vp_buf_len(const vp_buf *b);
 
-/* 1 if an append was refused since init or the last reset (like ferror): a run of appends
- * can be checked once at its end. */
-int vp_buf_failed(const vp_buf *b);
+/* The code of the first refused append since init or the last reset, VP_OK if none (like
+ * ferror): a run of appends can be checked once at its end. */
+vp_err vp_buf_failed(const vp_buf *b);
 
 /* Hands the NUL-terminated contents to the caller (*out, freed by the caller, wiped first
  * when b is VP_BUF_SECRET; *len without the NUL, len may be NULL) and leaves b empty.

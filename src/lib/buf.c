@@ -24,11 +24,19 @@ vp_buf_init(vp_buf *b, const char *what, size_t max, unsigned flags)
 	b->flags = flags;
 }
 
+/* Remembers the first refusal for vp_buf_failed. */
+static void
+refused(vp_buf *b, vp_err code)
+{
+	if (b->failed == VP_OK)
+		b->failed = code;
+}
+
 /* The refusal sentence names the limit the way a person would ("is over 1 MiB"). */
 static vp_err
 over(vp_buf *b, vp_error *e)
 {
-	b->failed = 1;
+	refused(b, VP_ERR_INVALID);
 	if (b->max >= MIB && b->max % MIB == 0)
 		return vp_error_set(e, VP_ERR_INVALID, "%s is over %zu MiB", b->what, b->max / MIB);
 	if (b->max >= KIB && b->max % KIB == 0)
@@ -69,7 +77,7 @@ room(vp_buf *b, size_t n, vp_error *e)
 	b->cap = cap;
 	return VP_OK;
 nomem:
-	b->failed = 1;
+	refused(b, VP_ERR_NOMEM);
 	return vp_error_set(e, VP_ERR_NOMEM, "out of memory for %s", b->what);
 }
 
@@ -105,7 +113,7 @@ vp_buf_printf(vp_buf *b, vp_error *e, const char *fmt, ...)
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n < 0) {
-		b->failed = 1;
+		refused(b, VP_ERR_INTERNAL);
 		return vp_error_set(e, VP_ERR_INTERNAL, "cannot format the text of %s", b->what);
 	}
 	if ((rc = room(b, (size_t)n, e)) != VP_OK)
@@ -115,7 +123,7 @@ vp_buf_printf(vp_buf *b, vp_error *e, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= b->cap - b->len) {   /* the arguments changed meanwhile */
 		b->p[b->len] = '\0';
-		b->failed = 1;
+		refused(b, VP_ERR_INTERNAL);
 		return vp_error_set(e, VP_ERR_INTERNAL, "cannot format the text of %s", b->what);
 	}
 	b->len += (size_t)n;
@@ -134,7 +142,7 @@ vp_buf_len(const vp_buf *b)
 	return b->len;
 }
 
-int
+vp_err
 vp_buf_failed(const vp_buf *b)
 {
 	return b->failed;
@@ -154,7 +162,7 @@ vp_buf_take(vp_buf *b, char **out, size_t *len, vp_error *e)
 		*len = b->len;
 	b->p = NULL;
 	b->len = b->cap = 0;
-	b->failed = 0;
+	b->failed = VP_OK;
 	return VP_OK;
 }
 
@@ -167,7 +175,7 @@ vp_buf_reset(vp_buf *b)
 		b->p[0] = '\0';
 	}
 	b->len = 0;
-	b->failed = 0;
+	b->failed = VP_OK;
 }
 
 void
@@ -180,5 +188,5 @@ vp_buf_free(vp_buf *b)
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
-	b->failed = 0;
+	b->failed = VP_OK;
 }
