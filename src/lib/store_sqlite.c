@@ -1577,9 +1577,12 @@ vp_store_ids(vp_store *s, const char *sql, const char *what, int64_t **ids, size
 		return vp_store_fail(s, e, what);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*n == cap) {
-			int64_t *m = realloc(*ids, (cap = cap ? cap * 2 : 64) * sizeof(**ids));
+			size_t size;
+			int64_t *m = NULL;
 
-			if (m == NULL) {
+			cap = cap ? cap * 2 : 64;
+			if (cap < *n || !vp_size_mul(cap, sizeof(**ids), &size) ||
+			    (m = realloc(*ids, size)) == NULL) {
 				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 				goto out;
 			}

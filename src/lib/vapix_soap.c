@@ -478,8 +478,10 @@ static int
 strv_push(char ***v, size_t *n, char *s)
 {
 	char **nv;
+	size_t size;
 
-	if (*n >= VX_MAX_LIST || (nv = realloc(*v, (*n + 1) * sizeof(char *))) == NULL)
+	if (*n >= VX_MAX_LIST || !vp_size_mul(*n + 1, sizeof(char *), &size) ||
+	    (nv = realloc(*v, size)) == NULL)
 		return 0;
 	nv[(*n)++] = s;
 	*v = nv;
