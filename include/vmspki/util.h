@@ -40,4 +40,8 @@ vp_err vp_random_b64url(size_t nbytes, const char *prefix, char **out, vp_error 
 /* Duplicates s (NULL gives NULL). */
 char *vp_strdup(const char *s);
 
+/* *out = a * b for the size of an array allocation: 1, or 0 (and *out untouched) when the
+ * product does not fit in a size_t. */
+int vp_size_mul(size_t a, size_t b, size_t *out);
+
 #endif

@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 
 #include "cli.h"
+#include "vmspki/buf.h"
 #include "vmspki/issue.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/profile.h"
@@ -115,26 +116,24 @@ check_args(issue_args *a, const vp_profile **prof)
 	return CLI_OK;
 }
 
-/* Appends the PEM of x to *buf (grown with realloc). */
+/* Appends the PEM of x to b. */
 static int
-append_pem(X509 *x, char **buf, size_t *len)
+append_pem(X509 *x, vp_buf *b)
 {
 	vp_error e = { 0 };
-	char *pem = NULL, *nb;
+	char *pem = NULL;
 	size_t plen = 0;
+	vp_err r;
+	int rc = CLI_OK;
 
 	if (vp_x509_to_pem(x, &pem, &plen, &e) != VP_OK)
 		return cli_fail_err(&e);
-	if ((nb = realloc(*buf, *len + plen + 1)) == NULL) {
-		free(pem);
-		return cli_fail("out of memory");
-	}
-	memcpy(nb + *len, pem, plen);
-	*len += plen;
-	nb[*len] = '\0';
-	*buf = nb;
+	if ((r = vp_buf_add(b, pem, plen, &e)) == VP_ERR_NOMEM)
+		rc = cli_fail("out of memory");
+	else if (r != VP_OK)
+		rc = cli_fail_err(&e);
 	free(pem);
-	return CLI_OK;
+	return rc;
 }
 
 /* Writes one output after the certificate is recorded; a failure says what is left to do. */
@@ -164,10 +163,15 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 	const char *serial = is->rec.serial;
 	STACK_OF(X509) *chain = NULL, *above = vp_ca_chain(ca);
 	vp_error e = { 0 };
-	char *pem = NULL, *full = NULL, cn[256];
+	char *pem = NULL, cn[256];
 	unsigned char *p12 = NULL;
-	size_t len = 0, flen = 0, p12len = 0;
+	size_t len = 0, p12len = 0;
+	vp_buf cert, full;
 	int rc = CLI_OK;
+
+	/* a chain longer than the largest file vmspki reads could not be read back */
+	vp_buf_init(&cert, "the certificate's PEM", VP_FILE_MAX, 0);
+	vp_buf_init(&full, "the certificate chain", VP_FILE_MAX, 0);
 
 	if (a->key_out != NULL) {
 		if (vp_key_to_pem(is->key, &pem, &len, &e) != VP_OK) {
@@ -204,18 +208,20 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 		if ((rc = write_one(a->p12, p12, p12len, 0600, serial, 1)) != CLI_OK)
 			goto out;
 	}
-	if ((rc = append_pem(is->cert, &pem, &len)) != CLI_OK)
+	if ((rc = append_pem(is->cert, &cert)) != CLI_OK)
 		goto out;
 	if (a->out != NULL || !a->json)
-		if ((rc = write_one(a->out, pem, len, 0644, serial, 0)) != CLI_OK)
+		if ((rc = write_one(a->out, vp_buf_str(&cert), vp_buf_len(&cert), 0644, serial,
+		    0)) != CLI_OK)
 			goto out;
 	if (a->chain_out != NULL) {
-		if ((rc = append_pem(is->cert, &full, &flen)) != CLI_OK)
+		if ((rc = append_pem(is->cert, &full)) != CLI_OK)
 			goto out;
 		for (int i = 0; i < sk_X509_num(chain); i++)
-			if ((rc = append_pem(sk_X509_value(chain, i), &full, &flen)) != CLI_OK)
+			if ((rc = append_pem(sk_X509_value(chain, i), &full)) != CLI_OK)
 				goto out;
-		if ((rc = write_one(a->chain_out, full, flen, 0644, serial, 0)) != CLI_OK)
+		if ((rc = write_one(a->chain_out, vp_buf_str(&full), vp_buf_len(&full), 0644,
+		    serial, 0)) != CLI_OK)
 			goto out;
 	}
 	if (a->json) {
@@ -226,7 +232,7 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 			bad |= json_object_set_new(o, "owner_kind", vp_json_str(a->owner_kind));
 			bad |= json_object_set_new(o, "owner_id", vp_json_str(a->owner_id));
 		}
-		bad |= json_object_set_new(o, "certificate", vp_json_str(pem));
+		bad |= json_object_set_new(o, "certificate", vp_json_str(vp_buf_str(&cert)));
 		if (bad) {
 			json_decref(o);
 			rc = cli_fail("certificate %s was issued and recorded, but out of memory "
@@ -237,7 +243,8 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 	}
 out:
 	free(pem);
-	free(full);
+	vp_buf_free(&cert);
+	vp_buf_free(&full);
 	if (p12 != NULL)
 		vp_secret_free(p12, p12len);
 	sk_X509_free(chain);   /* the certificates are borrowed from the CA */

@@ -27,6 +27,8 @@
 
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 1000
+/* The /metrics text; it holds a few hundred lines. */
+#define METRICS_MAX (1024u * 1024u)
 
 /* ---- errors from the library ---- */
 
@@ -305,8 +307,7 @@ h_metrics(vpd_ctx *c)
 	vp_cert_filter f;
 	vp_error e = { 0 };
 	int64_t soon = 0, gone = 0, now = (int64_t)time(NULL), not_after;
-	size_t len = 0;
-	char *text;
+	vp_buf text;
 
 	memset(&f, 0, sizeof(f));
 	f.not_after_before = now + 30 * 86400;
@@ -318,13 +319,16 @@ h_metrics(vpd_ctx *c)
 	pthread_mutex_lock(&c->d->tls_mu);
 	not_after = c->d->tls_info.not_after;
 	pthread_mutex_unlock(&c->d->tls_mu);
-	if ((text = vpd_metrics_render(&c->d->metrics, soon - gone, not_after, &len)) == NULL) {
+	vp_buf_init(&text, "the metrics", METRICS_MAX, 0);
+	if (vpd_metrics_render(&c->d->metrics, soon - gone, not_after, &text) != 0) {
+		vp_buf_free(&text);
 		vpd_reply_oom(c);
 		return;
 	}
-	vpd_alarm_metrics(c->store, &text, &len);   /* without them when they cannot be read */
-	vpd_reply_raw(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
-	free(text);
+	vpd_alarm_metrics(c->store, &text);   /* without them when they cannot be read */
+	vpd_reply_raw(c, 200, "text/plain; version=0.0.4; charset=utf-8", vp_buf_str(&text),
+	    vp_buf_len(&text), NULL);
+	vp_buf_free(&text);
 }
 
 static void

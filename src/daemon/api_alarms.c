@@ -182,7 +182,7 @@ count_kind(const vp_alarm *a, void *arg)
 }
 
 int
-vpd_alarm_metrics(vp_store *s, char **text, size_t *len)
+vpd_alarm_metrics(vp_store *s, vp_buf *text)
 {
 	static const char *const known[] = {
 		VP_ALARM_CA_EXPIRING, VP_ALARM_CA_EXPIRED, VP_ALARM_RENEWAL_FAILED,
@@ -194,8 +194,8 @@ vpd_alarm_metrics(vp_store *s, char **text, size_t *len)
 	    "yet, by kind.\n# TYPE vmspki_alarms_active gauge\n";
 	kinds ks;
 	vp_error e = { 0 };
-	size_t cap, n;
-	char *t;
+	vp_buf t;
+	int rc = -1;
 
 	memset(&ks, 0, sizeof(ks));
 	/* Every kind shows, 0 when none is raised: a missing series is not a zero. */
@@ -205,17 +205,14 @@ vpd_alarm_metrics(vp_store *s, char **text, size_t *len)
 		vpd_log("metrics: cannot count the alarms: %s", e.msg);
 		return -1;
 	}
-	cap = *len + sizeof(head) + ks.n * 96;
-	if ((t = realloc(*text, cap)) == NULL)
-		return -1;
-	*text = t;
-	n = *len;
-	n += (size_t)snprintf(t + n, cap - n, "%s", head);
-	for (size_t i = 0; i < ks.n && n < cap; i++)
-		n += (size_t)snprintf(t + n, cap - n, "vmspki_alarms_active{kind=\"%s\"} %lld\n",
-		    ks.k[i].kind, (long long)ks.k[i].n);
-	if (n >= cap)
-		return -1;      /* cannot happen: 96 bytes hold a line */
-	*len = n;
-	return 0;
+	/* rendered apart, so that text gets all the lines or none */
+	vp_buf_init(&t, "the alarm gauges", sizeof(head) + KINDS_MAX * 96, 0);
+	vp_buf_add_str(&t, head, NULL);
+	for (size_t i = 0; i < ks.n; i++)
+		vp_buf_printf(&t, NULL, "vmspki_alarms_active{kind=\"%s\"} %lld\n", ks.k[i].kind,
+		    (long long)ks.k[i].n);
+	if (!vp_buf_failed(&t) && vp_buf_add(text, vp_buf_str(&t), vp_buf_len(&t), NULL) == VP_OK)
+		rc = 0;
+	vp_buf_free(&t);
+	return rc;
 }

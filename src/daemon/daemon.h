@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "vmspki/buf.h"
 #include "vmspki/ca.h"
 #include "vmspki/device.h"
 #include "vmspki/err.h"
@@ -135,9 +136,10 @@ typedef struct vpd_metrics {
 
 void vpd_metrics_issued(vpd_metrics *m, const char *profile, double seconds);
 void vpd_metrics_status(vpd_metrics *m, int code);
-/* The Prometheus text: expiring_30d and server_not_after come from the caller. */
-char *vpd_metrics_render(const vpd_metrics *m, int64_t expiring_30d, int64_t server_not_after,
-    size_t *len);
+/* Appends the Prometheus text to t: expiring_30d and server_not_after come from the
+ * caller. 0, or -1 when t refused it (then the caller drops t). */
+int vpd_metrics_render(const vpd_metrics *m, int64_t expiring_30d, int64_t server_not_after,
+    vp_buf *t);
 
 /* ---- the shared state ---- */
 
@@ -407,10 +409,10 @@ void vpd_h_task_item(vpd_ctx *c, const char *arg);
 void vpd_h_endpoints(vpd_ctx *c);
 void vpd_h_endpoint_item(vpd_ctx *c, const char *arg);
 /* Alarm endpoints and the alarms_active gauges of /metrics (api_alarms.c); the gauges are
- * appended to *text (realloc), *len grown: 0, or -1 with nothing appended. */
+ * appended to text: 0, or -1 with nothing appended. */
 void vpd_h_alarms(vpd_ctx *c);
 void vpd_h_alarm_item(vpd_ctx *c, const char *arg);
-int vpd_alarm_metrics(vp_store *s, char **text, size_t *len);
+int vpd_alarm_metrics(vp_store *s, vp_buf *text);
 
 
 #endif

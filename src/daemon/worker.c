@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 
 #include "daemon.h"
+#include "vmspki/buf.h"
 #include "vmspki/render_json.h"
 #include "vmspki/util.h"
 
@@ -383,17 +384,25 @@ reply_json_common(vpd_ctx *c, int status, json_t *v, const char *hdr, const char
 		return;
 	}
 	{
-		size_t n = strlen(s);
-		char *body = realloc(s, n + 2);
+		size_t n = strlen(s), blen;
+		char *body;
+		vp_buf b;
 
-		if (body == NULL)
-			body = s;
-		else
-			body[n++] = '\n';
+		/* the body and a newline in a copy: realloc would leave a secret in the old block */
+		vp_buf_init(&b, "the reply", n + 1, secret ? VP_BUF_SECRET : 0);
+		if (vp_buf_add(&b, s, n, NULL) != VP_OK || vp_buf_add(&b, "\n", 1, NULL) != VP_OK ||
+		    vp_buf_take(&b, &body, &blen, NULL) != VP_OK) {
+			body = s;     /* without the newline */
+			blen = n;
+			s = NULL;
+		}
+		vp_buf_free(&b);
 		if (secret) {
-			send_common(c->w, c->req, status, "application/json", body, n, 1, hdr, val);
+			vp_secret_free(s, n);
+			send_common(c->w, c->req, status, "application/json", body, blen, 1, hdr, val);
 		} else {
-			send_common(c->w, c->req, status, "application/json", body, n, 0, hdr, val);
+			free(s);
+			send_common(c->w, c->req, status, "application/json", body, blen, 0, hdr, val);
 			free(body);
 		}
 	}

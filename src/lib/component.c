@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "vmspki/buf.h"
 #include "vmspki/component.h"
 #include "vmspki/settings.h"
 #include "vmspki/issue.h"
@@ -167,46 +168,23 @@ fsync_path(const char *dir, vp_error *e)
 	return rc;
 }
 
-/* A growing text buffer with a hard limit. */
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	int failed;
-} sbuf;
-
+/* Appends to the configuration text; a refusal shows in vp_buf_failed, checked at the end. */
 static void
-sb_add(sbuf *b, const char *s, size_t n)
+sb_add(vp_buf *b, const char *s, size_t n)
 {
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *np;
-
-		while (cap < b->len + n + 1 && cap <= CONF_OUT_MAX)
-			cap *= 2;
-		if (cap > CONF_OUT_MAX || (np = realloc(b->p, cap)) == NULL) {
-			b->failed = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	(void)vp_buf_add(b, s, n, NULL);
 }
 
 static void
-sb_puts(sbuf *b, const char *s)
+sb_puts(vp_buf *b, const char *s)
 {
-	sb_add(b, s, strlen(s));
+	(void)vp_buf_add_str(b, s, NULL);
 }
 
 /* s as a double-quoted string of the nats-server configuration language. Control characters
  * other than tab and newline cannot be written: -1. */
 static int
-sb_quote(sbuf *b, const char *s)
+sb_quote(vp_buf *b, const char *s)
 {
 	sb_add(b, "\"", 1);
 	for (; *s != '\0'; s++) {
@@ -548,10 +526,11 @@ rows_add(const vp_store_component *c, void *arg)
 	rows *l = arg;
 
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		vp_store_component *nr = realloc(l->r, cap * sizeof(*nr));
+		size_t cap = l->cap ? l->cap * 2 : 16, size;
+		vp_store_component *nr;
 
-		if (nr == NULL) {
+		if (cap < l->cap || !vp_size_mul(cap, sizeof(*nr), &size) ||
+		    (nr = realloc(l->r, size)) == NULL) {
 			l->oom = 1;
 			return 1;
 		}
@@ -1304,7 +1283,7 @@ vp_component_conf_load(const char *datadir, vp_component_conf **out, vp_error *e
 /* ---- the nats-server configuration ---- */
 
 static void
-sb_subjects(sbuf *b, const char *what, char *const *subj, size_t n)
+sb_subjects(vp_buf *b, const char *what, char *const *subj, size_t n)
 {
 	size_t i;
 
@@ -1328,7 +1307,7 @@ vp_component_nats_config(vp_store *s, const char *datadir, const char *id, char 
 {
 	vp_component_conf *conf = NULL;
 	vp_store_component row;
-	sbuf b = { 0 };
+	vp_buf b;
 	char *absdir = NULL, *p = NULL;
 	rows l;
 	size_t i;
@@ -1338,6 +1317,8 @@ vp_component_nats_config(vp_store *s, const char *datadir, const char *id, char 
 	*out = NULL;
 	*len = 0;
 	memset(&l, 0, sizeof(l));
+	/* the old grower refused a block over 16 MiB, its NUL included */
+	vp_buf_init(&b, "the nats-server configuration", CONF_OUT_MAX - 1, 0);
 	if ((rc = vp_component_id_check(id, e)) != VP_OK)
 		return rc;
 	if ((rc = lock_take(datadir, &fd, e)) != VP_OK ||
@@ -1407,17 +1388,16 @@ vp_component_nats_config(vp_store *s, const char *datadir, const char *id, char 
 		sb_puts(&b, " } }\n");
 	}
 	sb_puts(&b, "  ]\n}\n");
-	if (b.failed) {
+	if (vp_buf_failed(&b)) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "the nats-server configuration is too large or "
 		    "memory ran out");
 		goto out;
 	}
-	*out = b.p;
-	*len = b.len;
-	b.p = NULL;
+	if ((rc = vp_buf_take(&b, out, len, e)) != VP_OK)
+		goto out;
 out:
 	unlock(fd);
-	free(b.p);
+	vp_buf_free(&b);
 	free(p);
 	free(absdir);
 	free(l.r);

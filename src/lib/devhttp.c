@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "vmspki/buf.h"
 #include "vmspki/devhttp.h"
 #include "vmspki/util.h"
 
@@ -38,8 +39,7 @@ struct vp_devhttp {
 	struct curl_slist *headers;
 	struct curl_slist *connect_to;
 	char *body;              /* copy of the request body */
-	unsigned char *buf;      /* the answer */
-	size_t len, cap;
+	vp_buf ans;              /* the answer, at most VP_DEVHTTP_MAX_ANSWER */
 	int too_big;
 	char *ctype;
 	char *password;          /* only to keep it out of messages; wiped on free */
@@ -69,27 +69,18 @@ static size_t
 on_data(char *p, size_t size, size_t n, void *arg)
 {
 	vp_devhttp *t = arg;
-	size_t add = size * n, ncap;
-	unsigned char *nb;
+	size_t add;
+	vp_err rc;
 
-	if (add > VP_DEVHTTP_MAX_ANSWER || t->len + add > VP_DEVHTTP_MAX_ANSWER) {
+	if (!vp_size_mul(size, n, &add)) {
 		t->too_big = 1;
 		return 0;                      /* curl aborts with CURLE_WRITE_ERROR */
 	}
-	if (t->len + add + 1 > t->cap) {
-		ncap = t->cap == 0 ? 16384 : t->cap;
-		while (ncap < t->len + add + 1)
-			ncap *= 2;
-		if (ncap > VP_DEVHTTP_MAX_ANSWER + 1)
-			ncap = VP_DEVHTTP_MAX_ANSWER + 1;
-		if ((nb = realloc(t->buf, ncap)) == NULL)
-			return 0;
-		t->buf = nb;
-		t->cap = ncap;
+	if ((rc = vp_buf_add(&t->ans, p, add, NULL)) != VP_OK) {
+		if (rc == VP_ERR_INVALID)      /* past the maximum; else out of memory */
+			t->too_big = 1;
+		return 0;
 	}
-	memcpy(t->buf + t->len, p, add);
-	t->len += add;
-	t->buf[t->len] = '\0';
 	return add;
 }
 
@@ -240,6 +231,7 @@ setup(const vp_dev_conn *c, const vp_http_req *req, int tls_check, vp_devhttp **
 		return vp_error_set(e, VP_ERR_INVALID, "no site CA file to verify the device with");
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto nomem;
+	vp_buf_init(&t->ans, "the device's answer", VP_DEVHTTP_MAX_ANSWER, 0);
 	/* A TLS check never reuses anything (a fresh connection and handshake, see below). */
 	t->keep = !tls_check && pool_key(c, https, verify && https, name, port, t->key);
 	if ((!t->keep || (t->h = pool_take(t->key)) == NULL) && (t->h = curl_easy_init()) == NULL)
@@ -435,8 +427,8 @@ vp_devhttp_finish(vp_devhttp *t, CURLcode cc, vp_http_resp *resp)
 	}
 	resp->status = status;
 	resp->content_type = t->ctype;
-	resp->body = t->buf;
-	resp->len = t->len;
+	resp->body = (const unsigned char *)vp_buf_str(&t->ans);
+	resp->len = vp_buf_len(&t->ans);
 }
 
 vp_err
@@ -497,7 +489,7 @@ vp_devhttp_free(vp_devhttp *t)
 	curl_slist_free_all(t->headers);
 	curl_slist_free_all(t->connect_to);
 	free(t->body);
-	free(t->buf);
+	vp_buf_free(&t->ans);
 	free(t->ctype);
 	vp_secret_free_str(t->password);
 	free(t);

@@ -38,14 +38,15 @@ static vp_err
 add_unique(char ***list, size_t *n, const char *s, vp_error *e)
 {
 	char **grown;
-	size_t i;
+	size_t i, size;
 
 	for (i = 0; i < *n; i++)
 		if (strcasecmp((*list)[i], s) == 0)
 			return VP_OK;
 	if (*n >= VP_NETIF_MAX)
 		return VP_OK;	/* a host with hundreds of addresses: keep the first ones */
-	if ((grown = realloc(*list, (*n + 1) * sizeof(*grown))) == NULL)
+	if (!vp_size_mul(*n + 1, sizeof(*grown), &size) ||
+	    (grown = realloc(*list, size)) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	*list = grown;
 	if ((grown[*n] = vp_strdup(s)) == NULL)

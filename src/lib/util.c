@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,43 +15,28 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "vmspki/buf.h"
 #include "vmspki/util.h"
 
 vp_err
 vp_file_read(const char *path, size_t max, unsigned char **out, size_t *len, vp_error *e)
 {
-	unsigned char *buf = NULL;
-	size_t used = 0, cap = 0;
+	unsigned char chunk[8192];
+	vp_buf b;
+	char *p = NULL;
 	vp_err rc = VP_OK;
 	int fd;
 
 	*out = NULL;
 	*len = 0;
+	/* the file may hold a key or a passphrase: no copy of it is left in freed memory */
+	vp_buf_init(&b, path, max, VP_BUF_SECRET);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return vp_error_set(e, errno == ENOENT ? VP_ERR_NOTFOUND : VP_ERR_IO,
 		    "cannot open %s: %s", path, strerror(errno));
 	for (;;) {
-		ssize_t r;
+		ssize_t r = read(fd, chunk, sizeof(chunk));
 
-		if (used == cap) {
-			size_t ncap = cap == 0 ? 8192 : cap * 2;
-			unsigned char *nb;
-
-			if (ncap > max + 1)
-				ncap = max + 1;
-			if (ncap <= used) {
-				rc = vp_error_set(e, VP_ERR_INVALID,
-				    "%s is larger than %zu bytes: not a file vmspki reads", path, max);
-				goto out;
-			}
-			if ((nb = realloc(buf, ncap + 1)) == NULL) {
-				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory reading %s", path);
-				goto out;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		r = read(fd, buf + used, cap - used);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
@@ -59,25 +45,22 @@ vp_file_read(const char *path, size_t max, unsigned char **out, size_t *len, vp_
 		}
 		if (r == 0)
 			break;
-		used += (size_t)r;
+		if ((rc = vp_buf_add(&b, chunk, (size_t)r, e)) != VP_OK)
+			goto refused;
 	}
-	if (used > max) {
+	if ((rc = vp_buf_take(&b, &p, len, e)) != VP_OK)
+		goto refused;
+	*out = (unsigned char *)p;
+	goto out;
+refused:
+	if (rc == VP_ERR_INVALID)
 		rc = vp_error_set(e, VP_ERR_INVALID,
 		    "%s is larger than %zu bytes: not a file vmspki reads", path, max);
-		goto out;
-	}
-	buf = buf == NULL ? malloc(1) : buf;
-	if (buf == NULL) {
+	else
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory reading %s", path);
-		goto out;
-	}
-	buf[used] = '\0';
-	*out = buf;
-	*len = used;
-	buf = NULL;
 out:
-	if (buf != NULL)
-		vp_secret_free(buf, cap);
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	vp_buf_free(&b);
 	close(fd);
 	return rc;
 }
@@ -263,4 +246,13 @@ char *
 vp_strdup(const char *s)
 {
 	return s == NULL ? NULL : strdup(s);
+}
+
+int
+vp_size_mul(size_t a, size_t b, size_t *out)
+{
+	if (b != 0 && a > SIZE_MAX / b)
+		return 0;
+	*out = a * b;
+	return 1;
 }

@@ -17,6 +17,7 @@
 #include <libxml/tree.h>
 
 #include "vapix_internal.h"
+#include "vmspki/buf.h"
 #include "vmspki/util.h"
 
 #define NS_SOAP  "http://www.w3.org/2003/05/soap-envelope"
@@ -27,6 +28,8 @@
 #define NS_TT    "http://www.onvif.org/ver10/schema"
 
 #define SOAP_CT  "application/soap+xml; charset=utf-8"
+/* Our own requests: a few certificates and lists of at most VX_MAX_LIST names. */
+#define VX_SOAP_MAX (16u * 1024u * 1024u)
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
@@ -38,44 +41,52 @@ xml_init(void)
 
 /* ---- writing ---- */
 
+/* The message is written into a vp_buf; a refusal shows in vp_buf_failed, checked once at
+ * the end (vx_soap_build). */
 static void
-put_esc(FILE *f, const char *s)
+put(vp_buf *b, const char *s)
+{
+	(void)vp_buf_add_str(b, s, NULL);
+}
+
+static void
+put_esc(vp_buf *b, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		switch (*s) {
-		case '&':  fputs("&amp;", f); break;
-		case '<':  fputs("&lt;", f); break;
-		case '>':  fputs("&gt;", f); break;
-		case '"':  fputs("&quot;", f); break;
-		case '\'': fputs("&apos;", f); break;
-		default:   fputc(*s, f); break;
+		case '&':  put(b, "&amp;"); break;
+		case '<':  put(b, "&lt;"); break;
+		case '>':  put(b, "&gt;"); break;
+		case '"':  put(b, "&quot;"); break;
+		case '\'': put(b, "&apos;"); break;
+		default:   vp_buf_add(b, s, 1, NULL); break;
 		}
 	}
 }
 
 /* <tag>escaped text</tag> */
 static void
-put_el(FILE *f, const char *tag, const char *text)
+put_el(vp_buf *b, const char *tag, const char *text)
 {
-	fprintf(f, "<%s>", tag);
-	put_esc(f, text);
-	fprintf(f, "</%s>", tag);
+	vp_buf_printf(b, NULL, "<%s>", tag);
+	put_esc(b, text);
+	vp_buf_printf(b, NULL, "</%s>", tag);
 }
 
 static void
-put_ids(FILE *f, const char *tag, char *const *ids, size_t n)
+put_ids(vp_buf *b, const char *tag, char *const *ids, size_t n)
 {
 	size_t i;
 
-	fprintf(f, "<%s>", tag);
+	vp_buf_printf(b, NULL, "<%s>", tag);
 	for (i = 0; i < n; i++)
-		put_el(f, "acert:Id", ids[i]);
-	fprintf(f, "</%s>", tag);
+		put_el(b, "acert:Id", ids[i]);
+	vp_buf_printf(b, NULL, "</%s>", tag);
 }
 
 /* The subject's attributes in the order CreateCertificate2 lists them; only these six. */
 static vp_err
-put_subject(FILE *f, const char *subject, vp_error *e)
+put_subject(vp_buf *b, const char *subject, vp_error *e)
 {
 	static const char *const order[] = { "C", "ST", "L", "O", "OU", "CN" };
 	char *copy = vp_strdup(subject), *vals[6] = { 0 }, *tok, *save = NULL, *eq;
@@ -104,16 +115,16 @@ put_subject(FILE *f, const char *subject, vp_error *e)
 	}
 	if (vals[5] == NULL)
 		goto bad;
-	if (f != NULL) {
-		fputs("<acertificates:Subject>", f);
+	if (b != NULL) {
+		put(b, "<acertificates:Subject>");
 		for (i = 0; i < 6; i++) {
 			char tag[16];
 			if (vals[i] == NULL)
 				continue;
 			snprintf(tag, sizeof(tag), "acert:%s", order[i]);
-			put_el(f, tag, vals[i]);
+			put_el(b, tag, vals[i]);
 		}
-		fputs("</acertificates:Subject>", f);
+		put(b, "</acertificates:Subject>");
 	}
 	goto out;
 bad:
@@ -125,14 +136,14 @@ out:
 }
 
 static void
-put_time(FILE *f, const char *tag, time_t t)
+put_time(vp_buf *b, const char *tag, time_t t)
 {
 	struct tm tm;
 	char buf[32];
 
 	gmtime_r(&t, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	put_el(f, tag, buf);
+	put_el(b, tag, buf);
 }
 
 static const char *
@@ -159,7 +170,7 @@ policy_of(const char *w)
 }
 
 static void
-put_tls_set(FILE *f, vx_op *op)
+put_tls_set(vp_buf *b, vx_op *op)
 {
 	const vx_tls *t = &op->tls;
 	const char *admin = policy_word(op->policy);
@@ -168,85 +179,85 @@ put_tls_set(FILE *f, vx_op *op)
 
 	if (admin == NULL)
 		admin = t->admin[0] != '\0' ? t->admin : "HttpAndHttps";
-	fputs("<aweb:SetWebServerTlsConfiguration><aweb:Configuration><aweb:Tls>true</aweb:Tls>"
-	    "<aweb:ConnectionPolicies>", f);
-	put_el(f, "aweb:Admin", admin);
-	fputs("</aweb:ConnectionPolicies><aweb:Ciphers>", f);
+	put(b, "<aweb:SetWebServerTlsConfiguration><aweb:Configuration><aweb:Tls>true</aweb:Tls>"
+	    "<aweb:ConnectionPolicies>");
+	put_el(b, "aweb:Admin", admin);
+	put(b, "</aweb:ConnectionPolicies><aweb:Ciphers>");
 	for (i = 0; i < t->nciphers; i++)
-		put_el(f, "acert:Cipher", t->ciphers[i]);
-	fputs("</aweb:Ciphers><aweb:CertificateSet><acert:Certificates>", f);
+		put_el(b, "acert:Cipher", t->ciphers[i]);
+	put(b, "</aweb:Ciphers><aweb:CertificateSet><acert:Certificates>");
 	if (id[0] != '\0')
-		put_el(f, "acert:Id", id);
-	fputs("</acert:Certificates>", f);
+		put_el(b, "acert:Id", id);
+	put(b, "</acert:Certificates>");
 	if (op->has_ca_aliases)
-		put_ids(f, "acert:CACertificates", op->ca_aliases, op->nca_aliases);
+		put_ids(b, "acert:CACertificates", op->ca_aliases, op->nca_aliases);
 	else
-		put_ids(f, "acert:CACertificates", t->cas, t->ncas);
-	put_ids(f, "acert:TrustedCertificates", t->trusted, t->ntrusted);
-	fputs("</aweb:CertificateSet></aweb:Configuration></aweb:SetWebServerTlsConfiguration>", f);
+		put_ids(b, "acert:CACertificates", t->cas, t->ncas);
+	put_ids(b, "acert:TrustedCertificates", t->trusted, t->ntrusted);
+	put(b, "</aweb:CertificateSet></aweb:Configuration></aweb:SetWebServerTlsConfiguration>");
 }
 
 /* <tt:CertificateID>alias</tt:CertificateID><tt:Certificate><tt:Data>B64</tt:Data></tt:Certificate> */
 static void
-put_onvif_cert(FILE *f, const char *wrapper, const vx_op *op)
+put_onvif_cert(vp_buf *b, const char *wrapper, const vx_op *op)
 {
-	fprintf(f, "<%s>", wrapper);
-	put_el(f, "tt:CertificateID", op->alias);
-	fputs("<tt:Certificate>", f);
-	put_el(f, "tt:Data", op->leaf_b64);
-	fprintf(f, "</tt:Certificate></%s>", wrapper);
+	vp_buf_printf(b, NULL, "<%s>", wrapper);
+	put_el(b, "tt:CertificateID", op->alias);
+	put(b, "<tt:Certificate>");
+	put_el(b, "tt:Data", op->leaf_b64);
+	vp_buf_printf(b, NULL, "</tt:Certificate></%s>", wrapper);
 }
 
 static vp_err
-put_operation(FILE *f, vx_op *op, vp_error *e)
+put_operation(vp_buf *b, vx_op *op, vp_error *e)
 {
 	time_t now = time(NULL);
 	vp_err rc;
 
 	if (op->step == VX_TLS_GET) {
-		fputs("<aweb:GetWebServerTlsConfiguration></aweb:GetWebServerTlsConfiguration>", f);
+		put(b, "<aweb:GetWebServerTlsConfiguration></aweb:GetWebServerTlsConfiguration>");
 		return VP_OK;
 	}
 	if (op->step == VX_TLS_SET) {
-		put_tls_set(f, op);
+		put_tls_set(b, op);
 		return VP_OK;
 	}
 	switch (op->kind) {
 	case VP_DOP_CA_LIST:
-		fputs("<tds:GetCACertificates></tds:GetCACertificates>", f);
+		put(b, "<tds:GetCACertificates></tds:GetCACertificates>");
 		break;
 	case VP_DOP_CERT_LIST:
-		fputs("<tds:GetCertificates></tds:GetCertificates>", f);
+		put(b, "<tds:GetCertificates></tds:GetCertificates>");
 		break;
 	case VP_DOP_CA_ADD:
-		fputs("<tds:LoadCACertificates>", f);
-		put_onvif_cert(f, "tds:CACertificate", op);
-		fputs("</tds:LoadCACertificates>", f);
+		put(b, "<tds:LoadCACertificates>");
+		put_onvif_cert(b, "tds:CACertificate", op);
+		put(b, "</tds:LoadCACertificates>");
 		break;
 	case VP_DOP_CERT_INSTALL:
-		fputs("<tds:LoadCertificates>", f);
-		put_onvif_cert(f, "tds:NVTCertificate", op);
-		fputs("</tds:LoadCertificates>", f);
+		put(b, "<tds:LoadCertificates>");
+		put_onvif_cert(b, "tds:NVTCertificate", op);
+		put(b, "</tds:LoadCertificates>");
 		break;
 	case VP_DOP_CA_DELETE:
 	case VP_DOP_CERT_DELETE:
-		fputs("<tds:DeleteCertificates>", f);
-		put_el(f, "tds:CertificateID", op->alias);
-		fputs("</tds:DeleteCertificates>", f);
+		put(b, "<tds:DeleteCertificates>");
+		put_el(b, "tds:CertificateID", op->alias);
+		put(b, "</tds:DeleteCertificates>");
 		break;
 	case VP_DOP_KEY_CREATE:
-		fputs("<acertificates:CreateCertificate2>", f);
-		put_el(f, "acertificates:Id", op->alias);
-		if ((rc = put_subject(f, op->subject, e)) != VP_OK)
+		put(b, "<acertificates:CreateCertificate2>");
+		put_el(b, "acertificates:Id", op->alias);
+		if ((rc = put_subject(b, op->subject, e)) != VP_OK)
 			return rc;
-		put_time(f, "acertificates:ValidNotBefore", now - 3600);
-		put_time(f, "acertificates:ValidNotAfter", now + 365 * 86400);
-		fputs("</acertificates:CreateCertificate2>", f);
+		put_time(b, "acertificates:ValidNotBefore", now - 3600);
+		put_time(b, "acertificates:ValidNotAfter", now + 365 * 86400);
+		put(b, "</acertificates:CreateCertificate2>");
 		break;
 	case VP_DOP_CSR_GET:
-		fputs("<acertificates:GetPkcs10Request2>", f);
-		put_el(f, "acertificates:Id", op->alias);
-		fputs("</acertificates:GetPkcs10Request2>", f);
+		put(b, "<acertificates:GetPkcs10Request2>");
+		put_el(b, "acertificates:Id", op->alias);
+		put(b, "</acertificates:GetPkcs10Request2>");
 		break;
 	default:
 		return vp_error_set(e, VP_ERR_INTERNAL, "no SOAP message for %s", vx_op_name(op));
@@ -265,23 +276,26 @@ vx_soap_build(vx_op *op, vp_error *e)
 {
 	char *body = NULL;
 	size_t len = 0;
-	FILE *f;
+	vp_buf b;
 	vp_err rc;
 
-	if ((f = open_memstream(&body, &len)) == NULL)
-		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV=\""
+	vp_buf_init(&b, "the SOAP request", VX_SOAP_MAX, 0);
+	put(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV=\""
 	    NS_SOAP "\" xmlns:acertificates=\"" NS_ACERTS "\" xmlns:acert=\"" NS_ACERT
 	    "\" xmlns:aweb=\"" NS_AWEB "\" xmlns:tds=\"" NS_TDS "\" xmlns:tt=\"" NS_TT
-	    "\"><SOAP-ENV:Body>", f);
-	rc = put_operation(f, op, e);
-	fputs("</SOAP-ENV:Body></SOAP-ENV:Envelope>", f);
-	if (fclose(f) != 0 && rc == VP_OK)
+	    "\"><SOAP-ENV:Body>");
+	rc = put_operation(&b, op, e);
+	put(&b, "</SOAP-ENV:Body></SOAP-ENV:Envelope>");
+	if (rc == VP_OK && vp_buf_failed(&b) == VP_ERR_INVALID)
+		rc = vp_error_set(e, VP_ERR_INVALID, "the SOAP request is over %u MiB",
+		    VX_SOAP_MAX / (1024u * 1024u));
+	else if (rc == VP_OK && vp_buf_failed(&b) != VP_OK)
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-	if (rc != VP_OK) {
-		free(body);
+	if (rc == VP_OK)
+		rc = vp_buf_take(&b, &body, &len, e);
+	vp_buf_free(&b);
+	if (rc != VP_OK)
 		return rc;
-	}
 	return vx_request(op, "POST", SOAP_CT, body, len, e, "/vapix/services");
 }
 
@@ -464,8 +478,10 @@ static int
 strv_push(char ***v, size_t *n, char *s)
 {
 	char **nv;
+	size_t size;
 
-	if (*n >= VX_MAX_LIST || (nv = realloc(*v, (*n + 1) * sizeof(char *))) == NULL)
+	if (*n >= VX_MAX_LIST || !vp_size_mul(*n + 1, sizeof(char *), &size) ||
+	    (nv = realloc(*v, size)) == NULL)
 		return 0;
 	nv[(*n)++] = s;
 	*v = nv;
