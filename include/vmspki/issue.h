@@ -66,6 +66,9 @@ vp_err vp_cert_rec_from_x509(X509 *cert, vp_cert_rec *r, vp_error *e);
 
 /* Helpers shared by the CLI and the API. */
 vp_err vp_x509_to_pem(X509 *cert, char **out, size_t *len, vp_error *e);
+/* PEM of every certificate in chain, concatenated, as a new NUL-terminated string (free() it;
+ * "" for an empty chain). */
+vp_err vp_x509_chain_to_pem(STACK_OF(X509) *chain, char **out, size_t *len, vp_error *e);
 vp_err vp_x509_fingerprint(X509 *cert, const char *md, char *hex, size_t hexlen, vp_error *e);
 vp_err vp_key_to_pem(EVP_PKEY *key, char **out, size_t *len, vp_error *e); /* unencrypted PKCS#8 */
 

@@ -122,4 +122,27 @@ vp_err vp_store_component_delete(vp_store *s, const char *id, vp_error *e);
 typedef int (*vp_store_component_cb)(const vp_store_component *c, void *arg);
 vp_err vp_store_component_list(vp_store *s, vp_store_component_cb cb, void *arg, vp_error *e);
 
+/* ---- devices (store_device.c) ---- */
+/* The devices table (device.h has the row, vp_device, and its callback type; repeated here so
+ * that store.h stands alone). insert sets d's id and times and stores the sealed password:
+ * VP_ERR_EXISTS when the address and HTTP port are taken. get, find (by address:http_port),
+ * find_mac, secret, update_state and delete: VP_ERR_NOTFOUND when there is no such row. */
+typedef struct vp_device vp_device;
+typedef int (*vp_device_cb)(const vp_device *d, void *arg);
+vp_err vp_store_device_insert(vp_store *s, vp_device *d, const unsigned char *secret,
+    size_t secret_len, vp_error *e);
+vp_err vp_store_device_get(vp_store *s, int64_t id, vp_device *out, vp_error *e);
+vp_err vp_store_device_find(vp_store *s, const char *address, int http_port, vp_device *out,
+    vp_error *e);
+vp_err vp_store_device_find_mac(vp_store *s, const char *mac, vp_device *out, vp_error *e);
+/* The row and its sealed password (*secret, *len: freed by the caller). */
+vp_err vp_store_device_secret(vp_store *s, int64_t id, vp_device *row, unsigned char **secret,
+    size_t *len, vp_error *e);
+/* Every row by id; a non-zero return from cb stops the walk and is returned. */
+vp_err vp_store_device_list(vp_store *s, vp_device_cb cb, void *arg, vp_error *e);
+vp_err vp_store_device_update_state(vp_store *s, const vp_device *d, vp_error *e);
+vp_err vp_store_device_delete(vp_store *s, int64_t id, vp_error *e);
+/* The id of a queued or running task that holds device id, 0 if none. */
+vp_err vp_store_device_task(vp_store *s, int64_t id, int64_t *task, vp_error *e);
+
 #endif

@@ -11,11 +11,11 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
-#include "internal.h"   /* the library's vp_time_iso, vp_asn1_time_unix, vp_name_cn */
 #include "vmspki/ca.h"
 #include "vmspki/err.h"
 #include "vmspki/render_json.h"
 #include "vmspki/store.h"
+#include "vmspki/util.h"
 #include "vmspki/x509info.h"
 
 #define VMSPKI_VERSION "0.1.0"
@@ -156,7 +156,7 @@ int cli_check_output_path(const char *opt, const char *path);
 /* Flushes stdout: CLI_OK, or the failure told (CLI_REFUSED). */
 int cli_flush(void);
 
-/* Text output. Times, names, keys and JSON come from the library (internal.h: vp_time_iso;
+/* Text output. Times, names, keys and JSON come from the library (util.h: vp_time_iso;
  * x509info.h; render_json.h), shared with the REST API. */
 /* Prints "  label:  value" with control characters of value replaced. */
 void cli_field(FILE *f, const char *label, const char *value);

@@ -11,7 +11,6 @@
 #include <openssl/evp.h>
 
 #include "cli.h"
-#include "device_internal.h"
 #include "vmspki/device.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/util.h"

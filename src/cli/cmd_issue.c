@@ -194,7 +194,7 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 			}
 	}
 	if (a->p12 != NULL) {
-		vp_name_cn(X509_get_subject_name(is->cert), cn, sizeof(cn));   /* friendly name */
+		vp_x509_name_cn(X509_get_subject_name(is->cert), cn, sizeof(cn));   /* friendly name */
 		if (vp_p12_build(is->key, is->cert, chain, cn[0] != '\0' ? cn : NULL, p12pass, &p12,
 		    &p12len, &e) != VP_OK) {
 			rc = cli_fail("certificate %s was issued and recorded, but the PKCS#12 could not "

@@ -13,7 +13,6 @@
 #include <event2/keyvalq_struct.h>
 
 #include "daemon.h"
-#include "internal.h"
 #include "vmspki/ca.h"
 #include "vmspki/component.h"
 #include "vmspki/issue.h"
@@ -344,7 +343,7 @@ h_ca_show(vpd_ctx *c)
 	if (bad || vp_store_cert_count(c->store, &f, &issued, &e) != VP_OK ||
 	    vp_json_ca(ca->ca, issued, o, &e) != VP_OK ||
 	    vp_x509_to_pem(vp_ca_cert(ca->ca), &pem, &len, &e) != VP_OK ||
-	    vp_chain_to_pem(vp_ca_chain(ca->ca), &chain, &len, &e) != VP_OK) {
+	    vp_x509_chain_to_pem(vp_ca_chain(ca->ca), &chain, &len, &e) != VP_OK) {
 		json_decref(o);
 		vpd_reply_vp_error(c, &e);
 		goto out;
@@ -624,7 +623,7 @@ ca_chain_pem(const vp_ca *ca, vp_error *e)
 	size_t alen = 0, blen = 0;
 
 	if (vp_x509_to_pem(vp_ca_cert(ca), &a, &alen, e) != VP_OK ||
-	    vp_chain_to_pem(vp_ca_chain(ca), &b, &blen, e) != VP_OK) {
+	    vp_x509_chain_to_pem(vp_ca_chain(ca), &b, &blen, e) != VP_OK) {
 		free(a);
 		return NULL;
 	}
@@ -712,7 +711,7 @@ issue_build(vpd_job *j)
 		STACK_OF(X509) *sk = sk_X509_new_null();
 		char cn[256];
 
-		vp_name_cn(X509_get_subject_name(is->cert), cn, sizeof(cn));   /* friendly name */
+		vp_x509_name_cn(X509_get_subject_name(is->cert), cn, sizeof(cn));   /* friendly name */
 		bad = sk == NULL || !sk_X509_push(sk, vp_ca_cert(ca));
 		for (int i = 0; !bad && i < sk_X509_num(vp_ca_chain(ca)); i++)
 			bad = !sk_X509_push(sk, sk_X509_value(vp_ca_chain(ca), i));

@@ -20,7 +20,6 @@
 #include <openssl/crypto.h>
 
 #include "daemon.h"
-#include "device_internal.h"
 #include "vmspki/device.h"
 #include "vmspki/render_json.h"
 #include "vmspki/util.h"

@@ -16,7 +16,6 @@
 #include <event2/thread.h>
 
 #include "daemon.h"
-#include "internal.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/component.h"
 #include "vmspki/servercert.h"

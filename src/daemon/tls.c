@@ -15,7 +15,6 @@
 #include <openssl/x509v3.h>
 
 #include "daemon.h"
-#include "internal.h"
 #include "vmspki/servercert.h"
 #include "vmspki/util.h"
 #include "vmspki/x509info.h"

@@ -149,7 +149,7 @@ write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *pre
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	if ((rc = vp_mkdir_p(dir, 0755, e)) != VP_OK ||
 	    (rc = vp_x509_to_pem(cert, &pem, &n, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
+	    (rc = vp_x509_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
 	    (prev != NULL && (rc = vp_x509_to_pem(prev, &ppem, &pn, e)) != VP_OK))
 		goto out;
 	if ((path = vp_path_join(dir, "ca.cert.pem")) == NULL || (all = malloc(n + cn + 1)) == NULL ||
@@ -221,7 +221,7 @@ store_ca(vp_store *s, const char *datadir, X509 *cert, STACK_OF(X509) *chain, EV
 	memset(&rec, 0, sizeof(rec));
 	/* The slow, fallible work first: nothing is written until all of it succeeded. */
 	if ((rc = vp_x509_to_pem(cert, &pem, &n, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
+	    (rc = vp_x509_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
 	    (rc = vp_key_encrypt_pem(key, passphrase, &kpem, &kn, e)) != VP_OK ||
 	    (rc = vp_cert_rec_from_x509(cert, &rec, e)) != VP_OK)
 		goto out;
@@ -361,7 +361,7 @@ check_ca_cert(X509 *cert, EVP_PKEY *key, vp_error *e)
 	int is_ca;
 	vp_err rc;
 
-	vp_name_cn(X509_get_subject_name(cert), cn, sizeof(cn));
+	vp_x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn));
 	bc = X509_get_ext_d2i(cert, NID_basic_constraints, NULL, NULL);
 	is_ca = bc != NULL && bc->ca;
 	BASIC_CONSTRAINTS_free(bc);
@@ -429,7 +429,7 @@ build_chain(X509 *cert, STACK_OF(X509) *pool, STACK_OF(X509) **chain, vp_error *
 		X509 *bad = X509_STORE_CTX_get_current_cert(ctx);
 
 		ERR_clear_error();
-		vp_name_cn(bad != NULL ? X509_get_issuer_name(bad) : X509_get_issuer_name(cert),
+		vp_x509_name_cn(bad != NULL ? X509_get_issuer_name(bad) : X509_get_issuer_name(cert),
 		    issuer, sizeof(issuer));
 		if (err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
 		    err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
@@ -705,7 +705,7 @@ vp_ca_export(const vp_ca *ca, vp_export_fmt fmt, unsigned char **out, size_t *le
 		return VP_OK;
 	case VP_EXPORT_PEM:
 		if ((rc = vp_x509_to_pem(ca->cert, &pem, &n, e)) != VP_OK ||
-		    (rc = vp_chain_to_pem(ca->chain, &cpem, &cn, e)) != VP_OK)
+		    (rc = vp_x509_chain_to_pem(ca->chain, &cpem, &cn, e)) != VP_OK)
 			goto out;
 		if ((*out = malloc(n + cn + 1)) == NULL) {
 			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
@@ -753,6 +753,6 @@ vp_ca_export_p12(const vp_ca *ca, const char *p12_pass, unsigned char **out, siz
 	if (ca->key == NULL)
 		return vp_error_set(e, VP_ERR_PASSPHRASE,
 		    "the CA key is needed to export it: give the CA passphrase");
-	vp_name_cn(X509_get_subject_name(ca->cert), cn, sizeof(cn));
+	vp_x509_name_cn(X509_get_subject_name(ca->cert), cn, sizeof(cn));
 	return vp_p12_build(ca->key, ca->cert, ca->chain, cn, p12_pass, out, len, e);
 }

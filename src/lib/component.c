@@ -706,7 +706,7 @@ ca_chain_pem(const vp_ca *ca, char **out, size_t *len, vp_error *e)
 
 	*out = NULL;
 	if ((rc = vp_x509_to_pem(vp_ca_cert(ca), &a, &an, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(vp_ca_chain(ca), &b, &bn, e)) != VP_OK)
+	    (rc = vp_x509_chain_to_pem(vp_ca_chain(ca), &b, &bn, e)) != VP_OK)
 		goto out;
 	if ((*out = malloc(an + bn + 1)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");

@@ -505,7 +505,7 @@ vp_issue_sign(const vp_ca *ca, const vp_issue_req *r, vp_issued **out, vp_error 
 	if (r->cn != NULL)
 		snprintf(cn, sizeof(cn), "%s", r->cn);
 	else if (r->csr != NULL)
-		vp_name_cn(X509_REQ_get_subject_name(r->csr), cn, sizeof(cn));
+		vp_x509_name_cn(X509_REQ_get_subject_name(r->csr), cn, sizeof(cn));
 	if ((rc = collect_sans(p, r, cn, &sans, first, sizeof(first), e)) != VP_OK)
 		goto out;
 	if (cn[0] == '\0')

@@ -125,7 +125,7 @@ write_files(const char *datadir, EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chai
 	if ((rc = vp_mkdir_p(dir, 0755, e)) != VP_OK ||
 	    (rc = vp_key_to_pem(key, &kpem, &kn, e)) != VP_OK ||
 	    (rc = vp_x509_to_pem(cert, &cpem, &cn, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(chain, &chpem, &chn, e)) != VP_OK)
+	    (rc = vp_x509_chain_to_pem(chain, &chpem, &chn, e)) != VP_OK)
 		goto out;
 	if ((all = malloc(cn + chn + 1)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
