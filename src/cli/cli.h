@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "vmspki/ca.h"
+#include "vmspki/datadir.h"
 #include "vmspki/err.h"
 #include "vmspki/render_json.h"
 #include "vmspki/store.h"
@@ -39,6 +40,7 @@ enum {
 typedef struct cli {
 	const char *datadir;   /* --data, else $VMSPKI_DATA, else ./var */
 	char *actor;           /* "cli:<login name>" for the audit log */
+	vp_datadir *dd;        /* the paths in datadir (cli_path) */
 } cli;
 
 /* Command groups: argv[0] is the group's name ("ca", "issue", ...). */
@@ -128,6 +130,10 @@ const char *cli_safe(const char *s, char *buf, size_t n);
 
 /* Numbers from options: a decimal integer in [min, max] or a refusal naming the option. */
 int cli_parse_int(const char *opt, const char *s, long min, long max, long *out);
+
+/* The path of p in the data directory (datadir as the options left it), owned by c; NULL when
+ * out of memory (nothing told). */
+const char *cli_path(cli *c, vp_path p);
 
 /* The data directory exists with a store in it? Prints the "no CA" sentence otherwise. */
 int cli_store_open(cli *c, int create, vp_store **out);

@@ -103,7 +103,7 @@ open_sitekey(cli *c, const char *passfile, vp_store *s, vp_sitekey **k)
 static char *
 ca_file(cli *c)
 {
-	return vp_path_join(c->datadir, "certs/ca.cert.pem");
+	return vp_strdup(cli_path(c, VP_PATH_CA_CERT));
 }
 
 /* The device password: --password-file, $VMSPKI_DEVICE_PASSWORD, or a prompt. */

@@ -53,7 +53,7 @@ cli_help_endpoint(FILE *f, const char *sub)
 static char *
 ca_file(cli *c)
 {
-	return vp_path_join(c->datadir, "certs/ca.cert.pem");
+	return vp_strdup(cli_path(c, VP_PATH_CA_CERT));
 }
 
 static void

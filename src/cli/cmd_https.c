@@ -226,7 +226,7 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 {
 	vp_error e = { 0 };
 	vp_task t;
-	char *dbpath = NULL, *cafile = NULL;
+	const char *dbpath, *cafile;
 	struct sigaction sa;
 	int rc;
 
@@ -244,8 +244,8 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 			sleep(1);
 		}
 	} else {
-		if ((dbpath = vp_path_join(c->datadir, "vmspki.db")) == NULL ||
-		    (cafile = vp_path_join(c->datadir, "certs/ca.cert.pem")) == NULL) {
+		if ((dbpath = cli_path(c, VP_PATH_DB)) == NULL ||
+		    (cafile = cli_path(c, VP_PATH_CA_CERT)) == NULL) {
 			rc = cli_fail("out of memory");
 			goto out;
 		}
@@ -271,8 +271,6 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 	}
 	rc = strcmp(t.state, VP_TASK_FINISHED) == 0 ? CLI_OK : CLI_REFUSED;
 out:
-	free(dbpath);
-	free(cafile);
 	return rc;
 }
 

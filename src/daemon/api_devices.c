@@ -62,7 +62,7 @@ device_job_slot(vpd_ctx *c)
 static char *
 ca_file(vpd *d)
 {
-	return vp_path_join(d->datadir, "certs/ca.cert.pem");
+	return vp_strdup(vp_datadir_path(d->dd, VP_PATH_CA_CERT));
 }
 
 static void

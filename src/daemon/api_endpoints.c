@@ -131,7 +131,7 @@ run_add(vpd_job *j, vp_store *s)
 {
 	const char *addr = vpd_json_str(j->in, "address");
 	char host[VP_ENDPOINT_HOST_MAX + 1], label[VP_ENDPOINT_HOST_MAX + 16];
-	char *caf = vp_path_join(j->d->datadir, "certs/ca.cert.pem");
+	char *caf = vp_strdup(vp_datadir_path(j->d->dd, VP_PATH_CA_CERT));
 	int port = (int)vpd_json_int(j->in, "port", 0);
 	vp_error e = { 0 };
 	vp_endpoint ep;
@@ -165,7 +165,7 @@ run_add(vpd_job *j, vp_store *s)
 static void
 run_check(vpd_job *j, vp_store *s)
 {
-	char *caf = vp_path_join(j->d->datadir, "certs/ca.cert.pem");
+	char *caf = vp_strdup(vp_datadir_path(j->d->dd, VP_PATH_CA_CERT));
 	vp_error e = { 0 };
 	vp_endpoint ep;
 	vp_err r;

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "vmspki/ca.h"
+#include "vmspki/datadir.h"
 #include "vmspki/device.h"
 #include "vmspki/err.h"
 #include "vmspki/issue.h"
@@ -163,6 +164,7 @@ typedef struct vpd_pool vpd_pool;
 typedef struct vpd {
 	vpd_opts o;
 	char *datadir;
+	vp_datadir *dd;              /* the paths in datadir */
 	char *dbpath;
 	char *passphrase;            /* CA key passphrase, to protect a CA made through the API */
 	vp_sitekey *sitekey;         /* unlocks device passwords (api_devices.c); NULL if it

@@ -16,6 +16,7 @@
 
 #include "internal.h"
 #include "vmspki/ca.h"
+#include "vmspki/datadir.h"
 #include "vmspki/issue.h"
 #include "vmspki/task.h"
 #include "vmspki/x509info.h"
@@ -140,7 +141,7 @@ static vp_err
 write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *prev,
     vp_error *e)
 {
-	char *dir = vp_path_join(datadir, "certs"), *path = NULL, *pem = NULL, *cpem = NULL;
+	char *dir = vp_datadir_join(datadir, VP_PATH_CERTS), *path = NULL, *pem = NULL, *cpem = NULL;
 	char *all = NULL, *ppem = NULL, *trust = NULL;
 	size_t n, cn, pn = 0;
 	vp_err rc;
@@ -152,7 +153,7 @@ write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *pre
 	    (rc = vp_x509_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
 	    (prev != NULL && (rc = vp_x509_to_pem(prev, &ppem, &pn, e)) != VP_OK))
 		goto out;
-	if ((path = vp_path_join(dir, "ca.cert.pem")) == NULL || (all = malloc(n + cn + 1)) == NULL ||
+	if ((path = vp_datadir_join(datadir, VP_PATH_CA_CERT)) == NULL || (all = malloc(n + cn + 1)) == NULL ||
 	    (trust = malloc(n + pn + 1)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -165,7 +166,7 @@ write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *pre
 	free(path);
 	memcpy(all, pem, n);
 	memcpy(all + n, cpem, cn);
-	if ((path = vp_path_join(dir, "ca.chain.pem")) == NULL) {
+	if ((path = vp_datadir_join(datadir, VP_PATH_CA_CHAIN)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
 	}

@@ -12,20 +12,21 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "vmspki/datadir.h"
 #include "vmspki/issue.h"
 #include "vmspki/netif.h"
 #include "vmspki/servercert.h"
 #include "vmspki/util.h"
 
-#define F_CHAIN    "certs/server.crt"
-#define F_KEY      "certs/server.key.pem"
-#define F_PUBLIC   "certs/public.pem"
-#define F_IMPORTED "certs/server.imported"	/* marker: the operator's certificate */
+#define F_CHAIN    VP_PATH_SERVER_CERT
+#define F_KEY      VP_PATH_SERVER_KEY
+#define F_PUBLIC   VP_PATH_SERVER_PUBLIC
+#define F_IMPORTED VP_PATH_SERVER_IMPORTED	/* marker: the operator's certificate */
 
 static char *
-file_in(const char *datadir, const char *name)
+file_in(const char *datadir, vp_path p)
 {
-	return vp_path_join(datadir, name);
+	return vp_datadir_join(datadir, p);
 }
 
 /* Loads the leaf of server.crt and the key; NULLs when missing or unreadable. */
@@ -120,7 +121,7 @@ write_files(const char *datadir, EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chai
 	size_t kn = 0, cn = 0, chn = 0;
 	vp_err rc;
 
-	if ((dir = file_in(datadir, "certs")) == NULL)
+	if ((dir = file_in(datadir, VP_PATH_CERTS)) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	if ((rc = vp_mkdir_p(dir, 0755, e)) != VP_OK ||
 	    (rc = vp_key_to_pem(key, &kpem, &kn, e)) != VP_OK ||
