@@ -18,9 +18,6 @@
  * EC P-256/P-384/P-521). VP_ERR_INVALID says which check failed. */
 vp_err vp_csr_parse(const unsigned char *data, size_t len, X509_REQ **out, vp_error *e);
 
-/* 1 if s is a DNS name a certificate may carry (RFC 1123 labels, optional leading "*."). */
-int vp_dns_name_ok(const char *s);
-
 /* Checks that key is strong enough to be certified (same rule as for CSRs and imported CAs). */
 vp_err vp_key_check_strength(EVP_PKEY *key, const char *what, vp_error *e);
 
