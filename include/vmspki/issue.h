@@ -52,6 +52,12 @@ typedef struct vp_issued {
 vp_err vp_issue_sign(const vp_ca *ca, const vp_issue_req *req, vp_issued **out, vp_error *e);
 void vp_issued_free(vp_issued *c);
 
+/* The PKCS#12 handed out with a certificate whose key was made here (generate_key): its key
+ * and certificate, the issuing CA and the issuers above it (vp_ca_chain_full), its CN as the
+ * friendly name, under pass (vp_p12_build). *out is a secret: vp_secret_free(*out, *len). */
+vp_err vp_issued_p12(const vp_issued *is, const vp_ca *ca, const char *pass,
+    unsigned char **out, size_t *len, vp_error *e);
+
 /* Records n issued certificates and their audit rows in one transaction (n > 1 lets callers
  * batch durable commits). On failure nothing is recorded. */
 vp_err vp_issue_record(vp_store *s, vp_issued *const *certs, size_t n, const char *actor,

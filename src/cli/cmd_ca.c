@@ -674,9 +674,8 @@ ca_export(cli *c, int argc, char **argv)
 	}
 	if ((rc = cli_p12_pass(p12passfile, 0, 1, &p12pass)) != CLI_OK)
 		goto out;
-	if (strlen(p12pass) < VP_PASSPHRASE_MIN) {
-		rc = cli_fail("the PKCS#12 password protects the CA key: it needs at least %d "
-		    "characters", VP_PASSPHRASE_MIN);
+	if (vp_p12_pass_check(p12pass, "the CA key", &e) != VP_OK) {
+		rc = cli_fail_err(&e);
 		goto out;
 	}
 	vp_ca_free(ca);

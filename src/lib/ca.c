@@ -57,6 +57,22 @@ EVP_PKEY *vp_ca_key(const vp_ca *ca) { return ca->key; }
 int vp_ca_is_root(const vp_ca *ca) { return ca->root; }
 const char *vp_ca_fingerprint(const vp_ca *ca) { return ca->fingerprint; }
 
+STACK_OF(X509) *
+vp_ca_chain_full(const vp_ca *ca)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+
+	if (sk == NULL || !sk_X509_push(sk, ca->cert))
+		goto fail;
+	for (int i = 0; i < sk_X509_num(ca->chain); i++)
+		if (!sk_X509_push(sk, sk_X509_value(ca->chain, i)))
+			goto fail;
+	return sk;
+fail:
+	sk_X509_free(sk);   /* the certificates are the CA's */
+	return NULL;
+}
+
 /* Is there a CA in the store already? */
 static vp_err
 ca_exists(vp_store *s, int *exists, vp_error *e)
