@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -69,6 +70,10 @@ STACK_OF(X509) *vp_ca_chain_full(const vp_ca *ca);
 EVP_PKEY *vp_ca_key(const vp_ca *ca);           /* borrowed; NULL when loaded without key */
 int vp_ca_is_root(const vp_ca *ca);
 const char *vp_ca_fingerprint(const vp_ca *ca); /* SHA-256 hex of the CA certificate */
+/* Adds to o the CA certificate's fields (vp_json_x509, render_json.h), root, chain_length and
+ * certificates_issued (issued: how many certificates the store holds from this CA);
+ * VP_ERR_NOMEM, or the error of reading the certificate. */
+vp_err vp_json_ca(const vp_ca *ca, int64_t issued, json_t *o, vp_error *e);
 
 /* Replacing the CA. vp_ca_init or vp_ca_import with replace, given the passphrase of the
  * current CA (the new key is kept under it), stores the new CA as the one that issues from

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "vmspki/driver.h"
 #include "vmspki/err.h"
 #include "vmspki/store.h"
@@ -90,6 +92,12 @@ vp_err vp_device_add(vp_store *s, const vp_sitekey *k, const char *ca_file,
 vp_err vp_device_get(vp_store *s, int64_t id, vp_device *out, vp_error *e);
 vp_err vp_device_list(vp_store *s, vp_device_cb cb, void *arg, vp_error *e);
 vp_err vp_device_remove(vp_store *s, int64_t id, const char *actor, vp_error *e);
+
+/* A device as JSON (never its password): id, address, ports, name, username, allow_basic, cn,
+ * mac, model, firmware, api, https, status, status_detail, pinned, https_only, certificate
+ * (serial, alias, not_after; null when none), added_at, updated_at. A new object, NULL when
+ * out of memory (device_json.c). */
+json_t *vp_json_device(const vp_device *d);
 
 /* Writes back what tasks and probes learn: identity, api, https_state, status, status_detail,
  * pinned, https_only, cert_serial, cert_alias, cert_not_after (not address or credentials). */

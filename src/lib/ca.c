@@ -18,6 +18,7 @@
 #include "vmspki/ca.h"
 #include "vmspki/datadir.h"
 #include "vmspki/issue.h"
+#include "vmspki/render_json.h"
 #include "vmspki/task.h"
 #include "vmspki/x509info.h"
 #include "vmspki/util.h"
@@ -772,4 +773,18 @@ vp_ca_export_p12(const vp_ca *ca, const char *p12_pass, unsigned char **out, siz
 		    "the CA key is needed to export it: give the CA passphrase");
 	vp_x509_name_cn(X509_get_subject_name(ca->cert), cn, sizeof(cn));
 	return vp_p12_build(ca->key, ca->cert, ca->chain, cn, p12_pass, out, len, e);
+}
+
+vp_err
+vp_json_ca(const vp_ca *ca, int64_t issued, json_t *o, vp_error *e)
+{
+	vp_err rc;
+	int bad = 0;
+
+	if ((rc = vp_json_x509(vp_ca_cert(ca), o, e)) != VP_OK)
+		return rc;
+	bad |= json_object_set_new(o, "root", json_boolean(vp_ca_is_root(ca)));
+	bad |= json_object_set_new(o, "chain_length", json_integer(sk_X509_num(vp_ca_chain(ca))));
+	bad |= json_object_set_new(o, "certificates_issued", json_integer(issued));
+	return bad ? vp_error_set(e, VP_ERR_NOMEM, "out of memory") : VP_OK;
 }

@@ -15,6 +15,7 @@
 #include "vmspki/datadir.h"
 #include "vmspki/issue.h"
 #include "vmspki/netif.h"
+#include "vmspki/render_json.h"
 #include "vmspki/servercert.h"
 #include "vmspki/util.h"
 
@@ -310,4 +311,29 @@ out:
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+json_t *
+vp_json_servercert(const vp_servercert_status *st)
+{
+	json_t *o = json_object();
+	int bad = o == NULL;
+
+	bad |= json_object_set_new(o, "present", json_boolean(st->present));
+	bad |= json_object_set_new(o, "imported", json_boolean(st->imported));
+	bad |= json_object_set_new(o, "serial", vp_json_str_or_null(st->serial));
+	bad |= json_object_set_new(o, "fingerprint", vp_json_str_or_null(st->fingerprint));
+	/* Without a usable certificate (present 0) there are no times to give. */
+	bad |= json_object_set_new(o, "not_before", st->present ? vp_json_time(st->not_before) :
+	    json_null());
+	bad |= json_object_set_new(o, "not_after", st->present ? vp_json_time(st->not_after) :
+	    json_null());
+	bad |= json_object_set_new(o, "renew_after", st->present ? vp_json_time(st->renew_after) :
+	    json_null());
+	bad |= json_object_set_new(o, "from_current_ca", json_boolean(st->from_current_ca));
+	bad |= json_object_set_new(o, "covers_host", json_boolean(st->covers_host));
+	bad |= json_object_set_new(o, "renewal_due", json_boolean(st->reason[0] != '\0' &&
+	    !st->imported));
+	bad |= json_object_set_new(o, "reason", vp_json_str_or_null(st->reason));
+	return vp_json_done(o, bad);
 }
