@@ -25,6 +25,9 @@ json_t *vp_json_sans(const char *sans);      /* "DNS:a, IP Address:b" -> ["DNS:a
 /* The end of a renderer that set fields one by one, bad non-zero when one failed: o, or NULL
  * (o freed) when bad. */
 json_t *vp_json_done(json_t *o, int bad);
+/* Appends v (a new reference, taken; NULL: a rendering that ran out of memory) to array: the
+ * row callback of every list. 0, or VP_ERR_NOMEM (v freed). */
+int vp_json_append(json_t *array, json_t *v);
 
 /* Objects. The vp_err functions add their fields to o (VP_ERR_NOMEM, or the error of reading
  * the certificate); the others return a new object, NULL when out of memory. */

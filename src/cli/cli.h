@@ -175,4 +175,10 @@ int cli_cert_describe(X509 *x, FILE *f);
  * memory). */
 int cli_json_print(json_t *v);
 
+/* Every list command's --json has one shape: an array of the rows, where fetch walks the
+ * store with a row callback that renders each row into array (vp_json_append); then printed
+ * (cli_json_print). Out of memory and the store's failure are told. */
+typedef vp_err (*cli_list_fetch)(vp_store *s, void *arg, json_t *array, vp_error *e);
+int cli_list_json(vp_store *s, cli_list_fetch fetch, void *arg);
+
 #endif

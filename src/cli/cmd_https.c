@@ -425,7 +425,14 @@ print_task(const vp_task *t, void *arg)
 static int
 json_task(const vp_task *t, void *arg)
 {
-	return json_array_append_new((json_t *)arg, vp_json_task(t)) != 0 ? VP_ERR_NOMEM : 0;
+	return vp_json_append(arg, vp_json_task(t));
+}
+
+static vp_err
+fetch_tasks(vp_store *s, void *arg, json_t *array, vp_error *e)
+{
+	(void)arg;
+	return vp_task_list(s, json_task, array, e);
 }
 
 static int
@@ -433,7 +440,6 @@ task_list(cli *c, int argc, char **argv)
 {
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	json_t *a = NULL;
 	int rc, json = 0;
 
 	if (!cli_getopt_simple(c, "task list", argc, argv, &json, &rc))
@@ -441,14 +447,7 @@ task_list(cli *c, int argc, char **argv)
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (json) {
-		if ((a = json_array()) == NULL) {
-			rc = cli_fail("out of memory");
-		} else if (vp_task_list(s, json_task, a, &e) != VP_OK) {
-			json_decref(a);
-			rc = cli_fail_err(&e);
-		} else {
-			rc = cli_json_print(a);
-		}
+		rc = cli_list_json(s, fetch_tasks, NULL);
 		goto out;
 	}
 	printf("%-5s %-13s %-10s %-21s %6s %8s %6s %9s %5s\n", "ID", "Kind", "State", "Created",

@@ -515,6 +515,22 @@ cli_field(FILE *f, const char *label, const char *value)
 }
 
 int
+cli_list_json(vp_store *s, cli_list_fetch fetch, void *arg)
+{
+	vp_error e = { 0 };
+	json_t *a = json_array();
+	vp_err r;
+
+	if (a == NULL)
+		return cli_fail("out of memory");
+	if ((r = fetch(s, arg, a, &e)) != VP_OK) {
+		json_decref(a);
+		return r == VP_ERR_NOMEM ? cli_fail("out of memory") : cli_fail_err(&e);
+	}
+	return cli_json_print(a);
+}
+
+int
 cli_json_print(json_t *v)
 {
 	int rc = CLI_OK;

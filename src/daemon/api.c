@@ -81,6 +81,31 @@ vpd_reply_oom(vpd_ctx *c)
 	vpd_reply_error(c, 500, "internal", "out of memory");
 }
 
+void
+vpd_job_list(vpd_job *j, vp_store *s, const char *key, vpd_list_fetch fetch)
+{
+	vp_error e = { 0 };
+	json_t *a = json_array(), *o;
+	vp_err r;
+
+	if (a == NULL) {
+		vpd_job_error(j, 500, "internal", "out of memory");
+		return;
+	}
+	if ((r = fetch(s, j, a, &e)) != VP_OK) {
+		json_decref(a);
+		if (r == VP_ERR_NOMEM)
+			vpd_job_error(j, 500, "internal", "out of memory");
+		else
+			vpd_job_vp_error(j, &e);
+		return;
+	}
+	if ((o = json_pack("{s:o}", key, a)) == NULL)
+		vpd_job_error(j, 500, "internal", "out of memory");
+	else
+		vpd_job_json(j, 200, o, 0);
+}
+
 /* ---- query strings ---- */
 
 /* Parses c->query and refuses names not in allowed (NULL-terminated). 0 ok, -1 replied. */

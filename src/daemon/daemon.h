@@ -400,6 +400,12 @@ void vpd_reply_vp_error(vpd_ctx *c, const vp_error *e);
 void vpd_job_vp_error(vpd_job *j, const vp_error *e);
 void vpd_reply_oom(vpd_ctx *c);
 
+/* Every list resource has one shape: the job's reply is {"<key>": [rows]}, where fetch walks
+ * the store with a row callback that renders each row into array (vp_json_append). Out of
+ * memory is a 500 "internal", the store's failure the reply vpd_job_vp_error gives. */
+typedef vp_err (*vpd_list_fetch)(vp_store *s, vpd_job *j, json_t *array, vp_error *e);
+void vpd_job_list(vpd_job *j, vp_store *s, const char *key, vpd_list_fetch fetch);
+
 /* Device and task endpoints (api_devices.c, api_tasks.c). */
 void vpd_h_devices(vpd_ctx *c);
 void vpd_h_device_item(vpd_ctx *c, const char *arg);

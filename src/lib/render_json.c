@@ -92,6 +92,12 @@ vp_json_x509(X509 *x, json_t *o, vp_error *e)
 	return bad ? vp_error_set(e, VP_ERR_NOMEM, "out of memory") : VP_OK;
 }
 
+int
+vp_json_append(json_t *array, json_t *v)
+{
+	return json_array_append_new(array, v) != 0 ? VP_ERR_NOMEM : 0;
+}
+
 json_t *
 vp_json_done(json_t *o, int bad)
 {
