@@ -158,8 +158,8 @@ static vp_err
 write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *prev,
     vp_error *e)
 {
-	char *dir = vp_datadir_join(datadir, VP_PATH_CERTS), *path = NULL, *pem = NULL, *cpem = NULL;
-	char *all = NULL, *ppem = NULL, *trust = NULL;
+	char *dir = vp_datadir_join(datadir, VP_PATH_CERTS), *path = NULL, *pem = NULL;
+	char *cpem = NULL, *all = NULL, *ppem = NULL, *trust = NULL;
 	size_t n, cn, pn = 0;
 	vp_err rc;
 
@@ -170,8 +170,8 @@ write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *pre
 	    (rc = vp_x509_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
 	    (prev != NULL && (rc = vp_x509_to_pem(prev, &ppem, &pn, e)) != VP_OK))
 		goto out;
-	if ((path = vp_datadir_join(datadir, VP_PATH_CA_CERT)) == NULL || (all = malloc(n + cn + 1)) == NULL ||
-	    (trust = malloc(n + pn + 1)) == NULL) {
+	if ((path = vp_datadir_join(datadir, VP_PATH_CA_CERT)) == NULL ||
+	    (all = malloc(n + cn + 1)) == NULL || (trust = malloc(n + pn + 1)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -447,8 +447,8 @@ build_chain(X509 *cert, STACK_OF(X509) *pool, STACK_OF(X509) **chain, vp_error *
 		X509 *bad = X509_STORE_CTX_get_current_cert(ctx);
 
 		ERR_clear_error();
-		vp_x509_name_cn(bad != NULL ? X509_get_issuer_name(bad) : X509_get_issuer_name(cert),
-		    issuer, sizeof(issuer));
+		vp_x509_name_cn(bad != NULL ? X509_get_issuer_name(bad) :
+		    X509_get_issuer_name(cert), issuer, sizeof(issuer));
 		if (err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
 		    err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
 		    err == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)

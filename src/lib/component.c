@@ -1373,8 +1373,8 @@ vp_component_nats_config(vp_store *s, const char *datadir, const char *id, char 
 			goto out;
 		}
 		if (i < 2)
-			snprintf(p, n, "%s/%s/%s.server.%s.pem", absdir, vp_path_name(DIR_CERTS), id,
-			    i == 0 ? "cert" : "key");
+			snprintf(p, n, "%s/%s/%s.server.%s.pem", absdir, vp_path_name(DIR_CERTS),
+			    id, i == 0 ? "cert" : "key");
 		else
 			snprintf(p, n, "%s/%s", absdir, vp_path_name(VP_PATH_CA_CERT));
 		sb_puts(&b, "  ");
