@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -62,9 +63,17 @@ void vp_ca_free(vp_ca *ca);
 
 X509 *vp_ca_cert(const vp_ca *ca);              /* borrowed */
 STACK_OF(X509) *vp_ca_chain(const vp_ca *ca);   /* borrowed: issuers above the CA, may be empty */
+/* The CA certificate followed by the issuers above it (what a leaf's chain file and PKCS#12
+ * carry): a new stack of borrowed certificates, freed with sk_X509_free alone. NULL when out
+ * of memory. */
+STACK_OF(X509) *vp_ca_chain_full(const vp_ca *ca);
 EVP_PKEY *vp_ca_key(const vp_ca *ca);           /* borrowed; NULL when loaded without key */
 int vp_ca_is_root(const vp_ca *ca);
 const char *vp_ca_fingerprint(const vp_ca *ca); /* SHA-256 hex of the CA certificate */
+/* Adds to o the CA certificate's fields (vp_json_x509, render_json.h), root, chain_length and
+ * certificates_issued (issued: how many certificates the store holds from this CA);
+ * VP_ERR_NOMEM, or the error of reading the certificate. */
+vp_err vp_json_ca(const vp_ca *ca, int64_t issued, json_t *o, vp_error *e);
 
 /* Replacing the CA. vp_ca_init or vp_ca_import with replace, given the passphrase of the
  * current CA (the new key is kept under it), stores the new CA as the one that issues from
@@ -111,6 +120,11 @@ vp_err vp_key_decrypt_pem(const char *pem, size_t len, const char *passphrase, E
 /* Builds a PKCS#12 of key, cert and chain (AES-256, PBKDF2, SHA-256 MAC); name may be NULL. */
 vp_err vp_p12_build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain, const char *name,
     const char *pass, unsigned char **out, size_t *len, vp_error *e);
+
+/* The rule for a password that protects a key in a PKCS#12 we hand out (what: the key it
+ * protects, "the key" or "the CA key", for the sentence): at least VP_PASSPHRASE_MIN
+ * characters, else VP_ERR_INVALID. Front ends check it before any work. */
+vp_err vp_p12_pass_check(const char *pass, const char *what, vp_error *e);
 
 /* Opens a PKCS#12: VP_ERR_PASSPHRASE on a wrong password, VP_ERR_INVALID if it is not one. */
 vp_err vp_p12_parse(const unsigned char *der, size_t len, const char *pass, EVP_PKEY **key,

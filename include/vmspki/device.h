@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "vmspki/driver.h"
 #include "vmspki/err.h"
 #include "vmspki/store.h"
@@ -22,8 +24,8 @@
 #define VP_STATUS_EXPIRING    "Certificate about to expire"
 #define VP_STATUS_EXPIRED     "Certificate has expired"
 
-/* One device row. */
-typedef struct vp_device {
+/* One device row (its typedef, vp_device, is in store.h). */
+struct vp_device {
 	int64_t id;
 	char address[256];       /* IP address or host name, as given */
 	int http_port;           /* default 80 */
@@ -46,13 +48,17 @@ typedef struct vp_device {
 	int64_t cert_not_after;
 	int64_t added_at;
 	int64_t updated_at;
-} vp_device;
+};
 
 /* The site's data key unlocks device passwords. It is made on first use, wrapped under the CA
  * passphrase (or under $VMSPKI_SITE_KEY_FILE's key when that is set) and kept in the store. */
 typedef struct vp_sitekey vp_sitekey;
 vp_err vp_sitekey_open(vp_store *s, const char *passphrase, vp_sitekey **out, vp_error *e);
 void vp_sitekey_free(vp_sitekey *k);
+/* The environment variable naming the site key file. */
+#define VP_SITEKEY_FILE_ENV "VMSPKI_SITE_KEY_FILE"
+/* How the stored data key is wrapped: "passphrase", "file", or "" when there is none yet. */
+vp_err vp_sitekey_wrapping(vp_store *s, char *buf, size_t n, vp_error *e);
 
 /* What an operator gives to add a device. */
 typedef struct vp_device_new {
@@ -66,6 +72,15 @@ typedef struct vp_device_new {
 	const char *cn_mode;     /* NULL or "", "ip", "fqdn" */
 } vp_device_new;
 
+#define VP_DEVICE_PASSWORD_MAX 256   /* bytes of a device password */
+
+/* Checks what an operator gives (address, ports, user, password, name, cn) without any I/O:
+ * VP_ERR_INVALID with what is wrong and what to do. Front ends check before they queue work. */
+vp_err vp_device_new_check(const vp_device_new *nd, vp_error *e);
+/* ADDR, ADDR:PORT, [V6] or [V6]:PORT into addr (n bytes, without brackets) and *port (0 when
+ * absent); a bare IPv6 address has no port. VP_ERR_INVALID if malformed. */
+vp_err vp_device_addr_parse(const char *in, char *addr, size_t n, int *port, vp_error *e);
+
 /* Checks nd (address, ports, user), probes the device (basicdeviceinfo, web server TLS
  * configuration), and stores it with its encrypted password and the states the probe found.
  * A device that cannot be reached or refuses the credentials is not added (VP_ERR_INVALID with
@@ -75,9 +90,14 @@ vp_err vp_device_add(vp_store *s, const vp_sitekey *k, const char *ca_file,
     vp_error *e);
 
 vp_err vp_device_get(vp_store *s, int64_t id, vp_device *out, vp_error *e);
-typedef int (*vp_device_cb)(const vp_device *d, void *arg);
 vp_err vp_device_list(vp_store *s, vp_device_cb cb, void *arg, vp_error *e);
 vp_err vp_device_remove(vp_store *s, int64_t id, const char *actor, vp_error *e);
+
+/* A device as JSON (never its password): id, address, ports, name, username, allow_basic, cn,
+ * mac, model, firmware, api, https, status, status_detail, pinned, https_only, certificate
+ * (serial, alias, not_after; null when none), added_at, updated_at. A new object, NULL when
+ * out of memory (device_json.c). */
+json_t *vp_json_device(const vp_device *d);
 
 /* Writes back what tasks and probes learn: identity, api, https_state, status, status_detail,
  * pinned, https_only, cert_serial, cert_alias, cert_not_after (not address or credentials). */

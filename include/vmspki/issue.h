@@ -18,9 +18,6 @@
  * EC P-256/P-384/P-521). VP_ERR_INVALID says which check failed. */
 vp_err vp_csr_parse(const unsigned char *data, size_t len, X509_REQ **out, vp_error *e);
 
-/* 1 if s is a DNS name a certificate may carry (RFC 1123 labels, optional leading "*."). */
-int vp_dns_name_ok(const char *s);
-
 /* Checks that key is strong enough to be certified (same rule as for CSRs and imported CAs). */
 vp_err vp_key_check_strength(EVP_PKEY *key, const char *what, vp_error *e);
 
@@ -55,6 +52,12 @@ typedef struct vp_issued {
 vp_err vp_issue_sign(const vp_ca *ca, const vp_issue_req *req, vp_issued **out, vp_error *e);
 void vp_issued_free(vp_issued *c);
 
+/* The PKCS#12 handed out with a certificate whose key was made here (generate_key): its key
+ * and certificate, the issuing CA and the issuers above it (vp_ca_chain_full), its CN as the
+ * friendly name, under pass (vp_p12_build). *out is a secret: vp_secret_free(*out, *len). */
+vp_err vp_issued_p12(const vp_issued *is, const vp_ca *ca, const char *pass,
+    unsigned char **out, size_t *len, vp_error *e);
+
 /* Records n issued certificates and their audit rows in one transaction (n > 1 lets callers
  * batch durable commits). On failure nothing is recorded. */
 vp_err vp_issue_record(vp_store *s, vp_issued *const *certs, size_t n, const char *actor,
@@ -66,6 +69,9 @@ vp_err vp_cert_rec_from_x509(X509 *cert, vp_cert_rec *r, vp_error *e);
 
 /* Helpers shared by the CLI and the API. */
 vp_err vp_x509_to_pem(X509 *cert, char **out, size_t *len, vp_error *e);
+/* PEM of every certificate in chain, concatenated, as a new NUL-terminated string (free() it;
+ * "" for an empty chain). */
+vp_err vp_x509_chain_to_pem(STACK_OF(X509) *chain, char **out, size_t *len, vp_error *e);
 vp_err vp_x509_fingerprint(X509 *cert, const char *md, char *hex, size_t hexlen, vp_error *e);
 vp_err vp_key_to_pem(EVP_PKEY *key, char **out, size_t *len, vp_error *e); /* unencrypted PKCS#8 */
 

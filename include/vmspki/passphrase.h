@@ -6,7 +6,6 @@
 #include "vmspki/err.h"
 
 #define VP_PASSPHRASE_ENV "VMSPKI_PASSPHRASE"
-#define VP_PASSPHRASE_FILE "ca.passphrase"   /* remembered passphrase, 0600, in the data dir */
 #define VP_PASSPHRASE_MIN 8
 #define VP_PASSPHRASE_MAX 1024
 

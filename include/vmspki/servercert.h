@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "vmspki/ca.h"
 #include "vmspki/err.h"
 #include "vmspki/store.h"
@@ -25,6 +27,10 @@ typedef struct vp_servercert_status {
 	int covers_host;        /* names every current name and address of the host */
 	char reason[160];       /* why it needs renewing ("" when it does not) */
 } vp_servercert_status;
+
+/* The status as JSON: present, imported, serial, fingerprint, validity, renew_after,
+ * from_current_ca, covers_host, renewal_due, reason. A new object, NULL when out of memory. */
+json_t *vp_json_servercert(const vp_servercert_status *st);
 
 /* Reads the files and compares them with the host and the CA (ca may be loaded without key). */
 vp_err vp_servercert_status_get(const vp_ca *ca, const char *datadir,

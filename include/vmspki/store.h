@@ -202,6 +202,43 @@ vp_err vp_store_component_delete(vp_store *s, const char *id, vp_error *e);
 typedef int (*vp_store_component_cb)(const vp_store_component *c, void *arg);
 vp_err vp_store_component_list(vp_store *s, vp_store_component_cb cb, void *arg, vp_error *e);
 
+/* ---- devices (store_device.c) ---- */
+/* The devices table (device.h has the row, vp_device, and its callback type; repeated here so
+ * that store.h stands alone). insert sets d's id and times and stores the sealed password:
+ * VP_ERR_EXISTS when the address and HTTP port are taken. get, find (by address:http_port),
+ * find_mac, secret, update_state and delete: VP_ERR_NOTFOUND when there is no such row. */
+typedef struct vp_device vp_device;
+typedef int (*vp_device_cb)(const vp_device *d, void *arg);
+vp_err vp_store_device_insert(vp_store *s, vp_device *d, const unsigned char *secret,
+    size_t secret_len, vp_error *e);
+vp_err vp_store_device_get(vp_store *s, int64_t id, vp_device *out, vp_error *e);
+vp_err vp_store_device_find(vp_store *s, const char *address, int http_port, vp_device *out,
+    vp_error *e);
+vp_err vp_store_device_find_mac(vp_store *s, const char *mac, vp_device *out, vp_error *e);
+/* The row and its sealed password (*secret, *len: freed by the caller). */
+vp_err vp_store_device_secret(vp_store *s, int64_t id, vp_device *row, unsigned char **secret,
+    size_t *len, vp_error *e);
+/* Every row by id; a non-zero return from cb stops the walk and is returned. */
+vp_err vp_store_device_list(vp_store *s, vp_device_cb cb, void *arg, vp_error *e);
+vp_err vp_store_device_update_state(vp_store *s, const vp_device *d, vp_error *e);
+vp_err vp_store_device_delete(vp_store *s, int64_t id, vp_error *e);
+/* The id of a queued or running task that holds device id, 0 if none. */
+vp_err vp_store_device_task(vp_store *s, int64_t id, int64_t *task, vp_error *e);
+/* *yes tells whether there is a device id. */
+vp_err vp_store_device_exists(vp_store *s, int64_t id, int *yes, vp_error *e);
+/* The ids of every device, or (ours set) of those that hold a certificate of ours, in order,
+ * into *ids (free(); NULL when none) and *n. */
+vp_err vp_store_device_ids(vp_store *s, int ours, int64_t **ids, size_t *n, vp_error *e);
+/* The ids, in order, of the devices the nightly device check looks at: a supported API and
+ * not Pending or Running in a Queued or Running task (*ids as for vp_store_device_ids). */
+vp_err vp_store_device_to_check(vp_store *s, int64_t **ids, size_t *n, vp_error *e);
+/* Calls cb, in order of id, for each pinned device whose certificate of ours ends at or before
+ * before; busy says another task (device checks aside) still holds it. A non-zero return from
+ * cb stops the walk and is returned. */
+typedef int (*vp_store_device_due_cb)(int64_t id, int busy, void *arg);
+vp_err vp_store_device_to_renew(vp_store *s, int64_t before, vp_store_device_due_cb cb,
+    void *arg, vp_error *e);
+
 /* ---- alarms and their outbox (store_alarm.c) ---- */
 /* alarm.h's vp_alarm is a row of the alarms table; an outbox row is one event (raised,
  * cleared) of an alarm still to be delivered to the webhook or to syslog. These calls store

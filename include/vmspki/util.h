@@ -3,6 +3,7 @@
 #define VMSPKI_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "vmspki/err.h"
@@ -36,6 +37,10 @@ void vp_secret_free_str(char *s);
 /* prefix followed by nbytes (at most 64) from the CSPRNG in base64url without padding; a
  * secret: the caller wipes it (vp_secret_free_str). */
 vp_err vp_random_b64url(size_t nbytes, const char *prefix, char **out, vp_error *e);
+
+/* Time t (seconds since the epoch, UTC) as "2036-11-21T10:00:00Z" into buf (at least 21
+ * bytes); a time gmtime cannot represent is written as its decimal number. */
+void vp_time_iso(int64_t t, char *buf, size_t len);
 
 /* Duplicates s (NULL gives NULL). */
 char *vp_strdup(const char *s);

@@ -38,6 +38,12 @@ vp_err vp_x509_serial_hex(const X509 *x, char *buf, size_t n, vp_error *e);
 /* name as one RFC 2253 line ("CN=cam1,O=Site"); free() it. NULL when out of memory. */
 char *vp_x509_name_str(const X509_NAME *name);
 
+/* Seconds since the epoch for an ASN1_TIME; -1 if it cannot be read (or t is NULL). */
+int64_t vp_asn1_time_unix(const ASN1_TIME *t);
+
+/* The first CN of name as UTF-8 into buf (cut to len); "" if there is none. */
+void vp_x509_name_cn(const X509_NAME *name, char *buf, size_t len);
+
 /* What a user needs to know of a stored certificate at time now: "revoked", "expired" (by the
  * clock) or "valid". */
 const char *vp_cert_rec_status(const vp_cert_rec *r, int64_t now);

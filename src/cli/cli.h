@@ -11,11 +11,12 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
-#include "internal.h"   /* the library's vp_time_iso, vp_asn1_time_unix, vp_name_cn */
 #include "vmspki/ca.h"
+#include "vmspki/datadir.h"
 #include "vmspki/err.h"
 #include "vmspki/render_json.h"
 #include "vmspki/store.h"
+#include "vmspki/util.h"
 #include "vmspki/x509info.h"
 
 #define VMSPKI_VERSION "0.1.0"
@@ -39,6 +40,7 @@ enum {
 typedef struct cli {
 	const char *datadir;   /* --data, else $VMSPKI_DATA, else ./var */
 	char *actor;           /* "cli:<login name>" for the audit log */
+	vp_datadir *dd;        /* the paths in datadir (cli_path) */
 } cli;
 
 /* Command groups: argv[0] is the group's name ("ca", "issue", ...). */
@@ -129,6 +131,10 @@ const char *cli_safe(const char *s, char *buf, size_t n);
 /* Numbers from options: a decimal integer in [min, max] or a refusal naming the option. */
 int cli_parse_int(const char *opt, const char *s, long min, long max, long *out);
 
+/* The path of p in the data directory (datadir as the options left it), owned by c; NULL when
+ * out of memory (nothing told). */
+const char *cli_path(cli *c, vp_path p);
+
 /* The data directory exists with a store in it? Prints the "no CA" sentence otherwise. */
 int cli_store_open(cli *c, int create, vp_store **out);
 /* Loads the CA (public part only), or prints the "no CA" sentence. */
@@ -156,7 +162,7 @@ int cli_check_output_path(const char *opt, const char *path);
 /* Flushes stdout: CLI_OK, or the failure told (CLI_REFUSED). */
 int cli_flush(void);
 
-/* Text output. Times, names, keys and JSON come from the library (internal.h: vp_time_iso;
+/* Text output. Times, names, keys and JSON come from the library (util.h: vp_time_iso;
  * x509info.h; render_json.h), shared with the REST API. */
 /* Prints "  label:  value" with control characters of value replaced. */
 void cli_field(FILE *f, const char *label, const char *value);
@@ -168,5 +174,11 @@ int cli_cert_describe(X509 *x, FILE *f);
 /* Writes the JSON value v indented and a newline to stdout, and frees it (NULL: out of
  * memory). */
 int cli_json_print(json_t *v);
+
+/* Every list command's --json has one shape: an array of the rows, where fetch walks the
+ * store with a row callback that renders each row into array (vp_json_append); then printed
+ * (cli_json_print). Out of memory and the store's failure are told. */
+typedef vp_err (*cli_list_fetch)(vp_store *s, void *arg, json_t *array, vp_error *e);
+int cli_list_json(vp_store *s, cli_list_fetch fetch, void *arg);
 
 #endif

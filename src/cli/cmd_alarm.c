@@ -54,7 +54,14 @@ print_alarm(const vp_alarm *a, void *arg)
 static int
 json_alarm(const vp_alarm *a, void *arg)
 {
-	return json_array_append_new((json_t *)arg, vp_json_alarm(a)) != 0 ? VP_ERR_NOMEM : 0;
+	return vp_json_append(arg, vp_json_alarm(a));
+}
+
+/* arg: the --all flag. */
+static vp_err
+fetch_alarms(vp_store *s, void *arg, json_t *array, vp_error *e)
+{
+	return vp_alarm_list(s, !*(const int *)arg, json_alarm, array, e);
 }
 
 static int
@@ -68,7 +75,6 @@ alarm_list(cli *c, int argc, char **argv)
 	};
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	json_t *a = NULL;
 	int ch, rc, json = 0, all = 0;
 
 	cli_getopt_reset();
@@ -85,14 +91,7 @@ alarm_list(cli *c, int argc, char **argv)
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (json) {
-		if ((a = json_array()) == NULL) {
-			rc = cli_fail("out of memory");
-		} else if (vp_alarm_list(s, !all, json_alarm, a, &e) != VP_OK) {
-			json_decref(a);
-			rc = cli_fail_err(&e);
-		} else {
-			rc = cli_json_print(a);
-		}
+		rc = cli_list_json(s, fetch_alarms, &all);
 		goto out;
 	}
 	printf("%-5s %-20s %-20s %-8s %-7s %-20s %-16s %s\n", "ID", "Kind", "Subject", "Severity",

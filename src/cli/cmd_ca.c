@@ -29,15 +29,14 @@ check_no_ca(cli *c, vp_store **s)
 	vp_error e = { 0 };
 	struct stat st;
 	vp_ca *ca = NULL;
-	char *db;
+	const char *db;
 	vp_err r;
 	int rc;
 
 	*s = NULL;
-	if ((db = vp_path_join(c->datadir, "vmspki.db")) == NULL)
+	if ((db = cli_path(c, VP_PATH_DB)) == NULL)
 		return cli_fail("out of memory");
 	rc = stat(db, &st);
-	free(db);
 	if (rc == -1)
 		return CLI_OK;   /* no store yet: it is created once the passphrase is known */
 	if ((rc = cli_store_open(c, 0, s)) != CLI_OK)
@@ -79,27 +78,26 @@ create_store(cli *c, vp_store **s, fresh *f)
 static void
 undo_create(cli *c, vp_store **s, const fresh *f)
 {
-	static const char *const files[] = {
-		"vmspki.db", "vmspki.db-wal", "vmspki.db-shm", "vmspki.db-journal"
-	};
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	const char *db = cli_path(c, VP_PATH_DB), *certs = cli_path(c, VP_PATH_CERTS);
 
 	vp_store_close(*s);
 	*s = NULL;
 	if (!f->db_made)
 		return;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		char *p = vp_path_join(c->datadir, files[i]);
+	for (size_t i = 0; db != NULL && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		size_t n = strlen(db) + strlen(suffixes[i]) + 1;
+		char *p = malloc(n);
 
-		if (p != NULL)
+		if (p != NULL) {
+			snprintf(p, n, "%s%s", db, suffixes[i]);
 			unlink(p);
+		}
 		free(p);
 	}
 	if (f->dir_made) {
-		char *certs = vp_path_join(c->datadir, "certs");
-
 		if (certs != NULL)
 			rmdir(certs);
-		free(certs);
 		rmdir(c->datadir);
 	}
 }
@@ -124,7 +122,7 @@ new_ca_passphrase(cli *c, const char *passfile, int remember, char **pass, int *
 	if (!given && !isatty(STDIN_FILENO))
 		return cli_fail("no passphrase for the CA key: give --passphrase-file F, set $%s, or "
 		    "use --remember to generate one and keep it in %s/%s", VP_PASSPHRASE_ENV,
-		    c->datadir, VP_PASSPHRASE_FILE);
+		    c->datadir, vp_path_name(VP_PATH_PASSPHRASE));
 	if (vp_passphrase_new(passfile, "Passphrase for the CA key: ", pass, &e) != VP_OK)
 		return cli_fail_err(&e);
 	return CLI_OK;
@@ -140,8 +138,8 @@ remember_passphrase(cli *c, const char *pass, int generated)
 		return CLI_OK;
 	if (generated)
 		return cli_fail("the CA was created but its generated passphrase could not be saved "
-		    "(%s), so its key cannot be used: remove %s/vmspki.db and run the command again",
-		    e.msg, c->datadir);
+		    "(%s), so its key cannot be used: remove %s/%s and run the command again",
+		    e.msg, c->datadir, vp_path_name(VP_PATH_DB));
 	return cli_fail("the CA was created but its passphrase was not remembered: %s", e.msg);
 }
 
@@ -153,13 +151,13 @@ print_created(cli *c, vp_store *s, const char *verb, int remember)
 	char when[32];
 	vp_error e = { 0 };
 	vp_ca *ca = NULL;
-	char *path = NULL, *pf = NULL;
+	const char *path, *pf;
 	int rc;
 
 	if ((rc = cli_ca_load_public(c, s, &ca)) != CLI_OK)
 		return rc;
-	path = vp_path_join(c->datadir, "certs/ca.cert.pem");
-	pf = vp_path_join(c->datadir, VP_PASSPHRASE_FILE);
+	path = cli_path(c, VP_PATH_CA_CERT);
+	pf = cli_path(c, VP_PATH_PASSPHRASE);
 	if (path == NULL || pf == NULL) {
 		rc = cli_fail("out of memory");
 		goto out;
@@ -192,8 +190,6 @@ print_created(cli *c, vp_store *s, const char *verb, int remember)
 	rc = cli_flush();
 out:
 	vp_x509_info_clear(&i);
-	free(path);
-	free(pf);
 	vp_ca_free(ca);
 	return rc;
 }
@@ -506,7 +502,7 @@ ca_show(cli *c, int argc, char **argv)
 	STACK_OF(X509) *sk;
 	int64_t issued = 0;
 	vp_ca_transition tr;
-	char *path = NULL;
+	const char *path;
 	int rc, json = 0, bad = 0;
 
 	if (!cli_getopt_simple(c, "ca show", argc, argv, &json, &rc))
@@ -523,7 +519,7 @@ ca_show(cli *c, int argc, char **argv)
 		rc = cli_fail_err(&e);
 		goto out;
 	}
-	if ((path = vp_path_join(c->datadir, "certs/ca.cert.pem")) == NULL) {
+	if ((path = cli_path(c, VP_PATH_CA_CERT)) == NULL) {
 		rc = cli_fail("out of memory");
 		goto out;
 	}
@@ -587,7 +583,6 @@ ca_show(cli *c, int argc, char **argv)
 out:
 	json_decref(o);
 	json_decref(chain);
-	free(path);
 	vp_ca_free(ca);
 	vp_store_close(s);
 	return rc;
@@ -679,9 +674,8 @@ ca_export(cli *c, int argc, char **argv)
 	}
 	if ((rc = cli_p12_pass(p12passfile, 0, 1, &p12pass)) != CLI_OK)
 		goto out;
-	if (strlen(p12pass) < VP_PASSPHRASE_MIN) {
-		rc = cli_fail("the PKCS#12 password protects the CA key: it needs at least %d "
-		    "characters", VP_PASSPHRASE_MIN);
+	if (vp_p12_pass_check(p12pass, "the CA key", &e) != VP_OK) {
+		rc = cli_fail_err(&e);
 		goto out;
 	}
 	vp_ca_free(ca);

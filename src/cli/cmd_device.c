@@ -11,7 +11,6 @@
 #include <openssl/evp.h>
 
 #include "cli.h"
-#include "device_internal.h"
 #include "vmspki/device.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/util.h"
@@ -104,7 +103,7 @@ open_sitekey(cli *c, const char *passfile, vp_store *s, vp_sitekey **k)
 static char *
 ca_file(cli *c)
 {
-	return vp_path_join(c->datadir, "certs/ca.cert.pem");
+	return vp_strdup(cli_path(c, VP_PATH_CA_CERT));
 }
 
 /* The device password: --password-file, $VMSPKI_DEVICE_PASSWORD, or a prompt. */
@@ -455,11 +454,14 @@ out:
 static int
 collect_json(const vp_device *d, void *arg)
 {
-	json_t *o = vp_json_device(d);
+	return vp_json_append(arg, vp_json_device(d));
+}
 
-	if (o == NULL || json_array_append_new(arg, o) != 0)
-		return VP_ERR_NOMEM;
-	return 0;
+static vp_err
+fetch_json(vp_store *s, void *arg, json_t *array, vp_error *e)
+{
+	(void)arg;
+	return vp_device_list(s, collect_json, array, e);
 }
 
 static int
@@ -475,26 +477,15 @@ dev_list(cli *c, int argc, char **argv)
 {
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	json_t *a = NULL;
 	size_t n = 0;
 	int rc, json = 0;
-	vp_err r;
 
 	if (!cli_getopt_simple(c, "device list", argc, argv, &json, &rc))
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (json) {
-		if ((a = json_array()) == NULL) {
-			rc = cli_fail("out of memory");
-			goto out;
-		}
-		if ((r = vp_device_list(s, collect_json, a, &e)) != VP_OK) {
-			rc = r == VP_ERR_NOMEM ? cli_fail("out of memory") : cli_fail_err(&e);
-			goto out;
-		}
-		rc = cli_json_print(a);
-		a = NULL;
+		rc = cli_list_json(s, fetch_json, NULL);
 		goto out;
 	}
 	if (vp_device_list(s, count_device, &n, &e) != VP_OK) {
@@ -514,7 +505,6 @@ dev_list(cli *c, int argc, char **argv)
 	}
 	rc = cli_flush();
 out:
-	json_decref(a);
 	vp_store_close(s);
 	return rc;
 }

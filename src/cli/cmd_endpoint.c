@@ -53,7 +53,7 @@ cli_help_endpoint(FILE *f, const char *sub)
 static char *
 ca_file(cli *c)
 {
-	return vp_path_join(c->datadir, "certs/ca.cert.pem");
+	return vp_strdup(cli_path(c, VP_PATH_CA_CERT));
 }
 
 static void
@@ -171,11 +171,14 @@ out:
 static int
 collect_json(const vp_endpoint *ep, void *arg)
 {
-	json_t *o = vp_json_endpoint(ep, 0);
+	return vp_json_append(arg, vp_json_endpoint(ep, 0));
+}
 
-	if (o == NULL || json_array_append_new(arg, o) != 0)
-		return VP_ERR_NOMEM;
-	return 0;
+static vp_err
+fetch_json(vp_store *s, void *arg, json_t *array, vp_error *e)
+{
+	(void)arg;
+	return vp_endpoint_list(s, collect_json, array, e);
 }
 
 static int
@@ -199,26 +202,15 @@ ep_list(cli *c, int argc, char **argv)
 {
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	json_t *a = NULL;
 	size_t n = 0;
 	int rc, json = 0;
-	vp_err r;
 
 	if (!cli_getopt_simple(c, "endpoint list", argc, argv, &json, &rc))
 		return rc;
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (json) {
-		if ((a = json_array()) == NULL) {
-			rc = cli_fail("out of memory");
-			goto out;
-		}
-		if ((r = vp_endpoint_list(s, collect_json, a, &e)) != VP_OK) {
-			rc = r == VP_ERR_NOMEM ? cli_fail("out of memory") : cli_fail_err(&e);
-			goto out;
-		}
-		rc = cli_json_print(a);
-		a = NULL;
+		rc = cli_list_json(s, fetch_json, NULL);
 		goto out;
 	}
 	printf("%-5s %-28s %-30s %-24s %-21s %s\n", "ID", "Status", "Address", "Server name",
@@ -231,7 +223,6 @@ ep_list(cli *c, int argc, char **argv)
 		printf("(none: `vmspki endpoint add HOST:PORT` watches one)\n");
 	rc = cli_flush();
 out:
-	json_decref(a);
 	vp_store_close(s);
 	return rc;
 }

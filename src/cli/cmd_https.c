@@ -226,7 +226,7 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 {
 	vp_error e = { 0 };
 	vp_task t;
-	char *dbpath = NULL, *cafile = NULL;
+	const char *dbpath, *cafile;
 	struct sigaction sa;
 	int rc;
 
@@ -244,8 +244,8 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 			sleep(1);
 		}
 	} else {
-		if ((dbpath = vp_path_join(c->datadir, "vmspki.db")) == NULL ||
-		    (cafile = vp_path_join(c->datadir, "certs/ca.cert.pem")) == NULL) {
+		if ((dbpath = cli_path(c, VP_PATH_DB)) == NULL ||
+		    (cafile = cli_path(c, VP_PATH_CA_CERT)) == NULL) {
 			rc = cli_fail("out of memory");
 			goto out;
 		}
@@ -271,8 +271,6 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 	}
 	rc = strcmp(t.state, VP_TASK_FINISHED) == 0 ? CLI_OK : CLI_REFUSED;
 out:
-	free(dbpath);
-	free(cafile);
 	return rc;
 }
 
@@ -427,7 +425,14 @@ print_task(const vp_task *t, void *arg)
 static int
 json_task(const vp_task *t, void *arg)
 {
-	return json_array_append_new((json_t *)arg, vp_json_task(t)) != 0 ? VP_ERR_NOMEM : 0;
+	return vp_json_append(arg, vp_json_task(t));
+}
+
+static vp_err
+fetch_tasks(vp_store *s, void *arg, json_t *array, vp_error *e)
+{
+	(void)arg;
+	return vp_task_list(s, json_task, array, e);
 }
 
 static int
@@ -435,7 +440,6 @@ task_list(cli *c, int argc, char **argv)
 {
 	vp_error e = { 0 };
 	vp_store *s = NULL;
-	json_t *a = NULL;
 	int rc, json = 0;
 
 	if (!cli_getopt_simple(c, "task list", argc, argv, &json, &rc))
@@ -443,14 +447,7 @@ task_list(cli *c, int argc, char **argv)
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (json) {
-		if ((a = json_array()) == NULL) {
-			rc = cli_fail("out of memory");
-		} else if (vp_task_list(s, json_task, a, &e) != VP_OK) {
-			json_decref(a);
-			rc = cli_fail_err(&e);
-		} else {
-			rc = cli_json_print(a);
-		}
+		rc = cli_list_json(s, fetch_tasks, NULL);
 		goto out;
 	}
 	printf("%-5s %-13s %-10s %-21s %6s %8s %6s %9s %5s\n", "ID", "Kind", "State", "Created",

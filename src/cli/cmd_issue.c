@@ -161,9 +161,9 @@ static int
 write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p12pass)
 {
 	const char *serial = is->rec.serial;
-	STACK_OF(X509) *chain = NULL, *above = vp_ca_chain(ca);
+	STACK_OF(X509) *chain = NULL;
 	vp_error e = { 0 };
-	char *pem = NULL, cn[256];
+	char *pem = NULL;
 	unsigned char *p12 = NULL;
 	size_t len = 0, p12len = 0;
 	vp_buf cert, full;
@@ -186,21 +186,12 @@ write_outputs(const issue_args *a, const vp_ca *ca, vp_issued *is, const char *p
 		if (rc != CLI_OK)
 			goto out;
 	}
-	if (a->p12 != NULL || a->chain_out != NULL) {
-		if ((chain = sk_X509_new_null()) == NULL || !sk_X509_push(chain, vp_ca_cert(ca))) {
-			rc = cli_fail("out of memory");
-			goto out;
-		}
-		for (int i = 0; i < sk_X509_num(above); i++)
-			if (!sk_X509_push(chain, sk_X509_value(above, i))) {
-				rc = cli_fail("out of memory");
-				goto out;
-			}
+	if (a->chain_out != NULL && (chain = vp_ca_chain_full(ca)) == NULL) {
+		rc = cli_fail("out of memory");
+		goto out;
 	}
 	if (a->p12 != NULL) {
-		vp_name_cn(X509_get_subject_name(is->cert), cn, sizeof(cn));   /* friendly name */
-		if (vp_p12_build(is->key, is->cert, chain, cn[0] != '\0' ? cn : NULL, p12pass, &p12,
-		    &p12len, &e) != VP_OK) {
+		if (vp_issued_p12(is, ca, p12pass, &p12, &p12len, &e) != VP_OK) {
 			rc = cli_fail("certificate %s was issued and recorded, but the PKCS#12 could not "
 			    "be built (%s): the key is lost, issue a new certificate", serial, e.msg);
 			goto out;
@@ -337,9 +328,8 @@ cmd_issue(cli *c, int argc, char **argv)
 	if (a.p12 != NULL) {
 		if ((rc = cli_p12_pass(a.p12passfile, 0, 0, &p12pass)) != CLI_OK)
 			goto out;
-		if (strlen(p12pass) < VP_PASSPHRASE_MIN) {
-			rc = cli_fail("the PKCS#12 password protects the key: it needs at least %d "
-			    "characters", VP_PASSPHRASE_MIN);
+		if (vp_p12_pass_check(p12pass, "the key", &e) != VP_OK) {
+			rc = cli_fail_err(&e);
 			goto out;
 		}
 	}

@@ -93,7 +93,7 @@ lc_run(cli *c, int argc, char **argv)
 	 * syslog (a receiver that does not answer costs at most a few seconds). */
 	if (!vp_engine_other_alive(s)) {
 		vp_alarm_delivery dl;
-		char *cafile = vp_path_join(c->datadir, "certs/ca.cert.pem");
+		const char *cafile = cli_path(c, VP_PATH_CA_CERT);
 
 		memset(&dl, 0, sizeof(dl));
 		if (vp_alarm_deliver_ex(s, 3000, cafile, &dl, &e) != VP_OK)
@@ -101,7 +101,6 @@ lc_run(cli *c, int argc, char **argv)
 		else if (dl.failed > 0)
 			fprintf(stderr, "vmspki: the webhook did not take the alarms yet (%s); they "
 			    "are sent again later\n", dl.last_error);
-		free(cafile);
 	}
 	if (json) {
 		json_t *o = json_pack("{s:i,s:i,s:I,s:i,s:i,s:b,s:i,s:i,s:i,s:i}", "warning_days",

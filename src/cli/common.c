@@ -298,16 +298,31 @@ cli_no_ca(const cli *c)
 	return cli_fail("no CA in %s: run `vmspki ca init` or `vmspki ca import`", c->datadir);
 }
 
+const char *
+cli_path(cli *c, vp_path p)
+{
+	vp_error e = { 0 };
+
+	/* --data may come after the command's name: the handle follows c->datadir. */
+	if (c->dd != NULL && strcmp(vp_datadir_dir(c->dd), c->datadir) != 0) {
+		vp_datadir_close(c->dd);
+		c->dd = NULL;
+	}
+	if (c->dd == NULL && vp_datadir_open(c->datadir, &c->dd, &e) != VP_OK)
+		return NULL;
+	return vp_datadir_path(c->dd, p);
+}
+
 int
 cli_store_open(cli *c, int create, vp_store **out)
 {
 	vp_error e = { 0 };
 	struct stat st;
-	char *db;
+	const char *db;
 	int rc = CLI_OK;
 
 	*out = NULL;
-	if ((db = vp_path_join(c->datadir, "vmspki.db")) == NULL)
+	if ((db = cli_path(c, VP_PATH_DB)) == NULL)
 		return cli_fail("out of memory");
 	if (create) {
 		if (vp_mkdir_p(c->datadir, 0700, &e) != VP_OK) {
@@ -322,7 +337,6 @@ cli_store_open(cli *c, int create, vp_store **out)
 	if (vp_store_open(db, out, &e) != VP_OK)
 		rc = cli_fail_err(&e);
 out:
-	free(db);
 	return rc;
 }
 
@@ -498,6 +512,22 @@ cli_field(FILE *f, const char *label, const char *value)
 	fprintf(f, "  %-20s ", label);
 	cli_puts_safe(f, value);
 	fputc('\n', f);
+}
+
+int
+cli_list_json(vp_store *s, cli_list_fetch fetch, void *arg)
+{
+	vp_error e = { 0 };
+	json_t *a = json_array();
+	vp_err r;
+
+	if (a == NULL)
+		return cli_fail("out of memory");
+	if ((r = fetch(s, arg, a, &e)) != VP_OK) {
+		json_decref(a);
+		return r == VP_ERR_NOMEM ? cli_fail("out of memory") : cli_fail_err(&e);
+	}
+	return cli_json_print(a);
 }
 
 int

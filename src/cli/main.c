@@ -81,6 +81,7 @@ main(int argc, char **argv)
 		if ((c.actor = actor_name()) == NULL)
 			return cli_fail("out of memory");
 		rc = commands[i].run(&c, argc, argv);
+		vp_datadir_close(c.dd);
 		free(c.actor);
 		return rc;
 	}

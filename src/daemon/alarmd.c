@@ -97,7 +97,7 @@ vpd_alarmd_start(vpd *d, vp_error *e)
 	a->d = d;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
-	if ((a->ca_file = vp_path_join(d->datadir, "certs/ca.cert.pem")) == NULL) {
+	if ((a->ca_file = vp_strdup(vp_datadir_path(d->dd, VP_PATH_CA_CERT))) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}

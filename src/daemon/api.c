@@ -13,7 +13,6 @@
 #include <event2/keyvalq_struct.h>
 
 #include "daemon.h"
-#include "internal.h"
 #include "vmspki/ca.h"
 #include "vmspki/component.h"
 #include "vmspki/issue.h"
@@ -82,6 +81,31 @@ void
 vpd_reply_oom(vpd_ctx *c)
 {
 	vpd_reply_error(c, 500, "internal", "out of memory");
+}
+
+void
+vpd_job_list(vpd_job *j, vp_store *s, const char *key, vpd_list_fetch fetch)
+{
+	vp_error e = { 0 };
+	json_t *a = json_array(), *o;
+	vp_err r;
+
+	if (a == NULL) {
+		vpd_job_error(j, 500, "internal", "out of memory");
+		return;
+	}
+	if ((r = fetch(s, j, a, &e)) != VP_OK) {
+		json_decref(a);
+		if (r == VP_ERR_NOMEM)
+			vpd_job_error(j, 500, "internal", "out of memory");
+		else
+			vpd_job_vp_error(j, &e);
+		return;
+	}
+	if ((o = json_pack("{s:o}", key, a)) == NULL)
+		vpd_job_error(j, 500, "internal", "out of memory");
+	else
+		vpd_job_json(j, 200, o, 0);
 }
 
 /* ---- query strings ---- */
@@ -348,7 +372,7 @@ h_ca_show(vpd_ctx *c)
 	if (bad || vp_store_cert_count(c->store, &f, &issued, &e) != VP_OK ||
 	    vp_json_ca(ca->ca, issued, o, &e) != VP_OK ||
 	    vp_x509_to_pem(vp_ca_cert(ca->ca), &pem, &len, &e) != VP_OK ||
-	    vp_chain_to_pem(vp_ca_chain(ca->ca), &chain, &len, &e) != VP_OK) {
+	    vp_x509_chain_to_pem(vp_ca_chain(ca->ca), &chain, &len, &e) != VP_OK) {
 		json_decref(o);
 		vpd_reply_vp_error(c, &e);
 		goto out;
@@ -459,6 +483,7 @@ h_ca_export(vpd_ctx *c)
 		{ "p12_password", VPD_STRING, 1, VP_PASSPHRASE_MAX, 0, 0 },
 		{ NULL, 0, 0, 0, 0, 0 }
 	};
+	vp_error e = { 0 };
 	vpd_job *j;
 	size_t rawlen;
 	char *raw;
@@ -466,9 +491,8 @@ h_ca_export(vpd_ctx *c)
 
 	if ((o = vpd_body_json(c, fields, 0, &raw, &rawlen)) == NULL)
 		return;
-	if (strlen(vpd_json_str(o, "p12_password")) < VP_PASSPHRASE_MIN) {
-		vpd_reply_error(c, 422, "weak_password", "the PKCS#12 password protects the CA key: "
-		    "it needs at least %d characters", VP_PASSPHRASE_MIN);
+	if (vp_p12_pass_check(vpd_json_str(o, "p12_password"), "the CA key", &e) != VP_OK) {
+		vpd_reply_error(c, 422, "weak_password", "%s", e.msg);
 	} else if ((j = vpd_job_new(c)) == NULL) {
 		vpd_reply_oom(c);
 	} else {
@@ -628,7 +652,7 @@ ca_chain_pem(const vp_ca *ca, vp_error *e)
 	size_t alen = 0, blen = 0;
 
 	if (vp_x509_to_pem(vp_ca_cert(ca), &a, &alen, e) != VP_OK ||
-	    vp_chain_to_pem(vp_ca_chain(ca), &b, &blen, e) != VP_OK) {
+	    vp_x509_chain_to_pem(vp_ca_chain(ca), &b, &blen, e) != VP_OK) {
 		free(a);
 		return NULL;
 	}
@@ -713,22 +737,10 @@ issue_build(vpd_job *j)
 		goto out;
 	}
 	if (genkey) {
-		STACK_OF(X509) *sk = sk_X509_new_null();
-		char cn[256];
-
-		vp_name_cn(X509_get_subject_name(is->cert), cn, sizeof(cn));   /* friendly name */
-		bad = sk == NULL || !sk_X509_push(sk, vp_ca_cert(ca));
-		for (int i = 0; !bad && i < sk_X509_num(vp_ca_chain(ca)); i++)
-			bad = !sk_X509_push(sk, sk_X509_value(vp_ca_chain(ca), i));
-		if (bad)
-			vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
-		if (bad || vp_p12_build(is->key, is->cert, sk, cn[0] ? cn : NULL, pass, &p12,
-		    &p12len, &e) != VP_OK) {
-			sk_X509_free(sk);
+		if (vp_issued_p12(is, ca, pass, &p12, &p12len, &e) != VP_OK) {
 			vpd_job_vp_error(j, &e);
 			goto out;
 		}
-		sk_X509_free(sk);
 		if ((b64 = vpd_base64_encode(p12, p12len)) == NULL) {
 			vpd_job_error(j, 500, "internal", "out of memory");
 			goto out;
@@ -816,9 +828,8 @@ h_issue(vpd_ctx *c)
 		    "true");
 		goto out;
 	}
-	if (genkey && strlen(pass) < VP_PASSPHRASE_MIN) {
-		vpd_reply_error(c, 422, "weak_password", "the PKCS#12 password protects the key: it "
-		    "needs at least %d characters", VP_PASSPHRASE_MIN);
+	if (genkey && vp_p12_pass_check(pass, "the key", &e) != VP_OK) {
+		vpd_reply_error(c, 422, "weak_password", "%s", e.msg);
 		goto out;
 	}
 	if (owner != NULL && vpd_owner_parse(owner, 0, owner_kind, sizeof(owner_kind), &idp) != 0) {

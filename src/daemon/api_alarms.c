@@ -12,29 +12,24 @@
 
 #include "daemon.h"
 #include "vmspki/alarm.h"
+#include "vmspki/render_json.h"
 
 static int
 add_alarm(const vp_alarm *a, void *arg)
 {
-	return json_array_append_new((json_t *)arg, vp_json_alarm(a)) != 0 ? VP_ERR_NOMEM : 0;
+	return vp_json_append(arg, vp_json_alarm(a));
+}
+
+static vp_err
+fetch_alarms(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
+{
+	return vp_alarm_list(s, !vpd_json_bool(j->in, "all"), add_alarm, array, e);
 }
 
 static void
 run_list(vpd_job *j, vp_store *s)
 {
-	vp_error e = { 0 };
-	json_t *a = json_array();
-
-	if (a == NULL) {
-		vpd_job_error(j, 500, "internal", "out of memory");
-		return;
-	}
-	if (vp_alarm_list(s, !vpd_json_bool(j->in, "all"), add_alarm, a, &e) != VP_OK) {
-		json_decref(a);
-		vpd_job_vp_error(j, &e);
-		return;
-	}
-	vpd_job_json(j, 200, json_pack("{s:o}", "alarms", a), 0);
+	vpd_job_list(j, s, "alarms", fetch_alarms);
 }
 
 static void

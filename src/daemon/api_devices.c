@@ -20,7 +20,6 @@
 #include <openssl/crypto.h>
 
 #include "daemon.h"
-#include "device_internal.h"
 #include "vmspki/device.h"
 #include "vmspki/render_json.h"
 #include "vmspki/util.h"
@@ -63,7 +62,7 @@ device_job_slot(vpd_ctx *c)
 static char *
 ca_file(vpd *d)
 {
-	return vp_path_join(d->datadir, "certs/ca.cert.pem");
+	return vp_strdup(vp_datadir_path(d->dd, VP_PATH_CA_CERT));
 }
 
 static void
@@ -77,32 +76,20 @@ job_oom(vpd_job *j)
 static int
 add_json(const vp_device *d, void *arg)
 {
-	return json_array_append_new((json_t *)arg, vp_json_device(d)) != 0 ? VP_ERR_NOMEM : 0;
+	return vp_json_append(arg, vp_json_device(d));
+}
+
+static vp_err
+fetch_devices(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
+{
+	(void)j;
+	return vp_device_list(s, add_json, array, e);
 }
 
 static void
 run_list(vpd_job *j, vp_store *s)
 {
-	vp_error e = { 0 };
-	json_t *a = json_array(), *o;
-	vp_err r;
-
-	if (a == NULL) {
-		job_oom(j);
-		return;
-	}
-	if ((r = vp_device_list(s, add_json, a, &e)) != VP_OK) {
-		json_decref(a);
-		if (r == VP_ERR_NOMEM)
-			job_oom(j);
-		else
-			vpd_job_vp_error(j, &e);
-		return;
-	}
-	if ((o = json_pack("{s:o}", "devices", a)) == NULL)
-		job_oom(j);
-	else
-		vpd_job_json(j, 200, o, 0);
+	vpd_job_list(j, s, "devices", fetch_devices);
 }
 
 static void

@@ -18,6 +18,7 @@
 
 #include "daemon.h"
 #include "vmspki/endpoint.h"
+#include "vmspki/render_json.h"
 #include "vmspki/util.h"
 
 #define ENDPOINT_JOBS_MAX 2    /* adds and checks at once (bounded by the pool's size too) */
@@ -53,33 +54,20 @@ job_oom(vpd_job *j)
 static int
 add_json(const vp_endpoint *ep, void *arg)
 {
-	return json_array_append_new((json_t *)arg, vp_json_endpoint(ep, 0)) != 0 ?
-	    VP_ERR_NOMEM : 0;
+	return vp_json_append(arg, vp_json_endpoint(ep, 0));
+}
+
+static vp_err
+fetch_endpoints(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
+{
+	(void)j;
+	return vp_endpoint_list(s, add_json, array, e);
 }
 
 static void
 run_list(vpd_job *j, vp_store *s)
 {
-	vp_error e = { 0 };
-	json_t *a = json_array(), *o;
-	vp_err r;
-
-	if (a == NULL) {
-		job_oom(j);
-		return;
-	}
-	if ((r = vp_endpoint_list(s, add_json, a, &e)) != VP_OK) {
-		json_decref(a);
-		if (r == VP_ERR_NOMEM)
-			job_oom(j);
-		else
-			vpd_job_vp_error(j, &e);
-		return;
-	}
-	if ((o = json_pack("{s:o}", "endpoints", a)) == NULL)
-		job_oom(j);
-	else
-		vpd_job_json(j, 200, o, 0);
+	vpd_job_list(j, s, "endpoints", fetch_endpoints);
 }
 
 /* The endpoint as the job's reply (status), with its chain when with_chain. */
@@ -131,7 +119,7 @@ run_add(vpd_job *j, vp_store *s)
 {
 	const char *addr = vpd_json_str(j->in, "address");
 	char host[VP_ENDPOINT_HOST_MAX + 1], label[VP_ENDPOINT_HOST_MAX + 16];
-	char *caf = vp_path_join(j->d->datadir, "certs/ca.cert.pem");
+	char *caf = vp_strdup(vp_datadir_path(j->d->dd, VP_PATH_CA_CERT));
 	int port = (int)vpd_json_int(j->in, "port", 0);
 	vp_error e = { 0 };
 	vp_endpoint ep;
@@ -165,7 +153,7 @@ run_add(vpd_job *j, vp_store *s)
 static void
 run_check(vpd_job *j, vp_store *s)
 {
-	char *caf = vp_path_join(j->d->datadir, "certs/ca.cert.pem");
+	char *caf = vp_strdup(vp_datadir_path(j->d->dd, VP_PATH_CA_CERT));
 	vp_error e = { 0 };
 	vp_endpoint ep;
 	vp_err r;

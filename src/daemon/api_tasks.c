@@ -13,6 +13,7 @@
 #include <event2/http.h>
 
 #include "daemon.h"
+#include "vmspki/render_json.h"
 #include "vmspki/task.h"
 
 static int
@@ -25,7 +26,14 @@ add_result(const vp_task_result *r, void *arg)
 static int
 add_task(const vp_task *t, void *arg)
 {
-	return json_array_append_new((json_t *)arg, vp_json_task(t)) != 0 ? VP_ERR_NOMEM : 0;
+	return vp_json_append(arg, vp_json_task(t));
+}
+
+static vp_err
+fetch_tasks(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
+{
+	(void)j;
+	return vp_task_list(s, add_task, array, e);
 }
 
 /* The task (with results) as the reply of j. */
@@ -67,19 +75,7 @@ reply_task(vpd_job *j, vp_store *s, int64_t id, int status)
 static void
 run_list(vpd_job *j, vp_store *s)
 {
-	vp_error e = { 0 };
-	json_t *a = json_array();
-
-	if (a == NULL) {
-		vpd_job_error(j, 500, "internal", "out of memory");
-		return;
-	}
-	if (vp_task_list(s, add_task, a, &e) != VP_OK) {
-		json_decref(a);
-		vpd_job_vp_error(j, &e);
-		return;
-	}
-	vpd_job_json(j, 200, json_pack("{s:o}", "tasks", a), 0);
+	vpd_job_list(j, s, "tasks", fetch_tasks);
 }
 
 static void

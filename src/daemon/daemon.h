@@ -16,6 +16,7 @@
 
 #include "vmspki/buf.h"
 #include "vmspki/ca.h"
+#include "vmspki/datadir.h"
 #include "vmspki/device.h"
 #include "vmspki/err.h"
 #include "vmspki/issue.h"
@@ -165,6 +166,7 @@ typedef struct vpd_pool vpd_pool;
 typedef struct vpd {
 	vpd_opts o;
 	char *datadir;
+	vp_datadir *dd;              /* the paths in datadir */
 	char *dbpath;
 	char *passphrase;            /* CA key passphrase, to protect a CA made through the API */
 	vp_sitekey *sitekey;         /* unlocks device passwords (api_devices.c); NULL if it
@@ -399,6 +401,12 @@ json_t *vpd_body_json(vpd_ctx *c, const vpd_field *fields, int empty_ok, char **
 void vpd_reply_vp_error(vpd_ctx *c, const vp_error *e);
 void vpd_job_vp_error(vpd_job *j, const vp_error *e);
 void vpd_reply_oom(vpd_ctx *c);
+
+/* Every list resource has one shape: the job's reply is {"<key>": [rows]}, where fetch walks
+ * the store with a row callback that renders each row into array (vp_json_append). Out of
+ * memory is a 500 "internal", the store's failure the reply vpd_job_vp_error gives. */
+typedef vp_err (*vpd_list_fetch)(vp_store *s, vpd_job *j, json_t *array, vp_error *e);
+void vpd_job_list(vpd_job *j, vp_store *s, const char *key, vpd_list_fetch fetch);
 
 /* Device and task endpoints (api_devices.c, api_tasks.c). */
 void vpd_h_devices(vpd_ctx *c);

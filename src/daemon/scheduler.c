@@ -131,7 +131,8 @@ vpd_sched_start(vpd *d, vp_error *e)
 {
 	struct vpd_sched *g = calloc(1, sizeof(*g));
 
-	if (g == NULL || (g->ca_file = vp_path_join(d->datadir, "certs/ca.cert.pem")) == NULL) {
+	if (g == NULL ||
+	    (g->ca_file = vp_strdup(vp_datadir_path(d->dd, VP_PATH_CA_CERT))) == NULL) {
 		free(g);
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	}

@@ -16,7 +16,6 @@
 #include <event2/thread.h>
 
 #include "daemon.h"
-#include "internal.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/component.h"
 #include "vmspki/servercert.h"
@@ -312,7 +311,7 @@ fail:
 static void
 print_banner(vpd *d, char **addrs, size_t n, const char *token)
 {
-	char url[128], *ca = vp_path_join(d->datadir, "certs/ca.cert.pem");
+	char url[128], *ca = vp_strdup(vp_datadir_path(d->dd, VP_PATH_CA_CERT));
 
 	printf("vmspki serve: listening on");
 	for (size_t i = 0; i < n; i++) {
@@ -409,7 +408,8 @@ vpd_serve(const vpd_opts *o)
 	}
 
 	if ((d.datadir = vp_strdup(o->datadir)) == NULL ||
-	    (d.dbpath = vp_path_join(o->datadir, "vmspki.db")) == NULL ||
+	    vp_datadir_open(o->datadir, &d.dd, &e) != VP_OK ||
+	    (d.dbpath = vp_strdup(vp_datadir_path(d.dd, VP_PATH_DB))) == NULL ||
 	    (d.rl = vpd_rl_new(10, 10, 60, 4096)) == NULL) {
 		fprintf(stderr, "vmspki: out of memory\n");
 		goto out;
@@ -581,6 +581,7 @@ out:
 	if (d.passphrase != NULL)
 		vp_secret_free_str(d.passphrase);
 	free(d.datadir);
+	vp_datadir_close(d.dd);
 	free(d.dbpath);
 	pthread_cond_destroy(&d.watch_cv);
 	pthread_mutex_destroy(&d.watch_mu);

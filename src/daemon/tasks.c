@@ -101,7 +101,7 @@ vpd_engine_start(vpd *d, vp_error *e)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	g->d = d;
 	pthread_mutex_init(&g->mu, NULL);
-	if ((g->ca_file = vp_path_join(d->datadir, "certs/ca.cert.pem")) == NULL) {
+	if ((g->ca_file = vp_strdup(vp_datadir_path(d->dd, VP_PATH_CA_CERT))) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}

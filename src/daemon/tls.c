@@ -15,7 +15,6 @@
 #include <openssl/x509v3.h>
 
 #include "daemon.h"
-#include "internal.h"
 #include "vmspki/servercert.h"
 #include "vmspki/util.h"
 #include "vmspki/x509info.h"
@@ -84,8 +83,8 @@ SSL_CTX *
 vpd_tls_build(vpd *d, const vp_ca *ca, vpd_tls_info *info, vp_error *e)
 {
 	static const unsigned char sid_ctx[] = "vmspki";
-	char *crt = vp_path_join(d->datadir, "certs/server.crt");
-	char *key = vp_path_join(d->datadir, "certs/server.key.pem");
+	char *crt = vp_strdup(vp_datadir_path(d->dd, VP_PATH_SERVER_CERT));
+	char *key = vp_strdup(vp_datadir_path(d->dd, VP_PATH_SERVER_KEY));
 	STACK_OF(X509) *chain = vp_ca_chain(ca);
 	X509_STORE *store;
 	SSL_CTX *ctx = NULL;
@@ -141,7 +140,7 @@ vpd_tls_build(vpd *d, const vp_ca *ca, vpd_tls_info *info, vp_error *e)
 	/* During a replacement of the CA the site trusts the old one too (certs/ca.cert.pem):
 	 * the admins' client certificates of the old CA still work until it is retired. */
 	{
-		char *trust = vp_path_join(d->datadir, "certs/ca.cert.pem");
+		char *trust = vp_strdup(vp_datadir_path(d->dd, VP_PATH_CA_CERT));
 
 		if (trust != NULL && access(trust, R_OK) == 0)
 			X509_STORE_load_file(store, trust);
@@ -185,8 +184,8 @@ vpd_tls_current(vpd *d)
 static void
 stamp_get(vpd *d, struct vpd_filestamp *s)
 {
-	char *crt = vp_path_join(d->datadir, "certs/server.crt");
-	char *key = vp_path_join(d->datadir, "certs/server.key.pem");
+	char *crt = vp_strdup(vp_datadir_path(d->dd, VP_PATH_SERVER_CERT));
+	char *key = vp_strdup(vp_datadir_path(d->dd, VP_PATH_SERVER_KEY));
 	struct stat st;
 
 	memset(s, 0, sizeof(*s));

@@ -171,7 +171,7 @@ site_json(vp_store *s)
 	if (gethostname(host, sizeof(host) - 1) != 0)
 		host[0] = '\0';
 	if (vp_ca_load(s, NULL, &ca, NULL) == VP_OK)
-		vp_name_cn(X509_get_subject_name(vp_ca_cert(ca)), cn, sizeof(cn));
+		vp_x509_name_cn(X509_get_subject_name(vp_ca_cert(ca)), cn, sizeof(cn));
 	o = json_object();
 	if (o == NULL || json_object_set_new(o, "host", vp_json_str_or_null(host)) != 0 ||
 	    json_object_set_new(o, "ca", vp_json_str_or_null(cn)) != 0 ||

@@ -16,7 +16,9 @@
 
 #include "internal.h"
 #include "vmspki/ca.h"
+#include "vmspki/datadir.h"
 #include "vmspki/issue.h"
+#include "vmspki/render_json.h"
 #include "vmspki/task.h"
 #include "vmspki/x509info.h"
 #include "vmspki/util.h"
@@ -55,6 +57,22 @@ STACK_OF(X509) *vp_ca_chain(const vp_ca *ca) { return ca->chain; }
 EVP_PKEY *vp_ca_key(const vp_ca *ca) { return ca->key; }
 int vp_ca_is_root(const vp_ca *ca) { return ca->root; }
 const char *vp_ca_fingerprint(const vp_ca *ca) { return ca->fingerprint; }
+
+STACK_OF(X509) *
+vp_ca_chain_full(const vp_ca *ca)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+
+	if (sk == NULL || !sk_X509_push(sk, ca->cert))
+		goto fail;
+	for (int i = 0; i < sk_X509_num(ca->chain); i++)
+		if (!sk_X509_push(sk, sk_X509_value(ca->chain, i)))
+			goto fail;
+	return sk;
+fail:
+	sk_X509_free(sk);   /* the certificates are the CA's */
+	return NULL;
+}
 
 /* Is there a CA in the store already? */
 static vp_err
@@ -140,8 +158,8 @@ static vp_err
 write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *prev,
     vp_error *e)
 {
-	char *dir = vp_path_join(datadir, "certs"), *path = NULL, *pem = NULL, *cpem = NULL;
-	char *all = NULL, *ppem = NULL, *trust = NULL;
+	char *dir = vp_datadir_join(datadir, VP_PATH_CERTS), *path = NULL, *pem = NULL;
+	char *cpem = NULL, *all = NULL, *ppem = NULL, *trust = NULL;
 	size_t n, cn, pn = 0;
 	vp_err rc;
 
@@ -149,11 +167,11 @@ write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *pre
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	if ((rc = vp_mkdir_p(dir, 0755, e)) != VP_OK ||
 	    (rc = vp_x509_to_pem(cert, &pem, &n, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
+	    (rc = vp_x509_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
 	    (prev != NULL && (rc = vp_x509_to_pem(prev, &ppem, &pn, e)) != VP_OK))
 		goto out;
-	if ((path = vp_path_join(dir, "ca.cert.pem")) == NULL || (all = malloc(n + cn + 1)) == NULL ||
-	    (trust = malloc(n + pn + 1)) == NULL) {
+	if ((path = vp_datadir_join(datadir, VP_PATH_CA_CERT)) == NULL ||
+	    (all = malloc(n + cn + 1)) == NULL || (trust = malloc(n + pn + 1)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -165,7 +183,7 @@ write_ca_files(const char *datadir, X509 *cert, STACK_OF(X509) *chain, X509 *pre
 	free(path);
 	memcpy(all, pem, n);
 	memcpy(all + n, cpem, cn);
-	if ((path = vp_path_join(dir, "ca.chain.pem")) == NULL) {
+	if ((path = vp_datadir_join(datadir, VP_PATH_CA_CHAIN)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -221,7 +239,7 @@ store_ca(vp_store *s, const char *datadir, X509 *cert, STACK_OF(X509) *chain, EV
 	memset(&rec, 0, sizeof(rec));
 	/* The slow, fallible work first: nothing is written until all of it succeeded. */
 	if ((rc = vp_x509_to_pem(cert, &pem, &n, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
+	    (rc = vp_x509_chain_to_pem(chain, &cpem, &cn, e)) != VP_OK ||
 	    (rc = vp_key_encrypt_pem(key, passphrase, &kpem, &kn, e)) != VP_OK ||
 	    (rc = vp_cert_rec_from_x509(cert, &rec, e)) != VP_OK)
 		goto out;
@@ -361,7 +379,7 @@ check_ca_cert(X509 *cert, EVP_PKEY *key, vp_error *e)
 	int is_ca;
 	vp_err rc;
 
-	vp_name_cn(X509_get_subject_name(cert), cn, sizeof(cn));
+	vp_x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn));
 	bc = X509_get_ext_d2i(cert, NID_basic_constraints, NULL, NULL);
 	is_ca = bc != NULL && bc->ca;
 	BASIC_CONSTRAINTS_free(bc);
@@ -429,8 +447,8 @@ build_chain(X509 *cert, STACK_OF(X509) *pool, STACK_OF(X509) **chain, vp_error *
 		X509 *bad = X509_STORE_CTX_get_current_cert(ctx);
 
 		ERR_clear_error();
-		vp_name_cn(bad != NULL ? X509_get_issuer_name(bad) : X509_get_issuer_name(cert),
-		    issuer, sizeof(issuer));
+		vp_x509_name_cn(bad != NULL ? X509_get_issuer_name(bad) :
+		    X509_get_issuer_name(cert), issuer, sizeof(issuer));
 		if (err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
 		    err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
 		    err == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)
@@ -705,7 +723,7 @@ vp_ca_export(const vp_ca *ca, vp_export_fmt fmt, unsigned char **out, size_t *le
 		return VP_OK;
 	case VP_EXPORT_PEM:
 		if ((rc = vp_x509_to_pem(ca->cert, &pem, &n, e)) != VP_OK ||
-		    (rc = vp_chain_to_pem(ca->chain, &cpem, &cn, e)) != VP_OK)
+		    (rc = vp_x509_chain_to_pem(ca->chain, &cpem, &cn, e)) != VP_OK)
 			goto out;
 		if ((*out = malloc(n + cn + 1)) == NULL) {
 			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
@@ -753,6 +771,20 @@ vp_ca_export_p12(const vp_ca *ca, const char *p12_pass, unsigned char **out, siz
 	if (ca->key == NULL)
 		return vp_error_set(e, VP_ERR_PASSPHRASE,
 		    "the CA key is needed to export it: give the CA passphrase");
-	vp_name_cn(X509_get_subject_name(ca->cert), cn, sizeof(cn));
+	vp_x509_name_cn(X509_get_subject_name(ca->cert), cn, sizeof(cn));
 	return vp_p12_build(ca->key, ca->cert, ca->chain, cn, p12_pass, out, len, e);
+}
+
+vp_err
+vp_json_ca(const vp_ca *ca, int64_t issued, json_t *o, vp_error *e)
+{
+	vp_err rc;
+	int bad = 0;
+
+	if ((rc = vp_json_x509(vp_ca_cert(ca), o, e)) != VP_OK)
+		return rc;
+	bad |= json_object_set_new(o, "root", json_boolean(vp_ca_is_root(ca)));
+	bad |= json_object_set_new(o, "chain_length", json_integer(sk_X509_num(vp_ca_chain(ca))));
+	bad |= json_object_set_new(o, "certificates_issued", json_integer(issued));
+	return bad ? vp_error_set(e, VP_ERR_NOMEM, "out of memory") : VP_OK;
 }

@@ -28,6 +28,7 @@
 #include "vmspki/component.h"
 #include "vmspki/settings.h"
 #include "vmspki/issue.h"
+#include "vmspki/datadir.h"
 #include "vmspki/netif.h"
 #include "vmspki/render_json.h"
 #include "vmspki/util.h"
@@ -36,9 +37,9 @@
 extern char **environ;
 
 #define DIR_COMPONENTS "components"
-#define DIR_CERTS      "components/certificates"
-#define F_LOCKFILE         "components/.lock"
-#define F_CONF         "components.json"
+#define DIR_CERTS      VP_PATH_COMPONENTS_CERTS
+#define F_LOCKFILE     VP_PATH_COMPONENTS_LOCK
+#define F_CONF         VP_PATH_COMPONENTS_CONF
 #define RENEW_DAYS_MAX 36500
 #define SUBJECT_MAX    255
 #define SUBJECTS_MAX   1000      /* per list */
@@ -121,7 +122,7 @@ vp_component_id_check(const char *id, vp_error *e)
 char *
 vp_component_dir(const char *datadir)
 {
-	return vp_path_join(datadir, DIR_CERTS);
+	return vp_datadir_join(datadir, DIR_CERTS);
 }
 
 char *
@@ -215,7 +216,7 @@ sb_quote(vp_buf *b, const char *s)
 static vp_err
 lock_take(const char *datadir, int *fd, vp_error *e)
 {
-	char *dir = vp_path_join(datadir, DIR_CERTS), *lp = vp_path_join(datadir, F_LOCKFILE);
+	char *dir = vp_datadir_join(datadir, DIR_CERTS), *lp = vp_datadir_join(datadir, F_LOCKFILE);
 	vp_err rc = VP_OK;
 
 	*fd = -1;
@@ -685,7 +686,7 @@ ca_chain_pem(const vp_ca *ca, char **out, size_t *len, vp_error *e)
 
 	*out = NULL;
 	if ((rc = vp_x509_to_pem(vp_ca_cert(ca), &a, &an, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(vp_ca_chain(ca), &b, &bn, e)) != VP_OK)
+	    (rc = vp_x509_chain_to_pem(vp_ca_chain(ca), &b, &bn, e)) != VP_OK)
 		goto out;
 	if ((*out = malloc(an + bn + 1)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
@@ -1259,7 +1260,7 @@ out:
 vp_err
 vp_component_conf_load(const char *datadir, vp_component_conf **out, vp_error *e)
 {
-	char *path = vp_path_join(datadir, F_CONF);
+	char *path = vp_datadir_join(datadir, F_CONF);
 	unsigned char *text = NULL;
 	size_t len = 0;
 	vp_err rc;
@@ -1353,10 +1354,10 @@ vp_component_nats_config(vp_store *s, const char *datadir, const char *id, char 
 			goto out;
 		}
 		if (i < 2)
-			snprintf(p, n, "%s/%s/%s.server.%s.pem", absdir, DIR_CERTS, id,
-			    i == 0 ? "cert" : "key");
+			snprintf(p, n, "%s/%s/%s.server.%s.pem", absdir, vp_path_name(DIR_CERTS),
+			    id, i == 0 ? "cert" : "key");
 		else
-			snprintf(p, n, "%s/certs/ca.cert.pem", absdir);
+			snprintf(p, n, "%s/%s", absdir, vp_path_name(VP_PATH_CA_CERT));
 		sb_puts(&b, "  ");
 		sb_puts(&b, names[i]);
 		sb_puts(&b, ": ");

@@ -1,7 +1,6 @@
 /* The camera inventory: what an operator gives is checked, the camera is probed through the
  * driver (HTTP first, HTTPS without verification when HTTP is refused), and the row is stored
  * with the password sealed under the site data key and the states the seeds show. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 
 #include "device_internal.h"
+#include "vmspki/addr.h"
 #include "vmspki/devhttp.h"
 #include "vmspki/device.h"
 #include "vmspki/settings.h"
@@ -20,65 +20,12 @@
 /* ---- checks ---- */
 
 static int
-is_ipv4(const char *s)
-{
-	struct in_addr a;
-
-	return inet_pton(AF_INET, s, &a) == 1;
-}
-
-static int
-is_ipv6(const char *s)
-{
-	struct in6_addr a;
-
-	return inet_pton(AF_INET6, s, &a) == 1;
-}
-
-/* RFC 1123 host name: labels of letters, digits and '-', 1-63 each, 253 in all. */
-static int
-is_hostname(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-	int all_digits = 1;
-
-	if (n == 0 || n > 253)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!isalnum(c) && c != '-')
-			return 0;
-		if (c == '-' && label == 0)
-			return 0;
-		if (!isdigit(c))
-			all_digits = 0;
-		if (++label > 63)
-			return 0;
-	}
-	/* "10.0.0.256" is a mistyped address, not a name. */
-	return label > 0 && s[n - 1] != '-' && !all_digits;
-}
-
-static int
 has_control(const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return 1;
 	return 0;
-}
-
-static int
-is_ip(const char *s)
-{
-	return is_ipv4(s) || is_ipv6(s);
 }
 
 vp_err
@@ -94,7 +41,7 @@ vp_device_new_check(const vp_device_new *nd, vp_error *e)
 	if (strlen(a) >= sizeof(((vp_device *)0)->address) || has_control(a))
 		return vp_error_set(e, VP_ERR_INVALID, "the device address is too long or holds "
 		    "control characters");
-	if (!is_ip(a) && !is_hostname(a)) {
+	if (!vp_addr_is_ip(a) && !vp_addr_is_hostname(a, 0)) {
 		const char *colon = strchr(a, ':');
 
 		if (colon != NULL && strchr(colon + 1, ':') == NULL)
@@ -133,17 +80,17 @@ vp_device_new_check(const vp_device_new *nd, vp_error *e)
 		return vp_error_set(e, VP_ERR_INVALID, "the device password must be at most %d bytes "
 		    "without control characters (line breaks, tabs)", VP_DEVICE_PASSWORD_MAX);
 	if (named && (strlen(nd->name) >= sizeof(((vp_device *)0)->name) ||
-	    !is_hostname(nd->name)))
+	    !vp_addr_is_hostname(nd->name, 0)))
 		return vp_error_set(e, VP_ERR_INVALID, "the device name must be a host name such as "
 		    "cam1.site.example (letters, digits, '-' and '.'), not \"%.*s\"",
 		    has_control(nd->name) ? 0 : 253, nd->name);
 	if (strcmp(cn, "") != 0 && strcmp(cn, "ip") != 0 && strcmp(cn, "fqdn") != 0)
 		return vp_error_set(e, VP_ERR_INVALID, "the common name is \"ip\" (the device's "
 		    "address) or \"fqdn\" (its name), not \"%.*s\"", has_control(cn) ? 0 : 32, cn);
-	if (strcmp(cn, "fqdn") == 0 && !named && is_ip(a))
+	if (strcmp(cn, "fqdn") == 0 && !named && vp_addr_is_ip(a))
 		return vp_error_set(e, VP_ERR_INVALID, "the common name \"fqdn\" needs the device's "
 		    "name (--name FQDN, the CSV's name column): %s is an address", a);
-	if (strcmp(cn, "ip") == 0 && !is_ip(a))
+	if (strcmp(cn, "ip") == 0 && !vp_addr_is_ip(a))
 		return vp_error_set(e, VP_ERR_INVALID, "the common name \"ip\" needs the device's "
 		    "IP address as its address, not the host name %s", a);
 	return VP_OK;

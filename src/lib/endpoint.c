@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "vmspki/addr.h"
 #include "vmspki/alarm.h"
 #include "vmspki/endpoint.h"
 #include "vmspki/render_json.h"
@@ -33,57 +34,6 @@
 #define DAY 86400
 
 /* ---- names and addresses ---- */
-
-static int
-is_ipv4(const char *s)
-{
-	struct in_addr a;
-
-	return inet_pton(AF_INET, s, &a) == 1;
-}
-
-static int
-is_ipv6(const char *s)
-{
-	struct in6_addr a;
-
-	return inet_pton(AF_INET6, s, &a) == 1;
-}
-
-static int
-is_ip(const char *s)
-{
-	return is_ipv4(s) || is_ipv6(s);
-}
-
-/* RFC 1123 host name: labels of letters, digits and '-', 1-63 each, 253 in all, not all
- * digits (a mistyped address). */
-static int
-is_hostname(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-	int all_digits = 1;
-
-	if (n == 0 || n > VP_ENDPOINT_HOST_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if ((!isalnum(c) && c != '-') || (c == '-' && label == 0))
-			return 0;
-		if (!isdigit(c))
-			all_digits = 0;
-		if (++label > 63)
-			return 0;
-	}
-	return label > 0 && s[n - 1] != '-' && !all_digits;
-}
 
 static int
 printable(const char *s)
@@ -125,7 +75,7 @@ vp_endpoint_parse(const char *in, char *host, size_t n, int *port, vp_error *e)
 			    "or too long");
 		memcpy(host, in, hlen);
 		host[hlen] = '\0';
-		if (!is_ipv6(host))
+		if (!vp_addr_is_ipv6(host))
 			return vp_error_set(e, VP_ERR_INVALID, "\"%s\" in brackets is not an IPv6 "
 			    "address%s", host, strchr(host, '%') != NULL ? " (zones such as %eth0 are "
 			    "not supported)" : "");
@@ -143,7 +93,7 @@ vp_endpoint_parse(const char *in, char *host, size_t n, int *port, vp_error *e)
 			    "too long (at most %d characters)", VP_ENDPOINT_HOST_MAX);
 		memcpy(host, in, hlen);
 		host[hlen] = '\0';
-		if (!is_ipv4(host) && !is_hostname(host))
+		if (!vp_addr_is_ipv4(host) && !vp_addr_is_hostname(host, 0))
 			return vp_error_set(e, VP_ERR_INVALID, "\"%s\" is neither an IPv4 address nor "
 			    "a host name (letters, digits, '-' and '.')", host);
 	}
@@ -190,7 +140,7 @@ normalize(const char *host, int port, const char *sni, vp_endpoint *ep, vp_error
 		if (inet_ntop(AF_INET6, &a6, ep->host, sizeof(ep->host)) == NULL)
 			return vp_error_set(e, VP_ERR_INVALID, "cannot write the IPv6 address %s",
 			    host);
-	} else if (is_ipv4(host) || is_hostname(host)) {
+	} else if (vp_addr_is_ipv4(host) || vp_addr_is_hostname(host, 0)) {
 		size_t i;
 
 		for (i = 0; host[i] != '\0'; i++)
@@ -208,7 +158,7 @@ normalize(const char *host, int port, const char *sni, vp_endpoint *ep, vp_error
 	if (sni != NULL && sni[0] != '\0') {
 		size_t i;
 
-		if (!printable(sni) || !is_hostname(sni))
+		if (!printable(sni) || !vp_addr_is_hostname(sni, 0))
 			return vp_error_set(e, VP_ERR_INVALID, "the server name (SNI) must be a host "
 			    "name such as nvr.site.example (letters, digits, '-' and '.'; not an IP "
 			    "address)");
@@ -263,7 +213,7 @@ tcp_connect(const char *host, int port, int64_t deadline, long timeout_ms, char 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (is_ip(host) ? AI_NUMERICHOST : 0);
+	hints.ai_flags = AI_NUMERICSERV | (vp_addr_is_ip(host) ? AI_NUMERICHOST : 0);
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	if ((r = getaddrinfo(host, portstr, &hints, &res)) != 0) {
 		snprintf(why, n, "cannot resolve %s: %s", host, r == EAI_SYSTEM ? strerror(errno) :
@@ -450,7 +400,7 @@ assess(vp_endpoint *ep, STACK_OF(X509) *served, const char *ca_file, int64_t now
 	STACK_OF(X509) *chain = NULL;
 	vp_x509_info info;
 	X509 *leaf = sk_X509_value(served, 0);
-	const char *name = ep->sni[0] != '\0' ? ep->sni : is_ip(ep->host) ? NULL : ep->host;
+	const char *name = ep->sni[0] != '\0' ? ep->sni : vp_addr_is_ip(ep->host) ? NULL : ep->host;
 	char why[1024], when[32], *pem = NULL;
 	size_t pemlen = 0;
 	int64_t left;
@@ -468,7 +418,7 @@ assess(vp_endpoint *ep, STACK_OF(X509) *served, const char *ca_file, int64_t now
 			goto out;
 		}
 	if ((rc = vp_x509_info_get(leaf, &info, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(chain, &pem, &pemlen, e)) != VP_OK)
+	    (rc = vp_x509_chain_to_pem(chain, &pem, &pemlen, e)) != VP_OK)
 		goto out;
 	free(ep->chain_pem);
 	ep->chain_pem = pem;
@@ -539,7 +489,7 @@ vp_endpoint_probe(vp_endpoint *ep, const char *ca_file, int64_t now, long warnin
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
 	STACK_OF(X509) *served;
-	const char *name = ep->sni[0] != '\0' ? ep->sni : is_ip(ep->host) ? NULL : ep->host;
+	const char *name = ep->sni[0] != '\0' ? ep->sni : vp_addr_is_ip(ep->host) ? NULL : ep->host;
 	char why[600];
 	int fd = -1;
 	vp_err rc = VP_OK;

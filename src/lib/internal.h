@@ -9,18 +9,19 @@
 #include <openssl/x509.h>
 
 #include "vmspki/err.h"
+#include "vmspki/issue.h"
+#include "vmspki/util.h"
+#include "vmspki/x509info.h"
 
 /* A random positive serial number of at most 159 bits (RFC 5280: at most 20 octets). */
 vp_err vp_serial_random(ASN1_INTEGER **out, vp_error *e);
 
-/* Seconds since the epoch for an ASN1_TIME; -1 if it cannot be read. */
-int64_t vp_asn1_time_unix(const ASN1_TIME *t);
-
-/* "2036-11-21T10:00:00Z" into buf (at least 21 bytes). */
-void vp_time_iso(int64_t t, char *buf, size_t len);
-
-/* The first CN of name as UTF-8 into buf; "" if there is none. */
-void vp_name_cn(const X509_NAME *name, char *buf, size_t len);
+/* vp_time_iso (util.h), vp_asn1_time_unix and vp_x509_name_cn (x509info.h),
+ * vp_x509_chain_to_pem (issue.h) are public: the front ends use them too. The old names stay
+ * for the modules being rewritten meanwhile (alarm.c, endpoint.c, engine.c, lifecycle.c); to
+ * be dropped once they use the public ones. */
+#define vp_name_cn vp_x509_name_cn
+#define vp_chain_to_pem vp_x509_chain_to_pem
 
 /* The message digest to sign with for key (SHA-256, SHA-384 for P-384/P-521). */
 const char *vp_sign_md(EVP_PKEY *key);
@@ -30,8 +31,6 @@ const char *vp_sign_md(EVP_PKEY *key);
  * CPU. NULL for another name or when the fetch failed. Not to be freed. */
 const EVP_MD *vp_md(const char *name);
 
-/* PEM of every certificate in chain, concatenated (may be empty). */
-vp_err vp_chain_to_pem(STACK_OF(X509) *chain, char **out, size_t *len, vp_error *e);
 /* All certificates of a PEM bundle; an empty bundle is an empty stack. */
 vp_err vp_chain_from_pem(const unsigned char *pem, size_t len, STACK_OF(X509) **out,
     vp_error *e);

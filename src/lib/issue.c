@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "vmspki/addr.h"
 #include "vmspki/issue.h"
 #include "vmspki/profile.h"
 #include "vmspki/util.h"
@@ -173,44 +174,14 @@ out:
 	return rc;
 }
 
-/* A DNS name as RFC 1123 allows it (letters, digits, hyphens; dot-separated labels of 1-63;
- * 253 at most), with an optional "*." wildcard as the whole leftmost label. */
-int
-vp_dns_name_ok(const char *s)
-{
-	size_t len = strlen(s), label = 0, i;
-
-	if (strncmp(s, "*.", 2) == 0)
-		s += 2, len -= 2;
-	if (len == 0 || len > 253 || s[len - 1] == '.')
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!isalnum(c) && c != '-')
-			return 0;
-		if (c == '-' && label == 0)
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return s[len - 1] != '-';
-}
-
 static int
 email_ok(const char *s)
 {
 	const char *at = strchr(s, '@');
 	size_t i;
 
-	if (at == NULL || at == s || strchr(at + 1, '@') != NULL || !vp_dns_name_ok(at + 1) ||
-	    strlen(s) > 254)
+	if (at == NULL || at == s || strchr(at + 1, '@') != NULL ||
+	    !vp_addr_is_hostname(at + 1, VP_ADDR_SAN) || strlen(s) > 254)
 		return 0;
 	for (i = 0; s + i < at; i++)
 		if (!isgraph((unsigned char)s[i]))
@@ -272,7 +243,7 @@ collect_sans(const vp_profile *p, const vp_issue_req *r, const char *cn, GENERAL
 	if (gens == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	for (i = 0; i < r->ndns && rc == VP_OK; i++) {
-		if (!vp_dns_name_ok(r->dns[i]))
+		if (!vp_addr_is_hostname(r->dns[i], VP_ADDR_SAN))
 			rc = vp_error_set(e, VP_ERR_INVALID,
 			    "\"%.80s\" is not a valid DNS name (letters, digits, hyphens and dots; "
 			    "\"*.\" only as the first label)", r->dns[i]);
@@ -320,7 +291,8 @@ collect_sans(const vp_profile *p, const vp_issue_req *r, const char *cn, GENERAL
 
 				snprintf(name, sizeof(name), "%.*s", n,
 				    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
-				if (n <= 0 || n > 253 || strlen(name) != (size_t)n || !vp_dns_name_ok(name)) {
+				if (n <= 0 || n > 253 || strlen(name) != (size_t)n ||
+				    !vp_addr_is_hostname(name, VP_ADDR_SAN)) {
 					rc = vp_error_set(e, VP_ERR_INVALID,
 					    "the CSR asks for an invalid DNS name \"%.80s\"", name);
 					break;
@@ -505,7 +477,7 @@ vp_issue_sign(const vp_ca *ca, const vp_issue_req *r, vp_issued **out, vp_error 
 	if (r->cn != NULL)
 		snprintf(cn, sizeof(cn), "%s", r->cn);
 	else if (r->csr != NULL)
-		vp_name_cn(X509_REQ_get_subject_name(r->csr), cn, sizeof(cn));
+		vp_x509_name_cn(X509_REQ_get_subject_name(r->csr), cn, sizeof(cn));
 	if ((rc = collect_sans(p, r, cn, &sans, first, sizeof(first), e)) != VP_OK)
 		goto out;
 	if (cn[0] == '\0')

@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "vmspki/ca.h"
 #include "vmspki/issue.h"
+#include "vmspki/passphrase.h"
 #include "vmspki/util.h"
 
 static const struct {
@@ -294,5 +295,32 @@ out:
 		*chain = NULL;
 	}
 	PKCS12_free(p12);
+	return rc;
+}
+
+vp_err
+vp_p12_pass_check(const char *pass, const char *what, vp_error *e)
+{
+	if (strlen(pass) < VP_PASSPHRASE_MIN)
+		return vp_error_set(e, VP_ERR_INVALID, "the PKCS#12 password protects %s: it needs "
+		    "at least %d characters", what, VP_PASSPHRASE_MIN);
+	return VP_OK;
+}
+
+vp_err
+vp_issued_p12(const vp_issued *is, const vp_ca *ca, const char *pass, unsigned char **out,
+    size_t *len, vp_error *e)
+{
+	STACK_OF(X509) *chain = vp_ca_chain_full(ca);
+	char cn[256];
+	vp_err rc;
+
+	*out = NULL;
+	*len = 0;
+	if (chain == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	vp_x509_name_cn(X509_get_subject_name(is->cert), cn, sizeof(cn));   /* friendly name */
+	rc = vp_p12_build(is->key, is->cert, chain, cn[0] != '\0' ? cn : NULL, pass, out, len, e);
+	sk_X509_free(chain);   /* the certificates are the CA's */
 	return rc;
 }

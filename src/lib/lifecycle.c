@@ -113,7 +113,7 @@ ca_part(run *c)
 	int64_t na = vp_asn1_time_unix(X509_get0_notAfter(x));
 	char cn[256], what[320];
 
-	vp_name_cn(X509_get_subject_name(x), cn, sizeof(cn));
+	vp_x509_name_cn(X509_get_subject_name(x), cn, sizeof(cn));
 	snprintf(what, sizeof(what), "the CA \"%s\"", cn);
 	expiry_alarms(c, VP_ALARM_CA_EXPIRING, VP_ALARM_CA_EXPIRED, "ca", what, na);
 }

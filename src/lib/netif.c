@@ -12,7 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "vmspki/issue.h"
+#include "vmspki/addr.h"
 #include "vmspki/netif.h"
 #include "vmspki/util.h"
 
@@ -90,14 +90,16 @@ vp_netif_collect(vp_netif **out, vp_error *e)
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (vp_dns_name_ok(host) && (rc = add_unique(&n->dns, &n->ndns, host, e)) != VP_OK)
+	if (vp_addr_is_hostname(host, VP_ADDR_SAN) &&
+	    (rc = add_unique(&n->dns, &n->ndns, host, e)) != VP_OK)
 		goto out;
 	/* The FQDN, if the resolver knows one (from /etc/hosts or DNS; no answer is fine). */
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_flags = AI_CANONNAME;
 	hints.ai_socktype = SOCK_STREAM;
 	if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai != NULL && ai->ai_canonname != NULL &&
-	    strchr(ai->ai_canonname, '.') != NULL && vp_dns_name_ok(ai->ai_canonname) &&
+	    strchr(ai->ai_canonname, '.') != NULL &&
+	    vp_addr_is_hostname(ai->ai_canonname, VP_ADDR_SAN) &&
 	    (rc = add_unique(&n->dns, &n->ndns, ai->ai_canonname, e)) != VP_OK)
 		goto out;
 	if ((rc = add_unique(&n->dns, &n->ndns, "localhost", e)) != VP_OK ||

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "vmspki/datadir.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/util.h"
 
@@ -107,7 +108,7 @@ vp_passphrase_get(const char *datadir, const char *file, const char *prompt, cha
 	if ((env = getenv(VP_PASSPHRASE_ENV)) != NULL && *env != '\0')
 		return first_line((const unsigned char *)env, strlen(env), VP_PASSPHRASE_ENV, out, e);
 	if (datadir != NULL) {
-		if ((remembered = vp_path_join(datadir, VP_PASSPHRASE_FILE)) == NULL)
+		if ((remembered = vp_datadir_join(datadir, VP_PATH_PASSPHRASE)) == NULL)
 			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		if (access(remembered, F_OK) == 0) {
 			rc = vp_passphrase_from_file(remembered, out, e);
@@ -171,7 +172,7 @@ vp_passphrase_random(char **out, vp_error *e)
 vp_err
 vp_passphrase_remember(const char *datadir, const char *pass, vp_error *e)
 {
-	char *path = vp_path_join(datadir, VP_PASSPHRASE_FILE);
+	char *path = vp_datadir_join(datadir, VP_PATH_PASSPHRASE);
 	size_t n = strlen(pass);
 	char *line;
 	vp_err rc;

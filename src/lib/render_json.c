@@ -1,5 +1,6 @@
-/* JSON renderings shared by the CLI (--json) and the REST API: one function per thing shown,
- * so that both front ends give the same field names and formats. */
+/* JSON renderings shared by the CLI (--json) and the REST API: the values every module's
+ * renderer uses, and the certificates (facts, stored, just issued) that several resources
+ * show. The modules render their own objects (vp_json_device in device_json.c, ...). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,23 +92,14 @@ vp_json_x509(X509 *x, json_t *o, vp_error *e)
 	return bad ? vp_error_set(e, VP_ERR_NOMEM, "out of memory") : VP_OK;
 }
 
-vp_err
-vp_json_ca(const vp_ca *ca, int64_t issued, json_t *o, vp_error *e)
+int
+vp_json_append(json_t *array, json_t *v)
 {
-	vp_err rc;
-	int bad = 0;
-
-	if ((rc = vp_json_x509(vp_ca_cert(ca), o, e)) != VP_OK)
-		return rc;
-	bad |= json_object_set_new(o, "root", json_boolean(vp_ca_is_root(ca)));
-	bad |= json_object_set_new(o, "chain_length", json_integer(sk_X509_num(vp_ca_chain(ca))));
-	bad |= json_object_set_new(o, "certificates_issued", json_integer(issued));
-	return bad ? vp_error_set(e, VP_ERR_NOMEM, "out of memory") : VP_OK;
+	return json_array_append_new(array, v) != 0 ? VP_ERR_NOMEM : 0;
 }
 
-/* o when bad is 0, else NULL (o freed): the end of a renderer that set fields one by one. */
-static json_t *
-done(json_t *o, int bad)
+json_t *
+vp_json_done(json_t *o, int bad)
 {
 	if (!bad)
 		return o;
@@ -147,7 +139,7 @@ vp_json_cert_rec(const vp_cert_rec *r, int64_t now)
 		bad |= json_object_set_new(o, "revoked_at", vp_json_time(r->revoked_at));
 		bad |= json_object_set_new(o, "revocation_reason", json_integer(r->revocation_reason));
 	}
-	return done(o, bad);
+	return vp_json_done(o, bad);
 }
 
 typedef struct cert_list {
@@ -193,67 +185,5 @@ vp_json_issued(const vp_issued *is, const char *profile)
 	bad |= rec_head(o, &is->rec, profile);
 	bad |= json_object_set_new(o, "clamped", json_boolean(is->clamped));
 	bad |= json_object_set_new(o, "fingerprint", json_string(is->rec.fingerprint));
-	return done(o, bad);
-}
-
-json_t *
-vp_json_servercert(const vp_servercert_status *st)
-{
-	json_t *o = json_object();
-	int bad = o == NULL;
-
-	bad |= json_object_set_new(o, "present", json_boolean(st->present));
-	bad |= json_object_set_new(o, "imported", json_boolean(st->imported));
-	bad |= json_object_set_new(o, "serial", vp_json_str_or_null(st->serial));
-	bad |= json_object_set_new(o, "fingerprint", vp_json_str_or_null(st->fingerprint));
-	/* Without a usable certificate (present 0) there are no times to give. */
-	bad |= json_object_set_new(o, "not_before", st->present ? vp_json_time(st->not_before) :
-	    json_null());
-	bad |= json_object_set_new(o, "not_after", st->present ? vp_json_time(st->not_after) :
-	    json_null());
-	bad |= json_object_set_new(o, "renew_after", st->present ? vp_json_time(st->renew_after) :
-	    json_null());
-	bad |= json_object_set_new(o, "from_current_ca", json_boolean(st->from_current_ca));
-	bad |= json_object_set_new(o, "covers_host", json_boolean(st->covers_host));
-	bad |= json_object_set_new(o, "renewal_due", json_boolean(st->reason[0] != '\0' &&
-	    !st->imported));
-	bad |= json_object_set_new(o, "reason", vp_json_str_or_null(st->reason));
-	return done(o, bad);
-}
-
-json_t *
-vp_json_device(const vp_device *d)
-{
-	json_t *o = json_object(), *c = NULL;
-	int bad = o == NULL;
-
-	bad |= json_object_set_new(o, "id", json_integer((json_int_t)d->id));
-	bad |= json_object_set_new(o, "address", vp_json_str(d->address));
-	bad |= json_object_set_new(o, "http_port", json_integer(d->http_port));
-	bad |= json_object_set_new(o, "https_port", json_integer(d->https_port));
-	bad |= json_object_set_new(o, "name", vp_json_str_or_null(d->name));
-	bad |= json_object_set_new(o, "username", vp_json_str(d->username));
-	bad |= json_object_set_new(o, "allow_basic", json_boolean(d->allow_basic));
-	bad |= json_object_set_new(o, "cn", vp_json_str_or_null(d->cn_mode));
-	bad |= json_object_set_new(o, "mac", vp_json_str_or_null(d->mac));
-	bad |= json_object_set_new(o, "model", vp_json_str_or_null(d->model));
-	bad |= json_object_set_new(o, "firmware", vp_json_str_or_null(d->firmware));
-	bad |= json_object_set_new(o, "api", vp_json_str_or_null(d->api));
-	bad |= json_object_set_new(o, "https", vp_json_str_or_null(d->https_state));
-	bad |= json_object_set_new(o, "status", vp_json_str_or_null(d->status));
-	bad |= json_object_set_new(o, "status_detail", vp_json_str_or_null(d->status_detail));
-	bad |= json_object_set_new(o, "pinned", json_boolean(d->pinned));
-	bad |= json_object_set_new(o, "https_only", json_boolean(d->https_only));
-	if (d->cert_serial[0] != '\0') {
-		c = json_object();
-		bad |= c == NULL;
-		bad |= json_object_set_new(c, "serial", vp_json_str(d->cert_serial));
-		bad |= json_object_set_new(c, "alias", vp_json_str_or_null(d->cert_alias));
-		bad |= json_object_set_new(c, "not_after", d->cert_not_after > 0 ?
-		    vp_json_time(d->cert_not_after) : json_null());
-	}
-	bad |= json_object_set_new(o, "certificate", c != NULL ? c : json_null());
-	bad |= json_object_set_new(o, "added_at", vp_json_time(d->added_at));
-	bad |= json_object_set_new(o, "updated_at", vp_json_time(d->updated_at));
-	return done(o, bad);
+	return vp_json_done(o, bad);
 }

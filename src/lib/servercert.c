@@ -12,20 +12,22 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "vmspki/datadir.h"
 #include "vmspki/issue.h"
 #include "vmspki/netif.h"
+#include "vmspki/render_json.h"
 #include "vmspki/servercert.h"
 #include "vmspki/util.h"
 
-#define F_CHAIN    "certs/server.crt"
-#define F_KEY      "certs/server.key.pem"
-#define F_PUBLIC   "certs/public.pem"
-#define F_IMPORTED "certs/server.imported"	/* marker: the operator's certificate */
+#define F_CHAIN    VP_PATH_SERVER_CERT
+#define F_KEY      VP_PATH_SERVER_KEY
+#define F_PUBLIC   VP_PATH_SERVER_PUBLIC
+#define F_IMPORTED VP_PATH_SERVER_IMPORTED	/* marker: the operator's certificate */
 
 static char *
-file_in(const char *datadir, const char *name)
+file_in(const char *datadir, vp_path p)
 {
-	return vp_path_join(datadir, name);
+	return vp_datadir_join(datadir, p);
 }
 
 /* Loads the leaf of server.crt and the key; NULLs when missing or unreadable. */
@@ -120,12 +122,12 @@ write_files(const char *datadir, EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chai
 	size_t kn = 0, cn = 0, chn = 0;
 	vp_err rc;
 
-	if ((dir = file_in(datadir, "certs")) == NULL)
+	if ((dir = file_in(datadir, VP_PATH_CERTS)) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	if ((rc = vp_mkdir_p(dir, 0755, e)) != VP_OK ||
 	    (rc = vp_key_to_pem(key, &kpem, &kn, e)) != VP_OK ||
 	    (rc = vp_x509_to_pem(cert, &cpem, &cn, e)) != VP_OK ||
-	    (rc = vp_chain_to_pem(chain, &chpem, &chn, e)) != VP_OK)
+	    (rc = vp_x509_chain_to_pem(chain, &chpem, &chn, e)) != VP_OK)
 		goto out;
 	if ((all = malloc(cn + chn + 1)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
@@ -309,4 +311,29 @@ out:
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+json_t *
+vp_json_servercert(const vp_servercert_status *st)
+{
+	json_t *o = json_object();
+	int bad = o == NULL;
+
+	bad |= json_object_set_new(o, "present", json_boolean(st->present));
+	bad |= json_object_set_new(o, "imported", json_boolean(st->imported));
+	bad |= json_object_set_new(o, "serial", vp_json_str_or_null(st->serial));
+	bad |= json_object_set_new(o, "fingerprint", vp_json_str_or_null(st->fingerprint));
+	/* Without a usable certificate (present 0) there are no times to give. */
+	bad |= json_object_set_new(o, "not_before", st->present ? vp_json_time(st->not_before) :
+	    json_null());
+	bad |= json_object_set_new(o, "not_after", st->present ? vp_json_time(st->not_after) :
+	    json_null());
+	bad |= json_object_set_new(o, "renew_after", st->present ? vp_json_time(st->renew_after) :
+	    json_null());
+	bad |= json_object_set_new(o, "from_current_ca", json_boolean(st->from_current_ca));
+	bad |= json_object_set_new(o, "covers_host", json_boolean(st->covers_host));
+	bad |= json_object_set_new(o, "renewal_due", json_boolean(st->reason[0] != '\0' &&
+	    !st->imported));
+	bad |= json_object_set_new(o, "reason", vp_json_str_or_null(st->reason));
+	return vp_json_done(o, bad);
 }

@@ -70,7 +70,7 @@ vp_key_to_pem(EVP_PKEY *key, char **out, size_t *len, vp_error *e)
 }
 
 vp_err
-vp_chain_to_pem(STACK_OF(X509) *chain, char **out, size_t *len, vp_error *e)
+vp_x509_chain_to_pem(STACK_OF(X509) *chain, char **out, size_t *len, vp_error *e)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	vp_err rc;
@@ -249,7 +249,7 @@ vp_time_iso(int64_t t, char *buf, size_t len)
 }
 
 void
-vp_name_cn(const X509_NAME *name, char *buf, size_t len)
+vp_x509_name_cn(const X509_NAME *name, char *buf, size_t len)
 {
 	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
 	unsigned char *utf8 = NULL;

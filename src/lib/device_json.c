@@ -1,0 +1,41 @@
+/* The JSON of a device of the inventory, the same for `vmspki device ... --json` and the REST
+ * API (/api/v1/devices); never its password. */
+#include "vmspki/device.h"
+#include "vmspki/render_json.h"
+
+json_t *
+vp_json_device(const vp_device *d)
+{
+	json_t *o = json_object(), *c = NULL;
+	int bad = o == NULL;
+
+	bad |= json_object_set_new(o, "id", json_integer((json_int_t)d->id));
+	bad |= json_object_set_new(o, "address", vp_json_str(d->address));
+	bad |= json_object_set_new(o, "http_port", json_integer(d->http_port));
+	bad |= json_object_set_new(o, "https_port", json_integer(d->https_port));
+	bad |= json_object_set_new(o, "name", vp_json_str_or_null(d->name));
+	bad |= json_object_set_new(o, "username", vp_json_str(d->username));
+	bad |= json_object_set_new(o, "allow_basic", json_boolean(d->allow_basic));
+	bad |= json_object_set_new(o, "cn", vp_json_str_or_null(d->cn_mode));
+	bad |= json_object_set_new(o, "mac", vp_json_str_or_null(d->mac));
+	bad |= json_object_set_new(o, "model", vp_json_str_or_null(d->model));
+	bad |= json_object_set_new(o, "firmware", vp_json_str_or_null(d->firmware));
+	bad |= json_object_set_new(o, "api", vp_json_str_or_null(d->api));
+	bad |= json_object_set_new(o, "https", vp_json_str_or_null(d->https_state));
+	bad |= json_object_set_new(o, "status", vp_json_str_or_null(d->status));
+	bad |= json_object_set_new(o, "status_detail", vp_json_str_or_null(d->status_detail));
+	bad |= json_object_set_new(o, "pinned", json_boolean(d->pinned));
+	bad |= json_object_set_new(o, "https_only", json_boolean(d->https_only));
+	if (d->cert_serial[0] != '\0') {
+		c = json_object();
+		bad |= c == NULL;
+		bad |= json_object_set_new(c, "serial", vp_json_str(d->cert_serial));
+		bad |= json_object_set_new(c, "alias", vp_json_str_or_null(d->cert_alias));
+		bad |= json_object_set_new(c, "not_after", d->cert_not_after > 0 ?
+		    vp_json_time(d->cert_not_after) : json_null());
+	}
+	bad |= json_object_set_new(o, "certificate", c != NULL ? c : json_null());
+	bad |= json_object_set_new(o, "added_at", vp_json_time(d->added_at));
+	bad |= json_object_set_new(o, "updated_at", vp_json_time(d->updated_at));
+	return vp_json_done(o, bad);
+}
