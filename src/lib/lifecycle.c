@@ -10,6 +10,7 @@
 
 #include "device_internal.h"
 #include "internal.h"
+#include "vmspki/datadir.h"
 #include "vmspki/alarm.h"
 #include "vmspki/component.h"
 #include "vmspki/driver.h"
@@ -310,7 +311,7 @@ static void
 endpoints_part(run *c)
 {
 	vp_error e = { 0 };
-	char *cafile = vp_path_join(c->datadir, "certs/ca.cert.pem");
+	char *cafile = vp_datadir_join(c->datadir, VP_PATH_CA_CERT);
 	int checked = 0;
 
 	if (cafile == NULL) {
