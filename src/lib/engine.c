@@ -46,7 +46,6 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
-#include "store_internal.h"
 #include "vmspki/alarm.h"
 #include "vmspki/component.h"
 #include "vmspki/devhttp.h"
@@ -272,22 +271,6 @@ task_find(engine *g, int64_t id)
 	return NULL;
 }
 
-static vp_err
-exec1(engine *g, const char *sql, int64_t a, int64_t b, const char *txt, const char *what,
-    vp_error *e)
-{
-	sqlite3_stmt *st = NULL;
-	vp_err rc = VP_OK;
-
-	if (sqlite3_prepare_v2(vp_store_db(g->s), sql, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, a) != SQLITE_OK || sqlite3_bind_int64(st, 2, b) != SQLITE_OK ||
-	    (txt != NULL && sqlite3_bind_text(st, 3, txt, -1, SQLITE_STATIC) != SQLITE_OK) ||
-	    sqlite3_step(st) != SQLITE_DONE)
-		rc = vp_store_fail(g->s, e, what);
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* The heartbeat ("engine.heartbeat" = "instance unix-time") tells the command line that an
  * engine runs every task of the store (a daemon), so that a command follows its task instead
  * of running it. Only such an engine writes it: a command's engine runs its one task and
@@ -321,85 +304,76 @@ heartbeat_clear(engine *g, vp_error *e)
 	return vp_store_kv_delete(g->s, "engine.heartbeat", e);
 }
 
+/* One task of the store's Queued and Running ones: claimed (or its lease renewed) unless
+ * another live engine holds it. In claim()'s transaction. */
+typedef struct claim_walk {
+	engine *g;
+	int64_t now;
+} claim_walk;
+
+static vp_err
+claim_one(int64_t id, const char *owner, int64_t lease, void *arg, vp_error *e)
+{
+	claim_walk *w = arg;
+	engine *g = w->g;
+	int64_t now = w->now;
+	int mine = strcmp(owner, g->instance) == 0;
+	etask *t;
+	vp_err rc;
+
+	if (g->cfg->only_task != 0 && id != g->cfg->only_task)
+		return VP_OK;
+	if (!mine && owner[0] != '\0' && lease >= now && !owner_dead(owner))
+		return VP_OK;
+	if (!mine) {
+		if ((rc = vp_store_claim_resume(g->s, id, e)) != VP_OK)
+			return rc;
+		if (owner[0] != '\0')
+			elog(g, "task %" PRId64 ": taking it over from %s, which stopped; its "
+			    "devices resume", id, owner);
+	}
+	if ((rc = vp_store_lease_take(g->s, id, g->instance, now + LEASE_SECONDS, e)) != VP_OK)
+		return rc;
+	if ((t = task_find(g, id)) == NULL) {
+		if ((t = calloc(1, sizeof(*t))) == NULL)
+			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		t->id = id;
+		t->claimed_ms = now_ms();
+		t->next = g->tasks;
+		g->tasks = t;
+	}
+	if ((rc = vp_task_get(g->s, id, &t->t, e)) != VP_OK)
+		return rc;
+	t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0;
+	t->check = strcmp(t->t.kind, VP_TASK_DEVICE_CHECK) == 0;
+	t->done_loading = 0;
+	return VP_OK;
+}
+
 /* Claims every queued or running task nobody live holds, renews our leases, and writes the
  * heartbeat (an engine that serves every task). Devices a dead engine left Running go back to
  * Pending (they resume). */
 static vp_err
 claim(engine *g, int renew, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t now = (int64_t)time(NULL);
+	claim_walk w = { g, now };
 	char hb[200];
 	vp_err rc;
-	int r;
+	int any;
 
 	/* Between renewals, write only when there is something to take. */
 	if (!renew) {
-		if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT 1 FROM tasks WHERE state IN "
-		    "('Queued', 'Running') AND claimed_by <> ?1 AND (claimed_by = '' OR "
-		    "lease_until < ?2) AND (?3 = 0 OR id = ?3) LIMIT 1", -1, &st, NULL) !=
-		    SQLITE_OK || sqlite3_bind_text(st, 1, g->instance, -1, SQLITE_STATIC) !=
-		    SQLITE_OK || sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 3, g->cfg->only_task) != SQLITE_OK ||
-		    ((r = sqlite3_step(st)) != SQLITE_ROW && r != SQLITE_DONE)) {
-			sqlite3_finalize(st);
-			return vp_store_fail(g->s, e, "look for tasks to run");
-		}
-		sqlite3_finalize(st);
-		st = NULL;
-		if (r == SQLITE_DONE)
+		if ((rc = vp_store_claim_wanted(g->s, g->instance, now, g->cfg->only_task, &any,
+		    e)) != VP_OK)
+			return rc;
+		if (!any)
 			return VP_OK;
 	}
 	if ((rc = vp_store_begin(g->s, e)) != VP_OK)
 		return rc;
-	if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT id, claimed_by, lease_until FROM tasks "
-	    "WHERE state IN ('Queued', 'Running') ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-		rc = vp_store_fail(g->s, e, "look for tasks to run");
+	if ((rc = vp_store_claim_walk(g->s, claim_one, &w, e)) != VP_OK)
 		goto fail;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		const char *owner = (const char *)sqlite3_column_text(st, 1);
-		int64_t lease = sqlite3_column_int64(st, 2);
-		int mine = owner != NULL && strcmp(owner, g->instance) == 0;
-		etask *t;
-
-		if (g->cfg->only_task != 0 && id != g->cfg->only_task)
-			continue;
-		if (!mine && owner != NULL && owner[0] != '\0' && lease >= now && !owner_dead(owner))
-			continue;
-		if (!mine) {
-			if ((rc = exec1(g, "UPDATE task_devices SET status = 'Pending' WHERE "
-			    "task_id = ?1 AND status = 'Running' AND ?2 = ?2", id, 0, NULL,
-			    "resume the task's devices", e)) != VP_OK)
-				goto fail;
-			if (owner != NULL && owner[0] != '\0')
-				elog(g, "task %" PRId64 ": taking it over from %s, which stopped; its "
-				    "devices resume", id, owner);
-		}
-		if ((rc = exec1(g, "UPDATE tasks SET claimed_by = ?3, lease_until = ?2, "
-		    "state = 'Running', started_at = CASE started_at WHEN 0 THEN "
-		    "CAST(strftime('%s', 'now') AS INTEGER) ELSE started_at END WHERE id = ?1",
-		    id, now + LEASE_SECONDS, g->instance, "claim a task", e)) != VP_OK)
-			goto fail;
-		if ((t = task_find(g, id)) == NULL) {
-			if ((t = calloc(1, sizeof(*t))) == NULL) {
-				rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-				goto fail;
-			}
-			t->id = id;
-			t->claimed_ms = now_ms();
-			t->next = g->tasks;
-			g->tasks = t;
-		}
-		if ((rc = vp_task_get(g->s, id, &t->t, e)) != VP_OK)
-			goto fail;
-		t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0;
-		t->check = strcmp(t->t.kind, VP_TASK_DEVICE_CHECK) == 0;
-		t->done_loading = 0;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
 	snprintf(hb, sizeof(hb), "%s %lld", g->instance, (long long)now);
 	if ((serves_all(g) && (rc = vp_store_kv_put(g->s, "engine.heartbeat", hb, strlen(hb),
 	    e)) != VP_OK) || (rc = vp_store_commit(g->s, e)) != VP_OK)
@@ -408,7 +382,6 @@ claim(engine *g, int renew, vp_error *e)
 		g->last_lease_ms = now_ms();
 	return VP_OK;
 fail:
-	sqlite3_finalize(st);
 	vp_store_rollback(g->s);
 	return rc;
 }
@@ -1392,7 +1365,6 @@ check_write(engine *g, job *j, vp_error *e)
 static vp_err
 flush(engine *g, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t now = (int64_t)time(NULL);
 	int any = 0;
 	vp_err rc;
@@ -1405,14 +1377,6 @@ flush(engine *g, vp_error *e)
 		return VP_OK;
 	if ((rc = vp_store_begin(g->s, e)) != VP_OK)
 		return rc;
-	if (sqlite3_prepare_v2(vp_store_db(g->s), "UPDATE task_devices SET status = ?3, "
-	    "step = ?4, error = ?5, retryable = ?6, attempts = ?7, key_alias = ?8, "
-	    "cert_serial = ?9, started_at = CASE started_at WHEN 0 THEN ?10 ELSE started_at END, "
-	    "finished_at = ?11, duration_ms = ?12 WHERE task_id = ?1 AND device_id = ?2", -1, &st,
-	    NULL) != SQLITE_OK) {
-		rc = vp_store_fail(g->s, e, "record the task's progress");
-		goto fail;
-	}
 	for (job *j = g->jobs; j != NULL; j = j->next) {
 		char actor[48];
 
@@ -1432,24 +1396,16 @@ flush(engine *g, vp_error *e)
 		const char *stepname = failed || strcmp(j->status, "Cancelled") == 0 ?
 		    step_names[j->fstep] : step_names[j->step];
 
-		sqlite3_reset(st);
-		if (sqlite3_bind_int64(st, 1, j->task->id) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 2, j->dev_id) != SQLITE_OK ||
-		    sqlite3_bind_text(st, 3, j->status, -1, SQLITE_STATIC) != SQLITE_OK ||
-		    sqlite3_bind_text(st, 4, stepname, -1, SQLITE_STATIC) != SQLITE_OK ||
-		    sqlite3_bind_text(st, 5, j->ended ? j->ferror : "", -1, SQLITE_STATIC) !=
-		    SQLITE_OK ||
-		    sqlite3_bind_int(st, 6, failed && j->fretryable) != SQLITE_OK ||
-		    sqlite3_bind_int(st, 7, j->attempts + 1) != SQLITE_OK ||
-		    sqlite3_bind_text(st, 8, j->alias, -1, SQLITE_STATIC) != SQLITE_OK ||
-		    sqlite3_bind_text(st, 9, j->serial, -1, SQLITE_STATIC) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 10, now) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 11, j->ended ? now : 0) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 12, now_ms() - j->started_ms) != SQLITE_OK ||
-		    sqlite3_step(st) != SQLITE_DONE) {
-			rc = vp_store_fail(g->s, e, "record the task's progress");
+		vp_store_result r = {
+			.task_id = j->task->id, .device_id = j->dev_id, .status = j->status,
+			.step = stepname, .error = j->ended ? j->ferror : "",
+			.retryable = failed && j->fretryable, .attempts = j->attempts + 1,
+			.key_alias = j->alias, .cert_serial = j->serial, .started_at = now,
+			.finished_at = j->ended ? now : 0, .duration_ms = now_ms() - j->started_ms
+		};
+
+		if ((rc = vp_store_result_write(g->s, &r, e)) != VP_OK)
 			goto fail;
-		}
 	}
 	for (etask *t = g->tasks; t != NULL; t = t->next) {
 		vp_task now_t;
@@ -1485,15 +1441,13 @@ flush(engine *g, vp_error *e)
 			state = VP_TASK_CANCELLED;   /* a replacement here did not retire the old CA */
 		else
 			state = VP_TASK_FINISHED;
-		if ((rc = exec1(g, "UPDATE tasks SET state = ?3, finished_at = ?2, claimed_by = '', "
-		    "lease_until = 0 WHERE id = ?1", t->id, now, state, "end the task", e)) != VP_OK)
+		if ((rc = vp_store_claim_finish(g->s, t->id, state, now, e)) != VP_OK)
 			goto fail;
 		t->t = now_t;
 		snprintf(t->t.state, sizeof(t->t.state), "%s", state);
 	}
 	if ((rc = vp_store_commit(g->s, e)) != VP_OK)
 		goto fail;
-	sqlite3_finalize(st);
 	for (job *j = g->jobs; j != NULL; j = j->next) {
 		vp_issued_free(j->issued);
 		j->issued = NULL;
@@ -1503,7 +1457,6 @@ flush(engine *g, vp_error *e)
 	}
 	return VP_OK;
 fail:
-	sqlite3_finalize(st);
 	vp_store_rollback(g->s);
 	return rc;
 }
@@ -1652,9 +1605,8 @@ replace_local(engine *g, etask *t)
 
 		if (comp_err) {
 			/* Every component item fails with the reason. */
-			if (exec1(g, "UPDATE task_items SET status = 'Failed', detail = ?3, "
-			    "finished_at = ?2 WHERE task_id = ?1 AND item LIKE 'component %'", t->id,
-			    (int64_t)time(NULL), e.msg, "record the components' outcome", &e) != VP_OK)
+			if (vp_store_claim_components_failed(g->s, t->id, e.msg,
+			    (int64_t)time(NULL), &e) != VP_OK)
 				goto fail;
 			break;
 		}
@@ -1774,8 +1726,7 @@ retire_old_ca(engine *g, etask *t)
 	    0 ? "Finished" : "Failed", detail, &e) != VP_OK ||
 	    vp_task_set_phase(g->s, t->id, strcmp(state, VP_TASK_FINISHED) == 0 ?
 	    VP_TASK_PHASE_DONE : VP_TASK_PHASE_DEVICES, &e) != VP_OK ||
-	    exec1(g, "UPDATE tasks SET state = ?3, finished_at = ?2, claimed_by = '', "
-	    "lease_until = 0 WHERE id = ?1", t->id, now, state, "end the task", &e) != VP_OK ||
+	    vp_store_claim_finish(g->s, t->id, state, now, &e) != VP_OK ||
 	    vp_store_commit(g->s, &e) != VP_OK) {
 		vp_store_rollback(g->s);
 		elog(g, "task %" PRId64 ": cannot record its end (will retry): %s", t->id, e.msg);
@@ -1811,18 +1762,93 @@ job_ended(engine *g, etask *t, int64_t dev, const char *status, const char *why)
 static int64_t
 busy_elsewhere(engine *g, int64_t dev, int64_t self)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
 
-	if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT t.id FROM tasks t JOIN task_devices r "
-	    "ON r.task_id = t.id WHERE r.device_id = ?1 AND t.id <> ?2 AND t.state IN ('Queued', "
-	    "'Running') AND r.status IN ('Pending', 'Running') AND t.kind <> '"
-	    VP_TASK_DEVICE_CHECK "' LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_bind_int64(st, 1, dev) == SQLITE_OK &&
-	    sqlite3_bind_int64(st, 2, self) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (vp_store_claim_busy(g->s, dev, self, &id, NULL) != VP_OK)
+		return 0;
 	return id;
+}
+
+/* How many Pending devices task t may take now: within the task's and the engine's limits
+ * and, just after the claim, the start ramp. */
+static int
+fill_want(engine *g, etask *t)
+{
+	int want = t->t.concurrency - t->active;
+	int64_t el = now_ms() - t->claimed_ms;
+
+	if (g->max_active - g->active < want)
+		want = g->max_active - g->active;
+	/* The first devices start over RAMP_MS, not all in one turn: started together they
+	 * would wait for their cameras together and then queue together on this one
+	 * thread, wave after wave. Spread, their answers come in one after another. */
+	if (el < RAMP_MS) {
+		int cap = (int)((int64_t)t->t.concurrency * (el + RAMP_STEP_MS) / RAMP_MS);
+
+		if (cap < 1)
+			cap = 1;
+		if (cap - t->active < want)
+			want = cap - t->active;
+		if (want <= 0)
+			g->ramping = 1;
+	}
+	return want;
+}
+
+typedef struct fill_walk {
+	engine *g;
+	etask *t;
+	int got;
+} fill_walk;
+
+/* One Pending device of the task: a job, or a result at once (a check leaves it to another
+ * task; it was removed meanwhile or its password cannot be read). */
+static vp_err
+fill_one(int64_t dev, const char *alias, const char *serial, int attempts, void *arg,
+    vp_error *e)
+{
+	fill_walk *w = arg;
+	engine *g = w->g;
+	etask *t = w->t;
+	vp_error je = { 0 };
+	job *j = NULL, *x;
+	int64_t busy;
+
+	(void)attempts;               /* a device taken again counts its attempts from 1 */
+	w->got++;
+	/* Taken already, its Running not written yet (progress is written every FLUSH_MS): one
+	 * job per device. */
+	for (x = g->jobs; x != NULL; x = x->next)
+		if (x->task == t && x->dev_id == dev)
+			return VP_OK;
+	/* A check leaves a device another task is working on to that task. */
+	if (t->check && (busy = busy_elsewhere(g, dev, t->id)) != 0) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "not checked: task %" PRId64 " is working on this "
+		    "device", busy);
+		if (!job_ended(g, t, dev, "Finished", why))
+			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		return VP_OK;
+	}
+	if (job_new(g, t, dev, alias, serial, 0, &j, &je) != VP_OK) {
+		if (je.code == VP_ERR_NOMEM) {
+			*e = je;
+			return je.code;
+		}
+		if (!job_ended(g, t, dev, "Failed", je.msg))
+			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		return VP_OK;
+	}
+	j->ready = 1;
+	j->dirty = 1;
+	j->next = g->jobs;
+	g->jobs = j;
+	j->slot = 1;
+	t->active++;
+	g->active++;
+	g->loaded = 1;                /* written at once: the next fill must not take it */
+	return VP_OK;
 }
 
 /* Takes Pending devices of our tasks, within the task's and the engine's limits. */
@@ -1830,25 +1856,10 @@ static vp_err
 fill(engine *g, vp_error *e)
 {
 	for (etask *t = g->tasks; t != NULL; t = t->next) {
-		sqlite3_stmt *st = NULL;
-		int want = t->t.concurrency - t->active, got = 0, r;
+		int want = fill_want(g, t);
+		fill_walk w = { g, t, 0 };
+		vp_err rc;
 
-		if (g->max_active - g->active < want)
-			want = g->max_active - g->active;
-		/* The first devices start over RAMP_MS, not all in one turn: started together they
-		 * would wait for their cameras together and then queue together on this one
-		 * thread, wave after wave. Spread, their answers come in one after another. */
-		int64_t el = now_ms() - t->claimed_ms;
-		if (el < RAMP_MS) {
-			int cap = (int)((int64_t)t->t.concurrency * (el + RAMP_STEP_MS) / RAMP_MS);
-
-			if (cap < 1)
-				cap = 1;
-			if (cap - t->active < want)
-				want = cap - t->active;
-			if (want <= 0)
-				g->ramping = 1;
-		}
 		/* A cancelled task takes nothing new (its Pending devices were cancelled). */
 		if (t->t.cancel)
 			t->done_loading = 1;
@@ -1862,67 +1873,9 @@ fill(engine *g, vp_error *e)
 			continue;
 		if (t->done_loading || want <= 0 || vp_task_done(&t->t))
 			continue;
-		if (sqlite3_prepare_v2(vp_store_db(g->s), "SELECT device_id, key_alias, "
-		    "cert_serial, attempts FROM task_devices WHERE task_id = ?1 AND status = "
-		    "'Pending' ORDER BY device_id LIMIT ?2", -1, &st, NULL) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 1, t->id) != SQLITE_OK ||
-		    sqlite3_bind_int(st, 2, want) != SQLITE_OK)
-			return vp_store_fail(g->s, e, "read the task's devices");
-		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-			int64_t dev = sqlite3_column_int64(st, 0);
-			const char *alias = (const char *)sqlite3_column_text(st, 1);
-			const char *serial = (const char *)sqlite3_column_text(st, 2);
-			vp_error je = { 0 };
-			job *j = NULL, *x;
-			int64_t busy;
-
-			got++;
-			/* Taken already, its Running not written yet (progress is written every
-			 * FLUSH_MS): one job per device. */
-			for (x = g->jobs; x != NULL; x = x->next)
-				if (x->task == t && x->dev_id == dev)
-					break;
-			if (x != NULL)
-				continue;
-			/* A check leaves a device another task is working on to that task. */
-			if (t->check && (busy = busy_elsewhere(g, dev, t->id)) != 0) {
-				char why[96];
-
-				snprintf(why, sizeof(why), "not checked: task %" PRId64 " is working "
-				    "on this device", busy);
-				if (!job_ended(g, t, dev, "Finished", why)) {
-					sqlite3_finalize(st);
-					return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-				}
-				continue;
-			}
-			if (job_new(g, t, dev, alias != NULL ? alias : "", serial != NULL ? serial :
-			    "", 0, &j, &je) != VP_OK) {
-				/* Removed meanwhile, or its password cannot be read: it fails. */
-				if (je.code == VP_ERR_NOMEM) {
-					sqlite3_finalize(st);
-					*e = je;
-					return je.code;
-				}
-				if (!job_ended(g, t, dev, "Failed", je.msg)) {
-					sqlite3_finalize(st);
-					return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-				}
-				continue;
-			}
-			j->ready = 1;
-			j->dirty = 1;
-			j->next = g->jobs;
-			g->jobs = j;
-			j->slot = 1;
-			t->active++;
-			g->active++;
-			g->loaded = 1;        /* written at once: the next fill must not take it */
-		}
-		sqlite3_finalize(st);
-		if (r != SQLITE_DONE)
-			return vp_store_fail(g->s, e, "read the task's devices");
-		if (got < want)
+		if ((rc = vp_store_claim_pending(g->s, t->id, want, fill_one, &w, e)) != VP_OK)
+			return rc;
+		if (w.got < want)
 			t->done_loading = 1;
 	}
 	return VP_OK;
@@ -2051,11 +2004,7 @@ release_all(engine *g)
 	if (vp_store_begin(g->s, &e) != VP_OK)
 		return;
 	for (etask *t = g->tasks; t != NULL; t = t->next)
-		if (exec1(g, "UPDATE task_devices SET status = 'Pending' WHERE task_id = ?1 AND "
-		    "status = 'Running' AND ?2 = ?2", t->id, 0, NULL, "release the task", &e) !=
-		    VP_OK || exec1(g, "UPDATE tasks SET claimed_by = '', lease_until = 0 WHERE "
-		    "id = ?1 AND claimed_by = ?3 AND ?2 = ?2", t->id, 0, g->instance,
-		    "release the task", &e) != VP_OK) {
+		if (vp_store_lease_release(g->s, t->id, g->instance, &e) != VP_OK) {
 			vp_store_rollback(g->s);
 			return;
 		}
