@@ -733,12 +733,19 @@ send_next(engine *g, job *j, vp_error *e)
 static vp_err
 start_op(engine *g, job *j, vp_dop_kind kind, const vp_dop_args *a, vp_error *e)
 {
+	const vp_driver *drv = vp_driver_for_api(j->dev.api);
+	const char *api = j->dev.api;
 	vp_err rc;
 
 	vp_dop_free(j->op);
 	j->op = NULL;
-	if ((rc = vp_dop_start(vp_driver_for_api(j->dev.api), kind, a, j->dev.api, &j->op,
-	    e)) != VP_OK)
+	/* A device no driver owns (its probe found it unsupported) is identified again from
+	 * scratch: its firmware may have been upgraded since. */
+	if (drv == NULL && kind == VP_DOP_PROBE) {
+		drv = vp_driver_for_api("");
+		api = "";
+	}
+	if ((rc = vp_dop_start(drv, kind, a, api, &j->op, e)) != VP_OK)
 		return rc;
 	return send_next(g, j, e);
 }
