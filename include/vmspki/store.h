@@ -51,6 +51,8 @@ vp_err vp_store_claim_resume(vp_store *s, int64_t task_id, vp_error *e);
  * its started_at set the first time. */
 vp_err vp_store_lease_take(vp_store *s, int64_t task_id, const char *owner, int64_t until,
     vp_error *e);
+/* Who holds the task now: its owner into owner (n bytes; "" when unclaimed or unknown). */
+vp_err vp_store_lease_owner(vp_store *s, int64_t task_id, char *owner, size_t n, vp_error *e);
 /* Gives a task back: its Running devices to Pending, and the claim if owner holds it. */
 vp_err vp_store_lease_release(vp_store *s, int64_t task_id, const char *owner, vp_error *e);
 /* Calls cb for at most limit Pending devices of the task, by device id, with what an earlier

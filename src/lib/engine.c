@@ -6,13 +6,15 @@
  *   -> cleanup [-> remove-old-ca]
  *
  * Each step is one or more driver operations (driver.h), each operation a few HTTP requests
- * sent through one curl multi handle, so a thousand cameras need no thousand threads. The
- * engine never blocks on a device: while one camera makes its key, the others go on.
+ * sent through one curl multi handle (engine_net.c, behind the eng_net table that the unit
+ * test replaces), so a thousand cameras need no thousand threads. The engine never blocks on
+ * a device: while one camera makes its key, the others go on.
  *
  * This file is the loop: each turn it claims tasks and renews its leases (engine_claim.c),
  * takes Pending devices, decides what a failed step leads to and starts what can go on
  * (engine_job.c, the step machine), writes the turn's results in one transaction
- * (engine_commit.c) and hands the answers that came in back to their devices. A CA
+ * (engine_commit.c) and hands the answers that came in back to their devices; a task that
+ * another engine took over (our lease ran out) is dropped without a further write. A CA
  * replacement adds phases of its own before and after the devices (careplace.c).
  */
 #include <stdarg.h>
@@ -132,14 +134,18 @@ out:
 	return rc;
 }
 
-/* Opens the store, loads the CA and the settings, starts libcurl and makes the first claim. */
+/* Opens the store, loads the CA and the settings, opens the network and makes the first
+ * claim. */
 static vp_err
-engine_open(engine *g, const vp_engine_cfg *cfg, vp_error *e)
+engine_open(engine *g, const vp_engine_cfg *cfg, const eng_net *net, const vp_driver *drv,
+    vp_error *e)
 {
 	vp_err rc;
 
 	memset(g, 0, sizeof(*g));
 	g->cfg = cfg;
+	g->net = net;
+	g->driver = drv;
 	g->max_active = cfg->max_active > 0 ? cfg->max_active : VP_ENGINE_MAX_ACTIVE_DEFAULT;
 	snprintf(g->ca_pem_path, sizeof(g->ca_pem_path), "%s", cfg->ca_file);
 	if (cfg->datadir != NULL)
@@ -159,12 +165,9 @@ engine_open(engine *g, const vp_engine_cfg *cfg, vp_error *e)
 	}
 	if ((rc = eng_ca_setup(g, e)) != VP_OK)
 		return rc;
-	if ((g->multi = curl_multi_init()) == NULL)
-		return vp_error_set(e, VP_ERR_NOMEM, "cannot start libcurl");
-	curl_multi_setopt(g->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 2L);
-	/* Keep a connection per active device between its requests (over HTTPS a new one costs
-	 * the camera a handshake); curl's default keeps four per handle in transfer only. */
-	curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)(2 * g->max_active + 16));
+	if ((rc = g->net->open(g, e)) != VP_OK)
+		return rc;
+	g->net_open = 1;
 	return eng_claim(g, 1, e);
 }
 
@@ -192,30 +195,12 @@ engine_commit(engine *g)
 		return;
 	}
 	g->last_flush_ms = eng_now_ms();
+	eng_drop_lost(g);
 	for (etask *t = g->tasks; t != NULL; t = t->next)
 		if (t->retire)
 			eng_retire_old_ca(g, t);
 	eng_jobs_reap(g);
 	eng_tasks_reap(g);
-}
-
-/* Hands the transfers that ended to their devices. */
-static void
-engine_transfers(engine *g)
-{
-	int running = 0, left = 0;
-	CURLMsg *m;
-
-	curl_multi_perform(g->multi, &running);
-	while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		for (job *j = g->jobs; j != NULL; j = j->next)
-			if (j->xfer != NULL && vp_devhttp_easy(j->xfer) == m->easy_handle) {
-				eng_xfer_done(g, j, m->data.result);
-				break;
-			}
-	}
 }
 
 /* How long the loop may sleep: until answers come, a job can go on (now, or after its pause),
@@ -249,18 +234,17 @@ engine_close(engine *g)
 {
 	for (job *j = g->jobs, *n; j != NULL; j = n) {
 		n = j->next;
-		if (j->xfer != NULL)
-			curl_multi_remove_handle(g->multi, vp_devhttp_easy(j->xfer));
-		eng_job_free(j);
+		eng_job_free(g, j);
 	}
 	g->jobs = NULL;
-	if (g->s != NULL && g->multi != NULL)
+	if (g->s != NULL && g->net_open)
 		eng_release(g);
 	for (etask *t = g->tasks, *n; t != NULL; t = n) {
 		n = t->next;
 		free(t);
 	}
-	curl_multi_cleanup(g->multi);
+	if (g->net_open)
+		g->net->close(g);
 	free(g->ca_pem);
 	free(g->chain_pem);
 	vp_store_close(g->s);
@@ -269,10 +253,16 @@ engine_close(engine *g)
 vp_err
 vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 {
+	return eng_run(cfg, &eng_net_curl, NULL, e);
+}
+
+vp_err
+eng_run(const vp_engine_cfg *cfg, const eng_net *net, const vp_driver *drv, vp_error *e)
+{
 	engine g;
 	vp_err rc;
 
-	if ((rc = engine_open(&g, cfg, e)) != VP_OK)
+	if ((rc = engine_open(&g, cfg, net, drv, e)) != VP_OK)
 		goto out;
 	while (cfg->stop == NULL || !atomic_load(cfg->stop)) {
 		int64_t now = eng_now_ms();
@@ -282,6 +272,7 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 		    atomic_exchange(cfg->nudge, 0))) {
 			if ((rc = eng_claim(&g, now - g.last_lease_ms >= LEASE_RENEW_MS, e)) != VP_OK)
 				eng_log(&g, "cannot claim tasks: %s", e->msg);
+			eng_drop_lost(&g);
 			eng_tasks_refresh(&g);
 			if (eng_ca_check(&g, e) != VP_OK)
 				eng_log(&g, "cannot reload the CA: %s", e->msg);
@@ -300,9 +291,9 @@ vp_engine_run(const vp_engine_cfg *cfg, vp_error *e)
 			if (g.tasks == NULL)
 				break;
 		}
-		engine_transfers(&g);
+		g.net->deliver(&g);
 		if ((wait = engine_wait_ms(&g)) > 0)
-			curl_multi_poll(g.multi, NULL, 0, wait, NULL);
+			g.net->wait(&g, wait);
 	}
 	rc = VP_OK;
 out:

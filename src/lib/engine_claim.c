@@ -5,7 +5,8 @@
  * (LEASE_SECONDS) into the task's row; it renews its leases every LEASE_RENEW_MS. A task held
  * by an engine whose lease ran out, or by a process of this host that is gone, is taken over,
  * and the devices that engine had Running start again from the top (engine_job.c says why
- * that is safe). A clean stop gives the tasks back at once (eng_release).
+ * that is safe). A clean stop gives the tasks back at once (eng_release); an engine that finds
+ * its task taken (it stalled past its lease) drops it without another write (eng_drop_lost).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -140,8 +141,12 @@ claim_one(int64_t id, const char *owner, int64_t lease, void *arg, vp_error *e)
 
 	if (g->cfg->only_task != 0 && id != g->cfg->only_task)
 		return VP_OK;
-	if (!mine && owner[0] != '\0' && lease >= now && !owner_dead(owner))
+	if (!mine && owner[0] != '\0' && lease >= now && !owner_dead(owner)) {
+		/* Ours until our lease ran out (this engine stalled): the other one's now. */
+		if ((t = task_find(g, id)) != NULL)
+			snprintf(t->lost, sizeof(t->lost), "%s", owner);
 		return VP_OK;
+	}
 	if (!mine) {
 		if ((rc = vp_store_claim_resume(g->s, id, e)) != VP_OK)
 			return rc;
@@ -332,7 +337,7 @@ job_new(engine *g, etask *t, int64_t dev_id, const char *key_alias, const char *
 	if ((rc = vp_device_get(g->s, dev_id, &j->dev, e)) != VP_OK ||
 	    (rc = vp_device_password(g->s, g->cfg->sitekey, dev_id, &j->password, e)) != VP_OK ||
 	    (rc = job_names(g, j, e)) != VP_OK) {
-		eng_job_free(j);
+		eng_job_free(g, j);
 		return rc;
 	}
 	j->seen = j->dev;
@@ -493,6 +498,38 @@ eng_fill(engine *g, vp_error *e)
 			t->done_loading = 1;
 	}
 	return VP_OK;
+}
+
+/* Drops the tasks another engine took over, with their devices where they are: the new owner
+ * starts those again from the top, and nothing of ours is written over its work. */
+void
+eng_drop_lost(engine *g)
+{
+	etask **pp = &g->tasks;
+
+	for (job **jp = &g->jobs; *jp != NULL;) {
+		job *j = *jp;
+
+		if (j->task->lost[0] == '\0') {
+			jp = &j->next;
+			continue;
+		}
+		*jp = j->next;
+		eng_job_release_slot(g, j);
+		eng_job_free(g, j);
+	}
+	while (*pp != NULL) {
+		etask *t = *pp;
+
+		if (t->lost[0] == '\0') {
+			pp = &t->next;
+			continue;
+		}
+		eng_log(g, "task %" PRId64 ": %s runs it now (this engine's lease ran out); its "
+		    "devices stop here and resume there", t->id, t->lost);
+		*pp = t->next;
+		free(t);
+	}
 }
 
 /* Refreshes our tasks (cancel requests) from the store. */

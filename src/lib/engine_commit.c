@@ -173,6 +173,24 @@ flush_task_end(engine *g, etask *t, int64_t now, vp_error *e)
 	return VP_OK;
 }
 
+/* Is task t still ours? Another engine takes it over once our lease has run out (this one
+ * stalled for LEASE_SECONDS): from then on nothing of ours is written for it (t->lost, and
+ * the loop drops it). In eng_flush's transaction, so no write slips in between. */
+static vp_err
+flush_owned(engine *g, etask *t, vp_error *e)
+{
+	char owner[sizeof(t->lost)];
+	vp_err rc;
+
+	if (t->lost[0] != '\0')
+		return VP_OK;
+	if ((rc = vp_store_lease_owner(g->s, t->id, owner, sizeof(owner), e)) != VP_OK)
+		return rc;
+	if (owner[0] != '\0' && strcmp(owner, g->instance) != 0)
+		snprintf(t->lost, sizeof(t->lost), "%s", owner);
+	return VP_OK;
+}
+
 /* Writes every dirty job, the certificates signed this turn and the device rows, and ends the
  * tasks that have nothing left, in one transaction. */
 vp_err
@@ -190,11 +208,14 @@ eng_flush(engine *g, vp_error *e)
 		return VP_OK;
 	if ((rc = vp_store_begin(g->s, e)) != VP_OK)
 		return rc;
+	for (etask *t = g->tasks; t != NULL; t = t->next)
+		if ((rc = flush_owned(g, t, e)) != VP_OK)
+			goto fail;
 	for (job *j = g->jobs; j != NULL; j = j->next)
-		if ((rc = flush_job(g, j, now, e)) != VP_OK)
+		if (j->task->lost[0] == '\0' && (rc = flush_job(g, j, now, e)) != VP_OK)
 			goto fail;
 	for (etask *t = g->tasks; t != NULL; t = t->next)
-		if (t->done_loading && t->active == 0 &&
+		if (t->lost[0] == '\0' && t->done_loading && t->active == 0 &&
 		    (rc = flush_task_end(g, t, now, e)) != VP_OK)
 			goto fail;
 	if ((rc = vp_store_commit(g->s, e)) != VP_OK)
@@ -224,7 +245,7 @@ eng_jobs_reap(engine *g)
 		if (j->ended && !j->dirty && !j->device_dirty && j->issued == NULL) {
 			*pp = j->next;
 			eng_job_release_slot(g, j);
-			eng_job_free(j);
+			eng_job_free(g, j);
 		} else {
 			pp = &j->next;
 		}

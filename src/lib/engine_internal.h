@@ -5,10 +5,8 @@
 
 #include <stdint.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
-#include "vmspki/devhttp.h"
 #include "vmspki/device.h"
 #include "vmspki/driver.h"
 #include "vmspki/engine.h"
@@ -56,7 +54,7 @@ typedef struct job {
 	enum step step;
 	int sub;                      /* which operation of the step */
 	vp_dop *op;
-	vp_devhttp *xfer;
+	void *xfer;                   /* the request or handshake in flight (the eng_net's) */
 	int tls_check;                /* xfer is the verify handshake */
 	int ready;                    /* has work to start once the turn's writes are committed */
 	int64_t wake_ms;              /* retry pause: nothing before this */
@@ -111,12 +109,16 @@ struct etask {
 	int check;                    /* the nightly check (VP_TASK_DEVICE_CHECK): identify,
 	                               * and put the CA back on a device of ours that lost it */
 	int retire;                   /* ca-replace: every device done, retire the old CA now */
+	char lost[160];               /* another engine took it (its name): drop it, write nothing */
 };
 
 typedef struct engine {
 	const vp_engine_cfg *cfg;
 	vp_store *s;
-	CURLM *multi;
+	const struct eng_net *net;    /* how requests reach the devices */
+	void *net_ctx;                /* the net's own (curl: the multi handle) */
+	int net_open;
+	const vp_driver *driver;      /* every device's driver (a test's); NULL: by its API */
 	char instance[160];
 	char ca_pem_path[4096];
 	etask *tasks;
@@ -136,6 +138,38 @@ typedef struct engine {
 	char old_fp[65];              /* the CA being replaced ("" when none) */
 } engine;
 
+/* What the step machine needs from the network: a driver's request sent to a device, and the
+ * verify handshake, both ending later in eng_xfer_done. A job has at most one transfer
+ * (job.xfer, set by send and verify, owned by the net). engine_net.c does it with libcurl
+ * multi; the unit test answers in-process. */
+typedef struct eng_net {
+	vp_err (*open)(engine *g, vp_error *e);
+	void (*close)(engine *g);
+	/* Sends req (valid during the call) to the device conn describes. */
+	vp_err (*send)(engine *g, job *j, const vp_dev_conn *conn, const vp_http_req *req,
+	    vp_error *e);
+	/* A TLS handshake with conn's HTTPS port, verifying the chain against conn->ca_file and
+	 * the name conn->tls_name, then a GET of "/" whose status does not matter. */
+	vp_err (*verify)(engine *g, job *j, const vp_dev_conn *conn, vp_error *e);
+	/* After a handshake that ended with transport OK: the SHA-256 fingerprint (lowercase hex)
+	 * of the certificate the device presented; VP_ERR_NOTFOUND if none. */
+	vp_err (*peer_fp)(engine *g, job *j, char fp[65], vp_error *e);
+	/* Ends j's transfer (j->xfer not NULL), answered (its answer goes with it) or still in
+	 * flight; sets j->xfer to NULL. */
+	void (*release)(engine *g, job *j);
+	/* Hands every transfer that ended to eng_xfer_done; does not block. */
+	void (*deliver)(engine *g);
+	/* Sleeps until a transfer may have moved, or ms have passed. */
+	void (*wait)(engine *g, int ms);
+} eng_net;
+
+extern const eng_net eng_net_curl;
+
+/* Runs the engine as vp_engine_run does, with net and, when drv is not NULL, drv as every
+ * device's driver (the unit test). */
+vp_err eng_run(const vp_engine_cfg *cfg, const eng_net *net, const vp_driver *drv,
+    vp_error *e);
+
 /* engine.c: the loop and its configuration */
 int64_t eng_now_ms(void);
 void eng_log(engine *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -150,14 +184,16 @@ vp_err eng_claim(engine *g, int renew, vp_error *e);
 void eng_release(engine *g);
 vp_err eng_fill(engine *g, vp_error *e);
 void eng_tasks_refresh(engine *g);
+void eng_drop_lost(engine *g);
 int eng_is_ip(const char *s);
 
 /* engine_job.c: the per-device step machine */
 void eng_jobs_start(engine *g);
 void eng_job_decide(engine *g, job *j);
-void eng_xfer_done(engine *g, job *j, CURLcode cc);
+/* j's transfer ended with resp (valid during the call). */
+void eng_xfer_done(engine *g, job *j, const vp_http_resp *resp);
 void eng_job_release_slot(engine *g, job *j);
-void eng_job_free(job *j);
+void eng_job_free(engine *g, job *j);
 
 /* engine_commit.c: the group commit */
 vp_err eng_flush(engine *g, vp_error *e);

@@ -35,12 +35,13 @@ const char *const eng_step_names[] = {
 };
 
 void
-eng_job_free(job *j)
+eng_job_free(engine *g, job *j)
 {
 	if (j == NULL)
 		return;
+	if (j->xfer != NULL)
+		g->net->release(g, j);
 	vp_dop_free(j->op);
-	vp_devhttp_free(j->xfer);
 	if (j->password != NULL)
 		vp_secret_free(j->password, strlen(j->password));
 	for (int i = 0; i < j->nsans; i++)
@@ -202,11 +203,7 @@ step_start(engine *g, job *j, vp_error *e)
 		c.pinned_pubkey = NULL;
 		c.tls_name = j->dev.address;
 		j->tls_check = 1;
-		if (vp_devhttp_new_tls_check(&c, &j->xfer, e) != VP_OK)
-			return e->code;
-		if (curl_multi_add_handle(g->multi, vp_devhttp_easy(j->xfer)) != CURLM_OK)
-			return vp_error_set(e, VP_ERR_INTERNAL, "cannot start a transfer");
-		return VP_OK;
+		return g->net->verify(g, j, &c, e);
 	}
 	case ST_CLEANUP:
 		if (j->sub == 0)
@@ -235,17 +232,13 @@ send_next(engine *g, job *j, vp_error *e)
 		return rc;
 	if (req == NULL)
 		return VP_OK;           /* finished without a request: handled by the caller */
-	if ((rc = vp_devhttp_new(&j->conn, req, &j->xfer, e)) != VP_OK)
-		return rc;
-	if (curl_multi_add_handle(g->multi, vp_devhttp_easy(j->xfer)) != CURLM_OK)
-		return vp_error_set(e, VP_ERR_INTERNAL, "cannot start a transfer");
-	return VP_OK;
+	return g->net->send(g, j, &j->conn, req, e);
 }
 
 static vp_err
 start_op(engine *g, job *j, vp_dop_kind kind, const vp_dop_args *a, vp_error *e)
 {
-	const vp_driver *drv = vp_driver_for_api(j->dev.api);
+	const vp_driver *drv = g->driver != NULL ? g->driver : vp_driver_for_api(j->dev.api);
 	const char *api = j->dev.api;
 	vp_err rc;
 
@@ -622,7 +615,6 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 	char fp[65];
 	vp_error e = { 0 };
 
-	(void)g;
 	if (resp->transport != VP_TRANSPORT_OK) {
 		job_fail(j, resp->transport == VP_TRANSPORT_TLS ? VP_DEVF_TLS : VP_DEVF_UNREACHABLE,
 		    resp->transport != VP_TRANSPORT_TLS, "the TLS check of https://%s:%d/ failed: %s",
@@ -630,7 +622,7 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 		    resp->transport_msg : "no answer");
 		return;
 	}
-	if (vp_devhttp_peer_fingerprint(j->xfer, fp, &e) != VP_OK) {
+	if (g->net->peer_fp(g, j, fp, &e) != VP_OK) {
 		job_fail(j, VP_DEVF_TLS, 1, "the TLS check of https://%s:%d/ saw no certificate",
 		    j->dev.address, j->dev.https_port);
 		return;
@@ -656,23 +648,21 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 	set_step(j, ST_CLEANUP);
 }
 
-/* A transfer of j ended with cc. */
+/* The transfer of j ended (engine_internal.h: eng_net). */
 void
-eng_xfer_done(engine *g, job *j, CURLcode cc)
+eng_xfer_done(engine *g, job *j, const vp_http_resp *resp)
 {
-	vp_http_resp resp;
 	vp_error e = { 0 };
 
-	curl_multi_remove_handle(g->multi, vp_devhttp_easy(j->xfer));
-	vp_devhttp_finish(j->xfer, cc, &resp);
 	if (j->tls_check) {
 		j->tls_check = 0;
-		verify_done(g, j, &resp);
-	} else if (vp_dop_feed(j->op, &resp, &e) != VP_OK) {
+		verify_done(g, j, resp);
+	} else if (vp_dop_feed(j->op, resp, &e) != VP_OK) {
 		job_fail(j, VP_DEVF_NONE, 1, "%s", e.msg);
 	} else {
-		vp_devhttp_free(j->xfer);
-		j->xfer = NULL;
+		/* Released before the next request: curl hands its connection on (devhttp.c). */
+		if (j->xfer != NULL)
+			g->net->release(g, j);
 		if (send_next(g, j, &e) != VP_OK) {
 			job_fail(j, VP_DEVF_NONE, 1, "%s", e.msg);
 		} else if (j->xfer != NULL) {
@@ -681,8 +671,8 @@ eng_xfer_done(engine *g, job *j, CURLcode cc)
 			op_done(g, j);
 		}
 	}
-	vp_devhttp_free(j->xfer);
-	j->xfer = NULL;
+	if (j->xfer != NULL)
+		g->net->release(g, j);
 	if (j->fail == VP_DEVF_NONE && j->error[0] == '\0')
 		j->ready = 1;
 }

@@ -75,6 +75,32 @@ vp_store_lease_take(vp_store *s, int64_t task_id, const char *owner, int64_t unt
 	    NULL, e);
 }
 
+struct owner_arg {
+	char *owner;
+	size_t n;
+};
+
+static vp_err
+owner_row(sqlite3_stmt *row, void *arg, vp_error *e)
+{
+	struct owner_arg *a = arg;
+
+	(void)e;
+	vp_sql_col_text(row, 0, a->owner, a->n);
+	return VP_OK;
+}
+
+vp_err
+vp_store_lease_owner(vp_store *s, int64_t task_id, char *owner, size_t n, vp_error *e)
+{
+	struct owner_arg a = { owner, n };
+
+	if (n > 0)
+		owner[0] = '\0';
+	return vp_sql_run(s, "read the task's claim", "SELECT claimed_by FROM tasks WHERE id = ?1",
+	    VP_SQL_ARGS(VP_SQL_INT(task_id)), owner_row, &a, NULL, e);
+}
+
 vp_err
 vp_store_lease_release(vp_store *s, int64_t task_id, const char *owner, vp_error *e)
 {
