@@ -270,7 +270,9 @@ eng_run(const vp_engine_cfg *cfg, const eng_net *net, const vp_driver *drv, vp_e
 
 		if (now - g.last_poll_ms >= POLL_MS || (cfg->nudge != NULL &&
 		    atomic_exchange(cfg->nudge, 0))) {
-			if ((rc = eng_claim(&g, now - g.last_lease_ms >= LEASE_RENEW_MS, e)) != VP_OK)
+			int renew = now - g.last_lease_ms >= LEASE_RENEW_MS;
+
+			if ((rc = eng_claim(&g, renew, e)) != VP_OK)
 				eng_log(&g, "cannot claim tasks: %s", e->msg);
 			eng_drop_lost(&g);
 			eng_tasks_refresh(&g);

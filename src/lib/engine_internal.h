@@ -1,5 +1,6 @@
 /* What the task engine's files share (engine.c, engine_claim.c, engine_job.c, engine_commit.c,
- * careplace.c): the engine, its tasks and jobs, and the calls between them. Engine files only. */
+ * careplace.c, engine_net.c): the engine, its tasks and jobs, the network it sends through and
+ * the calls between them. Engine files and the engine's unit test only. */
 #ifndef VMSPKI_ENGINE_INTERNAL_H
 #define VMSPKI_ENGINE_INTERNAL_H
 
@@ -109,7 +110,8 @@ struct etask {
 	int check;                    /* the nightly check (VP_TASK_DEVICE_CHECK): identify,
 	                               * and put the CA back on a device of ours that lost it */
 	int retire;                   /* ca-replace: every device done, retire the old CA now */
-	char lost[160];               /* another engine took it (its name): drop it, write nothing */
+	char lost[160];               /* another engine took it (its name): drop it, write
+	                               * nothing more */
 };
 
 typedef struct engine {
