@@ -55,6 +55,61 @@ vp_err vp_store_kv_get(vp_store *s, const char *key, unsigned char **val, size_t
 vp_err vp_store_kv_put(vp_store *s, const char *key, const void *val, size_t len, vp_error *e);
 vp_err vp_store_kv_delete(vp_store *s, const char *key, vp_error *e);
 
+/* ---- task claims, leases and results (store_claim.c) ---- */
+/* What the task engine (engine*.c) reads and writes of the tasks it runs. An engine names itself
+ * by an owner string; a task it claims is its own until lease_until (unix seconds), renewed while
+ * it runs. All of these run in the caller's transaction when there is one. */
+
+/* *any = 1 if a Queued or Running task (only_task 0: any, else only that one) is claimed by
+ * nobody, or by another owner whose lease ended before now. */
+vp_err vp_store_claim_wanted(vp_store *s, const char *owner, int64_t now, int64_t only_task,
+    int *any, vp_error *e);
+/* Calls cb for every Queued or Running task, by id, with its owner ("" when unclaimed) and
+ * lease. cb may call the store; a return other than VP_OK stops the walk and is returned. */
+typedef vp_err (*vp_store_claim_cb)(int64_t task_id, const char *owner, int64_t lease_until,
+    void *arg, vp_error *e);
+vp_err vp_store_claim_walk(vp_store *s, vp_store_claim_cb cb, void *arg, vp_error *e);
+/* The task's Running devices go back to Pending (an engine that stopped left them). */
+vp_err vp_store_claim_resume(vp_store *s, int64_t task_id, vp_error *e);
+/* Claims task_id for owner until until (or renews the lease): the task is Running from then,
+ * its started_at set the first time. */
+vp_err vp_store_lease_take(vp_store *s, int64_t task_id, const char *owner, int64_t until,
+    vp_error *e);
+/* Who holds the task now: its owner into owner (n bytes; "" when unclaimed or unknown). */
+vp_err vp_store_lease_owner(vp_store *s, int64_t task_id, char *owner, size_t n, vp_error *e);
+/* Gives a task back: its Running devices to Pending, and the claim if owner holds it. */
+vp_err vp_store_lease_release(vp_store *s, int64_t task_id, const char *owner, vp_error *e);
+/* Calls cb for at most limit Pending devices of the task, by device id, with what an earlier
+ * attempt left (key alias, certificate serial: "" when none). cb may call the store. */
+typedef vp_err (*vp_store_pending_cb)(int64_t device_id, const char *key_alias,
+    const char *cert_serial, int attempts, void *arg, vp_error *e);
+vp_err vp_store_claim_pending(vp_store *s, int64_t task_id, int limit, vp_store_pending_cb cb,
+    void *arg, vp_error *e);
+/* *task_id = a Queued or Running task other than self (and not a device check) that has the
+ * device Pending or Running, or 0. */
+vp_err vp_store_claim_busy(vp_store *s, int64_t device_id, int64_t self, int64_t *task_id,
+    vp_error *e);
+/* The progress or the outcome of one device of a task. Strings are not copied. */
+typedef struct vp_store_result {
+	int64_t task_id, device_id;
+	const char *status;       /* Running, Finished, Failed, Cancelled */
+	const char *step;         /* the step reached, or the step that failed */
+	const char *error;        /* "" unless ended */
+	int retryable;
+	int attempts;
+	const char *key_alias, *cert_serial;
+	int64_t started_at;       /* kept when the row has one already */
+	int64_t finished_at;      /* 0 while running */
+	int64_t duration_ms;
+} vp_store_result;
+vp_err vp_store_result_write(vp_store *s, const vp_store_result *r, vp_error *e);
+/* Ends the task in state (Finished, Failed, Cancelled) at now, and drops its claim. */
+vp_err vp_store_claim_finish(vp_store *s, int64_t task_id, const char *state, int64_t now,
+    vp_error *e);
+/* Every "component <id>" item of a ca-replace task Failed, with detail, at now. */
+vp_err vp_store_claim_components_failed(vp_store *s, int64_t task_id, const char *detail,
+    int64_t now, vp_error *e);
+
 /* One issued certificate. Strings are owned by the record (vp_cert_rec_clear frees them). */
 typedef struct vp_cert_rec {
 	char serial[64];        /* lowercase hex of the serial number, no leading zeros */

@@ -1,0 +1,851 @@
+/* The per-device step machine of the task engine: what each step asks of the device's driver,
+ * what its answer means, and what a failure leads to.
+ *
+ *   identify -> install-ca -> create-key -> sign -> install-certificate -> bind -> verify
+ *   -> cleanup [-> remove-old-ca]
+ *
+ * A device that resumes (after a crash, a retry or a takeover) starts again from the top,
+ * where every step checks first what the device already has: the CA is added only when
+ * missing, a key made before the crash (its alias is fixed per task) is reused, the
+ * certificate already signed for it is reused rather than signed twice, a certificate already
+ * installed is not installed again.
+ *
+ * Failures. A step that fails leaves the device as it was: once the binding was changed, the
+ * old binding and policy are put back. The result records the step, the device's own words
+ * and whether a retry may help; an unreachable device is retried twice after a pause within
+ * the task, wrong credentials never (cameras lock accounts).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "engine_internal.h"
+#include "internal.h"
+#include "vmspki/util.h"
+
+const char *const eng_step_names[] = {
+	"identify", "install-ca", "create-key", "sign", "install-certificate", "bind", "verify",
+	"cleanup", "remove-old-ca", "done"
+};
+
+void
+eng_job_free(engine *g, job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->xfer != NULL)
+		g->net->release(g, j);
+	vp_dop_free(j->op);
+	if (j->password != NULL)
+		vp_secret_free(j->password, strlen(j->password));
+	for (int i = 0; i < j->nsans; i++)
+		free(j->sans[i]);
+	EVP_PKEY_free(j->alias_key);
+	free(j->csr_pem);
+	vp_issued_free(j->issued);
+	free(j->cert_pem);
+	for (size_t i = 0; i < j->ncleanup; i++)
+		free(j->cleanup[i]);
+	free(j->cleanup);
+	free(j);
+}
+
+static void
+job_fail(job *j, vp_dev_fail f, int retryable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Records why the current step failed; the loop decides between a retry, a roll-back and the
+ * end. */
+static void
+job_fail(job *j, vp_dev_fail f, int retryable, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->error, sizeof(j->error), fmt, ap);
+	va_end(ap);
+	j->fail = f;
+	j->retryable = retryable;
+}
+
+static const char *const *
+sans_list(job *j)
+{
+	static __thread const char *l[4];
+
+	for (int i = 0; i < j->nsans; i++)
+		l[i] = j->sans[i];
+	l[j->nsans] = NULL;
+	return l;
+}
+
+/* The PEM of a device certificate's public key, to compare keys. */
+static EVP_PKEY *
+pem_cert_key(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *k = x != NULL ? X509_get_pubkey(x) : NULL;
+
+	X509_free(x);
+	BIO_free(b);
+	return k;
+}
+
+static int
+pem_fingerprint(const char *pem, char fp[65])
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	int ok = x != NULL && vp_x509_fingerprint(x, "SHA256", fp, 65, NULL) == VP_OK;
+
+	X509_free(x);
+	BIO_free(b);
+	return ok;
+}
+
+/* The connection policy to set: the task's, except that a CA replacement keeps the device's. */
+static int
+job_https_only(const job *j)
+{
+	return j->task->replace ? j->dev.https_only : j->task->t.https_only;
+}
+
+/* Adds alias to the job's list of aliases to remove. */
+static int
+cleanup_add(job *j, const char *alias)
+{
+	char **m;
+
+	if ((m = realloc(j->cleanup, (j->ncleanup + 1) * sizeof(*m))) == NULL)
+		return 0;
+	j->cleanup = m;
+	if ((m[j->ncleanup] = strdup(alias)) == NULL)
+		return 0;
+	j->ncleanup++;
+	return 1;
+}
+
+static void
+cleanup_reset(job *j)
+{
+	for (size_t i = 0; i < j->ncleanup; i++)
+		free(j->cleanup[i]);
+	free(j->cleanup);
+	j->cleanup = NULL;
+	j->ncleanup = j->icleanup = 0;
+}
+
+static vp_err start_op(engine *g, job *j, vp_dop_kind kind, const vp_dop_args *a,
+    vp_error *e);
+
+/* Starts the next operation of the job's current step (or moves on when a step needs none).
+ * Called only after the turn's writes are committed. */
+static vp_err
+step_start(engine *g, job *j, vp_error *e)
+{
+	static __thread const char *cas[2];
+	vp_dop_args a;
+
+	memset(&a, 0, sizeof(a));
+	switch (j->step) {
+	case ST_IDENTIFY:
+		return start_op(g, j, VP_DOP_PROBE, &a, e);
+	case ST_CA:
+		if (j->sub == 0)
+			return start_op(g, j, VP_DOP_CA_LIST, &a, e);
+		a.alias = g->ca_alias;
+		a.pem = g->ca_pem;
+		return start_op(g, j, VP_DOP_CA_ADD, &a, e);
+	case ST_KEY:
+		if (j->sub == 0 || j->sub == 2)      /* what is there; after making it, its cert */
+			return start_op(g, j, VP_DOP_CERT_LIST, &a, e);
+		a.alias = j->alias;
+		a.key_type = "RSA-2048";
+		a.subject = j->subject;
+		a.sans = sans_list(j);
+		return start_op(g, j, VP_DOP_KEY_CREATE, &a, e);
+	case ST_SIGN:
+		a.alias = j->alias;
+		return start_op(g, j, VP_DOP_CSR_GET, &a, e);
+	case ST_INSTALL:
+		a.alias = j->alias;
+		a.pem = j->cert_pem;
+		return start_op(g, j, VP_DOP_CERT_INSTALL, &a, e);
+	case ST_BIND:
+		/* Once the request is out the binding may have changed, answer or not (a lost
+		 * answer): from here a failure rolls it back. */
+		if (!j->rollback)
+			j->rebound = 1;
+		a.alias = j->rollback ? (j->old_alias[0] ? j->old_alias : j->alias) : j->alias;
+		a.policy = j->rollback ? j->old_policy : job_https_only(j) ? VP_POLICY_HTTPS :
+		    VP_POLICY_BOTH;
+		/* The web server sends our CA with the certificate (it matters for an
+		 * intermediate CA); a roll-back keeps what the device had. */
+		if (!j->rollback) {
+			cas[0] = g->ca_alias;
+			a.ca_aliases = cas;
+		}
+		return start_op(g, j, VP_DOP_TLS_SET, &a, e);
+	case ST_VERIFY: {
+		vp_dev_conn c = j->conn;
+
+		/* Against the current CA alone: during a replacement the site still trusts the
+		 * old one, but the device must now serve a certificate of the new. */
+		c.verify = 1;
+		c.ca_file = g->verify_path;
+		c.pinned_pubkey = NULL;
+		c.tls_name = j->dev.address;
+		j->tls_check = 1;
+		return g->net->verify(g, j, &c, e);
+	}
+	case ST_CLEANUP:
+		if (j->sub == 0)
+			return start_op(g, j, VP_DOP_CERT_LIST, &a, e);
+		a.alias = j->cleanup[j->icleanup];
+		return start_op(g, j, VP_DOP_CERT_DELETE, &a, e);
+	case ST_OLDCA:
+		if (j->sub == 0)
+			return start_op(g, j, VP_DOP_CA_LIST, &a, e);
+		a.alias = j->cleanup[j->icleanup];
+		return start_op(g, j, VP_DOP_CA_DELETE, &a, e);
+	case ST_END:
+		break;
+	}
+	return VP_OK;
+}
+
+/* Sends the first request of op for j. */
+static vp_err
+send_next(engine *g, job *j, vp_error *e)
+{
+	const vp_http_req *req = NULL;
+	vp_err rc;
+
+	if ((rc = vp_dop_next(j->op, &req, e)) != VP_OK)
+		return rc;
+	if (req == NULL)
+		return VP_OK;           /* finished without a request: handled by the caller */
+	return g->net->send(g, j, &j->conn, req, e);
+}
+
+static vp_err
+start_op(engine *g, job *j, vp_dop_kind kind, const vp_dop_args *a, vp_error *e)
+{
+	const vp_driver *drv = g->driver != NULL ? g->driver : vp_driver_for_api(j->dev.api);
+	const char *api = j->dev.api;
+	vp_err rc;
+
+	vp_dop_free(j->op);
+	j->op = NULL;
+	/* A device no driver owns (its probe found it unsupported) is identified again from
+	 * scratch: its firmware may have been upgraded since. */
+	if (drv == NULL && kind == VP_DOP_PROBE) {
+		drv = vp_driver_for_api("");
+		api = "";
+	}
+	if ((rc = vp_dop_start(drv, kind, a, api, &j->op, e)) != VP_OK)
+		return rc;
+	return send_next(g, j, e);
+}
+
+static void
+set_step(job *j, enum step s)
+{
+	j->step = s;
+	j->sub = 0;
+	j->dirty = 1;
+}
+
+/* Signs the device's CSR (or reuses the certificate already signed for this key). */
+static void
+sign_csr(engine *g, job *j)
+{
+	X509_REQ *req = NULL;
+	EVP_PKEY *csrkey;
+	vp_cert_rec old;
+	vp_error e = { 0 };
+	const vp_ca *ca;
+	const char *ips[1], *dns[2];
+	size_t nip = 0, ndns = 0;
+	vp_issue_req ir;
+	char *leaf = NULL;
+	size_t leaflen = 0;
+
+	memset(&old, 0, sizeof(old));
+	if (vp_csr_parse((const unsigned char *)j->csr_pem, strlen(j->csr_pem), &req, &e) !=
+	    VP_OK) {
+		job_fail(j, VP_DEVF_PROTOCOL, 0, "the device's CSR was refused: %s", e.msg);
+		return;
+	}
+	csrkey = X509_REQ_get0_pubkey(req);
+	if (j->alias_key != NULL && (csrkey == NULL || EVP_PKEY_eq(csrkey, j->alias_key) != 1)) {
+		job_fail(j, VP_DEVF_DEVICE, 1, "the device's CSR is not for the key it made for %s "
+		    "(its public key differs): nothing was signed", j->alias);
+		goto out;
+	}
+	/* Signed before a crash for this same key: install that one, do not sign again. */
+	if (j->serial[0] != '\0' && vp_store_cert_get(g->s, j->serial, &old, &e) == VP_OK) {
+		EVP_PKEY *k = pem_cert_key(old.pem);
+		int same = k != NULL && csrkey != NULL && EVP_PKEY_eq(k, csrkey) == 1;
+
+		EVP_PKEY_free(k);
+		if (same) {
+			leaf = strdup(old.pem);
+			j->not_after = old.not_after;
+			snprintf(j->fp, sizeof(j->fp), "%s", old.fingerprint);
+			goto chain;
+		}
+	}
+	memset(&ir, 0, sizeof(ir));
+	ir.profile = "device-https";
+	ir.csr = req;
+	ir.cn = j->cn;
+	if (eng_is_ip(j->dev.address))
+		ips[nip++] = j->dev.address;
+	else
+		dns[ndns++] = j->dev.address;
+	if (j->dev.name[0] != '\0' && strcmp(j->dev.name, j->dev.address) != 0)
+		dns[ndns++] = j->dev.name;
+	ir.ip = ips;
+	ir.nip = nip;
+	ir.dns = dns;
+	ir.ndns = ndns;
+	ir.owner_kind = "device";
+	char owner[32];
+	snprintf(owner, sizeof(owner), "%" PRId64, j->dev_id);
+	ir.owner_id = owner;
+	if ((ca = g->cfg->ca_hold(g->cfg->ca_arg)) == NULL) {
+		job_fail(j, VP_DEVF_NONE, 1, "the CA is not loaded: nothing was signed");
+		goto out;
+	}
+	if (vp_issue_sign(ca, &ir, &j->issued, &e) != VP_OK) {
+		g->cfg->ca_release(g->cfg->ca_arg, ca);
+		job_fail(j, VP_DEVF_NONE, 0, "cannot sign the device's certificate: %s", e.msg);
+		goto out;
+	}
+	g->cfg->ca_release(g->cfg->ca_arg, ca);
+	snprintf(j->serial, sizeof(j->serial), "%s", j->issued->rec.serial);
+	snprintf(j->fp, sizeof(j->fp), "%s", j->issued->rec.fingerprint);
+	j->not_after = j->issued->rec.not_after;
+	if ((leaf = strdup(j->issued->rec.pem)) == NULL)
+		goto oom;
+chain:
+	leaflen = strlen(leaf);
+	free(j->cert_pem);
+	if ((j->cert_pem = malloc(leaflen + strlen(g->chain_pem) + 1)) == NULL)
+		goto oom;
+	memcpy(j->cert_pem, leaf, leaflen);
+	strcpy(j->cert_pem + leaflen, g->chain_pem);
+	set_step(j, j->cert_installed ? ST_BIND : ST_INSTALL);
+	goto out;
+oom:
+	job_fail(j, VP_DEVF_NONE, 1, "out of memory");
+out:
+	free(leaf);
+	vp_cert_rec_clear(&old);
+	X509_REQ_free(req);
+}
+
+/* Does the step cleanup (our certificates but the one just installed) or remove-old-ca (the
+ * CA being replaced, under whatever alias, and every CA of ours but the current one) remove
+ * the device's certificate c? */
+static int
+to_remove(engine *g, const job *j, const vp_dev_cert *c)
+{
+	char fp[65];
+
+	if (j->step == ST_CLEANUP)
+		return strncmp(c->alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) == 0 &&
+		    strcmp(c->alias, j->alias) != 0;
+	if (strncmp(c->alias, CA_ALIAS_PREFIX, strlen(CA_ALIAS_PREFIX)) == 0 &&
+	    strcmp(c->alias, g->ca_alias) != 0)
+		return 1;
+	return c->pem != NULL && g->old_fp[0] != '\0' && pem_fingerprint(c->pem, fp) &&
+	    strcmp(fp, g->old_fp) == 0;
+}
+
+/* cleanup and remove-old-ca: the list (sub 0) says what to remove, then one removal each;
+ * then the step next. */
+static void
+removal_done(engine *g, job *j, const vp_dop_result *r, enum step next)
+{
+	if (j->sub == 0) {
+		for (size_t i = 0; i < r->ncerts; i++)
+			if (to_remove(g, j, &r->certs[i]) && !cleanup_add(j, r->certs[i].alias)) {
+				job_fail(j, VP_DEVF_NONE, 1, "out of memory");
+				return;
+			}
+		j->sub = 1;
+	} else {
+		j->icleanup++;
+	}
+	if (j->icleanup >= j->ncleanup) {
+		cleanup_reset(j);
+		set_step(j, next);
+	}
+}
+
+/* A failed operation that the step explains or works around: 1 when handled (the caller is
+ * done), 0 when it is the step's failure. */
+static int
+op_failed_handled(job *j, vp_dev_fail f, const char *msg, const vp_dop_result *r)
+{
+	if (f == VP_DEVF_UNSUPPORTED && j->step == ST_IDENTIFY) {
+		/* The probe still says what the device is. */
+		snprintf(j->dev.mac, sizeof(j->dev.mac), "%s", r->serial);
+		snprintf(j->dev.model, sizeof(j->dev.model), "%s", r->model);
+		snprintf(j->dev.firmware, sizeof(j->dev.firmware), "%s", r->firmware);
+		snprintf(j->dev.api, sizeof(j->dev.api), "%s", VP_DEV_API_UNSUPPORTED);
+		snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_UNSUPPORTED);
+		j->device_dirty = 1;
+		job_fail(j, f, 0, "Unsupported firmware: %s", msg != NULL ? msg :
+		    "HTTPS certificates need firmware 5.70 or later");
+		return 1;
+	}
+	if (f == VP_DEVF_DEVICE && j->step == ST_CA && j->sub == 1 && j->ca_add_err[0] == '\0') {
+		/* Refused to add the CA: perhaps because it has it now (another task added it
+		 * since the list). The list says; if it is not there, this is the answer. */
+		snprintf(j->ca_add_err, sizeof(j->ca_add_err), "%s", msg != NULL ? msg :
+		    vp_dev_fail_str(f));
+		j->sub = 0;
+		return 1;
+	}
+	if (f == VP_DEVF_DEVICE && j->step == ST_KEY && j->sub == 1 && j->create_err[0] == '\0') {
+		/* Refused to make the key: perhaps because an earlier attempt made it (its alias
+		 * is taken). The list says; if it is not there, this is the answer. */
+		snprintf(j->create_err, sizeof(j->create_err), "%s", msg != NULL ? msg :
+		    vp_dev_fail_str(f));
+		j->sub = 2;
+		return 1;
+	}
+	/* A device that refuses HTTP may still speak HTTPS (policy HTTPS only). */
+	if (j->step == ST_IDENTIFY && f == VP_DEVF_UNREACHABLE && !j->conn.use_https &&
+	    !j->dev.pinned && j->sub == 0) {
+		j->conn.use_https = 1;
+		j->sub = 1;
+		j->ready = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* identify: what the device is, and what to put back if a later step fails. */
+static void
+identified(job *j, const vp_dop_result *r)
+{
+	snprintf(j->dev.mac, sizeof(j->dev.mac), "%s", r->serial);
+	snprintf(j->dev.model, sizeof(j->dev.model), "%s", r->model);
+	snprintf(j->dev.firmware, sizeof(j->dev.firmware), "%s", r->firmware);
+	snprintf(j->dev.api, sizeof(j->dev.api), "%s", r->api);
+	j->device_dirty = 1;
+	if (strcmp(r->api, VP_DEV_API_UNSUPPORTED) == 0) {
+		snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_UNSUPPORTED);
+		job_fail(j, VP_DEVF_UNSUPPORTED, 0, "Unsupported firmware: %s runs %s and HTTPS "
+		    "certificates need firmware 5.70 or later", r->model, r->firmware);
+		return;
+	}
+	/* What to put back if a later step fails: what the device had before this job touched
+	 * it (a retry's identify sees our own binding already). */
+	if (!j->have_old) {
+		snprintf(j->old_alias, sizeof(j->old_alias), "%s", r->bound_alias);
+		j->old_policy = r->policy;
+		j->have_old = 1;
+	}
+	/* The check puts our CA back only where we installed it. */
+	set_step(j, j->task->check && !j->dev.pinned ? ST_END : ST_CA);
+}
+
+/* install-ca: the list (sub 0) says whether the CA is there; else it is added (sub 1). */
+static void
+ca_installed(engine *g, job *j, const vp_dop_result *r)
+{
+	if (j->sub != 0) {
+		if (j->task->check)
+			eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): the site CA was "
+			    "missing: installed it again", j->task->id, j->dev_id, j->dev.address);
+		set_step(j, j->task->check ? ST_END : ST_KEY);
+		return;
+	}
+	for (size_t i = 0; i < r->ncerts; i++) {
+		char fp[65];
+
+		if (r->certs[i].pem != NULL && pem_fingerprint(r->certs[i].pem, fp) &&
+		    strcmp(fp, g->ca_fp) == 0) {
+			/* already there */
+			set_step(j, j->task->check ? ST_END : ST_KEY);
+			return;
+		}
+	}
+	if (j->ca_add_err[0] != '\0') {
+		job_fail(j, VP_DEVF_DEVICE, 1, "%s", j->ca_add_err);
+		return;
+	}
+	j->sub = 1;
+}
+
+/* create-key: the list (sub 0) says whether our key is there; else it is made (sub 1) and
+ * the list read again (sub 2) for its certificate. */
+static void
+key_made(job *j, const vp_dop_result *r)
+{
+	const vp_dev_cert *mine = NULL;
+
+	if (j->sub == 1) {
+		j->sub = 2;                    /* made: read its certificate */
+		return;
+	}
+	for (size_t i = 0; i < r->ncerts; i++)
+		if (strcmp(r->certs[i].alias, j->alias) == 0)
+			mine = &r->certs[i];
+	if (mine == NULL && j->sub == 2) {
+		/* A key an earlier attempt asked for (before a crash or a lost answer) may still
+		 * be in the making: look again a few times. */
+		if (j->create_err[0] != '\0' && j->relist < RELISTS) {
+			j->relist++;
+			j->wake_ms = eng_now_ms() + RELIST_MS;
+			return;
+		}
+		if (j->create_err[0] != '\0')
+			job_fail(j, VP_DEVF_DEVICE, 1, "%s", j->create_err);
+		else
+			job_fail(j, VP_DEVF_PROTOCOL, 1, "the device said it made the key %s but "
+			    "does not list it", j->alias);
+		return;
+	}
+	if (mine == NULL) {
+		j->sub = 1;                    /* make it */
+		return;
+	}
+	/* The device's own certificate for the key tells us the key, so that the CSR can be
+	 * checked; ours there means it was installed before a crash. */
+	EVP_PKEY_free(j->alias_key);
+	j->alias_key = mine->pem != NULL ? pem_cert_key(mine->pem) : NULL;
+	if (mine->pem != NULL && j->serial[0] != '\0') {
+		char fp[65];
+
+		j->cert_installed = pem_fingerprint(mine->pem, fp) && j->fp[0] != '\0' &&
+		    strcmp(fp, j->fp) == 0;
+	}
+	j->alias_exists = 1;
+	set_step(j, ST_SIGN);
+}
+
+/* bind: the new binding is set (or the old one put back by a roll-back). */
+static void
+bound(job *j)
+{
+	if (j->rollback) {
+		j->rollback = 2;               /* rolled back: the loop ends the job */
+		return;
+	}
+	j->rebound = 1;
+	/* HTTPS only closes HTTP: from now on speak HTTPS (verified after verify). The device
+	 * serves the new certificate now: the old one's key is no longer it. */
+	j->conn.use_https = 1;
+	j->conn.pinned_pubkey = NULL;
+	set_step(j, ST_VERIFY);
+}
+
+/* What a finished driver operation means for the job. */
+static void
+op_done(engine *g, job *j)
+{
+	const char *msg = NULL;
+	int retryable = 0;
+	vp_dev_fail f = vp_dop_failed(j->op, &msg, &retryable);
+	const vp_dop_result *r = vp_dop_get_result(j->op);
+	const char *api = vp_dop_api(j->op);
+
+	if (api != NULL && strcmp(api, j->dev.api) != 0) {
+		snprintf(j->dev.api, sizeof(j->dev.api), "%s", api);
+		j->device_dirty = 1;
+	}
+	if (f != VP_DEVF_NONE) {
+		if (!op_failed_handled(j, f, msg, r))
+			job_fail(j, f, retryable, "%s", msg != NULL ? msg : vp_dev_fail_str(f));
+		return;
+	}
+	switch (j->step) {
+	case ST_IDENTIFY:
+		identified(j, r);
+		break;
+	case ST_CA:
+		ca_installed(g, j, r);
+		break;
+	case ST_KEY:
+		key_made(j, r);
+		break;
+	case ST_SIGN:
+		free(j->csr_pem);
+		j->csr_pem = r->csr_pem != NULL ? strdup(r->csr_pem) : NULL;
+		if (j->csr_pem == NULL) {
+			job_fail(j, VP_DEVF_PROTOCOL, 1, "the device sent no CSR");
+			return;
+		}
+		sign_csr(g, j);
+		break;
+	case ST_INSTALL:
+		set_step(j, ST_BIND);
+		break;
+	case ST_BIND:
+		bound(j);
+		break;
+	case ST_CLEANUP:
+		removal_done(g, j, r, j->task->replace ? ST_OLDCA : ST_END);
+		break;
+	case ST_OLDCA:
+		removal_done(g, j, r, ST_END);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The verify handshake ended. */
+static void
+verify_done(engine *g, job *j, const vp_http_resp *resp)
+{
+	char fp[65];
+	vp_error e = { 0 };
+
+	if (resp->transport != VP_TRANSPORT_OK) {
+		job_fail(j, resp->transport == VP_TRANSPORT_TLS ? VP_DEVF_TLS : VP_DEVF_UNREACHABLE,
+		    resp->transport != VP_TRANSPORT_TLS, "the TLS check of https://%s:%d/ failed: %s",
+		    j->dev.address, j->dev.https_port, resp->transport_msg != NULL ?
+		    resp->transport_msg : "no answer");
+		return;
+	}
+	if (g->net->peer_fp(g, j, fp, &e) != VP_OK) {
+		job_fail(j, VP_DEVF_TLS, 1, "the TLS check of https://%s:%d/ saw no certificate",
+		    j->dev.address, j->dev.https_port);
+		return;
+	}
+	if (strcmp(fp, j->fp) != 0) {
+		job_fail(j, VP_DEVF_TLS, 1, "https://%s:%d/ verifies, but serves another "
+		    "certificate (SHA-256 %.16s...) than the one just installed (%.16s...)",
+		    j->dev.address, j->dev.https_port, fp, j->fp);
+		return;
+	}
+	/* Verified: the device is pinned to the site CA from now on. */
+	j->dev.pinned = 1;
+	j->dev.https_only = job_https_only(j);
+	j->rebound = 0;               /* verified: nothing to roll back from here on */
+	snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_ENABLED);
+	snprintf(j->dev.cert_serial, sizeof(j->dev.cert_serial), "%s", j->serial);
+	snprintf(j->dev.cert_alias, sizeof(j->dev.cert_alias), "%s", j->alias);
+	j->dev.cert_not_after = j->not_after;
+	j->device_dirty = 1;
+	j->conn.verify = 1;
+	j->conn.ca_file = g->ca_pem_path;
+	j->conn.tls_name = j->dev.address;
+	set_step(j, ST_CLEANUP);
+}
+
+/* The transfer of j ended (engine_internal.h: eng_net). */
+void
+eng_xfer_done(engine *g, job *j, const vp_http_resp *resp)
+{
+	vp_error e = { 0 };
+
+	if (j->tls_check) {
+		j->tls_check = 0;
+		verify_done(g, j, resp);
+	} else if (vp_dop_feed(j->op, resp, &e) != VP_OK) {
+		job_fail(j, VP_DEVF_NONE, 1, "%s", e.msg);
+	} else {
+		/* Released before the next request: curl hands its connection on (devhttp.c). */
+		if (j->xfer != NULL)
+			g->net->release(g, j);
+		if (send_next(g, j, &e) != VP_OK) {
+			job_fail(j, VP_DEVF_NONE, 1, "%s", e.msg);
+		} else if (j->xfer != NULL) {
+			return;                   /* the operation goes on */
+		} else {
+			op_done(g, j);
+		}
+	}
+	if (j->xfer != NULL)
+		g->net->release(g, j);
+	if (j->fail == VP_DEVF_NONE && j->error[0] == '\0')
+		j->ready = 1;
+}
+
+static const char *
+dev_status_for(vp_dev_fail f)
+{
+	switch (f) {
+	case VP_DEVF_AUTH:
+		return VP_STATUS_WRONG_CREDS;
+	case VP_DEVF_UNREACHABLE:
+		return VP_STATUS_UNREACHABLE;
+	default:
+		return NULL;
+	}
+}
+
+/* The job no longer counts against the concurrency limits (its result may still wait for
+ * the next write): another device may start at once. */
+void
+eng_job_release_slot(engine *g, job *j)
+{
+	if (!j->slot)
+		return;
+	j->slot = 0;
+	j->task->active--;
+	g->active--;
+}
+
+static void
+job_end(engine *g, job *j, const char *status)
+{
+	eng_job_release_slot(g, j);
+	snprintf(j->status, sizeof(j->status), "%s", status);
+	j->ended = 1;
+	j->ready = 0;
+	j->dirty = 1;
+	if (strcmp(status, "Finished") == 0) {
+		snprintf(j->dev.status, sizeof(j->dev.status), "%s", VP_STATUS_OK);
+		j->dev.status_detail[0] = '\0';
+		j->device_dirty = 1;
+		if (j->task->check)
+			eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): checked in %.1f s",
+			    j->task->id, j->dev_id, j->dev.address,
+			    (double)(eng_now_ms() - j->started_ms) / 1000.0);
+		else
+			eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): %s with certificate %s "
+			    "in %.1f s", j->task->id, j->dev_id, j->dev.address, j->task->replace ?
+			    "moved to the new CA" : strcmp(j->task->t.kind, VP_TASK_HTTPS_UPDATE) ==
+			    0 ? "HTTPS certificate renewed" : "HTTPS enabled", j->serial,
+			    (double)(eng_now_ms() - j->started_ms) / 1000.0);
+	} else if (strcmp(status, "Failed") == 0) {
+		const char *st = dev_status_for(j->ffail);
+
+		if (st != NULL)
+			snprintf(j->dev.status, sizeof(j->dev.status), "%s", st);
+		snprintf(j->dev.status_detail, sizeof(j->dev.status_detail), "%.500s", j->ferror);
+		j->device_dirty = 1;
+		eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s) failed at %s: %s", j->task->id,
+		    j->dev_id, j->dev.address, eng_step_names[j->fstep], j->ferror);
+	} else {
+		eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): cancelled", j->task->id,
+		    j->dev_id, j->dev.address);
+	}
+}
+
+/* Decides what a failed step leads to: a retry after a pause, a roll-back of the binding, or
+ * the end. */
+void
+eng_job_decide(engine *g, job *j)
+{
+	int64_t now = eng_now_ms();
+
+	if (j->ended)
+		return;
+	if (j->rollback == 2) {               /* roll-back done */
+		job_end(g, j, j->task->t.cancel && j->ffail == VP_DEVF_NONE ? "Cancelled" :
+		    "Failed");
+		return;
+	}
+	if (j->error[0] != '\0' && j->rollback) {
+		/* The roll-back itself failed: say both. */
+		size_t n = strlen(j->ferror);
+
+		snprintf(j->ferror + n, sizeof(j->ferror) - n, "; putting the old binding back "
+		    "failed too: %s", j->error);
+		job_end(g, j, "Failed");
+		return;
+	}
+	if (j->error[0] != '\0') {
+		/* Cleanup after a verified install: the device is enabled, say what is left. */
+		if (j->step == ST_CLEANUP) {
+			eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): an old certificate could "
+			    "not be removed: %s", j->task->id, j->dev_id, j->dev.address, j->error);
+			j->error[0] = '\0';
+			j->fail = VP_DEVF_NONE;
+			cleanup_reset(j);
+			set_step(j, j->task->replace ? ST_OLDCA : ST_END);
+			j->ready = 1;
+		} else if (j->retryable && j->fail == VP_DEVF_UNREACHABLE &&
+		    j->attempts < RETRIES && !j->task->t.cancel) {
+			j->attempts++;
+			j->ca_add_err[0] = '\0';
+			cleanup_reset(j);
+			eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): %s at %s, trying again "
+			    "(attempt %d)", j->task->id, j->dev_id, j->dev.address, j->error,
+			    eng_step_names[j->step], j->attempts + 1);
+			j->error[0] = '\0';
+			j->fail = VP_DEVF_NONE;
+			j->wake_ms = now + 2000 * j->attempts;
+			j->conn.use_https = j->dev.pinned || j->rebound || j->dev.https_only;
+			set_step(j, ST_IDENTIFY);
+			j->ready = 1;
+			return;
+		} else {
+			j->fstep = j->step;
+			snprintf(j->ferror, sizeof(j->ferror), "%s", j->error);
+			j->fretryable = j->retryable;
+			j->ffail = j->fail;
+			j->error[0] = '\0';
+			if (j->rebound) {
+				j->rollback = 1;
+				j->step = ST_BIND;
+				j->sub = 0;
+				j->ready = 1;
+				return;
+			}
+			job_end(g, j, "Failed");
+			return;
+		}
+	}
+	if (j->step == ST_END && !j->ended) {
+		job_end(g, j, "Finished");
+		return;
+	}
+	if (j->ready && j->task->t.cancel && !j->rollback) {
+		snprintf(j->ferror, sizeof(j->ferror), "cancelled at %s", eng_step_names[j->step]);
+		j->fstep = j->step;
+		j->ffail = VP_DEVF_NONE;
+		if (j->rebound && j->step != ST_CLEANUP && j->step != ST_END) {
+			j->rollback = 1;
+			j->step = ST_BIND;
+			j->sub = 0;
+			return;
+		}
+		if (j->step == ST_CLEANUP || j->step == ST_OLDCA)
+			return;                   /* enabled already: finish */
+		job_end(g, j, "Cancelled");
+	}
+}
+
+/* Starts what ready jobs do next. */
+void
+eng_jobs_start(engine *g)
+{
+	int64_t now = eng_now_ms();
+
+	for (job *j = g->jobs; j != NULL; j = j->next) {
+		vp_error e = { 0 };
+
+		/* A certificate signed for the device is installed only once it is recorded. */
+		if (!j->ready || j->ended || j->wake_ms > now || j->issued != NULL)
+			continue;
+		j->ready = 0;
+		if (step_start(g, j, &e) != VP_OK) {
+			job_fail(j, VP_DEVF_NONE, 1, "%s", e.msg);
+			continue;
+		}
+		/* An operation that finished without a request (none needed). */
+		if (j->xfer == NULL && j->op != NULL) {
+			op_done(g, j);
+			if (j->error[0] == '\0')
+				j->ready = 1;
+		}
+	}
+}
