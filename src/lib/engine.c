@@ -29,6 +29,8 @@
 
 #include "engine_internal.h"
 #include "internal.h"
+#include "vmspki/datadir.h"
+#include "vmspki/issue.h"
 #include "vmspki/settings.h"
 #include "vmspki/util.h"
 
@@ -110,7 +112,7 @@ eng_ca_setup(engine *g, vp_error *e)
 			if (X509_check_issued(x, x) != X509_V_OK)
 				sk_X509_push(chain, x);
 		}
-		rc = vp_chain_to_pem(chain, &g->chain_pem, &len, e);
+		rc = vp_x509_chain_to_pem(chain, &g->chain_pem, &len, e);
 		sk_X509_free(chain);
 		if (rc != VP_OK)
 			goto out;
@@ -148,11 +150,16 @@ engine_open(engine *g, const vp_engine_cfg *cfg, const eng_net *net, const vp_dr
 	g->driver = drv;
 	g->max_active = cfg->max_active > 0 ? cfg->max_active : VP_ENGINE_MAX_ACTIVE_DEFAULT;
 	snprintf(g->ca_pem_path, sizeof(g->ca_pem_path), "%s", cfg->ca_file);
-	if (cfg->datadir != NULL)
-		snprintf(g->verify_path, sizeof(g->verify_path), "%s/certs/ca.chain.pem",
-		    cfg->datadir);
-	else
+	if (cfg->datadir != NULL) {
+		char *chain = vp_datadir_join(cfg->datadir, VP_PATH_CA_CHAIN);
+
+		if (chain == NULL)
+			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		snprintf(g->verify_path, sizeof(g->verify_path), "%s", chain);
+		free(chain);
+	} else {
 		snprintf(g->verify_path, sizeof(g->verify_path), "%s", cfg->ca_file);
+	}
 	eng_make_instance(g);
 	if ((rc = vp_store_open(cfg->db_path, &g->s, e)) != VP_OK)
 		return rc;

@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 
 #include "engine_internal.h"
+#include "vmspki/addr.h"
 #include "vmspki/settings.h"
 #include "vmspki/util.h"
 
@@ -228,14 +229,6 @@ eng_release(engine *g)
 	vp_store_commit(g->s, &e);
 }
 
-int
-eng_is_ip(const char *s)
-{
-	unsigned char buf[16];
-
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
 /* The subject and names of the device's certificate: CN the IP or the FQDN (task option, else
  * the device's, else the site's setting), the SAN both where known. */
 static vp_err
@@ -256,7 +249,7 @@ job_names(engine *g, job *j, vp_error *e)
 	else
 		snprintf(j->cn, sizeof(j->cn), "%s", j->dev.address);
 	snprintf(j->subject, sizeof(j->subject), "CN=%s", j->cn);
-	if (eng_is_ip(j->dev.address)) {
+	if (vp_addr_is_ip(j->dev.address)) {
 		snprintf(buf, sizeof(buf), "IP:%s", j->dev.address);
 		j->sans[j->nsans++] = strdup(buf);
 	} else {

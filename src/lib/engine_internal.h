@@ -187,7 +187,6 @@ void eng_release(engine *g);
 vp_err eng_fill(engine *g, vp_error *e);
 void eng_tasks_refresh(engine *g);
 void eng_drop_lost(engine *g);
-int eng_is_ip(const char *s);
 
 /* engine_job.c: the per-device step machine */
 void eng_jobs_start(engine *g);

@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "engine_internal.h"
+#include "vmspki/addr.h"
 #include "internal.h"
 #include "vmspki/util.h"
 
@@ -122,8 +123,10 @@ static int
 cleanup_add(job *j, const char *alias)
 {
 	char **m;
+	size_t size;
 
-	if ((m = realloc(j->cleanup, (j->ncleanup + 1) * sizeof(*m))) == NULL)
+	if (!vp_size_mul(j->ncleanup + 1, sizeof(*m), &size) ||
+	    (m = realloc(j->cleanup, size)) == NULL)
 		return 0;
 	j->cleanup = m;
 	if ((m[j->ncleanup] = strdup(alias)) == NULL)
@@ -307,7 +310,7 @@ sign_csr(engine *g, job *j)
 	ir.profile = "device-https";
 	ir.csr = req;
 	ir.cn = j->cn;
-	if (eng_is_ip(j->dev.address))
+	if (vp_addr_is_ip(j->dev.address))
 		ips[nip++] = j->dev.address;
 	else
 		dns[ndns++] = j->dev.address;

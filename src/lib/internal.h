@@ -16,12 +16,8 @@
 /* A random positive serial number of at most 159 bits (RFC 5280: at most 20 octets). */
 vp_err vp_serial_random(ASN1_INTEGER **out, vp_error *e);
 
-/* vp_time_iso (util.h), vp_asn1_time_unix and vp_x509_name_cn (x509info.h),
- * vp_x509_chain_to_pem (issue.h) are public: the front ends use them too. The old names stay
- * for the modules being rewritten meanwhile (alarm.c, endpoint.c, engine.c, lifecycle.c); to
- * be dropped once they use the public ones. */
-#define vp_name_cn vp_x509_name_cn
-#define vp_chain_to_pem vp_x509_chain_to_pem
+/* vp_time_iso (util.h), vp_asn1_time_unix and vp_x509_name_cn (x509info.h) and
+ * vp_x509_chain_to_pem (issue.h) are public: the front ends use them too. */
 
 /* The message digest to sign with for key (SHA-256, SHA-384 for P-384/P-521). */
 const char *vp_sign_md(EVP_PKEY *key);
