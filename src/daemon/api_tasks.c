@@ -158,21 +158,6 @@ run_retry(vpd_job *j, vp_store *s)
 	reply_task(j, s, id, 200);
 }
 
-static void
-task_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
-{
-	vpd_job *j;
-
-	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
-		json_decref(in);
-		vpd_reply_oom(c);
-		return;
-	}
-	j->in = in;
-	j->run = run;
-	vpd_defer(c, j);
-}
-
 void
 vpd_h_tasks(vpd_ctx *c)
 {
@@ -191,7 +176,7 @@ vpd_h_tasks(vpd_ctx *c)
 	json_t *b, *devs;
 
 	if (c->method != EVHTTP_REQ_POST) {
-		task_job(c, json_object(), run_list);
+		vpd_job_start(c, 0, json_object(), run_list);
 		return;
 	}
 	/* "devices" is a list of integers, which the field table cannot say: it is taken out
@@ -215,7 +200,7 @@ vpd_h_tasks(vpd_ctx *c)
 	}
 	if (devs != NULL)
 		json_object_set_new(b, "devices", devs);
-	task_job(c, b, run_create);
+	vpd_job_start(c, 0, b, run_create);
 }
 
 void
@@ -239,19 +224,13 @@ vpd_h_task_item(vpd_ctx *c, const char *arg)
 		}
 	}
 	if ((run == run_show) != (c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD)) {
-		const char *allow = run == run_show ? "GET, HEAD" : "POST";
-		char msg[300];
-
-		snprintf(msg, sizeof(msg), "%.200s takes %s", c->path, allow);
-		vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+		vpd_reply_not_allowed(c, c->path, run == run_show ? "GET, HEAD" : "POST");
 		return;
 	}
-	snprintf(num, sizeof(num), "%.*s", (int)(idlen < sizeof(num) - 1 ? idlen :
-	    sizeof(num) - 1), arg);
-	if (idlen >= sizeof(num) || vpd_parse_int(num, 1, INT32_MAX, &id) != 0) {
+	if (vpd_path_id(arg, idlen, INT32_MAX, num, sizeof(num), &id) != 0) {
 		vpd_reply_error(c, 404, "not_found", "\"%.40s\" is not a task id (a positive "
 		    "integer)", num);
 		return;
 	}
-	task_job(c, json_pack("{s:I}", "id", (json_int_t)id), run);
+	vpd_job_start(c, 0, json_pack("{s:I}", "id", (json_int_t)id), run);
 }
