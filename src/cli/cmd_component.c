@@ -57,15 +57,6 @@ cli_help_component(FILE *f, const char *sub)
 "                         \"reload\": \"shell command run after renewal\"}}}\n", f);
 }
 
-/* Prints log lines (recovery, renewals, reload output) on stderr. */
-static void
-log_stderr(void *arg, const char *line)
-{
-	(void)arg;
-	cli_puts_safe(stderr, line);
-	fputc('\n', stderr);
-}
-
 static int
 print_cert_line(const vp_component_info *ci, int k)
 {
@@ -264,7 +255,7 @@ comp_renew(cli *c, int argc, char **argv)
 	    CLI_OK)
 		return rc;
 	/* Without --force the CA key is asked for only when something is due. */
-	r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, log_stderr, NULL,
+	r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, cli_log_stderr, NULL,
 	    &oc, &n, &e);
 	if (r == VP_ERR_PASSPHRASE && vp_ca_key(ca) == NULL) {
 		vp_ca_free(ca);
@@ -272,7 +263,7 @@ comp_renew(cli *c, int argc, char **argv)
 		if ((rc = cli_ca_load_key(c, s, passfile, &ca)) != CLI_OK)
 			goto out;
 		memset(&e, 0, sizeof(e));
-		r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, log_stderr,
+		r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, cli_log_stderr,
 		    NULL, &oc, &n, &e);
 	}
 	if (r != VP_OK) {

@@ -171,14 +171,6 @@ release(void *arg, const vp_ca *ca)
 	(void)ca;
 }
 
-static void
-log_stderr(void *arg, const char *line)
-{
-	(void)arg;
-	cli_puts_safe(stderr, line);
-	fputc('\n', stderr);
-}
-
 /* What running a task here needs: the CA with its key and the site key. Opened before the
  * task is made, so that a wrong passphrase leaves no task behind. */
 typedef struct runner {
@@ -253,7 +245,7 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 			.db_path = dbpath, .ca_file = cafile, .datadir = c->datadir,
 			.sitekey = run->k, .ca_hold = hold,
 			.ca_release = release, .ca_arg = &run->h, .only_task = id,
-			.exit_when_idle = 1, .stop = &stop_flag, .log = log_stderr,
+			.exit_when_idle = 1, .stop = &stop_flag, .log = cli_log_stderr,
 		};
 		if (vp_engine_run(&cfg, &e) != VP_OK) {
 			rc = cli_fail_err(&e);
