@@ -39,6 +39,20 @@ add_device(vp_store *s, int64_t task, int64_t dev, vp_error *e)
 	return vp_store_task_device_add(s, task, dev, e);
 }
 
+/* The audit row of a task change (actor "unknown" when not given), then the commit of the
+ * change's transaction. */
+static vp_err
+audit_commit(vp_store *s, const char *actor, const char *action, const char *detail,
+    vp_error *e)
+{
+	vp_err rc;
+
+	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", action, NULL,
+	    detail, e)) != VP_OK)
+		return rc;
+	return vp_store_commit(s, e);
+}
+
 vp_err
 vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n, int all,
     const char *actor, int64_t *id, vp_error *e)
@@ -106,8 +120,7 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 			goto fail;
 	snprintf(detail, sizeof(detail), "task %" PRId64 ": %s on %zu device%s", *id, o->kind,
 	    n, n == 1 ? "" : "s");
-	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.create",
-	    NULL, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+	if ((rc = audit_commit(s, actor, "task.create", detail, e)) != VP_OK)
 		goto fail;
 	goto out;
 fail:
@@ -162,8 +175,7 @@ vp_task_cancel(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	    t.running == 0, e)) != VP_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "task %" PRId64, id);
-	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.cancel", NULL,
-	    detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+	if ((rc = audit_commit(s, actor, "task.cancel", detail, e)) != VP_OK)
 		goto fail;
 	return VP_OK;
 fail:
@@ -225,8 +237,7 @@ vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	    (rc = vp_store_task_requeue(s, id, e)) != VP_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "task %" PRId64, id);
-	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.retry", NULL,
-	    detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+	if ((rc = audit_commit(s, actor, "task.retry", detail, e)) != VP_OK)
 		goto fail;
 	return VP_OK;
 fail:
@@ -374,8 +385,7 @@ vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error 
 	snprintf(detail, sizeof(detail), "task %" PRId64 ": " VP_TASK_CA_REPLACE " on %zu "
 	    "device%s and %d component%s", *id, ndev, ndev == 1 ? "" : "s", ci.ncomp,
 	    ci.ncomp == 1 ? "" : "s");
-	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.create",
-	    NULL, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+	if ((rc = audit_commit(s, actor, "task.create", detail, e)) != VP_OK)
 		goto fail;
 	free(devs);
 	return VP_OK;
