@@ -255,8 +255,8 @@ comp_renew(cli *c, int argc, char **argv)
 	    CLI_OK)
 		return rc;
 	/* Without --force the CA key is asked for only when something is due. */
-	r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, cli_log_stderr, NULL,
-	    &oc, &n, &e);
+	r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, cli_log_stderr,
+	    NULL, &oc, &n, &e);
 	if (r == VP_ERR_PASSPHRASE && vp_ca_key(ca) == NULL) {
 		vp_ca_free(ca);
 		ca = NULL;

@@ -70,7 +70,8 @@ lc_run(cli *c, int argc, char **argv)
 		rc = cli_fail_err(&e);
 		goto out;
 	}
-	if (vp_lifecycle_run(s, ca, c->datadir, 0, c->actor, cli_log_stderr, NULL, &r, &e) != VP_OK) {
+	if (vp_lifecycle_run(s, ca, c->datadir, 0, c->actor, cli_log_stderr, NULL, &r, &e) !=
+	    VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
 	}
