@@ -14,16 +14,10 @@
 #include "vmspki/alarm.h"
 #include "vmspki/render_json.h"
 
-static int
-add_alarm(const vp_alarm *a, void *arg)
-{
-	return vp_json_append(arg, vp_json_alarm(a));
-}
-
 static vp_err
 fetch_alarms(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
 {
-	return vp_alarm_list(s, !vpd_json_bool(j->in, "all"), add_alarm, array, e);
+	return vp_alarm_list_json(s, !vpd_json_bool(j->in, "all"), array, e);
 }
 
 static void

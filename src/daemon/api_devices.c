@@ -73,17 +73,11 @@ job_oom(vpd_job *j)
 
 /* ---- pool stages ---- */
 
-static int
-add_json(const vp_device *d, void *arg)
-{
-	return vp_json_append(arg, vp_json_device(d));
-}
-
 static vp_err
 fetch_devices(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
 {
 	(void)j;
-	return vp_device_list(s, add_json, array, e);
+	return vp_device_list_json(s, array, e);
 }
 
 static void

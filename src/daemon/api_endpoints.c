@@ -51,17 +51,11 @@ job_oom(vpd_job *j)
 
 /* ---- pool stages ---- */
 
-static int
-add_json(const vp_endpoint *ep, void *arg)
-{
-	return vp_json_append(arg, vp_json_endpoint(ep, 0));
-}
-
 static vp_err
 fetch_endpoints(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
 {
 	(void)j;
-	return vp_endpoint_list(s, add_json, array, e);
+	return vp_endpoint_list_json(s, array, e);
 }
 
 static void

@@ -16,24 +16,11 @@
 #include "vmspki/render_json.h"
 #include "vmspki/task.h"
 
-static int
-add_result(const vp_task_result *r, void *arg)
-{
-	return json_array_append_new((json_t *)arg, vp_json_task_result(r)) != 0 ? VP_ERR_NOMEM :
-	    0;
-}
-
-static int
-add_task(const vp_task *t, void *arg)
-{
-	return vp_json_append(arg, vp_json_task(t));
-}
-
 static vp_err
 fetch_tasks(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
 {
 	(void)j;
-	return vp_task_list(s, add_task, array, e);
+	return vp_task_list_json(s, array, e);
 }
 
 /* The task (with results) as the reply of j. */
@@ -41,35 +28,15 @@ static void
 reply_task(vpd_job *j, vp_store *s, int64_t id, int status)
 {
 	vp_error e = { 0 };
-	vp_task t;
-	json_t *o = NULL, *a = NULL;
+	json_t *o;
+	vp_err r;
 
-	if (vp_task_get(s, id, &t, &e) != VP_OK) {
-		vpd_job_vp_error(j, &e);
-		return;
-	}
-	if ((o = vp_json_task(&t)) == NULL || (a = json_array()) == NULL ||
-	    json_object_set_new(o, "results", a) != 0) {
-		json_decref(o);
+	if ((r = vp_task_show_json(s, id, &o, &e)) == VP_ERR_NOMEM)
 		vpd_job_error(j, 500, "internal", "out of memory");
-		return;
-	}
-	if (vp_task_results(s, id, add_result, a, &e) != VP_OK) {
-		json_decref(o);
+	else if (r != VP_OK)
 		vpd_job_vp_error(j, &e);
-		return;
-	}
-	/* The components, server certificate and old CA of a CA replacement. */
-	if (t.items > 0 && ((a = vp_json_task_items(s, id, &e)) == NULL ||
-	    json_object_set_new(o, "items", a) != 0)) {
-		json_decref(o);
-		if (e.code != VP_OK)
-			vpd_job_vp_error(j, &e);
-		else
-			vpd_job_error(j, 500, "internal", "out of memory");
-		return;
-	}
-	vpd_job_json(j, status, o, 0);
+	else
+		vpd_job_json(j, status, o, 0);
 }
 
 static void

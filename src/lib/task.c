@@ -8,6 +8,7 @@
 
 #include "device_internal.h"
 #include "internal.h"
+#include "vmspki/render_json.h"
 #include "vmspki/settings.h"
 #include "vmspki/task.h"
 
@@ -257,6 +258,13 @@ json_time(int64_t t)
 	return json_string(buf);
 }
 
+/* A row of vp_task_list_json. */
+static int
+append_task(const vp_task *t, void *arg)
+{
+	return vp_json_append(arg, vp_json_task(t));
+}
+
 json_t *
 vp_json_task(const vp_task *t)
 {
@@ -277,6 +285,12 @@ vp_json_task(const vp_task *t)
 		return NULL;
 	}
 	return o;
+}
+
+vp_err
+vp_task_list_json(vp_store *s, json_t *array, vp_error *e)
+{
+	return vp_task_list(s, append_task, array, e);
 }
 
 json_t *
@@ -307,6 +321,43 @@ vp_json_task_items(vp_store *s, int64_t id, vp_error *e)
 		return NULL;
 	}
 	return a;
+}
+
+/* A row of the "results" of vp_task_show_json. */
+static int
+append_result(const vp_task_result *r, void *arg)
+{
+	return vp_json_append(arg, vp_json_task_result(r));
+}
+
+vp_err
+vp_task_show_json(vp_store *s, int64_t id, json_t **out, vp_error *e)
+{
+	json_t *o = NULL, *a;
+	vp_task t;
+	vp_err rc;
+
+	*out = NULL;
+	if ((rc = vp_task_get(s, id, &t, e)) != VP_OK)
+		return rc;
+	if ((o = vp_json_task(&t)) == NULL || (a = json_array()) == NULL ||
+	    json_object_set_new(o, "results", a) != 0) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = vp_task_results(s, id, append_result, a, e)) != VP_OK)
+		goto out;
+	/* The components, server certificate and old CA of a CA replacement. */
+	if (t.items > 0 && ((a = vp_json_task_items(s, id, e)) == NULL ||
+	    json_object_set_new(o, "items", a) != 0)) {
+		rc = e->code != VP_OK ? e->code : VP_ERR_NOMEM;
+		goto out;
+	}
+	*out = o;
+	o = NULL;
+out:
+	json_decref(o);
+	return rc;
 }
 
 vp_err
