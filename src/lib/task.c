@@ -148,10 +148,37 @@ vp_task_list(vp_store *s, vp_task_cb cb, void *arg, vp_error *e)
 	return vp_store_task_list(s, cb, arg, e);
 }
 
+/* A row of vp_task_list_json. */
+static int
+append_task(const vp_task *t, void *arg)
+{
+	return vp_json_append(arg, vp_json_task(t));
+}
+
+vp_err
+vp_task_list_json(vp_store *s, json_t *array, vp_error *e)
+{
+	return vp_task_list(s, append_task, array, e);
+}
+
 vp_err
 vp_task_results(vp_store *s, int64_t id, vp_task_result_cb cb, void *arg, vp_error *e)
 {
 	return vp_store_task_device_list(s, id, cb, arg, e);
+}
+
+/* Opens the transaction of a change to task id and reads the task into *t; on failure nothing
+ * stays open. */
+static vp_err
+begin_get(vp_store *s, int64_t id, vp_task *t, vp_error *e)
+{
+	vp_err rc;
+
+	if ((rc = vp_store_begin(s, e)) != VP_OK)
+		return rc;
+	if ((rc = vp_task_get(s, id, t, e)) != VP_OK)
+		vp_store_rollback(s);
+	return rc;
 }
 
 vp_err
@@ -161,10 +188,8 @@ vp_task_cancel(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	vp_task t;
 	vp_err rc;
 
-	if ((rc = vp_store_begin(s, e)) != VP_OK)
+	if ((rc = begin_get(s, id, &t, e)) != VP_OK)
 		return rc;
-	if ((rc = vp_task_get(s, id, &t, e)) != VP_OK)
-		goto fail;
 	if (vp_task_done(&t)) {
 		rc = vp_error_set(e, VP_ERR_INVALID, "task %" PRId64 " has already ended (%s): "
 		    "there is nothing to cancel", id, t.state);
@@ -215,10 +240,8 @@ vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	vp_task t;
 	vp_err rc;
 
-	if ((rc = vp_store_begin(s, e)) != VP_OK)
+	if ((rc = begin_get(s, id, &t, e)) != VP_OK)
 		return rc;
-	if ((rc = vp_task_get(s, id, &t, e)) != VP_OK)
-		goto fail;
 	if (!vp_task_done(&t)) {
 		rc = vp_error_set(e, VP_ERR_INVALID, "task %" PRId64 " is still %s: retry its "
 		    "failed devices once it has ended", id, t.state);
@@ -258,13 +281,6 @@ json_time(int64_t t)
 	return json_string(buf);
 }
 
-/* A row of vp_task_list_json. */
-static int
-append_task(const vp_task *t, void *arg)
-{
-	return vp_json_append(arg, vp_json_task(t));
-}
-
 json_t *
 vp_json_task(const vp_task *t)
 {
@@ -285,12 +301,6 @@ vp_json_task(const vp_task *t)
 		return NULL;
 	}
 	return o;
-}
-
-vp_err
-vp_task_list_json(vp_store *s, json_t *array, vp_error *e)
-{
-	return vp_task_list(s, append_task, array, e);
 }
 
 json_t *
