@@ -93,6 +93,25 @@ vpd_reply_not_allowed(vpd_ctx *c, const char *path, const char *allow)
 }
 
 void
+vpd_item_job(vpd_ctx *c, const char *arg, size_t idlen, int show, const char *what,
+    void (*run)(vpd_job *, vp_store *))
+{
+	char num[24];
+	int64_t id;
+
+	if (show != (c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD)) {
+		vpd_reply_not_allowed(c, c->path, show ? "GET, HEAD" : "POST");
+		return;
+	}
+	if (vpd_path_id(arg, idlen, INT32_MAX, num, sizeof(num), &id) != 0) {
+		vpd_reply_error(c, 404, "not_found", "\"%.40s\" is not %s id (a positive integer)",
+		    num, what);
+		return;
+	}
+	vpd_job_start(c, 0, json_pack("{s:I}", "id", (json_int_t)id), run);
+}
+
+void
 vpd_job_list(vpd_job *j, vp_store *s, const char *key, vpd_list_fetch fetch)
 {
 	vp_error e = { 0 };

@@ -174,10 +174,8 @@ void
 vpd_h_task_item(vpd_ctx *c, const char *arg)
 {
 	const char *slash = strchr(arg, '/');
-	char num[24];
 	size_t idlen = slash != NULL ? (size_t)(slash - arg) : strlen(arg);
 	void (*run)(vpd_job *, vp_store *) = run_show;
-	int64_t id;
 
 	if (slash != NULL) {
 		if (strcmp(slash, "/cancel") == 0)
@@ -190,14 +188,5 @@ vpd_h_task_item(vpd_ctx *c, const char *arg)
 			return;
 		}
 	}
-	if ((run == run_show) != (c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD)) {
-		vpd_reply_not_allowed(c, c->path, run == run_show ? "GET, HEAD" : "POST");
-		return;
-	}
-	if (vpd_path_id(arg, idlen, INT32_MAX, num, sizeof(num), &id) != 0) {
-		vpd_reply_error(c, 404, "not_found", "\"%.40s\" is not a task id (a positive "
-		    "integer)", num);
-		return;
-	}
-	vpd_job_start(c, 0, json_pack("{s:I}", "id", (json_int_t)id), run);
+	vpd_item_job(c, arg, idlen, run == run_show, "a task", run);
 }

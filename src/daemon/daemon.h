@@ -410,6 +410,11 @@ void vpd_job_vp_error(vpd_job *j, const vp_error *e);
 void vpd_reply_oom(vpd_ctx *c);
 /* 405 with the Allow header: "<path> takes <allow>". */
 void vpd_reply_not_allowed(vpd_ctx *c, const char *path, const char *allow);
+/* /api/v1/<resource>/ID[/action] once the action is known: show (GET, HEAD) when show, else an
+ * action (POST), on the ID in the first idlen bytes of arg (a 404 naming what, "an alarm",
+ * when it is not one), handed to the pool stage run with {"id": ID}. */
+void vpd_item_job(vpd_ctx *c, const char *arg, size_t idlen, int show, const char *what,
+    void (*run)(vpd_job *, vp_store *));
 
 /* Every list resource has one shape: the job's reply is {"<key>": [rows]}, where fetch walks
  * the store with a row callback that renders each row into array (vp_json_append). Out of
