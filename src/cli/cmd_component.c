@@ -158,7 +158,6 @@ comp_list(cli *c, int argc, char **argv)
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	vp_ca *ca = NULL;
-	json_t *a = NULL;
 	size_t n = 0, i;
 	int rc, json = 0;
 
@@ -171,17 +170,7 @@ comp_list(cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		if ((a = json_array()) == NULL) {
-			rc = cli_fail("out of memory");
-			goto out;
-		}
-		for (i = 0; i < n; i++)
-			if (json_array_append_new(a, vp_json_component(&all[i], c->datadir)) != 0) {
-				rc = cli_fail("out of memory");
-				goto out;
-			}
-		rc = cli_json_print(a);
-		a = NULL;
+		rc = cli_json_print(vp_json_components(all, n, c->datadir));
 		goto out;
 	}
 	if (n == 0) {
@@ -196,7 +185,6 @@ comp_list(cli *c, int argc, char **argv)
 	}
 	rc = cli_flush();
 out:
-	json_decref(a);
 	free(all);
 	vp_ca_free(ca);
 	vp_store_close(s);

@@ -1102,7 +1102,7 @@ run_component_show(vpd_job *j, vp_store *s)
 	vp_component_info one, *all = NULL;
 	vp_error e = { 0 };
 	json_t *o = NULL, *a = NULL;
-	size_t n = 0, i;
+	size_t n = 0;
 
 	if (id != NULL) {
 		if (vp_component_get(s, j->ca->ca, j->d->datadir, id, &one, &e) != VP_OK) {
@@ -1115,14 +1115,7 @@ run_component_show(vpd_job *j, vp_store *s)
 			vpd_job_vp_error(j, &e);
 			return;
 		}
-		if ((a = json_array()) != NULL)
-			for (i = 0; i < n; i++)
-				if (json_array_append_new(a, vp_json_component(&all[i],
-				    j->d->datadir)) != 0) {
-					json_decref(a);
-					a = NULL;
-					break;
-				}
+		a = vp_json_components(all, n, j->d->datadir);
 		free(all);
 		o = a != NULL ? json_pack("{s:o}", "components", a) : NULL;
 	}
