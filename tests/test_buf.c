@@ -247,6 +247,36 @@ take_hands_over_the_contents_and_empties_the_buffer(void **state)
 	vp_buf_free(&b);
 }
 
+static void
+ids_keep_every_id_in_order_and_refuse_a_wrapping_size(void **state)
+{
+	vp_ids l = VP_IDS_INIT;
+	vp_error e = { 0 };
+	int64_t *keep;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(vp_ids_add(&l, (int64_t)i * 3, &e), VP_OK);
+	assert_int_equal(l.n, 1000);
+	assert_true(l.cap >= l.n);
+	for (i = 0; i < l.n; i++)
+		assert_int_equal(l.v[i], (int64_t)i * 3);
+
+	/* A full list whose doubled size would wrap is refused and left as it was. */
+	keep = l.v;
+	l.n = l.cap = SIZE_MAX / 2;
+	assert_int_equal(vp_ids_add(&l, 7, &e), VP_ERR_NOMEM);
+	assert_string_equal(e.msg, "out of memory");
+	assert_ptr_equal(l.v, keep);
+	assert_int_equal(l.n, SIZE_MAX / 2);
+
+	vp_ids_free(&l);
+	assert_null(l.v);
+	assert_int_equal(l.n, 0);
+	vp_ids_free(NULL);
+}
+
 int
 main(void)
 {
@@ -258,6 +288,7 @@ main(void)
 		cmocka_unit_test(ordinary_blocks_are_not_wiped_so_the_watch_sees_the_difference),
 		cmocka_unit_test(printf_appends_formatted_text_of_any_length),
 		cmocka_unit_test(take_hands_over_the_contents_and_empties_the_buffer),
+		cmocka_unit_test(ids_keep_every_id_in_order_and_refuse_a_wrapping_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,6 +51,9 @@ typedef int (*vp_alarm_cb)(const vp_alarm *a, void *arg);
 /* active_only: raised ones only; else every alarm, newest first. */
 vp_err vp_alarm_list(vp_store *s, int active_only, vp_alarm_cb cb, void *arg, vp_error *e);
 json_t *vp_json_alarm(const vp_alarm *a);
+/* The alarms of vp_alarm_list as vp_json_alarm appended to array (the CLI's --json and the
+ * API's list). VP_ERR_NOMEM when out of memory (e not set), else the store's. */
+vp_err vp_alarm_list_json(vp_store *s, int active_only, json_t *array, vp_error *e);
 /* One alarm by id into *out; VP_ERR_NOTFOUND when there is none. */
 vp_err vp_alarm_get(vp_store *s, int64_t id, vp_alarm *out, vp_error *e);
 /* "warning", "critical". */

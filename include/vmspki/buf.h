@@ -4,6 +4,7 @@
 #define VMSPKI_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vmspki/err.h"
 
@@ -58,5 +59,21 @@ void vp_buf_reset(vp_buf *b);
 /* Frees the memory (wiped first when secret); b stays an empty buffer with the same maximum
  * and flags. NULL is fine. */
 void vp_buf_free(vp_buf *b);
+
+/* vp_ids: a growing list of row ids (what a store query or a selection callback collects).
+ * Start it as { 0 } (VP_IDS_INIT); the ids are v[0] .. v[n - 1]. */
+typedef struct vp_ids {
+	int64_t *v;
+	size_t n, cap;
+} vp_ids;
+
+#define VP_IDS_INIT { NULL, 0, 0 }
+
+/* Appends id, doubling the block when full (the size checked against SIZE_MAX first). Out of
+ * memory: VP_ERR_NOMEM ("out of memory" in e, which may be NULL) and l unchanged. */
+vp_err vp_ids_add(vp_ids *l, int64_t id, vp_error *e);
+
+/* Frees the block; l becomes empty. NULL is fine. */
+void vp_ids_free(vp_ids *l);
 
 #endif

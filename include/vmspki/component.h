@@ -156,6 +156,9 @@ void vp_component_run_reload(const char *id, const char *cmd, int timeout_s,
  * renewal outcome (id, certificates with kind, renewed, reason, serial, not_after; reload).
  * NULL when out of memory. */
 json_t *vp_json_component(const vp_component_info *c, const char *datadir);
+/* The n components of all as an array of vp_json_component (`component list --json`, GET
+ * /api/v1/components). NULL when out of memory. */
+json_t *vp_json_components(const vp_component_info *all, size_t n, const char *datadir);
 json_t *vp_json_component_outcome(const vp_component_outcome *o);
 
 #endif

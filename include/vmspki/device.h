@@ -98,6 +98,9 @@ vp_err vp_device_remove(vp_store *s, int64_t id, const char *actor, vp_error *e)
  * (serial, alias, not_after; null when none), added_at, updated_at. A new object, NULL when
  * out of memory (device_json.c). */
 json_t *vp_json_device(const vp_device *d);
+/* Every device (vp_device_list) as vp_json_device appended to array, for `device list --json`
+ * and GET /api/v1/devices. VP_ERR_NOMEM when out of memory (e not set), else the store's. */
+vp_err vp_device_list_json(vp_store *s, json_t *array, vp_error *e);
 
 /* Writes back what tasks and probes learn: identity, api, https_state, status, status_detail,
  * pinned, https_only, cert_serial, cert_alias, cert_not_after (not address or credentials). */

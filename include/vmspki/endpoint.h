@@ -91,6 +91,9 @@ vp_err vp_endpoint_check_due(vp_store *s, const char *ca_file, int64_t now, int 
  * verified, name_ok, subject, issuer, not_after, fingerprint, checked_at, added_at (times
  * null when 0), and chain_pem when with_chain and present. NULL when out of memory. */
 json_t *vp_json_endpoint(const vp_endpoint *ep, int with_chain);
+/* Every endpoint as vp_json_endpoint (without chain) appended to array (the CLI's --json and
+ * the API's list). VP_ERR_NOMEM when out of memory (e not set), else the store's. */
+vp_err vp_endpoint_list_json(vp_store *s, json_t *array, vp_error *e);
 
 /* "host:port" or "[v6]:port" into buf. */
 void vp_endpoint_address(const vp_endpoint *ep, char *buf, size_t n);

@@ -14,6 +14,7 @@ typedef struct vp_setting_def {
 	const char *help;         /* one line: what it does and its values */
 	/* VP_OK if v is a value the setting takes, else VP_ERR_INVALID saying which are. */
 	vp_err (*check)(const struct vp_setting_def *d, const char *v, vp_error *e);
+	long min, max;            /* an integer setting's range (as its help writes it) */
 } vp_setting_def;
 
 /* Every known setting, in a fixed order. */

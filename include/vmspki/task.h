@@ -123,9 +123,17 @@ int vp_task_done(const vp_task *t);
 
 /* JSON for the CLI and the API. */
 json_t *vp_json_task(const vp_task *t);
+/* Every task as vp_json_task appended to array (the CLI's --json and the API's list).
+ * VP_ERR_NOMEM when out of memory (e not set), else the store's. */
+vp_err vp_task_list_json(vp_store *s, json_t *array, vp_error *e);
 json_t *vp_json_task_result(const vp_task_result *r);
 json_t *vp_json_task_item(const vp_task_item *it);
 /* The task's items as a JSON array (empty for tasks without any); NULL on error. */
 json_t *vp_json_task_items(vp_store *s, int64_t id, vp_error *e);
+/* Task id as vp_json_task with its "results" (vp_json_task_result per device) and, for a task
+ * with items, its "items" (vp_json_task_items): `task show --json` and GET /api/v1/tasks/ID.
+ * *out is the caller's. VP_ERR_NOMEM when out of memory (e not always set), else the error
+ * of the task's lookup (VP_ERR_NOTFOUND) or of the store. */
+vp_err vp_task_show_json(vp_store *s, int64_t id, json_t **out, vp_error *e);
 
 #endif

@@ -168,6 +168,9 @@ int cli_flush(void);
 void cli_field(FILE *f, const char *label, const char *value);
 /* Writes s with control characters replaced by '?' (terminal safety). */
 void cli_puts_safe(FILE *f, const char *s);
+/* The library's log callback of a command run here (recovery, renewals, reload output, the
+ * task runner): each line on stderr, made safe as above. */
+void cli_log_stderr(void *arg, const char *line);
 /* Prints a certificate's facts (shared by `ca show` and `cert show`) as "  label:  value". */
 int cli_cert_describe(X509 *x, FILE *f);
 

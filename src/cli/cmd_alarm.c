@@ -51,17 +51,11 @@ print_alarm(const vp_alarm *a, void *arg)
 	return 0;
 }
 
-static int
-json_alarm(const vp_alarm *a, void *arg)
-{
-	return vp_json_append(arg, vp_json_alarm(a));
-}
-
 /* arg: the --all flag. */
 static vp_err
 fetch_alarms(vp_store *s, void *arg, json_t *array, vp_error *e)
 {
-	return vp_alarm_list(s, !*(const int *)arg, json_alarm, array, e);
+	return vp_alarm_list_json(s, !*(const int *)arg, array, e);
 }
 
 static int

@@ -57,15 +57,6 @@ cli_help_component(FILE *f, const char *sub)
 "                         \"reload\": \"shell command run after renewal\"}}}\n", f);
 }
 
-/* Prints log lines (recovery, renewals, reload output) on stderr. */
-static void
-log_stderr(void *arg, const char *line)
-{
-	(void)arg;
-	cli_puts_safe(stderr, line);
-	fputc('\n', stderr);
-}
-
 static int
 print_cert_line(const vp_component_info *ci, int k)
 {
@@ -167,7 +158,6 @@ comp_list(cli *c, int argc, char **argv)
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	vp_ca *ca = NULL;
-	json_t *a = NULL;
 	size_t n = 0, i;
 	int rc, json = 0;
 
@@ -180,17 +170,7 @@ comp_list(cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		if ((a = json_array()) == NULL) {
-			rc = cli_fail("out of memory");
-			goto out;
-		}
-		for (i = 0; i < n; i++)
-			if (json_array_append_new(a, vp_json_component(&all[i], c->datadir)) != 0) {
-				rc = cli_fail("out of memory");
-				goto out;
-			}
-		rc = cli_json_print(a);
-		a = NULL;
+		rc = cli_json_print(vp_json_components(all, n, c->datadir));
 		goto out;
 	}
 	if (n == 0) {
@@ -205,7 +185,6 @@ comp_list(cli *c, int argc, char **argv)
 	}
 	rc = cli_flush();
 out:
-	json_decref(a);
 	free(all);
 	vp_ca_free(ca);
 	vp_store_close(s);
@@ -264,15 +243,15 @@ comp_renew(cli *c, int argc, char **argv)
 	    CLI_OK)
 		return rc;
 	/* Without --force the CA key is asked for only when something is due. */
-	r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, log_stderr, NULL,
-	    &oc, &n, &e);
+	r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, cli_log_stderr,
+	    NULL, &oc, &n, &e);
 	if (r == VP_ERR_PASSPHRASE && vp_ca_key(ca) == NULL) {
 		vp_ca_free(ca);
 		ca = NULL;
 		if ((rc = cli_ca_load_key(c, s, passfile, &ca)) != CLI_OK)
 			goto out;
 		memset(&e, 0, sizeof(e));
-		r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, log_stderr,
+		r = vp_component_renew(s, ca, c->datadir, ids, nids, force, c->actor, cli_log_stderr,
 		    NULL, &oc, &n, &e);
 	}
 	if (r != VP_OK) {

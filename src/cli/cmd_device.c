@@ -451,17 +451,11 @@ out:
 
 /* ---- list, show, remove ---- */
 
-static int
-collect_json(const vp_device *d, void *arg)
-{
-	return vp_json_append(arg, vp_json_device(d));
-}
-
 static vp_err
 fetch_json(vp_store *s, void *arg, json_t *array, vp_error *e)
 {
 	(void)arg;
-	return vp_device_list(s, collect_json, array, e);
+	return vp_device_list_json(s, array, e);
 }
 
 static int

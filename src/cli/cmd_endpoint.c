@@ -168,17 +168,11 @@ out:
 
 /* ---- list, show ---- */
 
-static int
-collect_json(const vp_endpoint *ep, void *arg)
-{
-	return vp_json_append(arg, vp_json_endpoint(ep, 0));
-}
-
 static vp_err
 fetch_json(vp_store *s, void *arg, json_t *array, vp_error *e)
 {
 	(void)arg;
-	return vp_endpoint_list(s, collect_json, array, e);
+	return vp_endpoint_list_json(s, array, e);
 }
 
 static int

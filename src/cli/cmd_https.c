@@ -102,38 +102,20 @@ print_item(const vp_task_item *it, void *arg)
 }
 
 static int
-json_result(const vp_task_result *r, void *arg)
-{
-	return json_array_append_new((json_t *)arg, vp_json_task_result(r)) != 0 ? VP_ERR_NOMEM :
-	    0;
-}
-
-static int
 show_task(vp_store *s, int64_t id, int json)
 {
 	vp_error e = { 0 };
 	vp_task t;
-	json_t *o, *a;
+	json_t *o;
+	vp_err r;
 
+	if (json) {
+		if ((r = vp_task_show_json(s, id, &o, &e)) == VP_ERR_NOMEM)
+			return cli_fail("out of memory");
+		return r != VP_OK ? cli_fail_err(&e) : cli_json_print(o);
+	}
 	if (vp_task_get(s, id, &t, &e) != VP_OK)
 		return cli_fail_err(&e);
-	if (json) {
-		if ((o = vp_json_task(&t)) == NULL || (a = json_array()) == NULL ||
-		    json_object_set_new(o, "results", a) != 0) {
-			json_decref(o);
-			return cli_fail("out of memory");
-		}
-		if (vp_task_results(s, id, json_result, a, &e) != VP_OK) {
-			json_decref(o);
-			return cli_fail_err(&e);
-		}
-		if (t.items > 0 && ((a = vp_json_task_items(s, id, &e)) == NULL ||
-		    json_object_set_new(o, "items", a) != 0)) {
-			json_decref(o);
-			return e.code != VP_OK ? cli_fail_err(&e) : cli_fail("out of memory");
-		}
-		return cli_json_print(o);
-	}
 	printf("task %" PRId64 ": %s, %s; %" PRId64 " device%s: %" PRId64 " finished, %" PRId64
 	    " failed, %" PRId64 " cancelled, %" PRId64 " to do\n", t.id, t.kind, t.state, t.total,
 	    t.total == 1 ? "" : "s", t.finished, t.failed, t.cancelled, t.pending + t.running);
@@ -169,14 +151,6 @@ release(void *arg, const vp_ca *ca)
 {
 	(void)arg;
 	(void)ca;
-}
-
-static void
-log_stderr(void *arg, const char *line)
-{
-	(void)arg;
-	cli_puts_safe(stderr, line);
-	fputc('\n', stderr);
 }
 
 /* What running a task here needs: the CA with its key and the site key. Opened before the
@@ -253,7 +227,7 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 			.db_path = dbpath, .ca_file = cafile, .datadir = c->datadir,
 			.sitekey = run->k, .ca_hold = hold,
 			.ca_release = release, .ca_arg = &run->h, .only_task = id,
-			.exit_when_idle = 1, .stop = &stop_flag, .log = log_stderr,
+			.exit_when_idle = 1, .stop = &stop_flag, .log = cli_log_stderr,
 		};
 		if (vp_engine_run(&cfg, &e) != VP_OK) {
 			rc = cli_fail_err(&e);
@@ -422,17 +396,11 @@ print_task(const vp_task *t, void *arg)
 	return 0;
 }
 
-static int
-json_task(const vp_task *t, void *arg)
-{
-	return vp_json_append(arg, vp_json_task(t));
-}
-
 static vp_err
 fetch_tasks(vp_store *s, void *arg, json_t *array, vp_error *e)
 {
 	(void)arg;
-	return vp_task_list(s, json_task, array, e);
+	return vp_task_list_json(s, array, e);
 }
 
 static int

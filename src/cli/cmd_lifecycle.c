@@ -28,14 +28,6 @@ cli_help_lifecycle(FILE *f, const char *sub)
 "  nothing twice. Exit 1 if a part failed or a device could not be renewed.\n", f);
 }
 
-static void
-log_stderr(void *arg, const char *line)
-{
-	(void)arg;
-	cli_puts_safe(stderr, line);
-	fputc('\n', stderr);
-}
-
 static int
 lc_run(cli *c, int argc, char **argv)
 {
@@ -78,7 +70,8 @@ lc_run(cli *c, int argc, char **argv)
 		rc = cli_fail_err(&e);
 		goto out;
 	}
-	if (vp_lifecycle_run(s, ca, c->datadir, 0, c->actor, log_stderr, NULL, &r, &e) != VP_OK) {
+	if (vp_lifecycle_run(s, ca, c->datadir, 0, c->actor, cli_log_stderr, NULL, &r, &e) !=
+	    VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
 	}

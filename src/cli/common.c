@@ -507,6 +507,14 @@ cli_puts_safe(FILE *f, const char *s)
 }
 
 void
+cli_log_stderr(void *arg, const char *line)
+{
+	(void)arg;
+	cli_puts_safe(stderr, line);
+	fputc('\n', stderr);
+}
+
+void
 cli_field(FILE *f, const char *label, const char *value)
 {
 	fprintf(f, "  %-20s ", label);

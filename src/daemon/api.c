@@ -84,6 +84,34 @@ vpd_reply_oom(vpd_ctx *c)
 }
 
 void
+vpd_reply_not_allowed(vpd_ctx *c, const char *path, const char *allow)
+{
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "%.200s takes %s", path, allow);
+	vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+}
+
+void
+vpd_item_job(vpd_ctx *c, const char *arg, size_t idlen, int show, const char *what,
+    void (*run)(vpd_job *, vp_store *))
+{
+	char num[24];
+	int64_t id;
+
+	if (show != (c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD)) {
+		vpd_reply_not_allowed(c, c->path, show ? "GET, HEAD" : "POST");
+		return;
+	}
+	if (vpd_path_id(arg, idlen, INT32_MAX, num, sizeof(num), &id) != 0) {
+		vpd_reply_error(c, 404, "not_found", "\"%.40s\" is not %s id (a positive integer)",
+		    num, what);
+		return;
+	}
+	vpd_job_start(c, 0, json_pack("{s:I}", "id", (json_int_t)id), run);
+}
+
+void
 vpd_job_list(vpd_job *j, vp_store *s, const char *key, vpd_list_fetch fetch)
 {
 	vp_error e = { 0 };
@@ -1074,7 +1102,7 @@ run_component_show(vpd_job *j, vp_store *s)
 	vp_component_info one, *all = NULL;
 	vp_error e = { 0 };
 	json_t *o = NULL, *a = NULL;
-	size_t n = 0, i;
+	size_t n = 0;
 
 	if (id != NULL) {
 		if (vp_component_get(s, j->ca->ca, j->d->datadir, id, &one, &e) != VP_OK) {
@@ -1087,14 +1115,7 @@ run_component_show(vpd_job *j, vp_store *s)
 			vpd_job_vp_error(j, &e);
 			return;
 		}
-		if ((a = json_array()) != NULL)
-			for (i = 0; i < n; i++)
-				if (json_array_append_new(a, vp_json_component(&all[i],
-				    j->d->datadir)) != 0) {
-					json_decref(a);
-					a = NULL;
-					break;
-				}
+		a = vp_json_components(all, n, j->d->datadir);
 		free(all);
 		o = a != NULL ? json_pack("{s:o}", "components", a) : NULL;
 	}
@@ -1163,21 +1184,11 @@ run_component_remove(vpd_job *j, vp_store *s)
 		vpd_job_json(j, 200, o, 0);
 }
 
-/* Hands a component request to the pool with in (stolen) as its input. */
+/* Hands a component request to the pool with in (stolen) as its input and the CA. */
 static void
 component_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
 {
-	vpd_job *j;
-
-	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
-		json_decref(in);
-		vpd_reply_oom(c);
-		return;
-	}
-	j->in = in;
-	j->ca = vpd_ca_get(c->d);
-	j->run = run;
-	vpd_defer(c, j);
+	vpd_job_start(c, 1, in, run);
 }
 
 /* GET /api/v1/components (list), POST /api/v1/components (add). */
@@ -1234,11 +1245,7 @@ h_component_item(vpd_ctx *c, const char *arg)
 	if (renew ? c->method != EVHTTP_REQ_POST :
 	    c->method != EVHTTP_REQ_DELETE && c->method != EVHTTP_REQ_GET &&
 	    c->method != EVHTTP_REQ_HEAD) {
-		const char *allow = renew ? "POST" : "GET, HEAD, DELETE";
-		char msg[300];
-
-		snprintf(msg, sizeof(msg), "%.200s takes %s", c->path, allow);
-		vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+		vpd_reply_not_allowed(c, c->path, renew ? "POST" : "GET, HEAD, DELETE");
 		return;
 	}
 	/* Longer than an id can be: refused by the id rule without copying it all. */
@@ -1338,10 +1345,8 @@ vpd_api_dispatch(vpd_ctx *c)
 			const char *allow = r->methods == M_GET ? "GET, HEAD" :
 			    r->methods == M_POST ? "POST" : r->methods == (M_GET | M_POST) ?
 			    "GET, HEAD, POST" : "GET, HEAD, POST, DELETE";
-			char msg[300];
 
-			snprintf(msg, sizeof(msg), "%.200s takes %s", r->path, allow);
-			vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+			vpd_reply_not_allowed(c, r->path, allow);
 			return;
 		}
 		if (!r->open && !vpd_auth(c))

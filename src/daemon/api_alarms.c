@@ -14,16 +14,10 @@
 #include "vmspki/alarm.h"
 #include "vmspki/render_json.h"
 
-static int
-add_alarm(const vp_alarm *a, void *arg)
-{
-	return vp_json_append(arg, vp_json_alarm(a));
-}
-
 static vp_err
 fetch_alarms(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
 {
-	return vp_alarm_list(s, !vpd_json_bool(j->in, "all"), add_alarm, array, e);
+	return vp_alarm_list_json(s, !vpd_json_bool(j->in, "all"), array, e);
 }
 
 static void
@@ -70,21 +64,6 @@ run_ack(vpd_job *j, vp_store *s)
 	reply_alarm(j, s, id);
 }
 
-static void
-alarm_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
-{
-	vpd_job *j;
-
-	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
-		json_decref(in);
-		vpd_reply_oom(c);
-		return;
-	}
-	j->in = in;
-	j->run = run;
-	vpd_defer(c, j);
-}
-
 void
 vpd_h_alarms(vpd_ctx *c)
 {
@@ -106,17 +85,15 @@ vpd_h_alarms(vpd_ctx *c)
 		}
 	}
 	vpd_query_free(&q);
-	alarm_job(c, json_pack("{s:b}", "all", all), run_list);
+	vpd_job_start(c, 0, json_pack("{s:b}", "all", all), run_list);
 }
 
 void
 vpd_h_alarm_item(vpd_ctx *c, const char *arg)
 {
 	const char *slash = strchr(arg, '/');
-	char num[24];
 	size_t idlen = slash != NULL ? (size_t)(slash - arg) : strlen(arg);
 	void (*run)(vpd_job *, vp_store *) = run_show;
-	int64_t id;
 
 	if (slash != NULL) {
 		if (strcmp(slash, "/ack") != 0) {
@@ -126,22 +103,7 @@ vpd_h_alarm_item(vpd_ctx *c, const char *arg)
 		}
 		run = run_ack;
 	}
-	if ((run == run_show) != (c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD)) {
-		const char *allow = run == run_show ? "GET, HEAD" : "POST";
-		char msg[300];
-
-		snprintf(msg, sizeof(msg), "%.200s takes %s", c->path, allow);
-		vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
-		return;
-	}
-	snprintf(num, sizeof(num), "%.*s", (int)(idlen < sizeof(num) - 1 ? idlen :
-	    sizeof(num) - 1), arg);
-	if (idlen >= sizeof(num) || vpd_parse_int(num, 1, INT32_MAX, &id) != 0) {
-		vpd_reply_error(c, 404, "not_found", "\"%.40s\" is not an alarm id (a positive "
-		    "integer)", num);
-		return;
-	}
-	alarm_job(c, json_pack("{s:I}", "id", (json_int_t)id), run);
+	vpd_item_job(c, arg, idlen, run == run_show, "an alarm", run);
 }
 
 /* ---- /metrics ---- */

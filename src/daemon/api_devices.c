@@ -73,17 +73,11 @@ job_oom(vpd_job *j)
 
 /* ---- pool stages ---- */
 
-static int
-add_json(const vp_device *d, void *arg)
-{
-	return vp_json_append(arg, vp_json_device(d));
-}
-
 static vp_err
 fetch_devices(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
 {
 	(void)j;
-	return vp_device_list(s, add_json, array, e);
+	return vp_device_list_json(s, array, e);
 }
 
 static void
@@ -247,18 +241,8 @@ run_import(vpd_job *j, vp_store *s)
 static void
 device_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
 {
-	vpd_job *j;
-
-	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
-		json_decref(in);
-		if (run == run_add || run == run_import)
-			atomic_fetch_sub(&device_jobs, 1);
-		vpd_reply_oom(c);
-		return;
-	}
-	j->in = in;
-	j->run = run;
-	vpd_defer(c, j);
+	if (vpd_job_start(c, 0, in, run) != 0 && (run == run_add || run == run_import))
+		atomic_fetch_sub(&device_jobs, 1);
 }
 
 /* ---- handlers ---- */
@@ -442,12 +426,10 @@ vpd_h_device_item(vpd_ctx *c, const char *arg)
 	if (import ? c->method != EVHTTP_REQ_POST : c->method != EVHTTP_REQ_GET &&
 	    c->method != EVHTTP_REQ_HEAD && c->method != EVHTTP_REQ_DELETE) {
 		const char *allow = import ? "POST" : "GET, HEAD, DELETE";
-		char msg[300];
 
 		if (c->method == EVHTTP_REQ_POST)
 			wipe_input(c);
-		snprintf(msg, sizeof(msg), "%.200s takes %s", c->path, allow);
-		vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+		vpd_reply_not_allowed(c, c->path, allow);
 		return;
 	}
 	if (import) {

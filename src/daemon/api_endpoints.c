@@ -51,17 +51,11 @@ job_oom(vpd_job *j)
 
 /* ---- pool stages ---- */
 
-static int
-add_json(const vp_endpoint *ep, void *arg)
-{
-	return vp_json_append(arg, vp_json_endpoint(ep, 0));
-}
-
 static vp_err
 fetch_endpoints(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
 {
 	(void)j;
-	return vp_endpoint_list(s, add_json, array, e);
+	return vp_endpoint_list_json(s, array, e);
 }
 
 static void
@@ -176,18 +170,8 @@ run_check(vpd_job *j, vp_store *s)
 static void
 endpoint_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
 {
-	vpd_job *j;
-
-	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
-		json_decref(in);
-		if (run == run_add || run == run_check)
-			atomic_fetch_sub(&endpoint_jobs, 1);
-		vpd_reply_oom(c);
-		return;
-	}
-	j->in = in;
-	j->run = run;
-	vpd_defer(c, j);
+	if (vpd_job_start(c, 0, in, run) != 0 && (run == run_add || run == run_check))
+		atomic_fetch_sub(&endpoint_jobs, 1);
 }
 
 /* ---- handlers ---- */
@@ -254,16 +238,10 @@ vpd_h_endpoint_item(vpd_ctx *c, const char *arg)
 	}
 	if (check ? c->method != EVHTTP_REQ_POST : c->method != EVHTTP_REQ_GET &&
 	    c->method != EVHTTP_REQ_HEAD && c->method != EVHTTP_REQ_DELETE) {
-		const char *allow = check ? "POST" : "GET, HEAD, DELETE";
-		char msg[300];
-
-		snprintf(msg, sizeof(msg), "%.200s takes %s", c->path, allow);
-		vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
+		vpd_reply_not_allowed(c, c->path, check ? "POST" : "GET, HEAD, DELETE");
 		return;
 	}
-	snprintf(num, sizeof(num), "%.*s", (int)(idlen < sizeof(num) - 1 ? idlen :
-	    sizeof(num) - 1), arg);
-	if (idlen >= sizeof(num) || vpd_parse_int(num, 1, INT64_MAX, &id) != 0) {
+	if (vpd_path_id(arg, idlen, INT64_MAX, num, sizeof(num), &id) != 0) {
 		vpd_reply_error(c, 404, "not_found", "there is no %.200s here: an endpoint is "
 		    "/api/v1/endpoints/ID with ID a positive number (GET /api/v1/endpoints lists "
 		    "them)", c->path);

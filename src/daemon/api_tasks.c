@@ -16,24 +16,11 @@
 #include "vmspki/render_json.h"
 #include "vmspki/task.h"
 
-static int
-add_result(const vp_task_result *r, void *arg)
-{
-	return json_array_append_new((json_t *)arg, vp_json_task_result(r)) != 0 ? VP_ERR_NOMEM :
-	    0;
-}
-
-static int
-add_task(const vp_task *t, void *arg)
-{
-	return vp_json_append(arg, vp_json_task(t));
-}
-
 static vp_err
 fetch_tasks(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
 {
 	(void)j;
-	return vp_task_list(s, add_task, array, e);
+	return vp_task_list_json(s, array, e);
 }
 
 /* The task (with results) as the reply of j. */
@@ -41,35 +28,15 @@ static void
 reply_task(vpd_job *j, vp_store *s, int64_t id, int status)
 {
 	vp_error e = { 0 };
-	vp_task t;
-	json_t *o = NULL, *a = NULL;
+	json_t *o;
+	vp_err r;
 
-	if (vp_task_get(s, id, &t, &e) != VP_OK) {
-		vpd_job_vp_error(j, &e);
-		return;
-	}
-	if ((o = vp_json_task(&t)) == NULL || (a = json_array()) == NULL ||
-	    json_object_set_new(o, "results", a) != 0) {
-		json_decref(o);
+	if ((r = vp_task_show_json(s, id, &o, &e)) == VP_ERR_NOMEM)
 		vpd_job_error(j, 500, "internal", "out of memory");
-		return;
-	}
-	if (vp_task_results(s, id, add_result, a, &e) != VP_OK) {
-		json_decref(o);
+	else if (r != VP_OK)
 		vpd_job_vp_error(j, &e);
-		return;
-	}
-	/* The components, server certificate and old CA of a CA replacement. */
-	if (t.items > 0 && ((a = vp_json_task_items(s, id, &e)) == NULL ||
-	    json_object_set_new(o, "items", a) != 0)) {
-		json_decref(o);
-		if (e.code != VP_OK)
-			vpd_job_vp_error(j, &e);
-		else
-			vpd_job_error(j, 500, "internal", "out of memory");
-		return;
-	}
-	vpd_job_json(j, status, o, 0);
+	else
+		vpd_job_json(j, status, o, 0);
 }
 
 static void
@@ -158,21 +125,6 @@ run_retry(vpd_job *j, vp_store *s)
 	reply_task(j, s, id, 200);
 }
 
-static void
-task_job(vpd_ctx *c, json_t *in, void (*run)(vpd_job *, vp_store *))
-{
-	vpd_job *j;
-
-	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
-		json_decref(in);
-		vpd_reply_oom(c);
-		return;
-	}
-	j->in = in;
-	j->run = run;
-	vpd_defer(c, j);
-}
-
 void
 vpd_h_tasks(vpd_ctx *c)
 {
@@ -191,7 +143,7 @@ vpd_h_tasks(vpd_ctx *c)
 	json_t *b, *devs;
 
 	if (c->method != EVHTTP_REQ_POST) {
-		task_job(c, json_object(), run_list);
+		vpd_job_start(c, 0, json_object(), run_list);
 		return;
 	}
 	/* "devices" is a list of integers, which the field table cannot say: it is taken out
@@ -215,17 +167,15 @@ vpd_h_tasks(vpd_ctx *c)
 	}
 	if (devs != NULL)
 		json_object_set_new(b, "devices", devs);
-	task_job(c, b, run_create);
+	vpd_job_start(c, 0, b, run_create);
 }
 
 void
 vpd_h_task_item(vpd_ctx *c, const char *arg)
 {
 	const char *slash = strchr(arg, '/');
-	char num[24];
 	size_t idlen = slash != NULL ? (size_t)(slash - arg) : strlen(arg);
 	void (*run)(vpd_job *, vp_store *) = run_show;
-	int64_t id;
 
 	if (slash != NULL) {
 		if (strcmp(slash, "/cancel") == 0)
@@ -238,20 +188,5 @@ vpd_h_task_item(vpd_ctx *c, const char *arg)
 			return;
 		}
 	}
-	if ((run == run_show) != (c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD)) {
-		const char *allow = run == run_show ? "GET, HEAD" : "POST";
-		char msg[300];
-
-		snprintf(msg, sizeof(msg), "%.200s takes %s", c->path, allow);
-		vpd_reply_error_hdr(c, 405, "method_not_allowed", "Allow", allow, msg);
-		return;
-	}
-	snprintf(num, sizeof(num), "%.*s", (int)(idlen < sizeof(num) - 1 ? idlen :
-	    sizeof(num) - 1), arg);
-	if (idlen >= sizeof(num) || vpd_parse_int(num, 1, INT32_MAX, &id) != 0) {
-		vpd_reply_error(c, 404, "not_found", "\"%.40s\" is not a task id (a positive "
-		    "integer)", num);
-		return;
-	}
-	task_job(c, json_pack("{s:I}", "id", (json_int_t)id), run);
+	vpd_item_job(c, arg, idlen, run == run_show, "a task", run);
 }

@@ -46,6 +46,24 @@ vpd_job_new(vpd_ctx *c)
 	return j;
 }
 
+int
+vpd_job_start(vpd_ctx *c, int with_ca, json_t *in, void (*run)(vpd_job *, vp_store *))
+{
+	vpd_job *j;
+
+	if (in == NULL || (j = vpd_job_new(c)) == NULL) {
+		json_decref(in);
+		vpd_reply_oom(c);
+		return -1;
+	}
+	j->in = in;
+	if (with_ca)
+		j->ca = vpd_ca_get(c->d);
+	j->run = run;
+	vpd_defer(c, j);
+	return 0;
+}
+
 void
 vpd_job_free(vpd_job *j)
 {

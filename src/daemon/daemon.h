@@ -111,6 +111,10 @@ int vpd_owner_parse(const char *s, int id_optional, char *kind, size_t kind_len,
     const char **id);
 /* A decimal integer in [min, max]; -1 if it is not one. */
 int vpd_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+/* The id at the head of a path tail (its first len bytes) in [1, max]: copied into num (cut to
+ * fit, for the caller's 404 sentence) and parsed into *id. -1 if it is not one. */
+int vpd_path_id(const char *arg, size_t len, int64_t max, char *num, size_t num_len,
+    int64_t *id);
 /* A serial as a client may write it ("01:A3:..", "1a3") into the store's form. -1 if bad. */
 int vpd_serial_normalize(const char *in, char *out, size_t n);
 /* Strict base64 (standard alphabet, padding optional, whitespace ignored). *out freed by the
@@ -280,6 +284,9 @@ typedef struct vpd_job {
 
 /* A job for c's request (actor, peer, clock taken from c). NULL when out of memory. */
 vpd_job *vpd_job_new(vpd_ctx *c);
+/* Hands c's request to the pool stage run with in (stolen) as its input, and a reference to
+ * the CA when with_ca. Returns 0, or -1 when out of memory (in freed, 500 replied). */
+int vpd_job_start(vpd_ctx *c, int with_ca, json_t *in, void (*run)(vpd_job *, vp_store *));
 void vpd_job_free(vpd_job *j);
 /* Sets the job's reply: an error body, or a JSON value (stolen). */
 void vpd_job_error(vpd_job *j, int status, const char *code, const char *fmt, ...)
@@ -401,6 +408,13 @@ json_t *vpd_body_json(vpd_ctx *c, const vpd_field *fields, int empty_ok, char **
 void vpd_reply_vp_error(vpd_ctx *c, const vp_error *e);
 void vpd_job_vp_error(vpd_job *j, const vp_error *e);
 void vpd_reply_oom(vpd_ctx *c);
+/* 405 with the Allow header: "<path> takes <allow>". */
+void vpd_reply_not_allowed(vpd_ctx *c, const char *path, const char *allow);
+/* /api/v1/<resource>/ID[/action] once the action is known: show (GET, HEAD) when show, else an
+ * action (POST), on the ID in the first idlen bytes of arg (a 404 naming what, "an alarm",
+ * when it is not one), handed to the pool stage run with {"id": ID}. */
+void vpd_item_job(vpd_ctx *c, const char *arg, size_t idlen, int show, const char *what,
+    void (*run)(vpd_job *, vp_store *));
 
 /* Every list resource has one shape: the job's reply is {"<key>": [rows]}, where fetch walks
  * the store with a row callback that renders each row into array (vp_json_append). Out of

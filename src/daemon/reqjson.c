@@ -236,6 +236,15 @@ vpd_owner_parse(const char *s, int id_optional, char *kind, size_t kind_len,
 }
 
 int
+vpd_path_id(const char *arg, size_t len, int64_t max, char *num, size_t num_len, int64_t *id)
+{
+	snprintf(num, num_len, "%.*s", (int)(len < num_len - 1 ? len : num_len - 1), arg);
+	if (len >= num_len || vpd_parse_int(num, 1, max, id) != 0)
+		return -1;
+	return 0;
+}
+
+int
 vpd_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	char *end;

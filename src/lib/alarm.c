@@ -38,6 +38,13 @@ vp_alarm_severity_name(vp_alarm_severity sev)
 	return sev == VP_SEV_CRITICAL ? "critical" : "warning";
 }
 
+/* A row of vp_alarm_list_json. */
+static int
+append_alarm(const vp_alarm *a, void *arg)
+{
+	return vp_json_append(arg, vp_json_alarm(a));
+}
+
 json_t *
 vp_json_alarm(const vp_alarm *a)
 {
@@ -65,6 +72,12 @@ vp_json_alarm(const vp_alarm *a)
 		return NULL;
 	}
 	return o;
+}
+
+vp_err
+vp_alarm_list_json(vp_store *s, int active_only, json_t *array, vp_error *e)
+{
+	return vp_alarm_list(s, active_only, append_alarm, array, e);
 }
 
 /* ---- checks of what callers give ---- */

@@ -190,3 +190,36 @@ vp_buf_free(vp_buf *b)
 	b->len = b->cap = 0;
 	b->failed = VP_OK;
 }
+
+/* The first block of a vp_ids: a page of ids. */
+#define IDS_CAP_MIN 64u
+
+vp_err
+vp_ids_add(vp_ids *l, int64_t id, vp_error *e)
+{
+	if (l->n == l->cap) {
+		size_t cap;
+		int64_t *m;
+
+		/* Doubling must not wrap cap * 2 * sizeof(id). */
+		if (l->cap > SIZE_MAX / 2 / sizeof(*m))
+			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		cap = l->cap == 0 ? IDS_CAP_MIN : l->cap * 2;
+		if ((m = realloc(l->v, cap * sizeof(*m))) == NULL)
+			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		l->v = m;
+		l->cap = cap;
+	}
+	l->v[l->n++] = id;
+	return VP_OK;
+}
+
+void
+vp_ids_free(vp_ids *l)
+{
+	if (l == NULL)
+		return;
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}

@@ -1673,6 +1673,17 @@ vp_json_component(const vp_component_info *c, const char *datadir)
 }
 
 json_t *
+vp_json_components(const vp_component_info *all, size_t n, const char *datadir)
+{
+	json_t *a = json_array();
+	int bad = a == NULL;
+
+	for (size_t i = 0; !bad && i < n; i++)
+		bad = vp_json_append(a, vp_json_component(&all[i], datadir)) != 0;
+	return vp_json_done(a, bad);
+}
+
+json_t *
 vp_json_component_outcome(const vp_component_outcome *oc)
 {
 	json_t *o = json_object(), *certs = json_array(), *rl = NULL;

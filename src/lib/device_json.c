@@ -3,6 +3,13 @@
 #include "vmspki/device.h"
 #include "vmspki/render_json.h"
 
+/* A row of vp_device_list_json. */
+static int
+append_device(const vp_device *d, void *arg)
+{
+	return vp_json_append(arg, vp_json_device(d));
+}
+
 json_t *
 vp_json_device(const vp_device *d)
 {
@@ -38,4 +45,10 @@ vp_json_device(const vp_device *d)
 	bad |= json_object_set_new(o, "added_at", vp_json_time(d->added_at));
 	bad |= json_object_set_new(o, "updated_at", vp_json_time(d->updated_at));
 	return vp_json_done(o, bad);
+}
+
+vp_err
+vp_device_list_json(vp_store *s, json_t *array, vp_error *e)
+{
+	return vp_device_list(s, append_device, array, e);
 }

@@ -557,6 +557,19 @@ vp_endpoint_list(vp_store *s, vp_endpoint_cb cb, void *arg, vp_error *e)
 	return vp_store_endpoint_list(s, cb, arg, e);
 }
 
+/* A row of vp_endpoint_list_json. */
+static int
+append_endpoint(const vp_endpoint *ep, void *arg)
+{
+	return vp_json_append(arg, vp_json_endpoint(ep, 0));
+}
+
+vp_err
+vp_endpoint_list_json(vp_store *s, json_t *array, vp_error *e)
+{
+	return vp_endpoint_list(s, append_endpoint, array, e);
+}
+
 /* Writes what a check found. VP_ERR_NOTFOUND if the row is gone. */
 static vp_err
 update_row(vp_store *s, const vp_endpoint *ep, vp_error *e)

@@ -26,6 +26,10 @@ const char *vp_sign_md(EVP_PKEY *key);
  * every signing thread fetching for each certificate, perf put the fetches at 0.2 % of its
  * CPU. NULL for another name or when the fetch failed. Not to be freed. */
 const EVP_MD *vp_md(const char *name);
+/* A library context that holds only the null provider, made once per process and shared (not
+ * to be freed): parsing in it reads an ASN.1 structure but decodes no key in it. NULL when it
+ * could not be made. */
+OSSL_LIB_CTX *vp_nodecode_ctx(void);
 
 /* All certificates of a PEM bundle; an empty bundle is an empty stack. */
 vp_err vp_chain_from_pem(const unsigned char *pem, size_t len, STACK_OF(X509) **out,

@@ -8,12 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <pthread.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/provider.h>
 #include <openssl/x509v3.h>
 
 #include "internal.h"
@@ -38,32 +36,6 @@ looks_like_pem(const unsigned char *data, size_t len)
 	return 0;
 }
 
-/*
- * The CSR's public key without OpenSSL 3.0's decoder framework. Parsing a CSR makes OpenSSL
- * decode its SubjectPublicKeyInfo into an EVP_PKEY at once, and in 3.0 that builds a decoder
- * context over every provider's decoders for each key: ~80 us of the ~120 us a CSR takes, 3-4 %
- * of an issuance through the API. Parsed in a library context that holds only the null
- * provider, the structure is read as usual but that attempt finds no decoder and leaves the
- * key as bytes; an RSA key (the PKCS#1 RSAPublicKey inside) is then read by d2i_PublicKey,
- * which needs no decoder. The checks are the same as on the ordinary path, and the result is
- * kept only when the request with its key set encodes to exactly the bytes received;
- * anything else (EC keys, odd encodings) takes the ordinary path.
- */
-static OSSL_LIB_CTX *nodecode_ctx;
-static pthread_once_t nodecode_once = PTHREAD_ONCE_INIT;
-
-static void
-nodecode_init(void)
-{
-	OSSL_LIB_CTX *c = OSSL_LIB_CTX_new();
-
-	if (c != NULL && OSSL_PROVIDER_load(c, "null") == NULL) {
-		OSSL_LIB_CTX_free(c);
-		c = NULL;
-	}
-	nodecode_ctx = c;   /* kept for the life of the process */
-}
-
 /* Checks what every CSR must pass: a readable key of accepted strength, a valid signature. */
 static vp_err
 csr_check(X509_REQ *req, EVP_PKEY *pub, vp_error *e)
@@ -81,12 +53,24 @@ csr_check(X509_REQ *req, EVP_PKEY *pub, vp_error *e)
 	return VP_OK;
 }
 
+/*
+ * The CSR's public key without OpenSSL 3.0's decoder framework. Parsing a CSR makes OpenSSL
+ * decode its SubjectPublicKeyInfo into an EVP_PKEY at once, and in 3.0 that builds a decoder
+ * context over every provider's decoders for each key: ~80 us of the ~120 us a CSR takes, 3-4 %
+ * of an issuance through the API. Parsed in a library context that holds only the null
+ * provider, the structure is read as usual but that attempt finds no decoder and leaves the
+ * key as bytes; an RSA key (the PKCS#1 RSAPublicKey inside) is then read by d2i_PublicKey,
+ * which needs no decoder. The checks are the same as on the ordinary path, and the result is
+ * kept only when the request with its key set encodes to exactly the bytes received;
+ * anything else (EC keys, odd encodings) takes the ordinary path.
+ */
 /* The fast path for RSA keys (above): VP_OK with *out set, VP_OK with *out NULL when the
  * ordinary path must decide, or the refusal. */
 static vp_err
 csr_d2i_rsa(const unsigned char *der, long len, X509_REQ **out, vp_error *e)
 {
 	const unsigned char *p = der, *pk;
+	OSSL_LIB_CTX *ctx;
 	X509_REQ *req = NULL;
 	EVP_PKEY *pub = NULL;
 	ASN1_OBJECT *alg;
@@ -95,11 +79,9 @@ csr_d2i_rsa(const unsigned char *der, long len, X509_REQ **out, vp_error *e)
 	vp_err rc = VP_OK;
 
 	*out = NULL;
-	pthread_once(&nodecode_once, nodecode_init);
-	if (nodecode_ctx == NULL)
+	if ((ctx = vp_nodecode_ctx()) == NULL)
 		return VP_OK;
-	req = (X509_REQ *)ASN1_item_d2i_ex(NULL, &p, len, ASN1_ITEM_rptr(X509_REQ), nodecode_ctx,
-	    NULL);
+	req = (X509_REQ *)ASN1_item_d2i_ex(NULL, &p, len, ASN1_ITEM_rptr(X509_REQ), ctx, NULL);
 	if (req == NULL || !X509_PUBKEY_get0_param(&alg, &pk, &pklen, NULL,
 	    X509_REQ_get_X509_PUBKEY(req)) || OBJ_obj2nid(alg) != NID_rsaEncryption)
 		goto out;

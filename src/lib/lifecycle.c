@@ -10,6 +10,7 @@
 
 #include "device_internal.h"
 #include "internal.h"
+#include "vmspki/buf.h"
 #include "vmspki/datadir.h"
 #include "vmspki/alarm.h"
 #include "vmspki/component.h"
@@ -204,8 +205,7 @@ components_part(run *c)
 /* The devices due for renewal that no task holds, counted into the report as they come. */
 struct due {
 	run *c;
-	int64_t *ids;
-	size_t n, cap;
+	vp_ids ids;
 };
 
 static int
@@ -218,17 +218,7 @@ due_device(int64_t id, int busy, void *arg)
 		d->c->r->devices_busy++;
 		return 0;
 	}
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		int64_t *m;
-
-		if (cap > SIZE_MAX / sizeof(*m) || (m = realloc(d->ids, cap * sizeof(*m))) == NULL)
-			return VP_ERR_NOMEM;
-		d->ids = m;
-		d->cap = cap;
-	}
-	d->ids[d->n++] = id;
-	return 0;
+	return vp_ids_add(&d->ids, id, NULL);
 }
 
 /* One https-update task over the devices whose certificate of ours is within the renewal
@@ -236,7 +226,7 @@ due_device(int64_t id, int busy, void *arg)
 static void
 devices_part(run *c)
 {
-	struct due d = { c, NULL, 0, 0 };
+	struct due d = { c, VP_IDS_INIT };
 	vp_error e = { 0 };
 	vp_task_opts o = { .kind = VP_TASK_HTTPS_UPDATE };
 	int64_t id = 0;
@@ -252,23 +242,24 @@ devices_part(run *c)
 			vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	if (d.n > 0 && vp_task_create(c->s, &o, d.ids, d.n, 0, c->actor, &id, &e) != VP_OK)
+	if (d.ids.n > 0 && vp_task_create(c->s, &o, d.ids.v, d.ids.n, 0, c->actor, &id, &e) !=
+	    VP_OK)
 		goto fail;
 	if (vp_store_commit(c->s, &e) != VP_OK)
 		goto fail;
-	if (d.n > 0) {
+	if (d.ids.n > 0) {
 		c->r->renewal_task = id;
 		rlog(c, "task %" PRId64 ": renewing the certificates of %zu device%s (within %d days "
-		    "of their end)", id, d.n, d.n == 1 ? "" : "s", c->r->renew_days);
+		    "of their end)", id, d.ids.n, d.ids.n == 1 ? "" : "s", c->r->renew_days);
 	}
 	if (c->r->devices_busy > 0)
 		rlog(c, "%d device%s due for renewal %s already in a task", c->r->devices_busy,
 		    c->r->devices_busy == 1 ? "" : "s", c->r->devices_busy == 1 ? "is" : "are");
-	free(d.ids);
+	vp_ids_free(&d.ids);
 	return;
 fail:
 	vp_store_rollback(c->s);
-	free(d.ids);
+	vp_ids_free(&d.ids);
 	rlog(c, "cannot make the device renewal task: %s", e.msg);
 	{
 		char msg[600];

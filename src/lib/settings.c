@@ -17,49 +17,19 @@ check_cn(const vp_setting_def *d, const char *v, vp_error *e)
 	    "(its name), not \"%.40s\"", d->name, v);
 }
 
-/* A decimal integer within the range written in the help as "MIN..MAX". */
+/* A decimal integer within the setting's range, written in the help as "MIN..MAX". */
 static vp_err
-check_range(const vp_setting_def *d, const char *v, long min, long max, vp_error *e)
+check_int(const vp_setting_def *d, const char *v, vp_error *e)
 {
 	char *end;
 	long n;
 
 	errno = 0;
 	n = strtol(v, &end, 10);
-	if (v[0] == '\0' || *end != '\0' || errno != 0 || n < min || n > max)
+	if (v[0] == '\0' || *end != '\0' || errno != 0 || n < d->min || n > d->max)
 		return vp_error_set(e, VP_ERR_INVALID, "%s is a whole number from %ld to %ld, not "
-		    "\"%.40s\"", d->name, min, max, v);
+		    "\"%.40s\"", d->name, d->min, d->max, v);
 	return VP_OK;
-}
-
-static vp_err
-check_devices(const vp_setting_def *d, const char *v, vp_error *e)
-{
-	return check_range(d, v, 1, 5000, e);
-}
-
-static vp_err
-check_concurrency(const vp_setting_def *d, const char *v, vp_error *e)
-{
-	return check_range(d, v, 1, 1000, e);
-}
-
-static vp_err
-check_warning(const vp_setting_def *d, const char *v, vp_error *e)
-{
-	return check_range(d, v, 1, 365, e);
-}
-
-static vp_err
-check_renew(const vp_setting_def *d, const char *v, vp_error *e)
-{
-	return check_range(d, v, 0, 400, e);
-}
-
-static vp_err
-check_interval(const vp_setting_def *d, const char *v, vp_error *e)
-{
-	return check_range(d, v, 10, 86400, e);
 }
 
 static vp_err
@@ -103,22 +73,22 @@ bad:
 
 static const vp_setting_def defs[] = {
 	{ "device.cn", "ip", "the CN of device certificates: ip (the address) or fqdn (the "
-	    "device's name); a device's own setting and a task's --cn come first", check_cn },
+	    "device's name); a device's own setting and a task's --cn come first", check_cn, 0, 0 },
 	{ "task.concurrency", "50", "devices one task works on at once (1..1000), unless the "
-	    "task says", check_concurrency },
+	    "task says", check_int, 1, 1000 },
 	{ "engine.max_devices", "100", "devices the task engine works on at once over all tasks "
-	    "(1..5000)", check_devices },
+	    "(1..5000)", check_int, 1, 5000 },
 	{ "lifecycle.warning_days", "30", "days before a certificate ends when it shows as "
-	    "\"about to expire\" and its alarm is raised (1..365)", check_warning },
+	    "\"about to expire\" and its alarm is raised (1..365)", check_int, 1, 365 },
 	{ "lifecycle.renew_days", "0", "days before a certificate ends when vmspki renews it "
-	    "(0: the warning plus 7, the ADM rule; 1..400)", check_renew },
+	    "(0: the warning plus 7, the ADM rule; 1..400)", check_int, 0, 400 },
 	{ "lifecycle.time", "02:00", "when the nightly job runs (HH:MM, local time)",
-	    check_time },
+	    check_time, 0, 0 },
 	{ "alarm.webhook", "", "URL that gets each alarm raised or cleared as a JSON POST "
-	    "(\"\": none)", check_url },
-	{ "alarm.syslog", "on", "alarms also go to syslog (on, off)", check_onoff },
+	    "(\"\": none)", check_url, 0, 0 },
+	{ "alarm.syslog", "on", "alarms also go to syslog (on, off)", check_onoff, 0, 0 },
 	{ "endpoint.interval", "3600", "seconds between checks of a monitored endpoint "
-	    "(10..86400)", check_interval },
+	    "(10..86400)", check_int, 10, 86400 },
 };
 
 const vp_setting_def *

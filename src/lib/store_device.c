@@ -11,6 +11,7 @@
 
 #include "device_internal.h"
 #include "store_internal.h"
+#include "vmspki/buf.h"
 #include "vmspki/task.h"
 
 #define DEVICE_COLUMNS \
@@ -283,29 +284,11 @@ vp_store_device_exists(vp_store *s, int64_t id, int *yes, vp_error *e)
 	return rc;
 }
 
-/* A growing array of ids, filled by id_row from the first column. */
-struct id_list {
-	int64_t *ids;
-	size_t n, cap;
-};
-
+/* Adds the first column to the vp_ids at arg. */
 static vp_err
 id_row(sqlite3_stmt *row, void *arg, vp_error *e)
 {
-	struct id_list *l = arg;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		int64_t *m;
-
-		if (cap < l->cap || cap > SIZE_MAX / sizeof(*m) ||
-		    (m = realloc(l->ids, cap * sizeof(*m))) == NULL)
-			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-		l->ids = m;
-		l->cap = cap;
-	}
-	l->ids[l->n++] = sqlite3_column_int64(row, 0);
-	return VP_OK;
+	return vp_ids_add(arg, sqlite3_column_int64(row, 0), e);
 }
 
 /* Runs sql (no parameters) and hands its ids over in *ids and *n, or nothing on failure. */
@@ -313,16 +296,16 @@ static vp_err
 select_ids(vp_store *s, const char *what, const char *sql, int64_t **ids, size_t *n,
     vp_error *e)
 {
-	struct id_list l = { NULL, 0, 0 };
+	vp_ids l = VP_IDS_INIT;
 	vp_err rc;
 
 	*ids = NULL;
 	*n = 0;
 	if ((rc = vp_sql_run(s, what, sql, VP_SQL_NOARGS, id_row, &l, NULL, e)) != VP_OK) {
-		free(l.ids);
+		vp_ids_free(&l);
 		return rc;
 	}
-	*ids = l.ids;
+	*ids = l.v;
 	*n = l.n;
 	return VP_OK;
 }

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "store_internal.h"
+#include "vmspki/buf.h"
 #include "vmspki/endpoint.h"
 
 #define EP_COLUMNS "id, host, port, sni, added_at, checked_at, status, detail, verified, " \
@@ -162,39 +163,18 @@ vp_store_endpoint_delete(vp_store *s, int64_t id, vp_error *e)
 	return VP_OK;
 }
 
-/* The ids read so far, in an array that doubles as it fills. */
-struct ids_arg {
-	int64_t *ids;
-	size_t n, cap;
-};
-
+/* Adds the id in the first column to the vp_ids at arg. */
 static vp_err
 due_row(sqlite3_stmt *row, void *arg, vp_error *e)
 {
-	struct ids_arg *a = arg;
-
-	if (a->n == a->cap) {
-		int64_t *grown;
-		size_t cap;
-
-		/* Doubling must not wrap cap * 2 * sizeof(id). */
-		if (a->cap > SIZE_MAX / 2 / sizeof(*a->ids))
-			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-		cap = a->cap == 0 ? 16 : a->cap * 2;
-		if ((grown = realloc(a->ids, cap * sizeof(*a->ids))) == NULL)
-			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
-		a->ids = grown;
-		a->cap = cap;
-	}
-	a->ids[a->n++] = sqlite3_column_int64(row, 0);
-	return VP_OK;
+	return vp_ids_add(arg, sqlite3_column_int64(row, 0), e);
 }
 
 vp_err
 vp_store_endpoint_due(vp_store *s, int64_t interval, int64_t now, int64_t **ids, size_t *n,
     vp_error *e)
 {
-	struct ids_arg a = { NULL, 0, 0 };
+	vp_ids a = VP_IDS_INIT;
 	vp_err rc;
 
 	*ids = NULL;
@@ -202,10 +182,10 @@ vp_store_endpoint_due(vp_store *s, int64_t interval, int64_t now, int64_t **ids,
 	if ((rc = vp_sql_run(s, "find the endpoints due for a check", "SELECT id FROM endpoints "
 	    "WHERE checked_at + ?1 <= ?2 ORDER BY checked_at, id", VP_SQL_ARGS(VP_SQL_INT(interval),
 	    VP_SQL_INT(now)), due_row, &a, NULL, e)) != VP_OK) {
-		free(a.ids);
+		vp_ids_free(&a);
 		return rc;
 	}
-	*ids = a.ids;
+	*ids = a.v;
 	*n = a.n;
 	return VP_OK;
 }

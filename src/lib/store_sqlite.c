@@ -1306,37 +1306,35 @@ vp_store_audit_verify(vp_store *s, int64_t *rows, int64_t *bad_id, vp_error *e)
 	return rc;
 }
 
+struct audit_walk {
+	vp_audit_cb cb;
+	void *arg;
+};
+
+static vp_err
+audit_walk_row(sqlite3_stmt *st, void *arg, vp_error *e)
+{
+	struct audit_walk *w = arg;
+	vp_audit_rec rec;
+
+	(void)e;
+	rec.id = sqlite3_column_int64(st, 0);
+	rec.at = sqlite3_column_int64(st, 1);
+	rec.actor = (const char *)sqlite3_column_text(st, 2);
+	rec.action = (const char *)sqlite3_column_text(st, 3);
+	rec.serial = (const char *)sqlite3_column_text(st, 4);
+	rec.detail = (const char *)sqlite3_column_text(st, 5);
+	rec.hash = (const char *)sqlite3_column_text(st, 6);
+	return (vp_err)w->cb(&rec, w->arg);
+}
+
 vp_err
 vp_store_audit_list(vp_store *s, vp_audit_cb cb, void *arg, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_audit_rec rec;
-	int r;
-	vp_err rc = VP_OK;
+	struct audit_walk w = { cb, arg };
 
-	if (sqlite3_prepare_v2(s->db, "SELECT id, at, actor, action, serial, detail, hash "
-	    "FROM audit_log ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return store_fail(s, e, "read the audit log");
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int cbr;
-
-		rec.id = sqlite3_column_int64(st, 0);
-		rec.at = sqlite3_column_int64(st, 1);
-		rec.actor = (const char *)sqlite3_column_text(st, 2);
-		rec.action = (const char *)sqlite3_column_text(st, 3);
-		rec.serial = (const char *)sqlite3_column_text(st, 4);
-		rec.detail = (const char *)sqlite3_column_text(st, 5);
-		rec.hash = (const char *)sqlite3_column_text(st, 6);
-		if ((cbr = cb(&rec, arg)) != 0) {
-			rc = (vp_err)cbr;
-			goto out;
-		}
-	}
-	if (r != SQLITE_DONE)
-		rc = store_fail(s, e, "read the audit log");
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return vp_sql_run(s, "read the audit log", "SELECT id, at, actor, action, serial, detail, "
+	    "hash FROM audit_log ORDER BY id", VP_SQL_NOARGS, audit_walk_row, &w, NULL, e);
 }
 
 /* ---- API tokens ---- */
@@ -1426,30 +1424,28 @@ vp_store_token_delete(vp_store *s, const char *name, vp_error *e)
 	return rc;
 }
 
+struct token_walk {
+	vp_store_token_cb cb;
+	void *arg;
+};
+
+static vp_err
+token_walk_row(sqlite3_stmt *st, void *arg, vp_error *e)
+{
+	struct token_walk *w = arg;
+
+	(void)e;
+	return (vp_err)w->cb((const char *)sqlite3_column_text(st, 0),
+	    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2), w->arg);
+}
+
 vp_err
 vp_store_token_list(vp_store *s, vp_store_token_cb cb, void *arg, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	int r;
-	vp_err rc = VP_OK;
+	struct token_walk w = { cb, arg };
 
-	if (sqlite3_prepare_v2(s->db, "SELECT name, role, created_at FROM tokens ORDER BY name",
-	    -1, &st, NULL) != SQLITE_OK)
-		return store_fail(s, e, "list the tokens");
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int cbr = cb((const char *)sqlite3_column_text(st, 0),
-		    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2), arg);
-
-		if (cbr != 0) {
-			rc = (vp_err)cbr;
-			goto out;
-		}
-	}
-	if (r != SQLITE_DONE)
-		rc = store_fail(s, e, "list the tokens");
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return vp_sql_run(s, "list the tokens", "SELECT name, role, created_at FROM tokens ORDER BY "
+	    "name", VP_SQL_NOARGS, token_walk_row, &w, NULL, e);
 }
 
 /* ---- components ---- */
@@ -1521,31 +1517,29 @@ vp_store_component_delete(vp_store *s, const char *id, vp_error *e)
 	return rc;
 }
 
+struct component_walk {
+	vp_store_component_cb cb;
+	void *arg;
+};
+
+static vp_err
+component_walk_row(sqlite3_stmt *st, void *arg, vp_error *e)
+{
+	struct component_walk *w = arg;
+	vp_store_component row;
+
+	(void)e;
+	component_row_read(st, &row);
+	return (vp_err)w->cb(&row, w->arg);
+}
+
 vp_err
 vp_store_component_list(vp_store *s, vp_store_component_cb cb, void *arg, vp_error *e)
 {
-	sqlite3_stmt *st = NULL;
-	vp_store_component row;
-	int r;
-	vp_err rc = VP_OK;
+	struct component_walk w = { cb, arg };
 
-	if (sqlite3_prepare_v2(s->db, "SELECT id, server, client, created_at FROM components "
-	    "ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return store_fail(s, e, "list the components");
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int cbr;
-
-		component_row_read(st, &row);
-		if ((cbr = cb(&row, arg)) != 0) {
-			rc = (vp_err)cbr;
-			goto out;
-		}
-	}
-	if (r != SQLITE_DONE)
-		rc = store_fail(s, e, "list the components");
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return vp_sql_run(s, "list the components", "SELECT id, server, client, created_at FROM "
+	    "components ORDER BY id", VP_SQL_NOARGS, component_walk_row, &w, NULL, e);
 }
 
 /* ---- for the table modules (store_internal.h) ---- */

@@ -8,6 +8,7 @@
 
 #include "device_internal.h"
 #include "internal.h"
+#include "vmspki/render_json.h"
 #include "vmspki/settings.h"
 #include "vmspki/task.h"
 
@@ -37,6 +38,20 @@ add_device(vp_store *s, int64_t task, int64_t dev, vp_error *e)
 		    PRId64 ", which has not finished; wait for it or cancel it (vmspki task "
 		    "cancel %" PRId64 ")", dev, busy, busy);
 	return vp_store_task_device_add(s, task, dev, e);
+}
+
+/* The audit row of a task change (actor "unknown" when not given), then the commit of the
+ * change's transaction. */
+static vp_err
+audit_commit(vp_store *s, const char *actor, const char *action, const char *detail,
+    vp_error *e)
+{
+	vp_err rc;
+
+	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", action, NULL,
+	    detail, e)) != VP_OK)
+		return rc;
+	return vp_store_commit(s, e);
 }
 
 vp_err
@@ -106,8 +121,7 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 			goto fail;
 	snprintf(detail, sizeof(detail), "task %" PRId64 ": %s on %zu device%s", *id, o->kind,
 	    n, n == 1 ? "" : "s");
-	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.create",
-	    NULL, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+	if ((rc = audit_commit(s, actor, "task.create", detail, e)) != VP_OK)
 		goto fail;
 	goto out;
 fail:
@@ -134,10 +148,37 @@ vp_task_list(vp_store *s, vp_task_cb cb, void *arg, vp_error *e)
 	return vp_store_task_list(s, cb, arg, e);
 }
 
+/* A row of vp_task_list_json. */
+static int
+append_task(const vp_task *t, void *arg)
+{
+	return vp_json_append(arg, vp_json_task(t));
+}
+
+vp_err
+vp_task_list_json(vp_store *s, json_t *array, vp_error *e)
+{
+	return vp_task_list(s, append_task, array, e);
+}
+
 vp_err
 vp_task_results(vp_store *s, int64_t id, vp_task_result_cb cb, void *arg, vp_error *e)
 {
 	return vp_store_task_device_list(s, id, cb, arg, e);
+}
+
+/* Opens the transaction of a change to task id and reads the task into *t; on failure nothing
+ * stays open. */
+static vp_err
+begin_get(vp_store *s, int64_t id, vp_task *t, vp_error *e)
+{
+	vp_err rc;
+
+	if ((rc = vp_store_begin(s, e)) != VP_OK)
+		return rc;
+	if ((rc = vp_task_get(s, id, t, e)) != VP_OK)
+		vp_store_rollback(s);
+	return rc;
 }
 
 vp_err
@@ -147,10 +188,8 @@ vp_task_cancel(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	vp_task t;
 	vp_err rc;
 
-	if ((rc = vp_store_begin(s, e)) != VP_OK)
+	if ((rc = begin_get(s, id, &t, e)) != VP_OK)
 		return rc;
-	if ((rc = vp_task_get(s, id, &t, e)) != VP_OK)
-		goto fail;
 	if (vp_task_done(&t)) {
 		rc = vp_error_set(e, VP_ERR_INVALID, "task %" PRId64 " has already ended (%s): "
 		    "there is nothing to cancel", id, t.state);
@@ -162,8 +201,7 @@ vp_task_cancel(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	    t.running == 0, e)) != VP_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "task %" PRId64, id);
-	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.cancel", NULL,
-	    detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+	if ((rc = audit_commit(s, actor, "task.cancel", detail, e)) != VP_OK)
 		goto fail;
 	return VP_OK;
 fail:
@@ -202,10 +240,8 @@ vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	vp_task t;
 	vp_err rc;
 
-	if ((rc = vp_store_begin(s, e)) != VP_OK)
+	if ((rc = begin_get(s, id, &t, e)) != VP_OK)
 		return rc;
-	if ((rc = vp_task_get(s, id, &t, e)) != VP_OK)
-		goto fail;
 	if (!vp_task_done(&t)) {
 		rc = vp_error_set(e, VP_ERR_INVALID, "task %" PRId64 " is still %s: retry its "
 		    "failed devices once it has ended", id, t.state);
@@ -225,8 +261,7 @@ vp_task_retry_failed(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	    (rc = vp_store_task_requeue(s, id, e)) != VP_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "task %" PRId64, id);
-	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.retry", NULL,
-	    detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+	if ((rc = audit_commit(s, actor, "task.retry", detail, e)) != VP_OK)
 		goto fail;
 	return VP_OK;
 fail:
@@ -296,6 +331,43 @@ vp_json_task_items(vp_store *s, int64_t id, vp_error *e)
 		return NULL;
 	}
 	return a;
+}
+
+/* A row of the "results" of vp_task_show_json. */
+static int
+append_result(const vp_task_result *r, void *arg)
+{
+	return vp_json_append(arg, vp_json_task_result(r));
+}
+
+vp_err
+vp_task_show_json(vp_store *s, int64_t id, json_t **out, vp_error *e)
+{
+	json_t *o = NULL, *a;
+	vp_task t;
+	vp_err rc;
+
+	*out = NULL;
+	if ((rc = vp_task_get(s, id, &t, e)) != VP_OK)
+		return rc;
+	if ((o = vp_json_task(&t)) == NULL || (a = json_array()) == NULL ||
+	    json_object_set_new(o, "results", a) != 0) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = vp_task_results(s, id, append_result, a, e)) != VP_OK)
+		goto out;
+	/* The components, server certificate and old CA of a CA replacement. */
+	if (t.items > 0 && ((a = vp_json_task_items(s, id, e)) == NULL ||
+	    json_object_set_new(o, "items", a) != 0)) {
+		rc = e->code != VP_OK ? e->code : VP_ERR_NOMEM;
+		goto out;
+	}
+	*out = o;
+	o = NULL;
+out:
+	json_decref(o);
+	return rc;
 }
 
 vp_err
@@ -374,8 +446,7 @@ vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error 
 	snprintf(detail, sizeof(detail), "task %" PRId64 ": " VP_TASK_CA_REPLACE " on %zu "
 	    "device%s and %d component%s", *id, ndev, ndev == 1 ? "" : "s", ci.ncomp,
 	    ci.ncomp == 1 ? "" : "s");
-	if ((rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "task.create",
-	    NULL, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+	if ((rc = audit_commit(s, actor, "task.create", detail, e)) != VP_OK)
 		goto fail;
 	free(devs);
 	return VP_OK;

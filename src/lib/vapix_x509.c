@@ -10,7 +10,6 @@
  * accepts a certificate whose key it cannot decode anyway and callers that need the key parse
  * the PEM again. The PEM written is that of the very bytes checked. */
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,40 +18,24 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/provider.h>
 #include <openssl/x509.h>
 
+#include "internal.h"
 #include "vapix_internal.h"
-
-static OSSL_LIB_CTX *nodecode_ctx;
-static pthread_once_t nodecode_once = PTHREAD_ONCE_INIT;
-
-static void
-nodecode_init(void)
-{
-	OSSL_LIB_CTX *c = OSSL_LIB_CTX_new();
-
-	if (c != NULL && OSSL_PROVIDER_load(c, "null") == NULL) {
-		OSSL_LIB_CTX_free(c);
-		c = NULL;
-	}
-	nodecode_ctx = c;   /* kept for the life of the process */
-}
 
 /* Whether der..der+len is exactly one X.509 certificate (structure, not the key). */
 static int
 der_is_cert(const unsigned char *der, size_t len)
 {
 	const unsigned char *p = der;
+	OSSL_LIB_CTX *ctx;
 	X509 *x;
 	int ok;
 
 	if (len == 0 || len > INT_MAX)
 		return 0;
-	pthread_once(&nodecode_once, nodecode_init);
-	if (nodecode_ctx != NULL)
-		x = (X509 *)ASN1_item_d2i_ex(NULL, &p, (long)len, ASN1_ITEM_rptr(X509),
-		    nodecode_ctx, NULL);
+	if ((ctx = vp_nodecode_ctx()) != NULL)
+		x = (X509 *)ASN1_item_d2i_ex(NULL, &p, (long)len, ASN1_ITEM_rptr(X509), ctx, NULL);
 	else
 		x = d2i_X509(NULL, &p, (long)len);
 	ok = x != NULL && p == der + len;     /* trailing bytes: not one certificate */

@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -190,6 +191,28 @@ vp_md(const char *name)
 		if (strcmp(name, md_names[i]) == 0)
 			return md_fetched[i];
 	return NULL;
+}
+
+static OSSL_LIB_CTX *nodecode_ctx;
+static pthread_once_t nodecode_once = PTHREAD_ONCE_INIT;
+
+static void
+nodecode_init(void)
+{
+	OSSL_LIB_CTX *c = OSSL_LIB_CTX_new();
+
+	if (c != NULL && OSSL_PROVIDER_load(c, "null") == NULL) {
+		OSSL_LIB_CTX_free(c);
+		c = NULL;
+	}
+	nodecode_ctx = c;   /* kept for the life of the process */
+}
+
+OSSL_LIB_CTX *
+vp_nodecode_ctx(void)
+{
+	pthread_once(&nodecode_once, nodecode_init);
+	return nodecode_ctx;
 }
 
 vp_err
