@@ -645,8 +645,10 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 	snprintf(j->dev.cert_alias, sizeof(j->dev.cert_alias), "%s", j->alias);
 	j->dev.cert_not_after = j->not_after;
 	j->device_dirty = 1;
+	/* The rest of the conversation verifies against the file the check used: the same TLS
+	 * settings let curl reuse the check's connection (one handshake per device). */
 	j->conn.verify = 1;
-	j->conn.ca_file = g->ca_pem_path;
+	j->conn.ca_file = g->verify_path;
 	j->conn.tls_name = j->dev.address;
 	set_step(j, ST_CLEANUP);
 }
