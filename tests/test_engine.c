@@ -335,12 +335,19 @@ static const vp_driver fake_driver = {
 	.caps = fake_caps,
 };
 
-/* ---- the fake network: every request is answered on the loop's next turn ---- */
+/* ---- the fake network: every request is answered on the loop's next turn ----
+ *
+ * As over a real network, a request goes out with one deliver (curl_multi_perform) and its
+ * answer comes back with a later one: a request sent after a turn's answers (the follow-up in
+ * the same turn) is answered in the next turn, after the loop has looked at the store again. */
 
 #define MAXQ 16
 
 static struct {
-	job *q[MAXQ];
+	struct {
+		job *j;
+		int out;              /* sent by a deliver: the next one answers it */
+	} q[MAXQ];
 	size_t n;
 } NET;
 
@@ -367,7 +374,8 @@ net_queue(job *j, vp_error *e)
 {
 	if (NET.n == MAXQ)
 		return vp_error_set(e, VP_ERR_INTERNAL, "fake network full");
-	NET.q[NET.n++] = j;
+	NET.q[NET.n].j = j;
+	NET.q[NET.n++].out = 0;
 	j->xfer = &token;
 	return VP_OK;
 }
@@ -418,24 +426,33 @@ net_release(engine *g, job *j)
 {
 	(void)g;
 	for (size_t i = 0; i < NET.n; i++)
-		if (NET.q[i] == j) {
+		if (NET.q[i].j == j) {
 			NET.q[i] = NET.q[--NET.n];
 			break;
 		}
 	j->xfer = NULL;
 }
 
-static void
+/* Answers what went out with the previous deliver; sends what was queued since. */
+static int
 net_deliver(engine *g)
 {
 	job *now[MAXQ];
-	size_t n = NET.n;
+	size_t n = 0, kept = 0;
 	vp_http_resp ok = { .transport = VP_TRANSPORT_OK, .status = 200 };
 
-	memcpy(now, NET.q, n * sizeof(now[0]));
-	NET.n = 0;
+	for (size_t i = 0; i < NET.n; i++) {
+		if (NET.q[i].out) {
+			now[n++] = NET.q[i].j;
+		} else {
+			NET.q[kept].j = NET.q[i].j;
+			NET.q[kept++].out = 1;
+		}
+	}
+	NET.n = kept;
 	for (size_t i = 0; i < n; i++)
 		eng_xfer_done(g, now[i], &ok);
+	return (int)n;
 }
 
 static void

@@ -300,7 +300,14 @@ eng_run(const vp_engine_cfg *cfg, const eng_net *net, const vp_driver *drv, vp_e
 			if (g.tasks == NULL)
 				break;
 		}
-		g.net->deliver(&g);
+		/* The answers' next requests go out in this turn, not after the next wait and
+		 * write of progress: a device's dozen exchanges each wait for one turn, not three. */
+		if (g.net->deliver(&g) > 0) {
+			for (job *j = g.jobs; j != NULL; j = j->next)
+				eng_job_decide(&g, j);   /* a failure, a cancel: as at a turn's start */
+			eng_jobs_start(&g);
+			g.net->deliver(&g);
+		}
 		if ((wait = engine_wait_ms(&g)) > 0)
 			g.net->wait(&g, wait);
 	}

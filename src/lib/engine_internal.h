@@ -159,8 +159,9 @@ typedef struct eng_net {
 	/* Ends j's transfer (j->xfer not NULL), answered (its answer goes with it) or still in
 	 * flight; sets j->xfer to NULL. */
 	void (*release)(engine *g, job *j);
-	/* Hands every transfer that ended to eng_xfer_done; does not block. */
-	void (*deliver)(engine *g);
+	/* Sends what is queued and hands every transfer that ended to eng_xfer_done; how many
+	 * ended. Does not block. */
+	int (*deliver)(engine *g);
 	/* Sleeps until a transfer may have moved, or ms have passed. */
 	void (*wait)(engine *g, int ms);
 } eng_net;

@@ -88,10 +88,10 @@ curl_release(engine *g, job *j)
 	j->xfer = NULL;
 }
 
-static void
+static int
 curl_deliver(engine *g)
 {
-	int running = 0, left = 0;
+	int running = 0, left = 0, n = 0;
 	CURLMsg *m;
 
 	curl_multi_perform(g->net_ctx, &running);
@@ -108,7 +108,9 @@ curl_deliver(engine *g)
 		curl_multi_remove_handle(g->net_ctx, m->easy_handle);
 		vp_devhttp_finish(j->xfer, m->data.result, &resp);
 		eng_xfer_done(g, j, &resp);
+		n++;
 	}
+	return n;
 }
 
 static void
