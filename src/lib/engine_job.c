@@ -645,10 +645,13 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 	snprintf(j->dev.cert_alias, sizeof(j->dev.cert_alias), "%s", j->alias);
 	j->dev.cert_not_after = j->not_after;
 	j->device_dirty = 1;
-	/* The rest of the conversation verifies against the file the check used: the same TLS
-	 * settings let curl reuse the check's connection (one handshake per device). */
+	/* A conversation that was not verified until now (HTTP, a factory certificate) goes on
+	 * against the file the check used: the same TLS settings let curl reuse the check's
+	 * connection (one handshake per device). One that was (a pinned device: a replacement, a
+	 * renewal) keeps its settings, its easy handle and its connection. */
+	if (!j->conn.verify)
+		j->conn.ca_file = g->verify_path;
 	j->conn.verify = 1;
-	j->conn.ca_file = g->verify_path;
 	j->conn.tls_name = j->dev.address;
 	set_step(j, ST_CLEANUP);
 }
