@@ -119,6 +119,13 @@ curl_wait(engine *g, int ms)
 	curl_multi_poll(g->net_ctx, NULL, 0, ms, NULL);
 }
 
+/* The one multi call curl allows from another thread. */
+static void
+curl_wake(engine *g)
+{
+	curl_multi_wakeup(g->net_ctx);
+}
+
 const eng_net eng_net_curl = {
 	.open = curl_open,
 	.close = curl_close,
@@ -128,4 +135,5 @@ const eng_net eng_net_curl = {
 	.release = curl_release,
 	.deliver = curl_deliver,
 	.wait = curl_wait,
+	.wake = curl_wake,
 };
