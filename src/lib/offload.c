@@ -1,9 +1,21 @@
 /* One worker thread for an event loop's CPU-bound work: the task engine signs device certificates
  * here (RSA-4096: milliseconds each) while its own thread goes on serving the other cameras. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "offload.h"
+
+/* The worker yields to the loop's thread when both want the same core (vmspki confined to one
+ * core, or a busy machine): the loop's latency is every camera's, a signature is one device's.
+ * bench/fleet N=1000 on one core: the engine thread's run-queue wait 4.1-1.6 s instead of
+ * 6.2-4.5 s, device time 2.06-2.32 s instead of 2.16-2.35 s. */
+#define WORKER_NICE 10
 
 struct piece {
 	struct piece *next;
@@ -53,6 +65,18 @@ worker(void *arg)
 	vp_offload *o = arg;
 	struct piece *p;
 
+#ifdef __linux__
+	{
+		/* Linux: a thread's nice value is its own (PRIO_PROCESS with its thread id). */
+		id_t tid = (id_t)syscall(SYS_gettid);
+		int nice;
+
+		errno = 0;
+		nice = getpriority(PRIO_PROCESS, tid);
+		if (errno == 0)
+			(void)setpriority(PRIO_PROCESS, tid, nice + WORKER_NICE);
+	}
+#endif
 	pthread_mutex_lock(&o->mu);
 	for (;;) {
 		while (o->todo.head == NULL && !o->stop)
