@@ -3,6 +3,7 @@
  * whose operations act on an in-memory camera and fail where the test's script says, and a
  * fake network that answers in-process (no sockets). The cameras themselves are tested with
  * camsim in tests/it/devices_*.sh. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/pem.h>
@@ -73,7 +73,11 @@ static struct {
 	int64_t dev;
 	int64_t task;
 	atomic_int nudge;
+	atomic_int stop;
 	char log[16384];
+	int holds, releases;          /* of the CA, by the engine */
+	int csr_fed;                  /* the camera's CSR went to the engine */
+	void (*on_sign)(void);        /* at the CA's hold for a signature */
 } F;
 
 static const char *const kind_names[] = {
@@ -260,6 +264,7 @@ fake_feed(vp_dop *d, const vp_http_resp *resp, vp_error *e)
 		csr = vp_test_csr_pem(key, "10.0.0.1", "IP:10.0.0.1", NULL);
 		EVP_PKEY_free(key);
 		r->csr_pem = csr;
+		F.csr_fed = 1;
 		break;
 	case VP_DOP_CERT_INSTALL: {
 		cam_cert *c = cam_find(CAM.keys, CAM.nkeys, op->alias);
@@ -335,16 +340,30 @@ static const vp_driver fake_driver = {
 	.caps = fake_caps,
 };
 
-/* ---- the fake network: every request is answered on the loop's next turn ---- */
+/* ---- the fake network: every request is answered on the loop's next turn ----
+ *
+ * As over a real network, a request goes out with one deliver (curl_multi_perform) and its
+ * answer comes back with a later one: a request sent after a turn's answers (the follow-up in
+ * the same turn) is answered in the next turn, after the loop has looked at the store again. */
 
 #define MAXQ 16
 
 static struct {
-	job *q[MAXQ];
+	struct {
+		job *j;
+		int out;              /* sent by a deliver: the next one answers it */
+	} q[MAXQ];
 	size_t n;
 } NET;
 
 static int token;                     /* what job.xfer points at while a transfer is queued */
+
+/* The loop's wait, ended early by the engine's signing thread (eng_net.wake). */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int woken;
+} WAKE = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
 
 static vp_err
 net_open(engine *g, vp_error *e)
@@ -352,6 +371,7 @@ net_open(engine *g, vp_error *e)
 	(void)g;
 	(void)e;
 	NET.n = 0;
+	WAKE.woken = 0;
 	return VP_OK;
 }
 
@@ -367,7 +387,8 @@ net_queue(job *j, vp_error *e)
 {
 	if (NET.n == MAXQ)
 		return vp_error_set(e, VP_ERR_INTERNAL, "fake network full");
-	NET.q[NET.n++] = j;
+	NET.q[NET.n].j = j;
+	NET.q[NET.n++].out = 0;
 	j->xfer = &token;
 	return VP_OK;
 }
@@ -418,32 +439,68 @@ net_release(engine *g, job *j)
 {
 	(void)g;
 	for (size_t i = 0; i < NET.n; i++)
-		if (NET.q[i] == j) {
+		if (NET.q[i].j == j) {
 			NET.q[i] = NET.q[--NET.n];
 			break;
 		}
 	j->xfer = NULL;
 }
 
-static void
+/* Answers what went out with the previous deliver; sends what was queued since. */
+static int
 net_deliver(engine *g)
 {
 	job *now[MAXQ];
-	size_t n = NET.n;
+	size_t n = 0, kept = 0;
 	vp_http_resp ok = { .transport = VP_TRANSPORT_OK, .status = 200 };
 
-	memcpy(now, NET.q, n * sizeof(now[0]));
-	NET.n = 0;
+	for (size_t i = 0; i < NET.n; i++) {
+		if (NET.q[i].out) {
+			now[n++] = NET.q[i].j;
+		} else {
+			NET.q[kept].j = NET.q[i].j;
+			NET.q[kept++].out = 1;
+		}
+	}
+	NET.n = kept;
 	for (size_t i = 0; i < n; i++)
 		eng_xfer_done(g, now[i], &ok);
+	return (int)n;
 }
 
+/* Returns at once when requests are out (their answers are there), else sleeps ms or until
+ * woken. */
 static void
 net_wait(engine *g, int ms)
 {
+	struct timespec until;
+
 	(void)g;
-	if (NET.n == 0)
-		usleep((useconds_t)ms * 1000);
+	if (NET.n > 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&WAKE.mu);
+	while (!WAKE.woken && pthread_cond_timedwait(&WAKE.cv, &WAKE.mu, &until) == 0)
+		;
+	WAKE.woken = 0;
+	pthread_mutex_unlock(&WAKE.mu);
+}
+
+/* From the signing thread. */
+static void
+net_wake(engine *g)
+{
+	(void)g;
+	pthread_mutex_lock(&WAKE.mu);
+	WAKE.woken = 1;
+	pthread_cond_signal(&WAKE.cv);
+	pthread_mutex_unlock(&WAKE.mu);
 }
 
 static const eng_net fake_net = {
@@ -455,6 +512,7 @@ static const eng_net fake_net = {
 	.release = net_release,
 	.deliver = net_deliver,
 	.wait = net_wait,
+	.wake = net_wake,
 };
 
 /* ---- running a task ---- */
@@ -463,6 +521,13 @@ static const vp_ca *
 ca_hold(void *arg)
 {
 	(void)arg;
+	F.holds++;
+	/* The engine holds the CA right after it took the CSR only to sign with it. */
+	if (F.csr_fed && F.on_sign != NULL) {
+		F.on_sign();
+		F.on_sign = NULL;
+	}
+	F.csr_fed = 0;
 	return F.ca;
 }
 
@@ -470,7 +535,8 @@ static void
 ca_release(void *arg, const vp_ca *ca)
 {
 	(void)arg;
-	(void)ca;
+	assert_ptr_equal(ca, F.ca);
+	F.releases++;
 }
 
 static void
@@ -560,9 +626,12 @@ run_engine(void)
 	cfg.only_task = F.task;
 	cfg.exit_when_idle = 1;
 	cfg.nudge = &F.nudge;
+	cfg.stop = &F.stop;
 	cfg.log = log_line;
 	if (eng_run(&cfg, &fake_net, &fake_driver, &e) != VP_OK)
 		fail_msg("the engine stopped: %s", e.msg);
+	/* Each hold of the CA was given back, a signature's on the worker thread too. */
+	assert_int_equal(F.holds, F.releases);
 }
 
 static int
@@ -623,6 +692,8 @@ https_enable_runs_the_steps_in_order(void **state)
 	(void)state;
 	CAM.on_start = signed_is_recorded_before_install;
 	run_engine();
+	/* Signed on the engine's worker thread, its end seen through the loop's wait. */
+	assert_null(strstr(F.log, "signing on the engine's thread"));
 	assert_string_equal(CAM.ops, "PROBE CA_LIST CA_ADD CERT_LIST KEY_CREATE CERT_LIST CSR_GET "
 	    "CERT_INSTALL (recorded) TLS_SET VERIFY CERT_LIST CERT_DELETE");
 	r = result_of_device();
@@ -727,6 +798,71 @@ a_lost_lease_stops_the_device_and_writes_nothing_over_the_new_owner(void **state
 	assert_non_null(strstr(F.log, OTHER_ENGINE));
 }
 
+/* Another engine takes the task while the device's certificate is signed. */
+static void
+take_lease_now(void)
+{
+	vp_error e = { 0 };
+
+	assert_int_equal(vp_store_lease_take(F.s, F.task, OTHER_ENGINE, (int64_t)time(NULL) +
+	    600, &e), VP_OK);
+	atomic_store(&F.nudge, 1);
+}
+
+static void
+a_task_lost_while_signing_records_nothing(void **state)
+{
+	vp_task_result r;
+	char owner[160];
+	vp_error e = { 0 };
+
+	(void)state;
+	F.on_sign = take_lease_now;
+	run_engine();
+	/* The task went while its certificate was being signed on the worker thread: the
+	 * certificate was neither recorded nor installed. */
+	assert_null(F.on_sign);
+	assert_null(strstr(CAM.ops, "CERT_INSTALL"));
+	assert_int_equal(vp_store_lease_owner(F.s, F.task, owner, sizeof(owner), &e), VP_OK);
+	assert_string_equal(owner, OTHER_ENGINE);
+	r = result_of_device();
+	assert_string_equal(r.status, "Running");
+	assert_string_equal(r.cert_serial, "");
+	assert_non_null(strstr(F.log, OTHER_ENGINE));
+}
+
+/* The engine is stopped (the daemon shuts down) while the device's certificate is signed. */
+static void
+stop_now(void)
+{
+	atomic_store(&F.stop, 1);
+}
+
+static void
+stopping_while_signing_drops_the_signature_and_the_device_resumes(void **state)
+{
+	vp_task_result r;
+
+	(void)state;
+	F.on_sign = stop_now;
+	run_engine();
+	/* The loop stopped before the worker thread's signature came back: it was dropped
+	 * with the job, unrecorded. */
+	assert_null(strstr(CAM.ops, "CERT_INSTALL"));
+	r = result_of_device();
+	assert_string_equal(r.status, "Pending");     /* given back for the next engine */
+	assert_string_equal(r.cert_serial, "");
+	/* The next engine resumes the device from the top and signs again. */
+	atomic_store(&F.stop, 0);
+	CAM.ops[0] = '\0';
+	run_engine();
+	assert_string_equal(CAM.ops, "PROBE CA_LIST CERT_LIST CSR_GET CERT_INSTALL TLS_SET VERIFY "
+	    "CERT_LIST CERT_DELETE");
+	r = result_of_device();
+	assert_string_equal(r.status, "Finished");
+	assert_string_not_equal(r.cert_serial, "");
+}
+
 /* The operator cancels the task while the key is made. */
 static void
 cancel_task(vp_dop_kind kind, int nth)
@@ -770,6 +906,11 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_lost_lease_stops_the_device_and_writes_nothing_over_the_new_owner, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(a_task_lost_while_signing_records_nothing,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    stopping_while_signing_drops_the_signature_and_the_device_resumes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(cancelling_ends_a_running_device_as_cancelled,
 		    setup, teardown),

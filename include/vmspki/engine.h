@@ -21,7 +21,9 @@ typedef struct vp_engine_cfg {
 	const char *datadir;          /* certs/ca.chain.pem (the verify step), components, the
 	                               * server certificate (CA replacement); NULL: ca_file */
 	const vp_sitekey *sitekey;    /* unlocks device passwords */
-	/* The CA that signs, held while one certificate is signed (the daemon may swap it). */
+	/* The CA that signs, held while a certificate is signed (the daemon may swap it); each
+	 * hold is released once, and several may be held at once (a signature on the engine's
+	 * worker thread while its own thread holds the CA for other work). */
 	const vp_ca *(*ca_hold)(void *arg);
 	void (*ca_release)(void *arg, const vp_ca *ca);
 	/* Optional: loads the CA again if the store holds another one now (a replacement made

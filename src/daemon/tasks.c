@@ -17,7 +17,13 @@ struct vpd_engine {
 	char *ca_file;
 	vpd *d;
 	pthread_mutex_t mu;
-	vpd_ca_ref *held;             /* the engine thread holds one CA at a time */
+	struct held *held;            /* the engine's holds: one per signature in flight (its
+	                               * worker signs while its thread holds for other work) */
+};
+
+struct held {
+	struct held *next;
+	vpd_ca_ref *r;
 };
 
 static const vp_ca *
@@ -25,13 +31,18 @@ hold(void *arg)
 {
 	struct vpd_engine *g = arg;
 	vpd_ca_ref *r = vpd_ca_get(g->d);
+	struct held *h;
 
 	if (r == NULL)
 		return NULL;
+	if ((h = malloc(sizeof(*h))) == NULL) {
+		vpd_ca_put(r);
+		return NULL;
+	}
+	h->r = r;
 	pthread_mutex_lock(&g->mu);
-	if (g->held != NULL)
-		vpd_ca_put(g->held);
-	g->held = r;
+	h->next = g->held;
+	g->held = h;
 	pthread_mutex_unlock(&g->mu);
 	return r->ca;
 }
@@ -40,13 +51,20 @@ static void
 release(void *arg, const vp_ca *ca)
 {
 	struct vpd_engine *g = arg;
+	struct held **pp, *h = NULL;
 
-	(void)ca;
 	pthread_mutex_lock(&g->mu);
-	if (g->held != NULL)
-		vpd_ca_put(g->held);
-	g->held = NULL;
+	for (pp = &g->held; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->r->ca == ca) {
+			h = *pp;
+			*pp = h->next;
+			break;
+		}
 	pthread_mutex_unlock(&g->mu);
+	if (h != NULL) {
+		vpd_ca_put(h->r);
+		free(h);
+	}
 }
 
 static void
@@ -139,8 +157,11 @@ vpd_engine_stop(vpd *d)
 		return;
 	atomic_store(&g->stop, 1);
 	pthread_join(g->thread, NULL);
-	if (g->held != NULL)
-		vpd_ca_put(g->held);
+	for (struct held *h = g->held, *n; h != NULL; h = n) {
+		n = h->next;
+		vpd_ca_put(h->r);
+		free(h);
+	}
 	free(g->ca_file);
 	pthread_mutex_destroy(&g->mu);
 	free(g);

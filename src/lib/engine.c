@@ -11,11 +11,13 @@
  * a device: while one camera makes its key, the others go on.
  *
  * This file is the loop: each turn it claims tasks and renews its leases (engine_claim.c),
- * takes Pending devices, decides what a failed step leads to and starts what can go on
- * (engine_job.c, the step machine), writes the turn's results in one transaction
- * (engine_commit.c) and hands the answers that came in back to their devices; a task that
- * another engine took over (our lease ran out) is dropped without a further write. A CA
- * replacement adds phases of its own before and after the devices (careplace.c).
+ * takes Pending devices, decides what a failed step leads to, takes back the certificates
+ * signed on the worker thread (offload.c: an RSA-4096 signature would stall every other
+ * camera) and starts what can go on (engine_job.c, the step machine), writes the turn's
+ * results in one transaction (engine_commit.c) and hands the answers that came in back to
+ * their devices, whose next requests go out in the same turn; a task that another engine took
+ * over (our lease ran out) is dropped without a further write. A CA replacement adds phases of
+ * its own before and after the devices (careplace.c).
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -175,6 +177,7 @@ engine_open(engine *g, const vp_engine_cfg *cfg, const eng_net *net, const vp_dr
 	if ((rc = g->net->open(g, e)) != VP_OK)
 		return rc;
 	g->net_open = 1;
+	eng_signer_start(g);
 	return eng_claim(g, 1, e);
 }
 
@@ -239,6 +242,7 @@ engine_wait_ms(engine *g)
 static void
 engine_close(engine *g)
 {
+	eng_signer_stop(g);
 	for (job *j = g->jobs, *n; j != NULL; j = n) {
 		n = j->next;
 		eng_job_free(g, j);
@@ -291,6 +295,7 @@ eng_run(const vp_engine_cfg *cfg, const eng_net *net, const vp_driver *drv, vp_e
 			eng_log(&g, "cannot read the tasks: %s", e->msg);
 		for (job *j = g.jobs; j != NULL; j = j->next)
 			eng_job_decide(&g, j);
+		eng_signed_take(&g);
 		engine_commit(&g);
 		eng_jobs_start(&g);
 		/* The command's engine ends as soon as its task has: nothing left to claim. */
@@ -300,7 +305,14 @@ eng_run(const vp_engine_cfg *cfg, const eng_net *net, const vp_driver *drv, vp_e
 			if (g.tasks == NULL)
 				break;
 		}
-		g.net->deliver(&g);
+		/* The answers' next requests go out in this turn, not after the next wait and
+		 * write of progress: a device's dozen exchanges each wait for one turn, not three. */
+		if (g.net->deliver(&g) > 0) {
+			for (job *j = g.jobs; j != NULL; j = j->next)
+				eng_job_decide(&g, j);   /* a failure, a cancel: as at a turn's start */
+			eng_jobs_start(&g);
+			g.net->deliver(&g);
+		}
 		if ((wait = engine_wait_ms(&g)) > 0)
 			g.net->wait(&g, wait);
 	}

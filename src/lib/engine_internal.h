@@ -1,6 +1,7 @@
 /* What the task engine's files share (engine.c, engine_claim.c, engine_job.c, engine_commit.c,
- * careplace.c, engine_net.c): the engine, its tasks and jobs, the network it sends through and
- * the calls between them. Engine files and the engine's unit test only. */
+ * careplace.c, engine_net.c): the engine, its tasks and jobs, the network it sends through, the
+ * worker thread it signs on (offload.h) and the calls between them. Engine files and the
+ * engine's unit test only. */
 #ifndef VMSPKI_ENGINE_INTERNAL_H
 #define VMSPKI_ENGINE_INTERNAL_H
 
@@ -35,6 +36,7 @@ extern const char *const eng_step_names[];
 #define CA_ALIAS_PREFIX "vmspki-ca-"
 
 typedef struct etask etask;
+typedef struct eng_signing eng_signing;
 
 /* One device in the middle of a task. */
 typedef struct job {
@@ -57,6 +59,7 @@ typedef struct job {
 	vp_dop *op;
 	void *xfer;                   /* the request or handshake in flight (the eng_net's) */
 	int tls_check;                /* xfer is the verify handshake */
+	eng_signing *signing;         /* its certificate is being signed on the worker thread */
 	int ready;                    /* has work to start once the turn's writes are committed */
 	int64_t wake_ms;              /* retry pause: nothing before this */
 	int attempts;
@@ -138,6 +141,8 @@ typedef struct engine {
 	char *chain_pem;              /* what follows a device certificate: CA if not root, ... */
 	char verify_path[4096];       /* the current CA alone (and its issuers): verify step */
 	char old_fp[65];              /* the CA being replaced ("" when none) */
+	struct vp_offload *signer;    /* signs device certificates off the loop's thread (NULL:
+	                               * on it) */
 } engine;
 
 /* What the step machine needs from the network: a driver's request sent to a device, and the
@@ -159,10 +164,14 @@ typedef struct eng_net {
 	/* Ends j's transfer (j->xfer not NULL), answered (its answer goes with it) or still in
 	 * flight; sets j->xfer to NULL. */
 	void (*release)(engine *g, job *j);
-	/* Hands every transfer that ended to eng_xfer_done; does not block. */
-	void (*deliver)(engine *g);
-	/* Sleeps until a transfer may have moved, or ms have passed. */
+	/* Sends what is queued and hands every transfer that ended to eng_xfer_done; how many
+	 * ended. Does not block. */
+	int (*deliver)(engine *g);
+	/* Sleeps until a transfer may have moved, wake is called, or ms have passed. */
 	void (*wait)(engine *g, int ms);
+	/* Ends the wait now, or the next one if none is under way. Called from the signer's
+	 * thread (a signature is done). */
+	void (*wake)(engine *g);
 } eng_net;
 
 extern const eng_net eng_net_curl;
@@ -195,6 +204,13 @@ void eng_job_decide(engine *g, job *j);
 void eng_xfer_done(engine *g, job *j, const vp_http_resp *resp);
 void eng_job_release_slot(engine *g, job *j);
 void eng_job_free(engine *g, job *j);
+/* Starts the thread device certificates are signed on; without it they are signed on the
+ * loop's thread, as before. */
+void eng_signer_start(engine *g);
+/* The signatures the worker thread has finished go back to their jobs. */
+void eng_signed_take(engine *g);
+/* Stops the worker thread (what it has queued is signed first) and frees what it signed. */
+void eng_signer_stop(engine *g);
 
 /* engine_commit.c: the group commit */
 vp_err eng_flush(engine *g, vp_error *e);

@@ -26,13 +26,33 @@
 #include <openssl/x509.h>
 
 #include "engine_internal.h"
-#include "vmspki/addr.h"
 #include "internal.h"
+#include "offload.h"
+#include "vmspki/addr.h"
 #include "vmspki/util.h"
 
 const char *const eng_step_names[] = {
 	"identify", "install-ca", "create-key", "sign", "install-certificate", "bind", "verify",
 	"cleanup", "remove-old-ca", "done"
+};
+
+/* A signature made on the worker thread (offload.c): what it needs, copied, since the job may
+ * be dropped meanwhile (its task taken over by another engine); kept until the loop's thread
+ * takes it back. The worker touches only ca, req, ir and what ir points into, issued, rc, e. */
+struct eng_signing {
+	engine *g;
+	job *j;                       /* NULL once the job is gone */
+	const vp_ca *ca;              /* held from the hand-off to signing_free */
+	X509_REQ *req;
+	vp_issue_req ir;
+	char cn[256];
+	char address[sizeof(((vp_device *)0)->address)];
+	char name[sizeof(((vp_device *)0)->name)];
+	const char *ips[1], *dns[2];
+	char owner[32];
+	vp_issued *issued;
+	vp_err rc;
+	vp_error e;
 };
 
 void
@@ -42,6 +62,8 @@ eng_job_free(engine *g, job *j)
 		return;
 	if (j->xfer != NULL)
 		g->net->release(g, j);
+	if (j->signing != NULL)
+		j->signing->j = NULL;         /* the signature in flight ends without it */
 	vp_dop_free(j->op);
 	if (j->password != NULL)
 		vp_secret_free(j->password, strlen(j->password));
@@ -266,7 +288,118 @@ set_step(job *j, enum step s)
 	j->dirty = 1;
 }
 
-/* Signs the device's CSR (or reuses the certificate already signed for this key). */
+/* On the worker thread. */
+static void
+signing_run(void *arg)
+{
+	eng_signing *w = arg;
+
+	w->rc = vp_issue_sign(w->ca, &w->ir, &w->issued, &w->e);
+}
+
+static void
+signing_free(engine *g, eng_signing *w)
+{
+	if (w->ca != NULL)
+		g->cfg->ca_release(g->cfg->ca_arg, w->ca);
+	vp_issued_free(w->issued);
+	X509_REQ_free(w->req);
+	free(w);
+}
+
+/* The certificate to install: leaf (the job's certificate) and the chain; then the next step. */
+static void
+sign_chain(engine *g, job *j, const char *leaf)
+{
+	size_t leaflen = strlen(leaf), chainlen = strlen(g->chain_pem);
+
+	free(j->cert_pem);
+	if ((j->cert_pem = malloc(leaflen + chainlen + 1)) == NULL) {
+		job_fail(j, VP_DEVF_NONE, 1, "out of memory");
+		return;
+	}
+	memcpy(j->cert_pem, leaf, leaflen);
+	memcpy(j->cert_pem + leaflen, g->chain_pem, chainlen + 1);
+	set_step(j, j->cert_installed ? ST_BIND : ST_INSTALL);
+}
+
+/* Back on the loop's thread: the signed certificate is recorded by the next write of progress
+ * (before it is installed), as when it was signed there. */
+static void
+signing_done(engine *g, eng_signing *w)
+{
+	job *j = w->j;
+
+	if (j == NULL)
+		goto out;                     /* dropped meanwhile: nothing waits for it */
+	j->signing = NULL;
+	if (w->rc != VP_OK) {
+		job_fail(j, VP_DEVF_NONE, 0, "cannot sign the device's certificate: %s", w->e.msg);
+		goto out;
+	}
+	j->issued = w->issued;
+	w->issued = NULL;
+	snprintf(j->serial, sizeof(j->serial), "%s", j->issued->rec.serial);
+	snprintf(j->fp, sizeof(j->fp), "%s", j->issued->rec.fingerprint);
+	j->not_after = j->issued->rec.not_after;
+	sign_chain(g, j, j->issued->rec.pem);
+	if (j->error[0] == '\0')
+		j->ready = 1;
+out:
+	signing_free(g, w);
+}
+
+/* On the worker thread, a signature done: the loop's wait ends, so that it takes it. */
+static void
+signing_wake(void *arg)
+{
+	engine *g = arg;
+
+	g->net->wake(g);
+}
+
+/* A signature the loop will not take (it is stopping). */
+static void
+signing_dispose(void *arg)
+{
+	eng_signing *w = arg;
+
+	if (w->j != NULL)
+		w->j->signing = NULL;
+	signing_free(w->g, w);
+}
+
+void
+eng_signer_start(engine *g)
+{
+	vp_error e = { 0 };
+
+	if (vp_offload_new(signing_wake, g, &g->signer, &e) != VP_OK)
+		eng_log(g, "signing on the engine's thread: %s", e.msg);
+}
+
+/* Before the jobs go: the worker may still hold one of theirs. */
+void
+eng_signer_stop(engine *g)
+{
+	vp_offload_free(g->signer, signing_dispose);
+	g->signer = NULL;
+}
+
+void
+eng_signed_take(engine *g)
+{
+	eng_signing *w;
+
+	if (g->signer == NULL)
+		return;
+	while ((w = vp_offload_take(g->signer)) != NULL)
+		signing_done(g, w);
+}
+
+/* Signs the device's CSR (or reuses the certificate already signed for this key). The
+ * signature (RSA-4096: milliseconds) is made on the worker thread when there is one: the job
+ * waits (j->signing) while the loop goes on with the other devices. */
 static void
 sign_csr(engine *g, job *j)
 {
@@ -274,12 +407,8 @@ sign_csr(engine *g, job *j)
 	EVP_PKEY *csrkey;
 	vp_cert_rec old;
 	vp_error e = { 0 };
-	const vp_ca *ca;
-	const char *ips[1], *dns[2];
+	eng_signing *w = NULL;
 	size_t nip = 0, ndns = 0;
-	vp_issue_req ir;
-	char *leaf = NULL;
-	size_t leaflen = 0;
 
 	memset(&old, 0, sizeof(old));
 	if (vp_csr_parse((const unsigned char *)j->csr_pem, strlen(j->csr_pem), &req, &e) !=
@@ -300,58 +429,50 @@ sign_csr(engine *g, job *j)
 
 		EVP_PKEY_free(k);
 		if (same) {
-			leaf = strdup(old.pem);
 			j->not_after = old.not_after;
 			snprintf(j->fp, sizeof(j->fp), "%s", old.fingerprint);
-			goto chain;
+			sign_chain(g, j, old.pem);
+			goto out;
 		}
 	}
-	memset(&ir, 0, sizeof(ir));
-	ir.profile = "device-https";
-	ir.csr = req;
-	ir.cn = j->cn;
-	if (vp_addr_is_ip(j->dev.address))
-		ips[nip++] = j->dev.address;
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		job_fail(j, VP_DEVF_NONE, 1, "out of memory");
+		goto out;
+	}
+	w->g = g;
+	w->j = j;
+	w->req = req;
+	req = NULL;
+	snprintf(w->cn, sizeof(w->cn), "%s", j->cn);
+	snprintf(w->address, sizeof(w->address), "%s", j->dev.address);
+	snprintf(w->name, sizeof(w->name), "%s", j->dev.name);
+	w->ir.profile = "device-https";
+	w->ir.csr = w->req;
+	w->ir.cn = w->cn;
+	if (vp_addr_is_ip(w->address))
+		w->ips[nip++] = w->address;
 	else
-		dns[ndns++] = j->dev.address;
-	if (j->dev.name[0] != '\0' && strcmp(j->dev.name, j->dev.address) != 0)
-		dns[ndns++] = j->dev.name;
-	ir.ip = ips;
-	ir.nip = nip;
-	ir.dns = dns;
-	ir.ndns = ndns;
-	ir.owner_kind = "device";
-	char owner[32];
-	snprintf(owner, sizeof(owner), "%" PRId64, j->dev_id);
-	ir.owner_id = owner;
-	if ((ca = g->cfg->ca_hold(g->cfg->ca_arg)) == NULL) {
+		w->dns[ndns++] = w->address;
+	if (w->name[0] != '\0' && strcmp(w->name, w->address) != 0)
+		w->dns[ndns++] = w->name;
+	w->ir.ip = w->ips;
+	w->ir.nip = nip;
+	w->ir.dns = w->dns;
+	w->ir.ndns = ndns;
+	w->ir.owner_kind = "device";
+	snprintf(w->owner, sizeof(w->owner), "%" PRId64, j->dev_id);
+	w->ir.owner_id = w->owner;
+	if ((w->ca = g->cfg->ca_hold(g->cfg->ca_arg)) == NULL) {
 		job_fail(j, VP_DEVF_NONE, 1, "the CA is not loaded: nothing was signed");
+		signing_free(g, w);
 		goto out;
 	}
-	if (vp_issue_sign(ca, &ir, &j->issued, &e) != VP_OK) {
-		g->cfg->ca_release(g->cfg->ca_arg, ca);
-		job_fail(j, VP_DEVF_NONE, 0, "cannot sign the device's certificate: %s", e.msg);
-		goto out;
+	j->signing = w;
+	if (g->signer == NULL || vp_offload_submit(g->signer, signing_run, w, &e) != VP_OK) {
+		signing_run(w);               /* no worker: here, as before */
+		signing_done(g, w);
 	}
-	g->cfg->ca_release(g->cfg->ca_arg, ca);
-	snprintf(j->serial, sizeof(j->serial), "%s", j->issued->rec.serial);
-	snprintf(j->fp, sizeof(j->fp), "%s", j->issued->rec.fingerprint);
-	j->not_after = j->issued->rec.not_after;
-	if ((leaf = strdup(j->issued->rec.pem)) == NULL)
-		goto oom;
-chain:
-	leaflen = strlen(leaf);
-	free(j->cert_pem);
-	if ((j->cert_pem = malloc(leaflen + strlen(g->chain_pem) + 1)) == NULL)
-		goto oom;
-	memcpy(j->cert_pem, leaf, leaflen);
-	strcpy(j->cert_pem + leaflen, g->chain_pem);
-	set_step(j, j->cert_installed ? ST_BIND : ST_INSTALL);
-	goto out;
-oom:
-	job_fail(j, VP_DEVF_NONE, 1, "out of memory");
 out:
-	free(leaf);
 	vp_cert_rec_clear(&old);
 	X509_REQ_free(req);
 }
@@ -645,8 +766,13 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 	snprintf(j->dev.cert_alias, sizeof(j->dev.cert_alias), "%s", j->alias);
 	j->dev.cert_not_after = j->not_after;
 	j->device_dirty = 1;
+	/* A conversation that was not verified until now (HTTP, a factory certificate) goes on
+	 * against the file the check used: the same TLS settings let curl reuse the check's
+	 * connection (one handshake per device). One that was (a pinned device: a replacement, a
+	 * renewal) keeps its settings, its easy handle and its connection. */
+	if (!j->conn.verify)
+		j->conn.ca_file = g->verify_path;
 	j->conn.verify = 1;
-	j->conn.ca_file = g->ca_pem_path;
 	j->conn.tls_name = j->dev.address;
 	set_step(j, ST_CLEANUP);
 }
@@ -676,7 +802,8 @@ eng_xfer_done(engine *g, job *j, const vp_http_resp *resp)
 	}
 	if (j->xfer != NULL)
 		g->net->release(g, j);
-	if (j->fail == VP_DEVF_NONE && j->error[0] == '\0')
+	/* A certificate being signed makes the job ready when it is done (signing_done). */
+	if (j->fail == VP_DEVF_NONE && j->error[0] == '\0' && j->signing == NULL)
 		j->ready = 1;
 }
 
@@ -847,7 +974,7 @@ eng_jobs_start(engine *g)
 		/* An operation that finished without a request (none needed). */
 		if (j->xfer == NULL && j->op != NULL) {
 			op_done(g, j);
-			if (j->error[0] == '\0')
+			if (j->error[0] == '\0' && j->signing == NULL)
 				j->ready = 1;
 		}
 	}

@@ -88,10 +88,10 @@ curl_release(engine *g, job *j)
 	j->xfer = NULL;
 }
 
-static void
+static int
 curl_deliver(engine *g)
 {
-	int running = 0, left = 0;
+	int running = 0, left = 0, n = 0;
 	CURLMsg *m;
 
 	curl_multi_perform(g->net_ctx, &running);
@@ -108,13 +108,22 @@ curl_deliver(engine *g)
 		curl_multi_remove_handle(g->net_ctx, m->easy_handle);
 		vp_devhttp_finish(j->xfer, m->data.result, &resp);
 		eng_xfer_done(g, j, &resp);
+		n++;
 	}
+	return n;
 }
 
 static void
 curl_wait(engine *g, int ms)
 {
 	curl_multi_poll(g->net_ctx, NULL, 0, ms, NULL);
+}
+
+/* The one multi call curl allows from another thread. */
+static void
+curl_wake(engine *g)
+{
+	curl_multi_wakeup(g->net_ctx);
 }
 
 const eng_net eng_net_curl = {
@@ -126,4 +135,5 @@ const eng_net eng_net_curl = {
 	.release = curl_release,
 	.deliver = curl_deliver,
 	.wait = curl_wait,
+	.wake = curl_wake,
 };
