@@ -79,12 +79,13 @@ vp_err vp_store_lease_take(vp_store *s, int64_t task_id, const char *owner, int6
 vp_err vp_store_lease_owner(vp_store *s, int64_t task_id, char *owner, size_t n, vp_error *e);
 /* Gives a task back: its Running devices to Pending, and the claim if owner holds it. */
 vp_err vp_store_lease_release(vp_store *s, int64_t task_id, const char *owner, vp_error *e);
-/* Calls cb for at most limit Pending devices of the task, by device id, with what an earlier
- * attempt left (key alias, certificate serial: "" when none). cb may call the store. */
+/* Calls cb for at most limit Pending devices of the task whose id is above after, by device
+ * id, with what an earlier attempt left (key alias, certificate serial: "" when none). cb may
+ * call the store. */
 typedef vp_err (*vp_store_pending_cb)(int64_t device_id, const char *key_alias,
     const char *cert_serial, int attempts, void *arg, vp_error *e);
-vp_err vp_store_claim_pending(vp_store *s, int64_t task_id, int limit, vp_store_pending_cb cb,
-    void *arg, vp_error *e);
+vp_err vp_store_claim_pending(vp_store *s, int64_t task_id, int64_t after, int limit,
+    vp_store_pending_cb cb, void *arg, vp_error *e);
 /* *task_id = a Queued or Running task other than self (and not a device check) that has the
  * device Pending or Running, or 0. */
 vp_err vp_store_claim_busy(vp_store *s, int64_t device_id, int64_t self, int64_t *task_id,

@@ -170,6 +170,7 @@ claim_one(int64_t id, const char *owner, int64_t lease, void *arg, vp_error *e)
 	t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0;
 	t->check = strcmp(t->t.kind, VP_TASK_DEVICE_CHECK) == 0;
 	t->done_loading = 0;
+	t->fill_after = 0;
 	return VP_OK;
 }
 
@@ -428,6 +429,8 @@ fill_one(int64_t dev, const char *alias, const char *serial, int attempts, void 
 
 	(void)attempts;               /* a device taken again counts its attempts from 1 */
 	w->got++;
+	if (dev > t->fill_after)
+		t->fill_after = dev;
 	/* Taken already, its Running not written yet (progress is written every FLUSH_MS): one
 	 * job per device. */
 	for (x = g->jobs; x != NULL; x = x->next)
@@ -485,7 +488,14 @@ eng_fill(engine *g, vp_error *e)
 			continue;
 		if (t->done_loading || want <= 0 || vp_task_done(&t->t))
 			continue;
-		if ((rc = vp_store_claim_pending(g->s, t->id, want, fill_one, &w, e)) != VP_OK)
+		if ((rc = vp_store_claim_pending(g->s, t->id, t->fill_after, want, fill_one, &w,
+		    e)) != VP_OK)
+			return rc;
+		/* Fewer than wanted past the last device taken: before the task counts as loaded,
+		 * look once from its start, for a device set back to Pending below it. */
+		if (w.got < want && t->fill_after > 0 &&
+		    (rc = vp_store_claim_pending(g->s, t->id, 0, want - w.got, fill_one, &w,
+		    e)) != VP_OK)
 			return rc;
 		if (w.got < want)
 			t->done_loading = 1;

@@ -108,6 +108,7 @@ struct etask {
 	vp_task t;
 	int active;
 	int done_loading;             /* no Pending devices left in the store */
+	int64_t fill_after;           /* the highest device id a fill took: the next looks past it */
 	int64_t claimed_ms;           /* when this engine took it (the start ramp) */
 	int replace;                  /* a CA replacement (VP_TASK_CA_REPLACE) */
 	int check;                    /* the nightly check (VP_TASK_DEVICE_CHECK): identify,

@@ -133,15 +133,18 @@ pending_row(sqlite3_stmt *row, void *arg, vp_error *e)
 }
 
 vp_err
-vp_store_claim_pending(vp_store *s, int64_t task_id, int limit, vp_store_pending_cb cb,
-    void *arg, vp_error *e)
+vp_store_claim_pending(vp_store *s, int64_t task_id, int64_t after, int limit,
+    vp_store_pending_cb cb, void *arg, vp_error *e)
 {
 	struct pending_arg a = { cb, arg };
 
+	/* The primary key (task_id, device_id) starts the walk at after: the devices already
+	 * taken are not read again on every fill (they made a fill cost O(task size)). */
 	return vp_sql_run(s, "read the task's devices", "SELECT device_id, key_alias, "
-	    "cert_serial, attempts FROM task_devices WHERE task_id = ?1 AND status = "
-	    "'Pending' ORDER BY device_id LIMIT ?2",
-	    VP_SQL_ARGS(VP_SQL_INT(task_id), VP_SQL_INT(limit)), pending_row, &a, NULL, e);
+	    "cert_serial, attempts FROM task_devices WHERE task_id = ?1 AND device_id > ?3 AND "
+	    "status = 'Pending' ORDER BY device_id LIMIT ?2",
+	    VP_SQL_ARGS(VP_SQL_INT(task_id), VP_SQL_INT(limit), VP_SQL_INT(after)), pending_row,
+	    &a, NULL, e);
 }
 
 vp_err
