@@ -32,7 +32,7 @@ struct vp_offload {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct fifo todo, done;
+	struct fifo queued, done;       /* signatures to make; signatures made */
 	int stop;
 	void (*notify)(void *arg);
 	void *notify_arg;
@@ -79,9 +79,9 @@ worker(void *arg)
 #endif
 	pthread_mutex_lock(&o->mu);
 	for (;;) {
-		while (o->todo.head == NULL && !o->stop)
+		while (o->queued.head == NULL && !o->stop)
 			pthread_cond_wait(&o->cv, &o->mu);
-		if ((p = fifo_get(&o->todo)) == NULL)
+		if ((p = fifo_get(&o->queued)) == NULL)
 			break;                 /* stopping, nothing left */
 		pthread_mutex_unlock(&o->mu);
 		p->run(p->work);
@@ -135,7 +135,7 @@ vp_offload_submit(vp_offload *o, void (*run)(void *work), void *work, vp_error *
 	p->run = run;
 	p->work = work;
 	pthread_mutex_lock(&o->mu);
-	fifo_put(&o->todo, p);
+	fifo_put(&o->queued, p);
 	pthread_cond_signal(&o->cv);
 	pthread_mutex_unlock(&o->mu);
 	return VP_OK;
