@@ -76,6 +76,7 @@ static struct {
 	atomic_int stop;
 	char log[16384];
 	int holds, releases;          /* of the CA, by the engine */
+	int conns;                    /* devices with connections open (net_job set) */
 	int csr_fed;                  /* the camera's CSR went to the engine */
 	void (*on_sign)(void);        /* at the CA's hold for a signature */
 } F;
@@ -390,6 +391,10 @@ net_queue(job *j, vp_error *e)
 	NET.q[NET.n].j = j;
 	NET.q[NET.n++].out = 0;
 	j->xfer = &token;
+	if (j->net_job == NULL) {
+		j->net_job = &token;          /* the device's connection is open */
+		F.conns++;
+	}
 	return VP_OK;
 }
 
@@ -444,6 +449,17 @@ net_release(engine *g, job *j)
 			break;
 		}
 	j->xfer = NULL;
+}
+
+/* The job is over: its device's connection closes. */
+static void
+net_forget(engine *g, job *j)
+{
+	(void)g;
+	assert_null(j->xfer);
+	if (j->net_job != NULL)
+		F.conns--;
+	j->net_job = NULL;
 }
 
 /* Answers what went out with the previous deliver; sends what was queued since. */
@@ -510,6 +526,7 @@ static const eng_net fake_net = {
 	.verify = net_verify,
 	.peer_fp = net_peer_fp,
 	.release = net_release,
+	.forget = net_forget,
 	.deliver = net_deliver,
 	.wait = net_wait,
 	.wake = net_wake,
@@ -630,8 +647,10 @@ run_engine(void)
 	cfg.log = log_line;
 	if (eng_run(&cfg, &fake_net, &fake_driver, &e) != VP_OK)
 		fail_msg("the engine stopped: %s", e.msg);
-	/* Each hold of the CA was given back, a signature's on the worker thread too. */
+	/* Each hold of the CA was given back, a signature's on the worker thread too; every
+	 * device's connections were closed when its job ended. */
 	assert_int_equal(F.holds, F.releases);
+	assert_int_equal(F.conns, 0);
 }
 
 static int

@@ -58,6 +58,8 @@ typedef struct job {
 	int sub;                      /* which operation of the step */
 	vp_dop *op;
 	void *xfer;                   /* the request or handshake in flight (the eng_net's) */
+	void *net_job;                /* the eng_net's state for the device (curl: its own
+	                               * connection cache), kept from one request to the next */
 	int tls_check;                /* xfer is the verify handshake */
 	eng_signing *signing;         /* its certificate is being signed on the worker thread */
 	int ready;                    /* has work to start once the turn's writes are committed */
@@ -165,6 +167,9 @@ typedef struct eng_net {
 	/* Ends j's transfer (j->xfer not NULL), answered (its answer goes with it) or still in
 	 * flight; sets j->xfer to NULL. */
 	void (*release)(engine *g, job *j);
+	/* The device's job ends (j->xfer is NULL): closes what the net keeps for it between
+	 * requests (its connections) and sets j->net_job to NULL. */
+	void (*forget)(engine *g, job *j);
 	/* Sends what is queued and hands every transfer that ended to eng_xfer_done; how many
 	 * ended. Does not block. */
 	int (*deliver)(engine *g);

@@ -62,6 +62,7 @@ eng_job_free(engine *g, job *j)
 		return;
 	if (j->xfer != NULL)
 		g->net->release(g, j);
+	g->net->forget(g, j);
 	if (j->signing != NULL)
 		j->signing->j = NULL;         /* the signature in flight ends without it */
 	vp_dop_free(j->op);

@@ -30,16 +30,43 @@ curl_close(engine *g)
 	g->net_ctx = NULL;
 }
 
-/* Puts j's new transfer into the multi handle (the handle knows its job). */
+/* Frees j's transfer, out of the multi handle, and out of j's connection cache: an easy
+ * handle goes back to devhttp's pool, which outlives the job. */
+static void
+xfer_drop(job *j)
+{
+	curl_easy_setopt(vp_devhttp_easy(j->xfer), CURLOPT_SHARE, NULL);
+	vp_devhttp_free(j->xfer);
+	j->xfer = NULL;
+}
+
+/* Puts j's new transfer into the multi handle (the handle knows its job). Each device's
+ * connections are kept in a connection cache of its own (a curl share handle), closed when
+ * its job ends (curl_forget). In the multi handle's one cache they would stay until curl
+ * evicted them, and libcurl 7.88 (Debian 12) leaves an empty entry behind for every host it
+ * evicts from, which it walks on every eviction and every removed transfer: with 10,000
+ * devices, a third of the engine's time and half a second per device by the end. */
 static vp_err
 curl_add(engine *g, job *j, vp_error *e)
 {
 	CURL *easy = vp_devhttp_easy(j->xfer);
 
+	if (j->net_job == NULL) {
+		CURLSH *sh = curl_share_init();
+
+		if (sh == NULL || curl_share_setopt(sh, CURLSHOPT_SHARE,
+		    CURL_LOCK_DATA_CONNECT) != CURLSHE_OK) {
+			curl_share_cleanup(sh);
+			vp_devhttp_free(j->xfer);
+			j->xfer = NULL;
+			return vp_error_set(e, VP_ERR_NOMEM, "cannot start a transfer");
+		}
+		j->net_job = sh;
+	}
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)j);
-	if (curl_multi_add_handle(g->net_ctx, easy) != CURLM_OK) {
-		vp_devhttp_free(j->xfer);
-		j->xfer = NULL;
+	if (curl_easy_setopt(easy, CURLOPT_SHARE, (CURLSH *)j->net_job) != CURLE_OK ||
+	    curl_multi_add_handle(g->net_ctx, easy) != CURLM_OK) {
+		xfer_drop(j);
 		return vp_error_set(e, VP_ERR_INTERNAL, "cannot start a transfer");
 	}
 	return VP_OK;
@@ -84,8 +111,19 @@ curl_release(engine *g, job *j)
 	if (j->xfer == NULL)
 		return;
 	curl_multi_remove_handle(g->net_ctx, vp_devhttp_easy(j->xfer));
-	vp_devhttp_free(j->xfer);
-	j->xfer = NULL;
+	xfer_drop(j);
+}
+
+/* The device's job is over: its connections close now, not when curl would evict them. */
+static void
+curl_forget(engine *g, job *j)
+{
+	if (j->net_job == NULL)
+		return;
+	if (curl_share_cleanup((CURLSH *)j->net_job) != CURLSHE_OK)
+		eng_log(g, "device %lld: cannot close its connections (left open)",
+		    (long long)j->dev_id);
+	j->net_job = NULL;
 }
 
 static int
@@ -133,6 +171,7 @@ const eng_net eng_net_curl = {
 	.verify = curl_verify,
 	.peer_fp = curl_peer_fp,
 	.release = curl_release,
+	.forget = curl_forget,
 	.deliver = curl_deliver,
 	.wait = curl_wait,
 	.wake = curl_wake,
