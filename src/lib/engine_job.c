@@ -459,6 +459,7 @@ sign_csr(engine *g, job *j)
 	w->ir.nip = nip;
 	w->ir.dns = w->dns;
 	w->ir.ndns = ndns;
+	w->ir.days = j->days;
 	w->ir.owner_kind = "device";
 	snprintf(w->owner, sizeof(w->owner), "%" PRId64, j->dev_id);
 	w->ir.owner_id = w->owner;
