@@ -85,6 +85,9 @@ static const vp_setting_def defs[] = {
 	    "\"about to expire\" and its alarm is raised (1..365)", check_int, 1, 365 },
 	{ "lifecycle.renew_days", "0", "days before a certificate ends when vmspki renews it "
 	    "(0: the warning plus 7, the ADM rule; 1..400)", check_int, 0, 400 },
+	{ "component.renew_days", "0", "days before a component certificate ends when vmspki "
+	    "renews it (0: the lifecycle window, lifecycle.renew_days; 1..3000)", check_int, 0,
+	    3000 },
 	{ "lifecycle.time", "02:00", "when the nightly job runs (HH:MM, local time)",
 	    check_time, 0, 0 },
 	{ "alarm.webhook", "", "URL that gets each alarm raised or cleared as a JSON POST "
