@@ -338,6 +338,112 @@ fail:
 	rlog(c, "cannot make the device check task: %s", e.msg);
 }
 
+/* ---- issue 19, item 4: certificates issued to holders vmspki does not renew itself ---- */
+
+/* The newest certificate of each owner: renewing one (cert renew keeps the owner) moves the
+ * owner's alarm to the new certificate. */
+struct owned {
+	char *key;                /* "KIND:ID" */
+	char serial[64];
+	char *subject;
+	int64_t not_after;
+};
+
+struct owned_list {
+	struct owned *v;
+	size_t n, cap;
+	int nomem;
+};
+
+static int
+owned_row(const vp_cert_rec *r, void *arg)
+{
+	struct owned_list *l = arg;
+	const char *k = r->owner_kind != NULL ? r->owner_kind : "";
+	size_t klen;
+	char *key;
+
+	/* Devices, components and the API certificate have their own alarms and renewals. */
+	if (k[0] == '\0' || strcmp(k, "device") == 0 || strcmp(k, "component") == 0 ||
+	    strcmp(k, "server") == 0 || strcmp(r->status, "revoked") == 0)
+		return 0;
+	klen = strlen(k) + 1 + strlen(r->owner_id != NULL ? r->owner_id : "") + 1;
+	if ((key = malloc(klen)) == NULL)
+		goto nomem;
+	snprintf(key, klen, "%s:%s", k, r->owner_id != NULL ? r->owner_id : "");
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].key, key) == 0) {
+			free(key);
+			if (r->not_after > l->v[i].not_after) {
+				char *subj = vp_strdup(r->subject != NULL ? r->subject : "");
+
+				if (subj == NULL)
+					goto nomem;
+				free(l->v[i].subject);
+				l->v[i].subject = subj;
+				l->v[i].not_after = r->not_after;
+				snprintf(l->v[i].serial, sizeof(l->v[i].serial), "%s", r->serial);
+			}
+			return 0;
+		}
+	if (l->n == l->cap) {
+		size_t cap = l->cap > 0 ? l->cap * 2 : 16;
+		struct owned *v = cap < SIZE_MAX / sizeof(*v) ? realloc(l->v, cap * sizeof(*v)) :
+		    NULL;
+
+		if (v == NULL) {
+			free(key);
+			goto nomem;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].key = key;
+	l->v[l->n].subject = vp_strdup(r->subject != NULL ? r->subject : "");
+	l->v[l->n].not_after = r->not_after;
+	snprintf(l->v[l->n].serial, sizeof(l->v[l->n].serial), "%s", r->serial);
+	if (l->v[l->n].subject == NULL) {
+		free(key);
+		goto nomem;
+	}
+	l->n++;
+	return 0;
+nomem:
+	l->nomem = 1;
+	return 1;
+}
+
+static void
+issued_part(run *c)
+{
+	struct owned_list l = { NULL, 0, 0, 0 };
+	vp_cert_filter f = { 0 };
+	vp_error e = { 0 };
+	char subject[600], what[900];
+	size_t i;
+
+	if (vp_store_cert_list(c->s, &f, owned_row, &l, &e) != VP_OK || l.nomem) {
+		rlog(c, "cannot look at the issued certificates: %s", l.nomem ? "out of memory" :
+		    e.msg);
+		goto out;
+	}
+	for (i = 0; i < l.n; i++) {
+		snprintf(subject, sizeof(subject), "cert:%.500s", l.v[i].key);
+		snprintf(what, sizeof(what), "the certificate of %.300s (%.300s, serial %s; "
+		    "vmspki cert renew %s makes its successor)", l.v[i].key, l.v[i].subject,
+		    l.v[i].serial, l.v[i].serial);
+		expiry_alarms(c, VP_ALARM_CERT_EXPIRING, VP_ALARM_CERT_EXPIRED, subject, what,
+		    l.v[i].not_after);
+	}
+	c->r->certs_watched = (int)l.n;
+out:
+	for (i = 0; i < l.n; i++) {
+		free(l.v[i].key);
+		free(l.v[i].subject);
+	}
+	free(l.v);
+}
+
 static void
 endpoints_part(run *c)
 {
@@ -384,6 +490,7 @@ vp_lifecycle_run(vp_store *s, const vp_ca *ca, const char *datadir, int64_t now,
 	ca_part(&c);
 	server_part(&c);
 	components_part(&c);
+	issued_part(&c);
 	devices_part(&c);
 	check_part(&c);
 	endpoints_part(&c);
