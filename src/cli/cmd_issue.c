@@ -1,6 +1,6 @@
-/* `vmspki issue`: one certificate of a profile, from a CSR or with a key made here. Every
- * flag is checked before the CA passphrase is read; outputs are written only once the
- * certificate is recorded in the store. */
+/* `vmspki issue` and `vmspki cert renew`: one certificate of a profile (or like an issued one),
+ * from a CSR or with a key made here. Every flag is checked before the CA passphrase is read;
+ * outputs are written only once the certificate is recorded in the store. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -301,9 +301,10 @@ issue_run(cli *c, issue_args *a)
 	req.days = (int)a->days;
 	req.owner_kind = a->owner != NULL ? a->owner_kind : NULL;
 	req.owner_id = a->owner_id;
-	if ((rc = vp_issue_sign(ca, &req, &is, &e) == VP_OK ? CLI_OK : cli_fail_err(&e)) !=
-	    CLI_OK)
+	if (vp_issue_sign(ca, &req, &is, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
 		goto out;
+	}
 	/* --watch without an owner: the certificate is its own owner ("watch:SERIAL"), which
 	 * its renewals keep, so that one alarm follows the line of renewals. */
 	if (a->watch && a->owner == NULL) {
@@ -441,7 +442,7 @@ cmd_cert_renew(cli *c, int argc, char **argv)
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *operand[1] = { NULL };
+	const char *serial;
 	vp_issue_renewal rn;
 	vp_cert_rec old;
 	issue_args a;
@@ -478,7 +479,7 @@ cmd_cert_renew(cli *c, int argc, char **argv)
 		    "cert list)");
 		goto out;
 	}
-	operand[0] = argv[optind];
+	serial = argv[optind];
 	if ((a.csr != NULL) == (a.generate_key != 0)) {
 		rc = cli_usage("cert renew", "give either --csr FILE (the holder's new key) or "
 		    "--generate-key");
@@ -487,7 +488,7 @@ cmd_cert_renew(cli *c, int argc, char **argv)
 	/* What the old certificate was: read before any passphrase is asked for. */
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		goto out;
-	if (vp_store_cert_get(s, operand[0], &old, &e) != VP_OK ||
+	if (vp_store_cert_get(s, serial, &old, &e) != VP_OK ||
 	    vp_issue_renewal_from(&old, &rn, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
