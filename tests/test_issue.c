@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509v3.h>
 
 #include "testutil.h"
@@ -407,6 +408,89 @@ record_stores_each_certificate_with_an_audit_row_or_nothing(void **state)
 		vp_issued_free(c[i]);
 }
 
+/* issue 19, item 4: a renewal keeps profile, CN, every name and the owner of the original;
+ * holders vmspki renews itself, and revoked certificates, are refused. */
+static void
+renewal_keeps_names_and_owner_and_refuses_what_vmspki_renews(void **state)
+{
+	struct fx *f = *state;
+	const char *dns[] = { "rs1.site.local", "rs1" };
+	const char *ip[] = { "10.0.0.103", "fd00::7" };
+	vp_issue_req req = { .profile = "server", .generate_key = 1, .cn = "rs1.site.local",
+	    .dns = dns, .ndns = 2, .ip = ip, .nip = 2, .owner_kind = "recording-server",
+	    .owner_id = "rs1" };
+	vp_issue_renewal rn;
+	vp_issued *c = NULL;
+	vp_error e;
+
+	assert_int_equal(vp_issue_sign(f->ca, &req, &c, &e), VP_OK);
+	assert_int_equal(vp_issue_renewal_from(&c->rec, &rn, &e), VP_OK);
+	assert_string_equal(rn.profile, "server");
+	assert_string_equal(rn.cn, "rs1.site.local");
+	assert_int_equal(rn.ndns, 2);
+	assert_string_equal(rn.dns[0], "rs1.site.local");
+	assert_string_equal(rn.dns[1], "rs1");
+	assert_int_equal(rn.nip, 2);
+	assert_string_equal(rn.ip[0], "10.0.0.103");
+	assert_string_equal(rn.ip[1], "fd00::7");
+	assert_int_equal(rn.nemail, 0);
+	assert_string_equal(rn.owner_kind, "recording-server");
+	assert_string_equal(rn.owner_id, "rs1");
+	vp_issue_renewal_clear(&rn);
+	vp_issue_renewal_clear(&rn);          /* twice: harmless */
+
+	free(c->rec.owner_kind);
+	c->rec.owner_kind = vp_strdup("device");
+	assert_int_equal(vp_issue_renewal_from(&c->rec, &rn, &e), VP_ERR_INVALID);
+	assert_non_null(strstr(e.msg, "https update"));
+	free(c->rec.owner_kind);
+	c->rec.owner_kind = vp_strdup("");
+	snprintf(c->rec.status, sizeof(c->rec.status), "revoked");
+	assert_int_equal(vp_issue_renewal_from(&c->rec, &rn, &e), VP_ERR_INVALID);
+	vp_issued_free(c);
+}
+
+/* issue 19, item 6: the legacy PKCS#12 (3DES, SHA-1 MAC) opens with the password, and our
+ * own reader takes it back. */
+static void
+legacy_p12_round_trips(void **state)
+{
+	struct fx *f = *state;
+	const char *dns[] = { "rs2.site.local" };
+	vp_issue_req req = { .profile = "server", .generate_key = 1, .dns = dns, .ndns = 1 };
+	vp_issued *c = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	PKCS12 *p12;
+	EVP_PKEY *k = NULL;
+	X509 *x = NULL;
+	STACK_OF(X509) *chain = NULL;
+	vp_error e;
+
+	assert_int_equal(vp_issue_sign(f->ca, &req, &c, &e), VP_OK);
+	assert_int_equal(vp_issued_p12_ex(c, f->ca, "windows 2016 pfx", VP_P12_LEGACY, &der,
+	    &len, &e), VP_OK);
+	p = der;
+	assert_non_null(p12 = d2i_PKCS12(NULL, &p, (long)len));
+	assert_int_equal(PKCS12_verify_mac(p12, "windows 2016 pfx", -1), 1);
+	{
+		const X509_ALGOR *alg = NULL;
+
+		PKCS12_get0_mac(NULL, &alg, NULL, NULL, p12);
+		assert_int_equal(OBJ_obj2nid(alg->algorithm), NID_sha1);
+	}
+	PKCS12_free(p12);
+	assert_int_equal(vp_p12_parse(der, len, "windows 2016 pfx", &k, &x, &chain, &e), VP_OK);
+	assert_int_equal(X509_cmp(x, c->cert), 0);
+	assert_int_equal(EVP_PKEY_eq(k, c->key), 1);
+	EVP_PKEY_free(k);
+	X509_free(x);
+	sk_X509_pop_free(chain, X509_free);
+	vp_secret_free(der, len);
+	vp_issued_free(c);
+}
+
 int
 main(void)
 {
@@ -421,6 +505,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(component_client_gets_its_broker_email, setup, teardown),
 		cmocka_unit_test_setup_teardown(validity_is_clamped_to_the_ca_or_refused_when_explicit, setup_short_ca, teardown),
 		cmocka_unit_test_setup_teardown(record_stores_each_certificate_with_an_audit_row_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(renewal_keeps_names_and_owner_and_refuses_what_vmspki_renews, setup, teardown),
+		cmocka_unit_test_setup_teardown(legacy_p12_round_trips, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

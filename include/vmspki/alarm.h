@@ -25,6 +25,8 @@
 #define VP_ALARM_ENDPOINT_DOWN      "endpoint-unreachable"
 #define VP_ALARM_CERT_EXPIRING      "certificate-expiring"   /* server, component */
 #define VP_ALARM_CERT_EXPIRED       "certificate-expired"
+#define VP_ALARM_CA_LIMITS_RENEWAL  "ca-limits-renewal"      /* device certificates due that
+                                                              * a renewal would not extend */
 
 typedef enum vp_alarm_severity { VP_SEV_WARNING = 1, VP_SEV_CRITICAL } vp_alarm_severity;
 

@@ -130,4 +130,17 @@ vp_err vp_p12_pass_check(const char *pass, const char *what, vp_error *e);
 vp_err vp_p12_parse(const unsigned char *der, size_t len, const char *pass, EVP_PKEY **key,
     X509 **cert, STACK_OF(X509) **chain, vp_error *e);
 
+/* ---- legacy PKCS#12 (issue 19, item 6) ---- */
+
+/* vp_p12_build with flags: VP_P12_LEGACY protects key and certificates with
+ * pbeWithSHA1And3-KeyTripleDES-CBC and a SHA-1 MAC (2048 rounds), the format older Windows
+ * (Server 2016, 10 before 1709) imports and `openssl pkcs12 -legacy` reads; weak against
+ * password guessing, so only on request. 0: as vp_p12_build. */
+#define VP_P12_LEGACY 0x1
+vp_err vp_p12_build_ex(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain, const char *name,
+    const char *pass, int flags, unsigned char **out, size_t *len, vp_error *e);
+/* vp_ca_export_p12 with VP_P12_* flags. */
+vp_err vp_ca_export_p12_ex(const vp_ca *ca, const char *p12_pass, int flags,
+    unsigned char **out, size_t *len, vp_error *e);
+
 #endif

@@ -16,7 +16,11 @@
 
 #define VP_COMPONENT_ID_MAX 64
 #define VP_COMPONENT_RENEW_DAYS 37        /* the 30-day expiry warning + 7, as ADM renews */
-#define VP_COMPONENT_RENEW_KEY "component.renew_days"   /* key_value setting overriding it */
+#define VP_COMPONENT_RENEW_SETTING "component.renew_days" /* the setting overriding it (0:
+                                                            * lifecycle.renew_days) */
+#define VP_COMPONENT_RENEW_KEY "component.renew_days"   /* the bare store key older versions
+                                                         * read, still honoured when the
+                                                         * setting is not set */
 #define VP_COMPONENT_RELOAD_TIMEOUT 30    /* seconds a reload command may run */
 #define VP_COMPONENT_EMAIL_DOMAIN "natsbroker.localhost"
 
@@ -95,8 +99,8 @@ typedef struct vp_component_outcome {
 
 /* Checks the certificates of the components ids (n of them; 0: every component) and renews
  * each that is due (always with force): missing or not matching its key, not issued by the
- * current CA, within the renewal window (VP_COMPONENT_RENEW_DAYS or the setting
- * VP_COMPONENT_RENEW_KEY), or (server) not naming every current name and address. Then runs
+ * current CA, within the renewal window (the setting VP_COMPONENT_RENEW_SETTING, else
+ * the lifecycle window) and not already ending with the CA, or (server) not naming every current name and address. Then runs
  * the reload command (components.json) of each component that got a new certificate; its
  * failure is reported in the outcome, never fatal. *out (free()) gets one outcome per
  * component. ca needs its key only when something is due (else VP_ERR_PASSPHRASE). An unknown

@@ -75,4 +75,27 @@ vp_err vp_x509_chain_to_pem(STACK_OF(X509) *chain, char **out, size_t *len, vp_e
 vp_err vp_x509_fingerprint(X509 *cert, const char *md, char *hex, size_t hexlen, vp_error *e);
 vp_err vp_key_to_pem(EVP_PKEY *key, char **out, size_t *len, vp_error *e); /* unencrypted PKCS#8 */
 
+/* ---- legacy PKCS#12 (issue 19, item 6) ---- */
+
+/* vp_issued_p12 with VP_P12_* flags (ca.h). */
+vp_err vp_issued_p12_ex(const vp_issued *is, const vp_ca *ca, const char *pass, int flags,
+    unsigned char **out, size_t *len, vp_error *e);
+
+/* ---- a new certificate like an issued one (issue 19, item 4: cert renew) ---- */
+
+/* What a renewal keeps of an issued certificate: its profile, CN, DNS, IP and email names,
+ * and its owner. Every string is owned (vp_issue_renewal_clear). */
+typedef struct vp_issue_renewal {
+	char profile[32];
+	char *cn;                   /* NULL when the certificate has none */
+	char **dns, **ip, **email;
+	size_t ndns, nip, nemail;
+	char *owner_kind, *owner_id;
+} vp_issue_renewal;
+
+/* Fills out from old (its stored PEM). VP_ERR_INVALID for a revoked certificate, one whose
+ * holder vmspki renews itself (a device, a component, the API server), or a damaged row. */
+vp_err vp_issue_renewal_from(const vp_cert_rec *old, vp_issue_renewal *out, vp_error *e);
+void vp_issue_renewal_clear(vp_issue_renewal *r);
+
 #endif

@@ -32,6 +32,8 @@ typedef struct vp_lifecycle_report {
 	int components_renewed;
 	int endpoints_checked;
 	int alarms_raised, alarms_cleared;
+	int devices_blocked;       /* due, but a renewal would not extend them: the CA ends first */
+	int certs_watched;         /* issued certificates with an owner or --watch looked at */
 } vp_lifecycle_report;
 
 typedef void (*vp_lifecycle_log_fn)(void *arg, const char *line);

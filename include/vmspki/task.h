@@ -43,6 +43,7 @@ typedef struct vp_task_opts {
 	int https_only;           /* set the connection policy to HTTPS only */
 	int concurrency;          /* devices at once; 0: VP_TASK_CONCURRENCY_DEFAULT */
 	int timeout_s;            /* each request to a device; 0: the engine's default (30 s) */
+	int days;                 /* validity of the device certificates; 0: device.days */
 } vp_task_opts;
 
 typedef struct vp_task {
@@ -60,6 +61,7 @@ typedef struct vp_task {
 	int64_t total, pending, running, finished, failed, cancelled;
 	/* local items (ca-replace): how many, how many failed */
 	int64_t items, items_failed;
+	int days;                 /* vp_task_opts.days (0: the device.days setting) */
 } vp_task;
 
 /* A local item of a task (a component, the server certificate, the old CA). */

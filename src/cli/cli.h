@@ -184,4 +184,14 @@ int cli_json_print(json_t *v);
 typedef vp_err (*cli_list_fetch)(vp_store *s, void *arg, json_t *array, vp_error *e);
 int cli_list_json(vp_store *s, cli_list_fetch fetch, void *arg);
 
+/* ---- issue 19 (items 1, 4, 6, 9): legacy PKCS#12, cert renew, ca trust ---- */
+
+/* The warning after a legacy PKCS#12 (--p12-legacy) was written to path. */
+void cli_p12_legacy_warning(const char *path);
+/* `vmspki cert renew SERIAL ...` (cmd_issue.c, beside issue: the same outputs). */
+int cmd_cert_renew(cli *c, int argc, char **argv);
+/* `vmspki ca trust install|remove` (cmd_catrust.c). */
+int cmd_ca_trust(cli *c, int argc, char **argv);
+void cli_help_ca_trust(FILE *f);
+
 #endif

@@ -21,6 +21,8 @@ enum {
 	O_CN = OPT_FIRST_LOCAL, O_KEY, O_DAYS, O_REMEMBER, O_CHAIN, O_FORMAT, O_OUT, O_WITH_KEY,
 	O_REPLACE, O_WAIT
 };
+/* issue 19, item 6: ca export --with-key --p12-legacy (apart, for merges). */
+enum { O_P12_LEGACY = OPT_FIRST_LOCAL + 64 };
 
 /* A store to create a CA in: refuses before any prompt when the data directory has a CA. */
 static int
@@ -596,6 +598,7 @@ ca_export(cli *c, int argc, char **argv)
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "out", required_argument, NULL, O_OUT },
 		{ "with-key", no_argument, NULL, O_WITH_KEY },
+		{ "p12-legacy", no_argument, NULL, O_P12_LEGACY },
 		{ "p12-passphrase-file", required_argument, NULL, OPT_P12PASSFILE },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ NULL, 0, NULL, 0 }
@@ -608,13 +611,16 @@ ca_export(cli *c, int argc, char **argv)
 	unsigned char *data = NULL;
 	size_t len = 0;
 	char *p12pass = NULL;
-	int ch, rc, with_key = 0;
+	int ch, rc, with_key = 0, legacy = 0;
 
 	cli_getopt_reset();
 	while ((ch = cli_getopt(c, "ca export", argc, argv, "h", opts, &rc)) != -1) {
 		switch (ch) {
 		case CLI_OPT_STOP:
 			return rc;
+		case O_P12_LEGACY:
+			legacy = 1;
+			break;
 		case O_FORMAT:
 			format = optarg;
 			break;
@@ -644,6 +650,8 @@ ca_export(cli *c, int argc, char **argv)
 	} else {
 		if (p12passfile != NULL)
 			return cli_usage("ca export", "--p12-passphrase-file goes with --with-key");
+		if (legacy)
+			return cli_usage("ca export", "--p12-legacy goes with --with-key");
 		if (format == NULL || strcmp(format, "pem") == 0)
 			fmt = VP_EXPORT_PEM;
 		else if (strcmp(format, "der") == 0)
@@ -682,7 +690,8 @@ ca_export(cli *c, int argc, char **argv)
 	ca = NULL;
 	if ((rc = cli_ca_load_key(c, s, passfile, &ca)) != CLI_OK)
 		goto out;
-	if (vp_ca_export_p12(ca, p12pass, &data, &len, &e) != VP_OK) {
+	if (vp_ca_export_p12_ex(ca, p12pass, legacy ? VP_P12_LEGACY : 0, &data, &len, &e) !=
+	    VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
 	}
@@ -691,6 +700,8 @@ ca_export(cli *c, int argc, char **argv)
 	fprintf(stderr, "wrote the CA with its key to ");
 	cli_puts_safe(stderr, out);
 	fprintf(stderr, " (PKCS#12, 0600)\n");
+	if (legacy)
+		cli_p12_legacy_warning(out);
 out:
 	if (with_key)
 		vp_secret_free(data, len);
@@ -707,7 +718,8 @@ cmd_ca(cli *c, int argc, char **argv)
 {
 	static const cli_sub subs[] = {
 		{ "init", ca_init }, { "import", ca_import }, { "show", ca_show },
-		{ "export", ca_export }
+		{ "export", ca_export },
+		{ "trust", cmd_ca_trust }       /* cmd_catrust.c */
 	};
 
 	return cli_group(c, "ca", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);

@@ -234,7 +234,8 @@ out:
 int
 cmd_cert(cli *c, int argc, char **argv)
 {
-	static const cli_sub subs[] = { { "list", cert_list }, { "show", cert_show } };
+	static const cli_sub subs[] = { { "list", cert_list }, { "show", cert_show },
+		{ "renew", cmd_cert_renew } };
 
 	return cli_group(c, "cert", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -35,10 +35,12 @@ cli_help_component(FILE *f, const char *sub)
 		fputs(
 "vmspki component renew [--all | ID...] [--force] [--json] [--passphrase-file F]\n"
 "  Renews each certificate that is missing, does not match its key, was issued by another\n"
-"  CA, expires within 37 days (setting component.renew_days) or (server) does not name\n"
-"  every current address; --force renews them all. Then runs the \"reload\" command of\n"
-"  each renewed component from DIR/components.json (sh -c, 30 s at most, output to\n"
-"  stderr). No ID: every component.\n", f);
+"  CA, expires within the renewal window (setting component.renew_days; its default, 0,\n"
+"  follows lifecycle.renew_days: 37 days, the warning plus 7) unless it already ends with\n"
+"  the CA, or (server) does not name every current address; --force renews them all.\n"
+"  Then runs the \"reload\" command of each renewed component from\n"
+"  DIR/components.json (sh -c, 30 s at most, output to stderr). No ID: every component.\n",
+    f);
 	if (all || strcmp(sub, "remove") == 0)
 		fputs(
 "vmspki component remove ID\n"

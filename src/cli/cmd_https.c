@@ -15,7 +15,8 @@
 #include "vmspki/task.h"
 #include "vmspki/util.h"
 
-enum { OPT_ALL = OPT_FIRST_LOCAL, OPT_CN, OPT_HTTPS_ONLY, OPT_WAIT, OPT_CONCURRENCY, OPT_TIMEOUT };
+enum { OPT_ALL = OPT_FIRST_LOCAL, OPT_CN, OPT_HTTPS_ONLY, OPT_WAIT, OPT_CONCURRENCY, OPT_TIMEOUT,
+	OPT_DAYS };
 
 static atomic_int stop_flag;
 
@@ -32,7 +33,8 @@ cli_help_https(FILE *f, const char *sub)
 	(void)sub;
 	fputs(
 "vmspki https enable|update (--all | ID...) [--cn ip|fqdn] [--https-only] [--concurrency N]\n"
-"                           [--request-timeout S] [--wait] [--json] [--passphrase-file F]\n"
+"                           [--request-timeout S] [--days N] [--wait] [--json]\n"
+"                           [--passphrase-file F]\n"
 "  Creates a task that, on each device, adds the site CA certificate, has the camera make a\n"
 "  key pair and a CSR, signs it (profile device-https: CN the device's IP or FQDN, SAN both\n"
 "  where known), installs it, binds it to the web server (policy HTTP and HTTPS, or HTTPS\n"
@@ -42,6 +44,8 @@ cli_help_https(FILE *f, const char *sub)
 "  --cn: the common name for this task (else the device's setting, else the site's,\n"
 "  default ip). --concurrency: devices at once (default 50). --request-timeout: seconds for\n"
 "  each request to a device (default 30; a camera making a key answers late).\n"
+"  --days: validity of the certificates (else the setting device.days, default 365; at\n"
+"  most 825, and more than the renewal window; never past the CA's end).\n"
 "  An unreachable device is tried three times; wrong credentials are never tried again\n"
 "  (cameras lock accounts). --wait: follow the task to its\n"
 "  end and print a result per device (exit 1 if a device failed); a running daemon runs\n"
@@ -259,6 +263,7 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
 		{ "request-timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "days", required_argument, NULL, OPT_DAYS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ NULL, 0, NULL, 0 }
@@ -303,6 +308,12 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 			if ((rc = cli_parse_int("--request-timeout", optarg, 1, 600, &v)) != CLI_OK)
 				return rc;
 			o.timeout_s = (int)v;
+			break;
+		case OPT_DAYS:
+			/* The profile's maximum and the renewal window are the library's checks. */
+			if ((rc = cli_parse_int("--days", optarg, 1, 36525, &v)) != CLI_OK)
+				return rc;
+			o.days = (int)v;
 			break;
 		case OPT_JSON:
 			json = 1;

@@ -25,7 +25,10 @@ cli_help_lifecycle(FILE *f, const char *sub)
 "  devices whose certificate ends within lifecycle.renew_days (default: the warning + 7)\n"
 "  and are in no other task; a check of the monitored endpoints that are due. The renewal\n"
 "  task is run to its end (by the daemon if one runs, else here). Running it again renews\n"
-"  nothing twice. Exit 1 if a part failed or a device could not be renewed.\n", f);
+"  nothing twice. A certificate a renewal would not extend (it ends with the CA already)\n"
+"  is left alone and the CA gets one alarm (ca-limits-renewal). Issued certificates with\n"
+"  an owner (issue --owner) or --watch get expiry alarms. Exit 1 if a part failed or a\n"
+"  device could not be renewed.\n", f);
 }
 
 static int
@@ -104,6 +107,12 @@ lc_run(cli *c, int argc, char **argv)
 		    "alarms_raised", r.alarms_raised, "alarms_cleared", r.alarms_cleared);
 		vp_task t;
 
+		if (o != NULL && (json_object_set_new(o, "devices_blocked",
+		    json_integer(r.devices_blocked)) != 0 || json_object_set_new(o,
+		    "certificates_watched", json_integer(r.certs_watched)) != 0)) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (o != NULL && r.renewal_task != 0 && vp_task_get(s, r.renewal_task, &t, &e) ==
 		    VP_OK)
 			json_object_set_new(o, "renewal_state", json_string(t.state));

@@ -574,3 +574,15 @@ cli_cert_describe(X509 *x, FILE *out)
 	vp_x509_info_clear(&i);
 	return CLI_OK;
 }
+
+/* ---- issue 19, item 6: legacy PKCS#12 ---- */
+
+void
+cli_p12_legacy_warning(const char *path)
+{
+	fprintf(stderr, "warning: ");
+	cli_puts_safe(stderr, path);
+	fprintf(stderr, " is a legacy PKCS#12 (3DES, SHA-1 MAC, 2048 rounds) for Windows "
+	    "Server 2016 and Windows 10 before 1709: a copy of it lets anyone test passwords "
+	    "fast. Import it, then delete it.\n");
+}

@@ -21,6 +21,8 @@ cli_help_main(FILE *f)
 "  issue        issue a certificate from a CSR or with a key made here\n"
 "  cert list    list issued certificates\n"
 "  cert show    describe one issued certificate\n"
+"  cert renew   a new certificate with the same subject, names and profile as one issued\n"
+"  ca trust install|remove  the CA in this host's trust store (Debian)\n"
 "  audit verify check the audit log's hash chain\n"
 "  audit list   print the audit log\n"
 "  serve        the HTTPS REST API daemon\n"
@@ -82,8 +84,11 @@ cli_help_ca(FILE *f, const char *sub)
 		fputs(
 "vmspki ca export [--format pem|der|p7b] [--out F]\n"
 "  The public CA certificate (PEM and PKCS#7 with the chain above it) to F or stdout.\n"
-"vmspki ca export --with-key --out F.p12 --p12-passphrase-file F [--passphrase-file F]\n"
-"  The CA with its key as PKCS#12 (AES-256, PBKDF2), to move it to another server.\n", f);
+"vmspki ca export --with-key --out F.p12 --p12-passphrase-file F [--p12-legacy]\n"
+"                 [--passphrase-file F]\n"
+"  The CA with its key as PKCS#12 (AES-256, PBKDF2), to move it to another server.\n"
+"  --p12-legacy: 3DES and a SHA-1 MAC instead, for Windows Server 2016 and Windows 10\n"
+"  before 1709 (weak against password guessing: a warning says so).\n", f);
 }
 
 void
@@ -92,12 +97,17 @@ cli_help_issue(FILE *f)
 	fputs(
 "usage: vmspki issue --profile P (--csr FILE | --generate-key) [--cn X] [--dns NAME]...\n"
 "            [--ip ADDR]... [--email ADDR]... [--days N] [--out F] [--chain-out F]\n"
-"            [--key-out F] [--p12 F.p12 --p12-passphrase-file F] [--owner KIND:ID]\n"
-"            [--json] [--passphrase-file F]\n"
+"            [--key-out F] [--p12 F.p12 --p12-passphrase-file F [--p12-legacy]]\n"
+"            [--owner KIND:ID] [--watch] [--json] [--passphrase-file F]\n"
 "  Issues a certificate of profile P from a CSR (PEM or DER), or with an RSA 2048 key\n"
 "  made here (--generate-key, delivered as --p12 or as --key-out with --out). The\n"
 "  certificate goes to --out (PEM), --chain-out (PEM with the CA chain), or stdout; a\n"
 "  summary goes to stderr. Validity never passes the CA's own notAfter.\n"
+"  --owner KIND:ID (e.g. recording-server:rec1) or --watch: the nightly job raises an\n"
+"  alarm when the certificate is about to expire (lifecycle.warning_days) or expired,\n"
+"  until `vmspki cert renew' gives the owner a new one. --p12-legacy: the PKCS#12 in 3DES\n"
+"  with a SHA-1 MAC, for Windows Server 2016 and Windows 10 before 1709 (a warning says\n"
+"  why it is weaker).\n"
 "\n"
 "profiles:\n", f);
 	for (const vp_profile *p = vp_profile_all(); p->name != NULL; p++)
@@ -110,7 +120,7 @@ cli_help_cert(FILE *f, const char *sub)
 	int all = sub == NULL;
 
 	if (all)
-		fputs("usage: vmspki cert list|show ...\n\n", f);
+		fputs("usage: vmspki cert list|show|renew ...\n\n", f);
 	if (all || strcmp(sub, "list") == 0)
 		fputs(
 "vmspki cert list [--expiring-within DAYS] [--profile P] [--json]\n"
@@ -119,6 +129,16 @@ cli_help_cert(FILE *f, const char *sub)
 		fputs(
 "vmspki cert show SERIAL [--pem | --json]\n"
 "  One issued certificate (SERIAL in hex, as `cert list' prints it).\n", f);
+	if (all || strcmp(sub, "renew") == 0)
+		fputs(
+"vmspki cert renew SERIAL (--csr FILE | --generate-key) [--days N] [--out F]\n"
+"            [--chain-out F] [--key-out F] [--p12 F.p12 --p12-passphrase-file F\n"
+"            [--p12-legacy]] [--json] [--passphrase-file F]\n"
+"  A new certificate with the same profile, subject, names (DNS, IP, email) and owner as\n"
+"  SERIAL, for a new key (a CSR, whose own names are ignored, or one made here); the\n"
+"  validity is the profile's default unless --days. The old one stays valid until it\n"
+"  ends; its expiry alarms stop, the new one's are watched instead. Device and component\n"
+"  certificates are renewed by `https update' and `component renew', not here.\n", f);
 }
 
 void
@@ -147,13 +167,15 @@ cli_help(int argc, char **argv)
 		cli_help_main(stdout);
 		return CLI_OK;
 	}
-	if (strcmp(argv[0], "ca") == 0 && (sub == NULL || strcmp(sub, "init") == 0 ||
+	if (strcmp(argv[0], "ca") == 0 && sub != NULL && strcmp(sub, "trust") == 0)
+		cli_help_ca_trust(stdout);
+	else if (strcmp(argv[0], "ca") == 0 && (sub == NULL || strcmp(sub, "init") == 0 ||
 	    strcmp(sub, "import") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "export") == 0))
 		cli_help_ca(stdout, sub);
 	else if (strcmp(argv[0], "issue") == 0)
 		cli_help_issue(stdout);
 	else if (strcmp(argv[0], "cert") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||
-	    strcmp(sub, "show") == 0))
+	    strcmp(sub, "show") == 0 || strcmp(sub, "renew") == 0))
 		cli_help_cert(stdout, sub);
 	else if (strcmp(argv[0], "audit") == 0 && (sub == NULL || strcmp(sub, "verify") == 0 ||
 	    strcmp(sub, "list") == 0))

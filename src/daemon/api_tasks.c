@@ -1,7 +1,7 @@
 /* /api/v1/tasks: tasks over devices.
  *   GET  /api/v1/tasks                      every task
  *   POST /api/v1/tasks                      {"kind","devices":[ids] | "all":true, "cn",
- *                                            "https_only","concurrency"} -> 201 the task
+ *                                            "https_only","concurrency","days"} -> 201
  *   GET  /api/v1/tasks/{id}                 the task and a result per device
  *   POST /api/v1/tasks/{id}/cancel          stop it
  *   POST /api/v1/tasks/{id}/retry-failed    run its failed and cancelled devices again
@@ -55,6 +55,7 @@ run_create(vpd_job *j, vp_store *s)
 		.https_only = vpd_json_bool(j->in, "https_only"),
 		.concurrency = (int)vpd_json_int(j->in, "concurrency", 0),
 		.timeout_s = (int)vpd_json_int(j->in, "request_timeout", 0),
+		.days = (int)vpd_json_int(j->in, "days", 0),
 	};
 	vp_error e = { 0 };
 	int64_t *ids = NULL, id;
@@ -135,6 +136,7 @@ vpd_h_tasks(vpd_ctx *c)
 		{ "https_only", VPD_BOOL, 0, 0, 0, 0 },
 		{ "concurrency", VPD_INT, 0, 0, 1, VP_TASK_CONCURRENCY_MAX },
 		{ "request_timeout", VPD_INT, 0, 0, 1, 600 },
+		{ "days", VPD_INT, 0, 0, 1, 825 },     /* the library checks the window too */
 		{ NULL, 0, 0, 0, 0, 0 }
 	};
 	vpd_reqerr re;

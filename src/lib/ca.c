@@ -776,6 +776,19 @@ vp_ca_export_p12(const vp_ca *ca, const char *p12_pass, unsigned char **out, siz
 }
 
 vp_err
+vp_ca_export_p12_ex(const vp_ca *ca, const char *p12_pass, int flags, unsigned char **out,
+    size_t *len, vp_error *e)
+{
+	char cn[256];
+
+	if (ca->key == NULL)
+		return vp_error_set(e, VP_ERR_PASSPHRASE,
+		    "the CA key is needed to export it: give the CA passphrase");
+	vp_x509_name_cn(X509_get_subject_name(ca->cert), cn, sizeof(cn));
+	return vp_p12_build_ex(ca->key, ca->cert, ca->chain, cn, p12_pass, flags, out, len, e);
+}
+
+vp_err
 vp_json_ca(const vp_ca *ca, int64_t issued, json_t *o, vp_error *e)
 {
 	vp_err rc;

@@ -405,6 +405,19 @@ vp_component_renew_days(vp_store *s, int *days, vp_error *e)
 	vp_err rc;
 
 	*days = VP_COMPONENT_RENEW_DAYS;
+	/* The site setting (vmspki settings set component.renew_days) first; 0 follows the
+	 * lifecycle window. The bare store key older versions documented is still read. */
+	if (vp_setting_is_set(s, VP_COMPONENT_RENEW_SETTING)) {
+		int warn;
+
+		if ((rc = vp_setting_get_int(s, VP_COMPONENT_RENEW_SETTING, &d, e)) != VP_OK)
+			return rc;
+		if (d > 0) {
+			*days = (int)d;
+			return VP_OK;
+		}
+		return vp_lifecycle_windows(s, &warn, days, e);
+	}
 	rc = vp_store_kv_get(s, VP_COMPONENT_RENEW_KEY, &v, &len, e);
 	if (rc == VP_ERR_NOTFOUND) {
 		/* No component window of its own: the site's (lifecycle.renew_days). */
@@ -424,8 +437,9 @@ vp_component_renew_days(vp_store *s, int *days, vp_error *e)
 	}
 	free(v);
 	if (len == 0 || d < 1 || d > RENEW_DAYS_MAX)
-		return vp_error_set(e, VP_ERR_INVALID, "the setting %s must be a whole number of days "
-		    "from 1 to %d: correct it in the store", VP_COMPONENT_RENEW_KEY, RENEW_DAYS_MAX);
+		return vp_error_set(e, VP_ERR_INVALID, "the store key %s must be a whole number of "
+		    "days from 1 to %d: set the setting instead (vmspki settings set %s N)",
+		    VP_COMPONENT_RENEW_KEY, RENEW_DAYS_MAX, VP_COMPONENT_RENEW_SETTING);
 	*days = (int)d;
 	return VP_OK;
 }
@@ -497,7 +511,10 @@ cert_state(const vp_ca *ca, const char *datadir, const char *id, vp_component_ki
 		snprintf(c->reason, sizeof(c->reason), "expired");
 	} else if (now >= c->not_after - (int64_t)days * 86400) {
 		c->status = "Certificate about to expire";
-		snprintf(c->reason, sizeof(c->reason), "expires within %d days", days);
+		/* Not renewed when it already ends with the CA: a new one would end the same day,
+		 * and every run would make one (the CA's own alarm says what to do). */
+		if (c->not_after < vp_asn1_time_unix(X509_get0_notAfter(vp_ca_cert(ca))) - 86400)
+			snprintf(c->reason, sizeof(c->reason), "expires within %d days", days);
 	} else {
 		c->status = "OK";
 		if (k == VP_COMPONENT_SERVER && host != NULL) {

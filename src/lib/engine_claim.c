@@ -245,6 +245,15 @@ job_names(engine *g, job *j, vp_error *e)
 			return e->code;
 		mode = site;
 	}
+	if (j->task->t.days > 0) {
+		j->days = j->task->t.days;
+	} else {
+		long d = 0;
+
+		if (vp_setting_get_int(g->s, "device.days", &d, e) != VP_OK)
+			return e->code;
+		j->days = (int)d;
+	}
 	if (strcmp(mode, "fqdn") == 0 && j->dev.name[0] != '\0')
 		snprintf(j->cn, sizeof(j->cn), "%s", j->dev.name);
 	else

@@ -53,6 +53,7 @@ typedef struct job {
 	char *sans[3];
 	int nsans;
 	char pin[128];                /* our expired certificate's key, when it has expired */
+	int days;                     /* validity of its certificate: the task's, else device.days */
 
 	enum step step;
 	int sub;                      /* which operation of the step */

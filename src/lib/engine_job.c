@@ -460,6 +460,7 @@ sign_csr(engine *g, job *j)
 	w->ir.nip = nip;
 	w->ir.dns = w->dns;
 	w->ir.ndns = ndns;
+	w->ir.days = j->days;
 	w->ir.owner_kind = "device";
 	snprintf(w->owner, sizeof(w->owner), "%" PRId64, j->dev_id);
 	w->ir.owner_id = w->owner;
@@ -468,6 +469,12 @@ sign_csr(engine *g, job *j)
 		signing_free(g, w);
 		goto out;
 	}
+	/* No certificate past the CA's end: a validity that would pass it is clamped to it, as
+	 * the profile's default is (an explicit --days is refused by `vmspki issue`, but a task
+	 * over many cameras would fail every one of them). */
+	if (w->ir.days > 0 && (int64_t)time(NULL) + (int64_t)w->ir.days * 86400 >
+	    vp_asn1_time_unix(X509_get0_notAfter(vp_ca_cert(w->ca))))
+		w->ir.days = 0;
 	j->signing = w;
 	if (g->signer == NULL || vp_offload_submit(g->signer, signing_run, w, &e) != VP_OK) {
 		signing_run(w);               /* no worker: here, as before */

@@ -1,6 +1,7 @@
 /* Issuing certificates: a CSR is checked (format, self-signature, key strength) or a key is
  * generated here; the certificate is built from a profile (names, validity clamped to the CA,
  * extensions), signed by the CA and recorded with its audit row in one transaction. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
@@ -562,5 +563,120 @@ vp_issue_record(vp_store *s, vp_issued *const *certs, size_t n, const char *acto
 	}
 	if ((rc = vp_store_commit(s, e)) != VP_OK)
 		vp_store_rollback(s);
+	return rc;
+}
+
+/* ---- issue 19, item 4: a new certificate like an issued one (cert renew) ---- */
+
+void
+vp_issue_renewal_clear(vp_issue_renewal *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->ndns; i++)
+		free(r->dns[i]);
+	for (i = 0; i < r->nip; i++)
+		free(r->ip[i]);
+	for (i = 0; i < r->nemail; i++)
+		free(r->email[i]);
+	free(r->dns);
+	free(r->ip);
+	free(r->email);
+	free(r->cn);
+	free(r->owner_kind);
+	free(r->owner_id);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Appends a copy of the n bytes at v to the list. */
+static vp_err
+renewal_push(char ***list, size_t *n, const char *v, size_t len, vp_error *e)
+{
+	char **grown, *copy;
+
+	if ((copy = malloc(len + 1)) == NULL ||
+	    (grown = realloc(*list, (*n + 1) * sizeof(**list))) == NULL) {
+		free(copy);
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	}
+	memcpy(copy, v, len);
+	copy[len] = '\0';
+	grown[(*n)++] = copy;
+	*list = grown;
+	return VP_OK;
+}
+
+vp_err
+vp_issue_renewal_from(const vp_cert_rec *old, vp_issue_renewal *out, vp_error *e)
+{
+	GENERAL_NAMES *gens = NULL;
+	X509 *x = NULL;
+	BIO *b = NULL;
+	char cn[256], ip[INET6_ADDRSTRLEN];
+	vp_err rc = VP_OK;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	if (old->owner_kind != NULL && (strcmp(old->owner_kind, "device") == 0 ||
+	    strcmp(old->owner_kind, "component") == 0 || strcmp(old->owner_kind, "server") == 0))
+		return vp_error_set(e, VP_ERR_INVALID, "certificate %s belongs to a %s: vmspki "
+		    "renews it itself (%s)", old->serial, old->owner_kind,
+		    strcmp(old->owner_kind, "device") == 0 ? "vmspki https update" :
+		    strcmp(old->owner_kind, "component") == 0 ? "vmspki component renew" :
+		    "vmspki server-cert renew");
+	if (strcmp(old->status, "revoked") == 0)
+		return vp_error_set(e, VP_ERR_INVALID, "certificate %s is revoked: issue a new one "
+		    "(vmspki issue) rather than renew it", old->serial);
+	if (old->pem == NULL || (b = BIO_new_mem_buf(old->pem, -1)) == NULL ||
+	    (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL) {
+		ERR_clear_error();
+		rc = vp_error_set(e, VP_ERR_INVALID, "certificate %s in the store does not parse: "
+		    "the store is damaged", old->serial);
+		goto out;
+	}
+	snprintf(out->profile, sizeof(out->profile), "%s", old->profile);
+	vp_x509_name_cn(X509_get_subject_name(x), cn, sizeof(cn));
+	if ((cn[0] != '\0' && (out->cn = vp_strdup(cn)) == NULL) ||
+	    (out->owner_kind = vp_strdup(old->owner_kind != NULL ? old->owner_kind : "")) == NULL ||
+	    (out->owner_id = vp_strdup(old->owner_id != NULL ? old->owner_id : "")) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; i < sk_GENERAL_NAME_num(gens) && rc == VP_OK; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const ASN1_STRING *v;
+
+		switch (g->type) {
+		case GEN_DNS:
+			v = g->d.dNSName;
+			rc = renewal_push(&out->dns, &out->ndns, (const char *)ASN1_STRING_get0_data(v),
+			    (size_t)ASN1_STRING_length(v), e);
+			break;
+		case GEN_EMAIL:
+			v = g->d.rfc822Name;
+			rc = renewal_push(&out->email, &out->nemail,
+			    (const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v), e);
+			break;
+		case GEN_IPADD:
+			v = g->d.iPAddress;
+			if (inet_ntop(ASN1_STRING_length(v) == 4 ? AF_INET : AF_INET6,
+			    ASN1_STRING_get0_data(v), ip, sizeof(ip)) == NULL ||
+			    (ASN1_STRING_length(v) != 4 && ASN1_STRING_length(v) != 16))
+				break;        /* not an address we issue: not copied */
+			rc = renewal_push(&out->ip, &out->nip, ip, strlen(ip), e);
+			break;
+		default:
+			break;
+		}
+	}
+out:
+	if (rc != VP_OK)
+		vp_issue_renewal_clear(out);
+	GENERAL_NAMES_free(gens);
+	X509_free(x);
+	BIO_free(b);
 	return rc;
 }

@@ -207,6 +207,19 @@ vp_err
 vp_p12_build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain, const char *name,
     const char *pass, unsigned char **out, size_t *len, vp_error *e)
 {
+	return vp_p12_build_ex(key, cert, chain, name, pass, 0, out, len, e);
+}
+
+vp_err
+vp_p12_build_ex(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain, const char *name,
+    const char *pass, int flags, unsigned char **out, size_t *len, vp_error *e)
+{
+	/* Legacy: what Windows before 10 1709 / Server 2019 imports, and `openssl pkcs12
+	 * -legacy` reads: both bags pbeWithSHA1And3-KeyTripleDES-CBC, a SHA-1 MAC, 2048 rounds
+	 * (OpenSSL's own legacy defaults, but 3DES for the certificates too instead of RC2-40). */
+	int legacy = (flags & VP_P12_LEGACY) != 0;
+	int nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
+	int iter = legacy ? 2048 : VP_KDF_ITER;
 	PKCS12 *p12 = NULL;
 	EVP_MD *sha256 = NULL;
 	unsigned char *der = NULL;
@@ -219,12 +232,12 @@ vp_p12_build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain, const char *name,
 	/* Both bags AES-256-CBC with PBKDF2 at the strong count, and the MAC too: a weaker part
 	 * would let an attacker test guesses of the password cheaply. mac_iter -1: no MAC yet. */
 	if ((p12 = PKCS12_create_ex((char *)pass, (char *)name, key, cert, chain,
-	    NID_aes_256_cbc, NID_aes_256_cbc, VP_KDF_ITER, -1, 0, NULL, NULL)) == NULL) {
+	    nid, nid, iter, -1, 0, NULL, NULL)) == NULL) {
 		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot build the PKCS#12 file");
 		goto out;
 	}
-	if ((sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
-	    !PKCS12_set_mac(p12, pass, -1, NULL, 0, VP_KDF_ITER, sha256)) {
+	if ((sha256 = EVP_MD_fetch(NULL, legacy ? "SHA1" : "SHA256", NULL)) == NULL ||
+	    !PKCS12_set_mac(p12, pass, -1, NULL, 0, iter, sha256)) {
 		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot protect the PKCS#12 file with a MAC");
 		goto out;
 	}
@@ -311,6 +324,13 @@ vp_err
 vp_issued_p12(const vp_issued *is, const vp_ca *ca, const char *pass, unsigned char **out,
     size_t *len, vp_error *e)
 {
+	return vp_issued_p12_ex(is, ca, pass, 0, out, len, e);
+}
+
+vp_err
+vp_issued_p12_ex(const vp_issued *is, const vp_ca *ca, const char *pass, int flags,
+    unsigned char **out, size_t *len, vp_error *e)
+{
 	STACK_OF(X509) *chain = vp_ca_chain_full(ca);
 	char cn[256];
 	vp_err rc;
@@ -320,7 +340,8 @@ vp_issued_p12(const vp_issued *is, const vp_ca *ca, const char *pass, unsigned c
 	if (chain == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	vp_x509_name_cn(X509_get_subject_name(is->cert), cn, sizeof(cn));   /* friendly name */
-	rc = vp_p12_build(is->key, is->cert, chain, cn[0] != '\0' ? cn : NULL, pass, out, len, e);
+	rc = vp_p12_build_ex(is->key, is->cert, chain, cn[0] != '\0' ? cn : NULL, pass, flags,
+	    out, len, e);
 	sk_X509_free(chain);   /* the certificates are the CA's */
 	return rc;
 }

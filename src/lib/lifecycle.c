@@ -209,6 +209,15 @@ struct due {
 };
 
 static int
+count_device(int64_t id, int busy, void *arg)
+{
+	(void)id;
+	(void)busy;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
 due_device(int64_t id, int busy, void *arg)
 {
 	struct due *d = arg;
@@ -222,22 +231,36 @@ due_device(int64_t id, int busy, void *arg)
 }
 
 /* One https-update task over the devices whose certificate of ours is within the renewal
- * window and that no task holds. Selection and creation are one transaction. */
+ * window and that no task holds. Selection and creation are one transaction. A certificate
+ * that a renewal would not extend (the CA ends within a day of it: a new one is clamped to the
+ * CA's end) is left as it is, or every run would re-key the camera: the CA gets one alarm. */
 static void
 devices_part(run *c)
 {
 	struct due d = { c, VP_IDS_INIT };
 	vp_error e = { 0 };
 	vp_task_opts o = { .kind = VP_TASK_HTTPS_UPDATE };
-	int64_t id = 0;
+	int64_t id = 0, window = c->now + (int64_t)c->r->renew_days * 86400, before = window;
+	int64_t ca_end = vp_asn1_time_unix(X509_get0_notAfter(vp_ca_cert(c->ca))), new_end;
+	long days = 365;
+	int all = 0;
 	vp_err rc;
 
+	if (vp_setting_get_int(c->s, "device.days", &days, &e) != VP_OK)
+		rlog(c, "cannot read device.days (%s): renewals are taken as 365 days", e.msg);
+	new_end = c->now + (int64_t)days * 86400;
+	if (new_end > ca_end)
+		new_end = ca_end;
+	if (before > new_end - 86400)
+		before = new_end - 86400;
 	if (vp_store_begin(c->s, &e) != VP_OK) {
 		rlog(c, "cannot look for devices to renew: %s", e.msg);
 		return;
 	}
-	if ((rc = vp_store_device_to_renew(c->s, c->now + (int64_t)c->r->renew_days * 86400,
-	    due_device, &d, &e)) != VP_OK) {
+	if (before < window && (rc = vp_store_device_to_renew(c->s, window, count_device, &all,
+	    &e)) != VP_OK)
+		goto fail;
+	if ((rc = vp_store_device_to_renew(c->s, before, due_device, &d, &e)) != VP_OK) {
 		if (rc == VP_ERR_NOMEM)
 			vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
 		goto fail;
@@ -247,6 +270,23 @@ devices_part(run *c)
 		goto fail;
 	if (vp_store_commit(c->s, &e) != VP_OK)
 		goto fail;
+	c->r->devices_blocked = all > c->r->devices_due ? all - c->r->devices_due : 0;
+	if (c->r->devices_blocked > 0) {
+		char msg[600], when[32];
+
+		vp_time_iso(ca_end, when, sizeof(when));
+		snprintf(msg, sizeof(msg), "%d device certificate%s due for renewal cannot be "
+		    "extended: the CA ends on %s, and a renewed certificate would end then too; "
+		    "renew or replace the CA (vmspki ca init --replace), then the devices get "
+		    "certificates from it", c->r->devices_blocked, c->r->devices_blocked == 1 ?
+		    " is" : "s are", when);
+		raise_alarm(c, VP_ALARM_CA_LIMITS_RENEWAL, "ca", VP_SEV_CRITICAL, msg);
+		rlog(c, "%d device%s not renewed: a renewal would not extend %s (the CA ends %s)",
+		    c->r->devices_blocked, c->r->devices_blocked == 1 ? "" : "s",
+		    c->r->devices_blocked == 1 ? "it" : "them", when);
+	} else {
+		clear_alarm(c, VP_ALARM_CA_LIMITS_RENEWAL, "ca");
+	}
 	if (d.ids.n > 0) {
 		c->r->renewal_task = id;
 		rlog(c, "task %" PRId64 ": renewing the certificates of %zu device%s (within %d days "
@@ -298,6 +338,112 @@ fail:
 	rlog(c, "cannot make the device check task: %s", e.msg);
 }
 
+/* ---- issue 19, item 4: certificates issued to holders vmspki does not renew itself ---- */
+
+/* The newest certificate of each owner: renewing one (cert renew keeps the owner) moves the
+ * owner's alarm to the new certificate. */
+struct owned {
+	char *key;                /* "KIND:ID" */
+	char serial[64];
+	char *subject;
+	int64_t not_after;
+};
+
+struct owned_list {
+	struct owned *v;
+	size_t n, cap;
+	int nomem;
+};
+
+static int
+owned_row(const vp_cert_rec *r, void *arg)
+{
+	struct owned_list *l = arg;
+	const char *k = r->owner_kind != NULL ? r->owner_kind : "";
+	size_t klen;
+	char *key;
+
+	/* Devices, components and the API certificate have their own alarms and renewals. */
+	if (k[0] == '\0' || strcmp(k, "device") == 0 || strcmp(k, "component") == 0 ||
+	    strcmp(k, "server") == 0 || strcmp(r->status, "revoked") == 0)
+		return 0;
+	klen = strlen(k) + 1 + strlen(r->owner_id != NULL ? r->owner_id : "") + 1;
+	if ((key = malloc(klen)) == NULL)
+		goto nomem;
+	snprintf(key, klen, "%s:%s", k, r->owner_id != NULL ? r->owner_id : "");
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].key, key) == 0) {
+			free(key);
+			if (r->not_after > l->v[i].not_after) {
+				char *subj = vp_strdup(r->subject != NULL ? r->subject : "");
+
+				if (subj == NULL)
+					goto nomem;
+				free(l->v[i].subject);
+				l->v[i].subject = subj;
+				l->v[i].not_after = r->not_after;
+				snprintf(l->v[i].serial, sizeof(l->v[i].serial), "%s", r->serial);
+			}
+			return 0;
+		}
+	if (l->n == l->cap) {
+		size_t cap = l->cap > 0 ? l->cap * 2 : 16;
+		struct owned *v = cap < SIZE_MAX / sizeof(*v) ? realloc(l->v, cap * sizeof(*v)) :
+		    NULL;
+
+		if (v == NULL) {
+			free(key);
+			goto nomem;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].key = key;
+	l->v[l->n].subject = vp_strdup(r->subject != NULL ? r->subject : "");
+	l->v[l->n].not_after = r->not_after;
+	snprintf(l->v[l->n].serial, sizeof(l->v[l->n].serial), "%s", r->serial);
+	if (l->v[l->n].subject == NULL) {
+		free(key);
+		goto nomem;
+	}
+	l->n++;
+	return 0;
+nomem:
+	l->nomem = 1;
+	return 1;
+}
+
+static void
+issued_part(run *c)
+{
+	struct owned_list l = { NULL, 0, 0, 0 };
+	vp_cert_filter f = { 0 };
+	vp_error e = { 0 };
+	char subject[600], what[900];
+	size_t i;
+
+	if (vp_store_cert_list(c->s, &f, owned_row, &l, &e) != VP_OK || l.nomem) {
+		rlog(c, "cannot look at the issued certificates: %s", l.nomem ? "out of memory" :
+		    e.msg);
+		goto out;
+	}
+	for (i = 0; i < l.n; i++) {
+		snprintf(subject, sizeof(subject), "cert:%.500s", l.v[i].key);
+		snprintf(what, sizeof(what), "the certificate of %.300s (%.300s, serial %s; "
+		    "vmspki cert renew %s makes its successor)", l.v[i].key, l.v[i].subject,
+		    l.v[i].serial, l.v[i].serial);
+		expiry_alarms(c, VP_ALARM_CERT_EXPIRING, VP_ALARM_CERT_EXPIRED, subject, what,
+		    l.v[i].not_after);
+	}
+	c->r->certs_watched = (int)l.n;
+out:
+	for (i = 0; i < l.n; i++) {
+		free(l.v[i].key);
+		free(l.v[i].subject);
+	}
+	free(l.v);
+}
+
 static void
 endpoints_part(run *c)
 {
@@ -327,9 +473,24 @@ vp_lifecycle_run(vp_store *s, const vp_ca *ca, const char *datadir, int64_t now,
 	memset(r, 0, sizeof(*r));
 	if ((rc = vp_lifecycle_windows(s, &r->warn_days, &r->renew_days, e)) != VP_OK)
 		return rc;
+	{
+		/* Settings stored before they were checked against each other: a window as long
+		 * as the validity would renew every camera every night. */
+		long days = 365;
+
+		if (vp_setting_get_int(s, "device.days", &days, e) != VP_OK)
+			return e->code;
+		if (r->renew_days >= days) {
+			rlog(&c, "the renewal window (%d days) is not below device.days (%ld): "
+			    "renewing at %ld days instead; correct the settings (vmspki settings)",
+			    r->renew_days, days, days / 2);
+			r->renew_days = (int)(days / 2);
+		}
+	}
 	ca_part(&c);
 	server_part(&c);
 	components_part(&c);
+	issued_part(&c);
 	devices_part(&c);
 	check_part(&c);
 	endpoints_part(&c);

@@ -98,7 +98,10 @@ vp_servercert_status_get(const vp_ca *ca, const char *datadir, vp_servercert_sta
 	else if (!st->from_current_ca)
 		snprintf(st->reason, sizeof(st->reason),
 		    "the server certificate was not issued by the current CA");
-	else if ((int64_t)now >= st->renew_after)
+	/* One that already ends with the CA would come back with the same end: renewing it
+	 * every night changes nothing (the CA's own alarm says what to do). */
+	else if ((int64_t)now >= st->renew_after && st->not_after <
+	    vp_asn1_time_unix(X509_get0_notAfter(vp_ca_cert(ca))) - 86400)
 		snprintf(st->reason, sizeof(st->reason),
 		    "less than a third of the server certificate's life is left");
 	else if (!st->covers_host)

@@ -74,6 +74,9 @@ bad:
 static const vp_setting_def defs[] = {
 	{ "device.cn", "ip", "the CN of device certificates: ip (the address) or fqdn (the "
 	    "device's name); a device's own setting and a task's --cn come first", check_cn, 0, 0 },
+	{ "device.days", "365", "days a device certificate is valid (1..825, the profile's "
+	    "maximum); a task's --days comes first; more than the renewal window", check_int,
+	    1, 825 },
 	{ "task.concurrency", "50", "devices one task works on at once (1..1000), unless the "
 	    "task says", check_int, 1, 1000 },
 	{ "engine.max_devices", "100", "devices the task engine works on at once over all tasks "
@@ -82,6 +85,9 @@ static const vp_setting_def defs[] = {
 	    "\"about to expire\" and its alarm is raised (1..365)", check_int, 1, 365 },
 	{ "lifecycle.renew_days", "0", "days before a certificate ends when vmspki renews it "
 	    "(0: the warning plus 7, the ADM rule; 1..400)", check_int, 0, 400 },
+	{ "component.renew_days", "0", "days before a component certificate ends when vmspki "
+	    "renews it (0: the lifecycle window, lifecycle.renew_days; 1..3000)", check_int, 0,
+	    3000 },
 	{ "lifecycle.time", "02:00", "when the nightly job runs (HH:MM, local time)",
 	    check_time, 0, 0 },
 	{ "alarm.webhook", "", "URL that gets each alarm raised or cleared as a JSON POST "
@@ -175,6 +181,37 @@ vp_setting_is_set(vp_store *s, const char *name)
 	return 1;
 }
 
+/* The lifecycle windows and the device validity checked together, with name taking value
+ * (NULL: its default): a certificate must not be "about to expire" or due for renewal as soon
+ * as it is made, or the nightly job would renew every camera every night. */
+static vp_err
+check_windows(vp_store *s, const char *name, const char *value, vp_error *e)
+{
+	static const char *const names[3] = { "device.days", "lifecycle.warning_days",
+	    "lifecycle.renew_days" };
+	long v[3];
+	long renew;
+
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(name, names[i]) == 0)
+			v[i] = strtol(value != NULL ? value : vp_setting_find(name)->dflt, NULL, 10);
+		else if (vp_setting_get_int(s, names[i], &v[i], e) != VP_OK)
+			return e->code;
+	}
+	renew = v[2] > 0 ? v[2] : v[1] + 7;
+	if (v[1] >= v[0])
+		return vp_error_set(e, VP_ERR_INVALID, "lifecycle.warning_days (%ld) must be below "
+		    "device.days (%ld): device certificates would show as about to expire as soon "
+		    "as they are made; lower the warning or raise device.days", v[1], v[0]);
+	if (renew >= v[0])
+		return vp_error_set(e, VP_ERR_INVALID, "the renewal window (%ld days: %s) must be "
+		    "below device.days (%ld): device certificates would be renewed every night; "
+		    "lower lifecycle.%s or raise device.days", renew, v[2] > 0 ?
+		    "lifecycle.renew_days" : "lifecycle.warning_days plus 7", v[0], v[2] > 0 ?
+		    "renew_days" : "warning_days");
+	return VP_OK;
+}
+
 vp_err
 vp_setting_set(vp_store *s, const char *name, const char *value, const char *actor,
     vp_error *e)
@@ -186,6 +223,9 @@ vp_setting_set(vp_store *s, const char *name, const char *value, const char *act
 	if (d == NULL)
 		return unknown(name, e);
 	if (value != NULL && (rc = d->check(d, value, e)) != VP_OK)
+		return rc;
+	if ((strcmp(name, "device.days") == 0 || strncmp(name, "lifecycle.", 10) == 0) &&
+	    strcmp(name, "lifecycle.time") != 0 && (rc = check_windows(s, name, value, e)) != VP_OK)
 		return rc;
 	snprintf(key, sizeof(key), KEY_PREFIX "%s", name);
 	if (d->check == check_url && value != NULL && value[0] != '\0') {

@@ -44,6 +44,11 @@ vp_store_task_insert(vp_store *s, const vp_task *t, int64_t *id, vp_error *e)
 	}
 	o = json_pack("{s:s,s:b,s:i}", "cn", t->cn_mode, "https_only", t->https_only != 0,
 	    "timeout_s", t->timeout_s);
+	/* "days" only when the task names it: older readers see the options they know. */
+	if (o != NULL && t->days > 0 && json_object_set_new(o, "days", json_integer(t->days)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (o == NULL || (opts = json_dumps(o, JSON_COMPACT)) == NULL) {
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -61,7 +66,7 @@ out:
 }
 
 /* A row of TASK_SELECT into *t; the options column is JSON ({"cn", "https_only",
- * "timeout_s"}). */
+ * "timeout_s", "days"}). */
 static void
 task_read(sqlite3_stmt *st, vp_task *t)
 {
@@ -76,6 +81,7 @@ task_read(sqlite3_stmt *st, vp_task *t)
 	snprintf(t->cn_mode, sizeof(t->cn_mode), "%s", cn != NULL ? cn : "");
 	t->https_only = o != NULL && json_is_true(json_object_get(o, "https_only"));
 	t->timeout_s = o != NULL ? (int)json_integer_value(json_object_get(o, "timeout_s")) : 0;
+	t->days = o != NULL ? (int)json_integer_value(json_object_get(o, "days")) : 0;
 	json_decref(o);
 	t->concurrency = sqlite3_column_int(st, 4);
 	t->cancel = sqlite3_column_int(st, 5);

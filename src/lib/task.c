@@ -8,6 +8,7 @@
 
 #include "device_internal.h"
 #include "internal.h"
+#include "vmspki/profile.h"
 #include "vmspki/render_json.h"
 #include "vmspki/settings.h"
 #include "vmspki/task.h"
@@ -54,6 +55,29 @@ audit_commit(vp_store *s, const char *actor, const char *action, const char *det
 	return vp_store_commit(s, e);
 }
 
+/* A task's own validity for its device certificates: within the device-https profile's
+ * maximum, and longer than the renewal window (else the nightly job would renew them as soon
+ * as they are made). */
+static vp_err
+check_days(vp_store *s, int days, vp_error *e)
+{
+	const vp_profile *p = vp_profile_find("device-https", e);
+	int warn = 0, renew = 0;
+
+	if (p == NULL)
+		return e->code;
+	if (days < 1 || days > p->max_days)
+		return vp_error_set(e, VP_ERR_INVALID, "a device certificate is valid 1 to %d days "
+		    "(the %s profile's maximum), not %d", p->max_days, p->name, days);
+	if (vp_lifecycle_windows(s, &warn, &renew, e) != VP_OK)
+		return e->code;
+	if (days <= renew || days <= warn)
+		return vp_error_set(e, VP_ERR_INVALID, "certificates valid %d days would be due "
+		    "for renewal as soon as made (lifecycle.warning_days %d, renewal %d days "
+		    "before the end): give more days or lower those settings", days, warn, renew);
+	return VP_OK;
+}
+
 vp_err
 vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n, int all,
     const char *actor, int64_t *id, vp_error *e)
@@ -93,7 +117,10 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 	if (o->timeout_s < 0 || o->timeout_s > 600)
 		return vp_error_set(e, VP_ERR_INVALID, "the request timeout is 1 to 600 seconds, "
 		    "not %d", o->timeout_s);
+	if (o->days != 0 && (rc = check_days(s, o->days, e)) != VP_OK)
+		return rc;
 	memset(&t, 0, sizeof(t));
+	t.days = o->days;
 	snprintf(t.kind, sizeof(t.kind), "%s", o->kind);
 	snprintf(t.cn_mode, sizeof(t.cn_mode), "%s", o->cn_mode != NULL ? o->cn_mode : "");
 	t.https_only = o->https_only != 0;
@@ -294,6 +321,11 @@ vp_json_task(const vp_task *t)
 	    "running", (json_int_t)t->running, "finished", (json_int_t)t->finished, "failed",
 	    (json_int_t)t->failed, "cancelled", (json_int_t)t->cancelled);
 
+	if (o != NULL && t->days > 0 && json_object_set_new(o, "days", json_integer(t->days)) !=
+	    0) {
+		json_decref(o);
+		return NULL;
+	}
 	if (o != NULL && strcmp(t->kind, VP_TASK_CA_REPLACE) == 0 &&
 	    json_object_set_new(o, "phase", json_string(t->phase == VP_TASK_PHASE_LOCAL ?
 	    "components" : t->phase == VP_TASK_PHASE_DEVICES ? "devices" : "done")) != 0) {
