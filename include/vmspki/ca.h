@@ -130,4 +130,17 @@ vp_err vp_p12_pass_check(const char *pass, const char *what, vp_error *e);
 vp_err vp_p12_parse(const unsigned char *der, size_t len, const char *pass, EVP_PKEY **key,
     X509 **cert, STACK_OF(X509) **chain, vp_error *e);
 
+/* ---- CA renewal (issue 19, item 5) ---- */
+/* Renews the site's root CA: a new self-signed certificate with the same key, subject and
+ * extensions (so the same subject key identifier), a new serial, valid from now for days
+ * (0: 3652), which must end after the current one. passphrase opens the CA key (it signs);
+ * the stored key is not touched. In one transaction (one audit row "ca.renew") the renewed
+ * certificate becomes the CA's, the old one is kept as "previous" (as in a replacement:
+ * still in certs/ca.cert.pem) and a task (VP_TASK_CA_RENEW) is made over every device with a
+ * certificate of ours and every component; *task gets its id. Refused (nothing changed) for an
+ * intermediate CA, during a replacement or renewal, or with a validity that would not extend
+ * the CA. */
+vp_err vp_ca_renew(vp_store *s, const char *datadir, int days, const char *passphrase,
+    const char *actor, int64_t *task, vp_error *e);
+
 #endif

@@ -184,4 +184,8 @@ int cli_json_print(json_t *v);
 typedef vp_err (*cli_list_fetch)(vp_store *s, void *arg, json_t *array, vp_error *e);
 int cli_list_json(vp_store *s, cli_list_fetch fetch, void *arg);
 
+/* ---- CA renewal (issue 19, item 5): cmd_ca_renew.c ---- */
+int cli_ca_renew(cli *c, int argc, char **argv);
+void cli_help_ca_renew(FILE *f);
+
 #endif

@@ -18,6 +18,7 @@ cli_help_main(FILE *f)
 "  ca import    import a CA (root or intermediate) from PKCS#12\n"
 "  ca show      describe the CA\n"
 "  ca export    the CA certificate (PEM, DER, PKCS#7), or the CA with its key (PKCS#12)\n"
+"  ca renew     renew the root CA (same key and subject) and give it to the cameras\n"
 "  issue        issue a certificate from a CSR or with a key made here\n"
 "  cert list    list issued certificates\n"
 "  cert show    describe one issued certificate\n"
@@ -150,6 +151,8 @@ cli_help(int argc, char **argv)
 	if (strcmp(argv[0], "ca") == 0 && (sub == NULL || strcmp(sub, "init") == 0 ||
 	    strcmp(sub, "import") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "export") == 0))
 		cli_help_ca(stdout, sub);
+	else if (strcmp(argv[0], "ca") == 0 && sub != NULL && strcmp(sub, "renew") == 0)
+		cli_help_ca_renew(stdout);
 	else if (strcmp(argv[0], "issue") == 0)
 		cli_help_issue(stdout);
 	else if (strcmp(argv[0], "cert") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||
