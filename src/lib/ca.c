@@ -921,8 +921,11 @@ vp_ca_renew(vp_store *s, const char *datadir, int days, const char *passphrase,
 		*task = 0;
 		goto fail;
 	}
+	/* The certificates issued so far are the renewed CA's as much as the old one's: the
+	 * same key signed them (cert list, ca show and the daemon's admin check go by it). */
 	if ((rc = keep_previous(s, e)) != VP_OK ||
 	    (rc = vp_store_kv_put(s, KV_CERT, pem, n, e)) != VP_OK ||
+	    (rc = vp_store_cert_move_issuer(s, cur->fingerprint, rec.fingerprint, e)) != VP_OK ||
 	    (rc = vp_task_create_ca_renew(s, actor, task, e)) != VP_OK)
 		goto fail;
 	snprintf(tid, sizeof(tid), "%" PRId64, *task);
