@@ -145,4 +145,8 @@ vp_err vp_task_create_ca_renew(vp_store *s, const char *actor, int64_t *id, vp_e
 /* Is kind one of the CA's own tasks (a replacement or a renewal, with phases and items)? */
 int vp_task_kind_is_ca(const char *kind);
 
+/* ---- device discovery (issue 19, item 8; discover.h) ---- */
+#define VP_TASK_DEVICE_DISCOVER "device-discover"   /* a discovery's record: finished when
+                                                     * made, one item per device found */
+
 #endif

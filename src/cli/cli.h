@@ -188,4 +188,8 @@ int cli_list_json(vp_store *s, cli_list_fetch fetch, void *arg);
 int cli_ca_renew(cli *c, int argc, char **argv);
 void cli_help_ca_renew(FILE *f);
 
+/* ---- device discovery (issue 19, item 8): cmd_discover.c ---- */
+int cli_device_discover(cli *c, int argc, char **argv);
+void cli_help_device_discover(FILE *f);
+
 #endif

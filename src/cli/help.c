@@ -29,6 +29,7 @@ cli_help_main(FILE *f)
 "  server-cert renew|import|show  the daemon's HTTPS certificate\n"
 "  component add|list|renew|remove|nats-config  internal components' mTLS certificates\n"
 "  device add|import|list|show|remove  the camera inventory\n"
+"  device discover   find the cameras of an address range (a task; --add adds them)\n"
 "  https enable|update  put certificates on cameras and turn HTTPS on (a task)\n"
 "  task list|show|wait|cancel|retry-failed  tasks over devices and their results\n"
 "  alarm list|ack   the alarms raised (expiry, failed renewals) and their acknowledgement\n"
@@ -153,6 +154,8 @@ cli_help(int argc, char **argv)
 		cli_help_ca(stdout, sub);
 	else if (strcmp(argv[0], "ca") == 0 && sub != NULL && strcmp(sub, "renew") == 0)
 		cli_help_ca_renew(stdout);
+	else if (strcmp(argv[0], "device") == 0 && sub != NULL && strcmp(sub, "discover") == 0)
+		cli_help_device_discover(stdout);
 	else if (strcmp(argv[0], "issue") == 0)
 		cli_help_issue(stdout);
 	else if (strcmp(argv[0], "cert") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||
