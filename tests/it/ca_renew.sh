@@ -6,8 +6,10 @@
 # server, and no longer the old one; each component keeps its certificate and key and its
 # files carry the renewed CA; the old CA certificate is trusted until the task ends, then
 # retired; the key row in the store is untouched (still encrypted); the audit log says it.
-# Refusals change nothing: a validity that would not extend the CA, a wrong passphrase, an
-# intermediate CA, a renewal during a renewal.
+# A camera that refuses the renewed CA fails the task and keeps serving its certificate, the old
+# CA certificate staying trusted, until `task retry-failed` finishes the job. Refusals change
+# nothing: a validity that would not extend the CA, a wrong passphrase, an intermediate CA, a
+# renewal during a renewal.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/camsim.bash"
 it_init jq curl
@@ -94,13 +96,32 @@ assert_unchanged "$T/snap0" "$D" "... and none of them changed anything"
 
 # ---------------------------------------------------------------- the renewal
 : >"$RELOADS"
+# Camera 2 refuses to add a CA: the task fails there, the old CA stays trusted.
+ctl POST "/control/devices/$NET.2/faults" '{"kind":"500","op":"ca_add"}' >/dev/null
 vp "$D" ca renew --days 3650 --wait
-assert_rc 0 "ca renew --days 3650 --wait (the command runs the task)"
+assert_rc 1 "ca renew --days 3650 --wait: exit 1, a camera refused the renewed CA"
 TASK=$(task_id_of "$VP_OUT")
 check "it prints \"task N:\" ($TASK)" test -n "$TASK"
 TASK=${TASK:-0}
 first_cert "$D/certs/ca.chain.pem" "$T/new.pem"
 NEWFP=$(fp "$T/new.pem")
+task_json "$TASK"
+is "$(jq -r .state "$T/task.json")" "Failed" "the task is Failed"
+is "$(result 2 status)/$(result 2 step)" "Failed/install-ca" "camera 2 failed at install-ca"
+is "$(item "old CA" status)" "Pending" "the old CA certificate is not retired (Pending)"
+is "$(fps_of "$D/certs/ca.cert.pem")" "$NEWFP $OLDFP" "ca.cert.pem holds the renewed CA, then the old one"
+is "$(served_fp $NET.2 $SP)" "$SERVED_2" "camera 2 still serves its certificate"
+check "... which verifies against the renewed CA alone" tls_ok $NET.2 $SP "$T/new.pem"
+check "... and against the old CA alone" tls_ok $NET.2 $SP "$T/old.pem"
+is "$(dev_state $NET.2 "[.ca_certificates[]? | select(.fingerprint == \"$OLDFP\")] | length")" 1 \
+    "camera 2 still holds the old CA"
+snapshot "$D" >"$T/snap1"
+vp "$D" ca renew --days 4000
+assert_rc 1 "a second renewal during the first is refused"
+assert_unchanged "$T/snap1" "$D" "... and changes nothing"
+ctl DELETE "/control/devices/$NET.2/faults" >/dev/null
+vp "$D" task retry-failed "$TASK" --wait
+assert_rc 0 "task retry-failed --wait finishes the renewal"
 check "the renewed CA is another certificate" test -n "$NEWFP" -a "$NEWFP" != "$OLDFP"
 is "$(openssl x509 -in "$T/new.pem" -noout -subject)" "$(openssl x509 -in "$T/old.pem" -noout -subject)" \
     "... with the same subject"
