@@ -200,5 +200,10 @@ cli_help(int argc, char **argv)
 	else
 		return cli_usage(NULL, "no help on \"%s%s%s\"", argv[0], sub ? " " : "",
 		    sub ? sub : "");
+	/* Issue 19 (items 5 and 8): the whole group's help names these too. */
+	if (sub == NULL && strcmp(argv[0], "ca") == 0)
+		cli_help_ca_renew(stdout);
+	if (sub == NULL && strcmp(argv[0], "device") == 0)
+		cli_help_device_discover(stdout);
 	return CLI_OK;
 }
