@@ -15,10 +15,12 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "vmspki/alarm.h"
 #include "vmspki/ca.h"
 #include "vmspki/datadir.h"
 #include "vmspki/issue.h"
 #include "vmspki/render_json.h"
+#include "vmspki/settings.h"
 #include "vmspki/task.h"
 #include "vmspki/x509info.h"
 #include "vmspki/util.h"
@@ -887,6 +889,24 @@ fail:
 	return rc;
 }
 
+/* The CA's expiry alarms that the renewal ends (the nightly job would clear them): expired
+ * always, about to expire when the renewed CA ends after the warning window. In the caller's
+ * transaction. */
+static vp_err
+renew_alarms(vp_store *s, int64_t not_after, vp_error *e)
+{
+	long warn = 30;
+	int cleared = 0;
+	vp_err rc;
+
+	if ((rc = vp_alarm_clear(s, VP_ALARM_CA_EXPIRED, "ca", &cleared, e)) != VP_OK ||
+	    (rc = vp_setting_get_int(s, "lifecycle.warning_days", &warn, e)) != VP_OK)
+		return rc;
+	if (not_after - (int64_t)time(NULL) > (int64_t)warn * 86400)
+		rc = vp_alarm_clear(s, VP_ALARM_CA_EXPIRING, "ca", &cleared, e);
+	return rc;
+}
+
 vp_err
 vp_ca_renew(vp_store *s, const char *datadir, int days, const char *passphrase,
     const char *actor, int64_t *task, vp_error *e)
@@ -933,6 +953,7 @@ vp_ca_renew(vp_store *s, const char *datadir, int days, const char *passphrase,
 	    "until %s (was %s), fingerprint %s, replacing %.16s... (task %" PRId64 ")",
 	    rec.subject, until, was, rec.fingerprint, cur->fingerprint, *task);
 	if ((rc = vp_store_kv_put(s, KV_REPLACE_TASK, tid, strlen(tid), e)) != VP_OK ||
+	    (rc = renew_alarms(s, rec.not_after, e)) != VP_OK ||
 	    (rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "ca.renew",
 	    rec.serial, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
 		goto fail;

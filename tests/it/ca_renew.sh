@@ -1,6 +1,7 @@
 # CA renewal (issue 19, item 5): `vmspki ca renew` on a camsim fleet (REST v1, REST v1beta and
 # SOAP firmware) with components and certificates made with `vmspki issue`. The renewed CA
-# keeps the key, the subject and the subject key identifier and ends later; every certificate
+# keeps the key, the subject and the subject key identifier and ends later (its expiry alarm
+# cleared); every certificate
 # issued before verifies against it alone (openssl verify, certtool); every camera keeps
 # serving the very certificate it had (no new key) and holds the renewed CA, bound to its web
 # server, and no longer the old one; each component keeps its certificate and key and its
@@ -40,8 +41,13 @@ jq -n --arg net "$NET" '[range(1; 7) | {address: "\($net).\(.)",
 camsim_start --state "$T/cs" --fleet "$T/fleet.json" --http-port $HP --https-port $SP --quiet || it_done
 
 # ---------------------------------------------------------------- before: a CA that ends soon
-vp "$D" ca init --key ec-p256 --days 400 --cn "CA renew test root"
-assert_rc 0 "a CA valid for 400 days is made"
+vp "$D" ca init --key ec-p256 --days 20 --cn "CA renew test root"
+assert_rc 0 "a CA valid for 20 days is made"
+vp "$D" lifecycle run
+assert_rc 0 "the nightly job runs"
+vp "$D" alarm list --json
+is "$(jq -r '[.[] | select(.kind == "ca-expiring" and .state == "raised")] | length' "$VP_OUT")" 1 \
+    "... and raises the alarm: the CA is about to expire"
 cp "$D/certs/ca.cert.pem" "$T/old.pem"
 OLDFP=$(fp "$T/old.pem")
 OLDKEYROW=$(kv ca.key)
@@ -67,7 +73,7 @@ assert_rc 0 "a client certificate made with vmspki issue"
 vp "$D" cert list --json
 jq -r '.[] | "\(.serial) \(.profile)"' "$VP_OUT" >"$T/issued.txt"
 NISSUED=$(wc -l <"$T/issued.txt")
-is "$NISSUED" 9 "nine certificates were issued (five cameras, two components, two with vmspki issue)"
+is "$NISSUED" 10 "ten certificates were issued (the API server's by the nightly job, five cameras, two components, two with vmspki issue)"
 mkdir -p "$T/issued"
 while read -r serial profile; do
 	vp "$D" cert show "$serial" --pem
@@ -84,8 +90,8 @@ done
 
 # ---------------------------------------------------------------- refusals change nothing
 snapshot "$D" >"$T/snap0"
-vp "$D" ca renew --days 100
-assert_rc 1 "ca renew --days 100 (ends before the current CA) is refused"
+vp "$D" ca renew --days 10
+assert_rc 1 "ca renew --days 10 (ends before the current CA) is refused"
 assert_stderr "would not extend" "... saying it would not extend the CA"
 printf 'not the passphrase\n' >"$T/wrongpw"
 vp "$D" ca renew --passphrase-file "$T/wrongpw"
@@ -198,6 +204,9 @@ for k in nats-broker.server recorder.client; do
 	check "$id: its reload command ran" grep -qx "$id" "$RELOADS"
 done
 
+vp "$D" alarm list --json
+is "$(jq -r '[.[] | select((.kind | startswith("ca-")) and .state == "raised")] | length' "$VP_OUT")" 0 \
+    "the CA's expiry alarm was cleared by the renewal"
 vp "$D" audit list
 assert_grep "ca\\.renew .*renewed: the same key and subject" "$VP_OUT" "the audit log records the renewal"
 vp "$D" audit verify
