@@ -1,8 +1,8 @@
 # CA renewal (issue 19, item 5): `vmspki ca renew` on a camsim fleet (REST v1, REST v1beta and
 # SOAP firmware) with components and certificates made with `vmspki issue`. The renewed CA
 # keeps the key, the subject and the subject key identifier and ends later (its expiry alarm
-# cleared); every certificate
-# issued before verifies against it alone (openssl verify, certtool); every camera keeps
+# cleared); every certificate issued before verifies against it alone (openssl verify,
+# certtool); every camera keeps
 # serving the very certificate it had (no new key) and holds the renewed CA, bound to its web
 # server, and no longer the old one; each component keeps its certificate and key and its
 # files carry the renewed CA; the old CA certificate is trusted until the task ends, then
