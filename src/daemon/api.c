@@ -11,8 +11,6 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
 
 #include "daemon.h"
 #include "vmspki/ca.h"
@@ -242,22 +240,6 @@ auth_failed(vpd_ctx *c, const char *code, const char *why)
 	    "WWW-Authenticate", "Bearer realm=\"vmspki\", error=\"invalid_token\"", why);
 }
 
-/* Was x, recorded with issuer_fp, issued by ca? Recorded so, or signed by its key under its
- * name: after a CA renewal (the same key and subject in a new certificate) the certificates
- * issued before still are (issue 19, item 5). */
-static int
-issued_by_ca(X509 *x, const char *issuer_fp, const vp_ca *ca)
-{
-	int ok;
-
-	if (strcmp(issuer_fp, vp_ca_fingerprint(ca)) == 0)
-		return 1;
-	ok = X509_check_issued(vp_ca_cert(ca), x) == X509_V_OK &&
-	    X509_verify(x, X509_get0_pubkey(vp_ca_cert(ca))) == 1;
-	ERR_clear_error();
-	return ok;
-}
-
 /* Is the client certificate an admin certificate of our CA? 1 yes (actor filled), 0 no. */
 static int
 cert_is_admin(vpd_ctx *c, X509 *x, char *actor, size_t n, char *why, size_t whylen)
@@ -280,7 +262,7 @@ cert_is_admin(vpd_ctx *c, X509 *x, char *actor, size_t n, char *why, size_t whyl
 		goto out;
 	}
 	ca = vpd_ca_get(c->d);
-	if (strcmp(rec.fingerprint, fp) != 0 || !issued_by_ca(x, rec.issuer_fp, ca->ca))
+	if (strcmp(rec.fingerprint, fp) != 0 || strcmp(rec.issuer_fp, vp_ca_fingerprint(ca->ca)) != 0)
 		snprintf(why, whylen, "the client certificate is not one this CA recorded");
 	else if (strcmp(rec.profile, "client") != 0 || rec.owner_kind == NULL ||
 	    strcmp(rec.owner_kind, "admin") != 0)
