@@ -5,7 +5,8 @@
 # certtool); every camera keeps
 # serving the very certificate it had (no new key) and holds the renewed CA, bound to its web
 # server, and no longer the old one; each component keeps its certificate and key and its
-# files carry the renewed CA; the old CA certificate is trusted until the task ends, then
+# files carry the renewed CA; the daemon still takes an admin client certificate issued before;
+# the old CA certificate is trusted until the task ends, then
 # retired; the key row in the store is untouched (still encrypted); the audit log says it.
 # A camera that refuses the renewed CA fails the task and keeps serving its certificate, the old
 # CA certificate staying trusted, until `task retry-failed` finishes the job. Refusals change
@@ -66,8 +67,9 @@ assert_rc 0 "component add recorder --client"
 vp "$D" issue --profile server --generate-key --cn rec1.site --dns rec1.site --out "$T/rec1.pem" \
     --key-out "$T/rec1.key"
 assert_rc 0 "a recording-server certificate made with vmspki issue"
-vp "$D" issue --profile client --generate-key --cn operator --out "$T/op.pem" --key-out "$T/op.key"
-assert_rc 0 "a client certificate made with vmspki issue"
+vp "$D" issue --profile client --generate-key --cn operator --owner admin:operator \
+    --out "$T/op.pem" --key-out "$T/op.key"
+assert_rc 0 "an admin client certificate made with vmspki issue"
 
 # Every certificate the CA issued so far, and what each camera serves.
 vp "$D" cert list --json
@@ -218,6 +220,15 @@ vp "$D" issue --profile server --generate-key --cn rec2.site --dns rec2.site --o
 assert_rc 0 "a certificate issued after the renewal"
 check "... verifies against the renewed CA" verify_openssl "$T/new.pem" "$T/rec2.pem" sslserver
 check "... and against the old CA certificate too (the same key and name)" verify_openssl "$T/old.pem" "$T/rec2.pem" sslserver
+
+# ---- the daemon still takes the admin client certificate issued before the renewal
+daemon_start "$D" || { not_ok "the daemon starts"; it_done; }
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/new.pem" --cert "$T/op.pem" \
+    --key "$T/op.key" "https://127.0.0.1:$PORT/api/v1/certificates")
+is "$code" 200 "the daemon accepts the admin client certificate issued before the renewal"
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/new.pem" "https://127.0.0.1:$PORT/api/v1/certificates")
+is "$code" 401 "... and refuses the request without it"
+daemon_stop "$DAEMON_PID"
 
 # ---------------------------------------------------------------- an intermediate CA: refused
 D2="$T/data2"
