@@ -2,12 +2,11 @@
 # SOAP firmware) with components and certificates made with `vmspki issue`. The renewed CA
 # keeps the key, the subject and the subject key identifier and ends later (its expiry alarm
 # cleared); every certificate issued before verifies against it alone (openssl verify,
-# certtool); every camera keeps
-# serving the very certificate it had (no new key) and holds the renewed CA, bound to its web
-# server, and no longer the old one; each component keeps its certificate and key and its
-# files carry the renewed CA; the daemon still takes an admin client certificate issued before;
-# the old CA certificate is trusted until the task ends, then
-# retired; the key row in the store is untouched (still encrypted); the audit log says it.
+# certtool); every camera keeps serving the very certificate it had (no new key) and holds the
+# renewed CA, bound to its web server, and no longer the old one; each component keeps its
+# certificate and key and its files carry the renewed CA; the daemon still takes an admin
+# client certificate issued before; the old CA certificate is trusted until the task ends,
+# then retired; the key row in the store is untouched (still encrypted); the audit log says it.
 # A camera that refuses the renewed CA fails the task and keeps serving its certificate, the old
 # CA certificate staying trusted, until `task retry-failed` finishes the job. Refusals change
 # nothing: a validity that would not extend the CA, a wrong passphrase, an intermediate CA, a
