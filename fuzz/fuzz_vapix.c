@@ -5,7 +5,7 @@
  * (v1 -> v1beta fallback, TLS_SET's read-modify-write) sees hostile input.
  *
  * Input:
- *   byte 0   the operation: VP_DOP_PROBE + byte % 11 (every vp_dop_kind)
+ *   byte 0   the operation: VP_DOP_PROBE + byte % 12 (every vp_dop_kind)
  *   byte 1   bits 0-1: the device's API as remembered (soap, rest, rest-beta, unsupported);
  *            bit 7: none (a device never probed: only PROBE may start); bits 2-3: TLS_SET's
  *            policy; bit 4: no CA aliases (TLS_SET); bit 5: no alias (TLS_SET keeps the
@@ -133,6 +133,10 @@ check_outcome(vp_dop_kind kind, const vp_dop *op)
 		    strcmp(vp_dop_api(op), "") == 0)
 			abort();
 		break;
+	case VP_DOP_IDENTIFY:
+		if (r->serial[0] == '\0' || r->model[0] == '\0' || r->firmware[0] == '\0')
+			abort();
+		break;
 	case VP_DOP_CA_LIST:
 	case VP_DOP_CERT_LIST:
 		if (r->ncerts > 0 && r->certs == NULL)
@@ -170,7 +174,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2 || size > 256 * 1024)
 		return 0;
-	kind = (vp_dop_kind)(VP_DOP_PROBE + data[0] % 11);
+	kind = (vp_dop_kind)(VP_DOP_PROBE + data[0] % 12);
 	flags = data[1];
 	api = (flags & 0x80) ? "" : apis[flags & 3];
 	memset(&args, 0, sizeof(args));

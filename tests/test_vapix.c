@@ -1049,6 +1049,52 @@ oversize_and_redirect_are_protocol_failures(void **state)
 	vp_dop_free(op);
 }
 
+/* Discovery (issue 19, item 8): one request, the unrestricted properties, no API decided; a
+ * device that wants credentials says so (AUTH), one without basicdeviceinfo is UNSUPPORTED. */
+static void
+identify_asks_the_unrestricted_properties(void **state)
+{
+	vp_dop *op;
+	const vp_http_req *r;
+	const vp_dop_result *res;
+	char *a;
+
+	(void)state;
+	op = start(VP_DOP_IDENTIFY, NULL, "");
+	r = expect(op, "POST", "/axis-cgi/basicdeviceinfo.cgi");
+	assert_non_null(strstr(r->body, "\"method\":\"getAllUnrestrictedProperties\""));
+	a = bdi_answer("4.10.1");            /* old firmware: still identified */
+	json(op, 200, a);
+	free(a);
+	assert_done(op);
+	res = vp_dop_get_result(op);
+	assert_string_equal(res->serial, "ACCC8E68D4D2");
+	assert_string_equal(res->model, "AXIS P1367");
+	assert_string_equal(res->firmware, "4.10.1");
+	assert_string_equal(res->brand, "AXIS");
+	assert_string_equal(vp_dop_api(op), "");
+	vp_dop_free(op);
+
+	op = start(VP_DOP_IDENTIFY, NULL, "");
+	expect(op, "POST", "/axis-cgi/basicdeviceinfo.cgi");
+	answer(op, 401, "text/html", "<html>401</html>");
+	assert_fail(op, VP_DEVF_AUTH, 0, "without credentials");
+	vp_dop_free(op);
+
+	op = start(VP_DOP_IDENTIFY, NULL, "");
+	expect(op, "POST", "/axis-cgi/basicdeviceinfo.cgi");
+	answer(op, 404, "text/html", "<html>404</html>");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "no basicdeviceinfo.cgi");
+	vp_dop_free(op);
+
+	op = start(VP_DOP_IDENTIFY, NULL, "");
+	expect(op, "POST", "/axis-cgi/basicdeviceinfo.cgi");
+	json(op, 200, "{\"data\":{\"propertyList\":{\"SerialNumber\":\"not-a-mac\","
+	    "\"Version\":\"11.1\",\"ProdNbr\":\"P1\"}}}");
+	assert_fail(op, VP_DEVF_PROTOCOL, 0, "not a MAC");
+	vp_dop_free(op);
+}
+
 int
 main(void)
 {
@@ -1071,6 +1117,7 @@ main(void)
 		cmocka_unit_test(tls_set_reads_then_writes_back),
 		cmocka_unit_test(oversize_and_redirect_are_protocol_failures),
 		cmocka_unit_test(driver_is_found_by_recorded_api),
+		cmocka_unit_test(identify_asks_the_unrestricted_properties),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

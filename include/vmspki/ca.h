@@ -142,5 +142,17 @@ vp_err vp_p12_build_ex(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain, const c
 /* vp_ca_export_p12 with VP_P12_* flags. */
 vp_err vp_ca_export_p12_ex(const vp_ca *ca, const char *p12_pass, int flags,
     unsigned char **out, size_t *len, vp_error *e);
+/* ---- CA renewal (issue 19, item 5) ---- */
+/* Renews the site's root CA: a new self-signed certificate with the same key, subject and
+ * extensions (so the same subject key identifier), a new serial, valid from now for days
+ * (0: 3652), which must end after the current one. passphrase opens the CA key (it signs);
+ * the stored key is not touched. In one transaction (one audit row "ca.renew") the renewed
+ * certificate becomes the CA's, the old one is kept as "previous" (as in a replacement:
+ * still in certs/ca.cert.pem) and a task (VP_TASK_CA_RENEW) is made over every device with a
+ * certificate of ours and every component; *task gets its id. Refused (nothing changed) for an
+ * intermediate CA, during a replacement or renewal, or with a validity that would not extend
+ * the CA. */
+vp_err vp_ca_renew(vp_store *s, const char *datadir, int days, const char *passphrase,
+    const char *actor, int64_t *task, vp_error *e);
 
 #endif

@@ -165,4 +165,12 @@ json_t *vp_json_component(const vp_component_info *c, const char *datadir);
 json_t *vp_json_components(const vp_component_info *all, size_t n, const char *datadir);
 json_t *vp_json_component_outcome(const vp_component_outcome *o);
 
+/* ---- CA renewal (issue 19, item 5) ---- */
+/* After a CA renewal: the certificate files of component id that the CA's key signed are
+ * written again, the same certificate followed by the renewed CA (and its chain), under the
+ * components' lock; the keys are not touched. *files: how many were rewritten.
+ * VP_ERR_NOTFOUND for an unknown id. */
+vp_err vp_component_rechain(vp_store *s, const vp_ca *ca, const char *datadir, const char *id,
+    int *files, vp_error *e);
+
 #endif

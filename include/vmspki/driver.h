@@ -104,7 +104,11 @@ typedef enum vp_dop_kind {
 	VP_DOP_CERT_INSTALL,      /* args.pem (certificate, then chain) for the key args.alias */
 	VP_DOP_CERT_DELETE,       /* remove certificate args.alias (and its key) */
 	VP_DOP_TLS_GET,           /* web server: bound certificate alias and policy */
-	VP_DOP_TLS_SET            /* bind args.alias (with args.ca_aliases) and set args.policy */
+	VP_DOP_TLS_SET,           /* bind args.alias (with args.ca_aliases) and set args.policy */
+	/* Discovery (issue 19, item 8): identity without credentials where the device allows
+	 * it (serial, model, firmware, brand; no API decided). A device that wants credentials
+	 * fails with VP_DEVF_AUTH, one with no such way with VP_DEVF_UNSUPPORTED. */
+	VP_DOP_IDENTIFY
 } vp_dop_kind;
 
 typedef struct vp_dop_args {

@@ -388,4 +388,11 @@ vp_err vp_store_endpoint_delete(vp_store *s, int64_t id, vp_error *e);
 vp_err vp_store_endpoint_due(vp_store *s, int64_t interval, int64_t now, int64_t **ids,
     size_t *n, vp_error *e);
 
+/* ---- CA renewal (issue 19, item 5; store_sqlite.c) ---- */
+/* Every certificate recorded as issued by the CA certificate with fingerprint from_fp is
+ * recorded as issued by to_fp (the renewed certificate of the same key and subject, which
+ * they verify against). In the caller's transaction. */
+vp_err vp_store_cert_move_issuer(vp_store *s, const char *from_fp, const char *to_fp,
+    vp_error *e);
+
 #endif

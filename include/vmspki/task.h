@@ -138,4 +138,17 @@ json_t *vp_json_task_items(vp_store *s, int64_t id, vp_error *e);
  * of the task's lookup (VP_ERR_NOTFOUND) or of the store. */
 vp_err vp_task_show_json(vp_store *s, int64_t id, json_t **out, vp_error *e);
 
+/* ---- CA renewal (issue 19, item 5) ---- */
+#define VP_TASK_CA_RENEW "ca-renew"    /* made by vp_ca_renew: the renewed CA certificate
+                                        * to the devices and components of the old one */
+/* Creates the ca-renew task, inside the caller's transaction (vp_ca_renew): every device with
+ * a certificate of ours and an item per component and for the old CA certificate. */
+vp_err vp_task_create_ca_renew(vp_store *s, const char *actor, int64_t *id, vp_error *e);
+/* Is kind one of the CA's own tasks (a replacement or a renewal, with phases and items)? */
+int vp_task_kind_is_ca(const char *kind);
+
+/* ---- device discovery (issue 19, item 8; discover.h) ---- */
+#define VP_TASK_DEVICE_DISCOVER "device-discover"   /* a discovery's record: finished when
+                                                     * made, one item per device found */
+
 #endif

@@ -193,5 +193,12 @@ int cmd_cert_renew(cli *c, int argc, char **argv);
 /* `vmspki ca trust install|remove` (cmd_catrust.c). */
 int cmd_ca_trust(cli *c, int argc, char **argv);
 void cli_help_ca_trust(FILE *f);
+/* ---- CA renewal (issue 19, item 5): cmd_ca_renew.c ---- */
+int cli_ca_renew(cli *c, int argc, char **argv);
+void cli_help_ca_renew(FILE *f);
+
+/* ---- device discovery (issue 19, item 8): cmd_discover.c ---- */
+int cli_device_discover(cli *c, int argc, char **argv);
+void cli_help_device_discover(FILE *f);
 
 #endif

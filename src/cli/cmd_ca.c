@@ -719,7 +719,8 @@ cmd_ca(cli *c, int argc, char **argv)
 	static const cli_sub subs[] = {
 		{ "init", ca_init }, { "import", ca_import }, { "show", ca_show },
 		{ "export", ca_export },
-		{ "trust", cmd_ca_trust }       /* cmd_catrust.c */
+		{ "trust", cmd_ca_trust },     /* cmd_catrust.c */
+		{ "renew", cli_ca_renew }     /* cmd_ca_renew.c */
 	};
 
 	return cli_group(c, "ca", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);

@@ -582,6 +582,7 @@ cmd_device(cli *c, int argc, char **argv)
 		{ "list", dev_list },
 		{ "show", dev_show },
 		{ "remove", dev_remove },
+		{ "discover", cli_device_discover },   /* cmd_discover.c */
 	};
 
 	return cli_group(c, "device", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);

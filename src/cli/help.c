@@ -18,6 +18,7 @@ cli_help_main(FILE *f)
 "  ca import    import a CA (root or intermediate) from PKCS#12\n"
 "  ca show      describe the CA\n"
 "  ca export    the CA certificate (PEM, DER, PKCS#7), or the CA with its key (PKCS#12)\n"
+"  ca renew     renew the root CA (same key and subject) and give it to the cameras\n"
 "  issue        issue a certificate from a CSR or with a key made here\n"
 "  cert list    list issued certificates\n"
 "  cert show    describe one issued certificate\n"
@@ -30,6 +31,7 @@ cli_help_main(FILE *f)
 "  server-cert renew|import|show  the daemon's HTTPS certificate\n"
 "  component add|list|renew|remove|nats-config  internal components' mTLS certificates\n"
 "  device add|import|list|show|remove  the camera inventory\n"
+"  device discover   find the cameras of an address range (a task; --add adds them)\n"
 "  https enable|update  put certificates on cameras and turn HTTPS on (a task)\n"
 "  task list|show|wait|cancel|retry-failed  tasks over devices and their results\n"
 "  alarm list|ack   the alarms raised (expiry, failed renewals) and their acknowledgement\n"
@@ -172,6 +174,10 @@ cli_help(int argc, char **argv)
 	else if (strcmp(argv[0], "ca") == 0 && (sub == NULL || strcmp(sub, "init") == 0 ||
 	    strcmp(sub, "import") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "export") == 0))
 		cli_help_ca(stdout, sub);
+	else if (strcmp(argv[0], "ca") == 0 && sub != NULL && strcmp(sub, "renew") == 0)
+		cli_help_ca_renew(stdout);
+	else if (strcmp(argv[0], "device") == 0 && sub != NULL && strcmp(sub, "discover") == 0)
+		cli_help_device_discover(stdout);
 	else if (strcmp(argv[0], "issue") == 0)
 		cli_help_issue(stdout);
 	else if (strcmp(argv[0], "cert") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||
@@ -216,5 +222,10 @@ cli_help(int argc, char **argv)
 	else
 		return cli_usage(NULL, "no help on \"%s%s%s\"", argv[0], sub ? " " : "",
 		    sub ? sub : "");
+	/* Issue 19 (items 5 and 8): the whole group's help names these too. */
+	if (sub == NULL && strcmp(argv[0], "ca") == 0)
+		cli_help_ca_renew(stdout);
+	if (sub == NULL && strcmp(argv[0], "device") == 0)
+		cli_help_device_discover(stdout);
 	return CLI_OK;
 }

@@ -15,10 +15,12 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "vmspki/alarm.h"
 #include "vmspki/ca.h"
 #include "vmspki/datadir.h"
 #include "vmspki/issue.h"
 #include "vmspki/render_json.h"
+#include "vmspki/settings.h"
 #include "vmspki/task.h"
 #include "vmspki/x509info.h"
 #include "vmspki/util.h"
@@ -800,4 +802,184 @@ vp_json_ca(const vp_ca *ca, int64_t issued, json_t *o, vp_error *e)
 	bad |= json_object_set_new(o, "chain_length", json_integer(sk_X509_num(vp_ca_chain(ca))));
 	bad |= json_object_set_new(o, "certificates_issued", json_integer(issued));
 	return bad ? vp_error_set(e, VP_ERR_NOMEM, "out of memory") : VP_OK;
+}
+
+/* ---- CA renewal (issue 19, item 5) ----
+ * A renewal is a new self-signed certificate for the same key and subject: the subject key
+ * identifier (and so every issued certificate's authority key identifier) stays the same,
+ * and every certificate already issued keeps verifying against it. The old certificate is
+ * kept as "previous" (the same transition as a replacement: certs/ca.cert.pem holds both)
+ * until the ca-renew task has given the renewed certificate to every device and component
+ * that held the old one. The key row is not touched: it stays encrypted as it was. */
+
+#define RENEW_DAYS_DEFAULT 3652
+
+/* The renewed certificate of cur: same subject, issuer, key and extensions, a new serial,
+ * valid from now for days. */
+static vp_err
+renewed_cert(const vp_ca *cur, int days, X509 **out, vp_error *e)
+{
+	ASN1_INTEGER *serial = NULL;
+	X509 *x = NULL;
+	time_t now = time(NULL);
+	vp_err rc;
+
+	*out = NULL;
+	if ((rc = vp_serial_random(&serial, e)) != VP_OK)
+		return rc;
+	if ((x = X509_new()) == NULL || !X509_set_version(x, X509_VERSION_3) ||
+	    !X509_set_serialNumber(x, serial) ||
+	    !X509_set_subject_name(x, X509_get_subject_name(cur->cert)) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(cur->cert)) ||
+	    X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, &now) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, &now) == NULL ||
+	    !X509_set_pubkey(x, X509_get0_pubkey(cur->cert))) {
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot build the renewed CA certificate");
+		goto out;
+	}
+	/* Every extension as it was: basicConstraints, keyUsage, the same SKI. */
+	for (int i = 0; i < X509_get_ext_count(cur->cert); i++)
+		if (!X509_add_ext(x, X509_get_ext(cur->cert, i), -1)) {
+			rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot copy the CA's extensions");
+			goto out;
+		}
+	if (X509_sign(x, cur->key, EVP_get_digestbyname(vp_sign_md(cur->key))) <= 0) {
+		rc = vp_error_ssl(e, VP_ERR_CRYPTO, "cannot sign the renewed CA certificate");
+		goto out;
+	}
+	*out = x;
+	x = NULL;
+	rc = VP_OK;
+out:
+	X509_free(x);
+	ASN1_INTEGER_free(serial);
+	return rc;
+}
+
+/* May the CA be renewed now? The CA loaded with its key into *cur. */
+static vp_err
+renew_check(vp_store *s, const char *passphrase, int days, vp_ca **cur, vp_error *e)
+{
+	int64_t task, until;
+	char when[32];
+	vp_err rc;
+
+	*cur = NULL;
+	if (days < 1 || days > 36525)
+		return vp_error_set(e, VP_ERR_INVALID, "--days %d: give a number of days from 1 to "
+		    "36525 (100 years)", days);
+	if ((rc = replace_task(s, &task, e)) != VP_OK)
+		return rc;
+	if (task != 0)
+		return vp_error_set(e, VP_ERR_EXISTS, "the CA is in the middle of task %" PRId64
+		    " (a replacement or a renewal): nothing was changed; finish it first (`vmspki "
+		    "task show %" PRId64 "`, `vmspki task retry-failed %" PRId64 " --wait`)", task,
+		    task, task);
+	if ((rc = vp_ca_load(s, passphrase, cur, e)) != VP_OK) {
+		if (rc == VP_ERR_PASSPHRASE)
+			vp_error_set(e, rc, "wrong CA passphrase: renewing the CA signs with its "
+			    "key; nothing was changed");
+		return rc;
+	}
+	if (!(*cur)->root) {
+		rc = vp_error_set(e, VP_ERR_INVALID, "the site's CA is an intermediate CA: only "
+		    "the CA above it can renew it; have it renewed there and import it (`vmspki ca "
+		    "import --replace`); nothing was changed");
+		goto fail;
+	}
+	until = (int64_t)time(NULL) + (int64_t)days * 86400;
+	if (until <= vp_asn1_time_unix(X509_get0_notAfter((*cur)->cert))) {
+		vp_time_iso(vp_asn1_time_unix(X509_get0_notAfter((*cur)->cert)), when,
+		    sizeof(when));
+		rc = vp_error_set(e, VP_ERR_INVALID, "--days %d would not extend the CA, which is "
+		    "valid until %s: give more days; nothing was changed", days, when);
+		goto fail;
+	}
+	return VP_OK;
+fail:
+	vp_ca_free(*cur);
+	*cur = NULL;
+	return rc;
+}
+
+/* The CA's expiry alarms that the renewal ends (the nightly job would clear them): expired
+ * always, about to expire when the renewed CA ends after the warning window. In the caller's
+ * transaction. */
+static vp_err
+renew_alarms(vp_store *s, int64_t not_after, vp_error *e)
+{
+	long warn = 30;
+	int cleared = 0;
+	vp_err rc;
+
+	if ((rc = vp_alarm_clear(s, VP_ALARM_CA_EXPIRED, "ca", &cleared, e)) != VP_OK ||
+	    (rc = vp_setting_get_int(s, "lifecycle.warning_days", &warn, e)) != VP_OK)
+		return rc;
+	if (not_after - (int64_t)time(NULL) > (int64_t)warn * 86400)
+		rc = vp_alarm_clear(s, VP_ALARM_CA_EXPIRING, "ca", &cleared, e);
+	return rc;
+}
+
+vp_err
+vp_ca_renew(vp_store *s, const char *datadir, int days, const char *passphrase,
+    const char *actor, int64_t *task, vp_error *e)
+{
+	vp_ca *cur = NULL;
+	X509 *x = NULL;
+	vp_cert_rec rec;
+	char *pem = NULL, detail[1200], tid[32], was[32], until[32];
+	size_t n = 0;
+	vp_err rc;
+
+	*task = 0;
+	memset(&rec, 0, sizeof(rec));
+	if (days == 0)
+		days = RENEW_DAYS_DEFAULT;
+	if ((rc = renew_check(s, passphrase, days, &cur, e)) != VP_OK)
+		return rc;
+	if ((rc = renewed_cert(cur, days, &x, e)) != VP_OK ||
+	    (rc = vp_x509_to_pem(x, &pem, &n, e)) != VP_OK ||
+	    (rc = vp_cert_rec_from_x509(x, &rec, e)) != VP_OK)
+		goto out;
+	vp_time_iso(vp_asn1_time_unix(X509_get0_notAfter(cur->cert)), was, sizeof(was));
+	vp_time_iso(rec.not_after, until, sizeof(until));
+	if ((rc = vp_store_begin(s, e)) != VP_OK)
+		goto out;
+	/* Checked again inside the transaction: a replacement may have begun meanwhile. */
+	if ((rc = replace_task(s, task, e)) != VP_OK)
+		goto fail;
+	if (*task != 0) {
+		rc = vp_error_set(e, VP_ERR_EXISTS, "task %" PRId64 " has begun to replace or "
+		    "renew the CA meanwhile: nothing was changed", *task);
+		*task = 0;
+		goto fail;
+	}
+	/* The certificates issued so far are the renewed CA's as much as the old one's: the
+	 * same key signed them (cert list, ca show and the daemon's admin check go by it). */
+	if ((rc = keep_previous(s, e)) != VP_OK ||
+	    (rc = vp_store_kv_put(s, KV_CERT, pem, n, e)) != VP_OK ||
+	    (rc = vp_store_cert_move_issuer(s, cur->fingerprint, rec.fingerprint, e)) != VP_OK ||
+	    (rc = vp_task_create_ca_renew(s, actor, task, e)) != VP_OK)
+		goto fail;
+	snprintf(tid, sizeof(tid), "%" PRId64, *task);
+	snprintf(detail, sizeof(detail), "root CA %.300s renewed: the same key and subject, valid "
+	    "until %s (was %s), fingerprint %s, replacing %.16s... (task %" PRId64 ")",
+	    rec.subject, until, was, rec.fingerprint, cur->fingerprint, *task);
+	if ((rc = vp_store_kv_put(s, KV_REPLACE_TASK, tid, strlen(tid), e)) != VP_OK ||
+	    (rc = renew_alarms(s, rec.not_after, e)) != VP_OK ||
+	    (rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "ca.renew",
+	    rec.serial, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)
+		goto fail;
+	if ((rc = write_ca_files(datadir, x, cur->chain, cur->cert, e)) != VP_OK)
+		vp_error_prefix(e, "the CA was renewed, but its public files could not be written");
+	goto out;
+fail:
+	*task = 0;
+	vp_store_rollback(s);
+out:
+	vp_cert_rec_clear(&rec);
+	free(pem);
+	X509_free(x);
+	vp_ca_free(cur);
+	return rc;
 }

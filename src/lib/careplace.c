@@ -226,7 +226,7 @@ eng_retire_old_ca(engine *g, etask *t)
 	vp_cert_filter f = { 0 };
 
 	t->retire = 0;
-	if (g->old_fp[0] != '\0') {
+	if (g->old_fp[0] != '\0' && !t->renew) {
 		f.issuer_fp = g->old_fp;
 		if (vp_store_cert_list(g->s, &f, count_outside, &oc, &e) != VP_OK)
 			eng_log(g, "task %" PRId64 ": cannot count the old CA's other certificates: %s",
@@ -239,7 +239,11 @@ eng_retire_old_ca(engine *g, etask *t)
 		state = VP_TASK_FAILED;
 		snprintf(detail, sizeof(detail), "could not be retired: %.250s", e.msg);
 	} else {
-		if (oc.n > 0)
+		if (t->renew)
+			snprintf(detail, sizeof(detail), "retired: certs/ca.cert.pem holds the "
+			    "renewed CA alone, which every certificate already issued verifies "
+			    "against (the same key and subject)");
+		else if (oc.n > 0)
 			snprintf(detail, sizeof(detail), "retired: certs/ca.cert.pem holds the new CA "
 			    "alone; %d certificate%s of the old CA made with `vmspki issue` (not "
 			    "installed by vmspki) %s still in force: %s (`vmspki cert list`)", oc.n,
@@ -266,4 +270,106 @@ eng_retire_old_ca(engine *g, etask *t)
 	}
 	eng_log(g, "task %" PRId64 ": the old CA %s", t->id, detail);
 	snprintf(t->t.state, sizeof(t->t.state), "%s", state);
+}
+
+/* ---- CA renewal (issue 19, item 5) ----
+ * The local phase of a renewal: each component's certificate files get the renewed CA after
+ * the certificate (the certificates and keys stay), and its reload command runs, so that it
+ * reads them and the trust file (the renewed CA, and the old one until the task ends). The API
+ * server certificate is left alone: the same key signed it. Then the devices. */
+void
+eng_renew_local(engine *g, etask *t)
+{
+	vp_component_info *ci = NULL;
+	vp_component_conf *conf = NULL;
+	size_t nci = 0;
+	vp_error e = { 0 };
+	const vp_ca *ca = NULL;
+	char **details = NULL;
+	const char **status = NULL;
+	int err = 0;
+
+	if (g->cfg->datadir == NULL) {
+		eng_log(g, "task %" PRId64 ": no data directory to find the components in", t->id);
+		return;
+	}
+	if (eng_ca_check(g, &e) != VP_OK || (ca = g->cfg->ca_hold(g->cfg->ca_arg)) == NULL) {
+		eng_log(g, "task %" PRId64 ": cannot load the renewed CA (will retry): %s", t->id,
+		    e.msg);
+		return;
+	}
+	if (vp_component_list(g->s, ca, g->cfg->datadir, &ci, &nci, &e) != VP_OK ||
+	    vp_component_conf_load(g->cfg->datadir, &conf, &e) != VP_OK) {
+		err = 1;
+		eng_log(g, "task %" PRId64 ": the components could not be read: %s", t->id, e.msg);
+	} else if (nci > 0 && ((details = calloc(nci, sizeof(*details))) == NULL ||
+	    (status = calloc(nci, sizeof(*status))) == NULL)) {
+		err = 1;
+		vp_error_set(&e, VP_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; !err && i < nci; i++) {
+		const vp_component_conf_entry *ce = vp_component_conf_find(conf, ci[i].id);
+		char d[512], result[200];
+		int files = 0, rstatus = 0;
+		vp_error ce_e = { 0 };
+
+		status[i] = "Finished";
+		if (vp_component_rechain(g->s, ca, g->cfg->datadir, ci[i].id, &files, &ce_e) !=
+		    VP_OK) {
+			status[i] = "Failed";
+			snprintf(d, sizeof(d), "its certificate files could not be rewritten: %.400s",
+			    ce_e.msg);
+		} else {
+			snprintf(d, sizeof(d), "%d certificate file%s now carr%s the renewed CA "
+			    "(certificates and keys kept)", files, files == 1 ? "" : "s",
+			    files == 1 ? "ies" : "y");
+		}
+		if (ce != NULL && ce->reload != NULL) {
+			size_t l = strlen(d);
+
+			vp_component_run_reload(ci[i].id, ce->reload, VP_COMPONENT_RELOAD_TIMEOUT,
+			    comp_log, g, &rstatus, result, sizeof(result));
+			snprintf(d + l, sizeof(d) - l, "; reload command %s", result);
+			if (rstatus != 0)
+				status[i] = "Failed";
+		}
+		details[i] = strdup(d);
+	}
+	g->cfg->ca_release(g->cfg->ca_arg, ca);
+
+	if (vp_store_begin(g->s, &e) != VP_OK)
+		goto out;
+	if (err) {
+		if (vp_store_claim_components_failed(g->s, t->id, e.msg, (int64_t)time(NULL),
+		    &e) != VP_OK)
+			goto fail;
+	} else {
+		for (size_t i = 0; i < nci; i++) {
+			char item[96];
+
+			snprintf(item, sizeof(item), "component %s", ci[i].id);
+			if (vp_task_item_set(g->s, t->id, item, status[i], details[i] != NULL ?
+			    details[i] : "out of memory", &e) != VP_OK)
+				goto fail;
+		}
+	}
+	if (vp_task_set_phase(g->s, t->id, VP_TASK_PHASE_DEVICES, &e) != VP_OK ||
+	    vp_store_commit(g->s, &e) != VP_OK)
+		goto fail;
+	vp_error_clear(&e);
+	t->t.phase = VP_TASK_PHASE_DEVICES;
+	t->claimed_ms = eng_now_ms();
+	eng_log(g, "task %" PRId64 ": components given the renewed CA; now the devices", t->id);
+	goto out;
+fail:
+	vp_store_rollback(g->s);
+	eng_log(g, "task %" PRId64 ": cannot record the components' outcome (will retry): %s",
+	    t->id, e.msg);
+out:
+	for (size_t i = 0; details != NULL && i < nci; i++)
+		free(details[i]);
+	free(details);
+	free(status);
+	vp_component_conf_free(conf);
+	free(ci);
 }

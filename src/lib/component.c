@@ -1742,3 +1742,86 @@ vp_json_component_outcome(const vp_component_outcome *oc)
 	json_decref(certs);
 	return o;
 }
+
+/* ---- CA renewal (issue 19, item 5) ---- */
+
+/* One certificate file: its leaf, when the current CA's key signed it, written again with the
+ * CA's chain after it. *done: 1 when rewritten, 0 when left (no file, another CA's). */
+static vp_err
+rechain_file(const vp_ca *ca, const char *path, const char *chain, size_t chainlen, int *done,
+    vp_error *e)
+{
+	unsigned char *in = NULL;
+	STACK_OF(X509) *certs = NULL;
+	X509 *leaf;
+	char *pem = NULL, *all = NULL;
+	size_t n = 0, pn = 0;
+	vp_err rc;
+
+	*done = 0;
+	if (access(path, F_OK) != 0)
+		return VP_OK;
+	if ((rc = vp_file_read(path, 1024 * 1024, &in, &n, e)) != VP_OK ||
+	    (rc = vp_chain_from_pem(in, n, &certs, e)) != VP_OK)
+		goto out;
+	leaf = sk_X509_num(certs) > 0 ? sk_X509_value(certs, 0) : NULL;
+	if (leaf == NULL || X509_check_issued(vp_ca_cert(ca), leaf) != X509_V_OK ||
+	    X509_verify(leaf, X509_get0_pubkey(vp_ca_cert(ca))) != 1) {
+		ERR_clear_error();
+		goto out;                     /* not ours to touch: component renew says so */
+	}
+	if ((rc = vp_x509_to_pem(leaf, &pem, &pn, e)) != VP_OK)
+		goto out;
+	if ((all = malloc(pn + chainlen + 1)) == NULL) {
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(all, pem, pn);
+	memcpy(all + pn, chain, chainlen);
+	if ((rc = vp_file_write_atomic(path, all, pn + chainlen, 0644, e)) == VP_OK)
+		*done = 1;
+out:
+	free(all);
+	free(pem);
+	vp_x509_stack_free(certs);
+	free(in);
+	return rc;
+}
+
+vp_err
+vp_component_rechain(vp_store *s, const vp_ca *ca, const char *datadir, const char *id,
+    int *files, vp_error *e)
+{
+	vp_store_component r;
+	char *chain = NULL;
+	size_t chainlen = 0;
+	int fd = -1;
+	vp_err rc;
+
+	*files = 0;
+	if ((rc = vp_store_component_get(s, id, &r, e)) != VP_OK ||
+	    (rc = ca_chain_pem(ca, &chain, &chainlen, e)) != VP_OK)
+		goto out;
+	if ((rc = lock_take(datadir, &fd, e)) != VP_OK ||
+	    (rc = recover_locked(datadir, NULL, NULL, e)) != VP_OK)
+		goto out;
+	for (int k = 0; k < 2 && rc == VP_OK; k++) {
+		char *p;
+		int done = 0;
+
+		if (!(k == VP_COMPONENT_SERVER ? r.server : r.client))
+			continue;
+		if ((p = vp_component_file(datadir, id, (vp_component_kind)k, 0)) == NULL) {
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+			break;
+		}
+		rc = rechain_file(ca, p, chain, chainlen, &done, e);
+		*files += done;
+		free(p);
+	}
+out:
+	if (fd != -1)
+		unlock(fd);
+	free(chain);
+	return rc;
+}

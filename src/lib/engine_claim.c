@@ -167,7 +167,8 @@ claim_one(int64_t id, const char *owner, int64_t lease, void *arg, vp_error *e)
 	}
 	if ((rc = vp_task_get(g->s, id, &t->t, e)) != VP_OK)
 		return rc;
-	t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0;
+	t->renew = strcmp(t->t.kind, VP_TASK_CA_RENEW) == 0;
+	t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0 || t->renew;
 	t->check = strcmp(t->t.kind, VP_TASK_DEVICE_CHECK) == 0;
 	t->done_loading = 0;
 	t->fill_after = 0;
@@ -344,6 +345,14 @@ job_new(engine *g, etask *t, int64_t dev_id, const char *key_alias, const char *
 		return rc;
 	}
 	j->seen = j->dev;
+	/* A CA renewal keeps the device's certificate: the job binds it again beside the
+	 * renewed CA and checks that it verifies against it. */
+	if (t->renew && key_alias[0] == '\0') {
+		snprintf(j->alias, sizeof(j->alias), "%s", j->dev.cert_alias);
+		snprintf(j->serial, sizeof(j->serial), "%s", j->dev.cert_serial);
+	}
+	if (t->renew)
+		j->not_after = j->dev.cert_not_after;
 	if (j->serial[0] != '\0') {
 		vp_cert_rec rec;
 
@@ -490,7 +499,10 @@ eng_fill(engine *g, vp_error *e)
 		/* A CA replacement moves the components and the server certificate first. */
 		if (t->replace && t->t.phase == VP_TASK_PHASE_LOCAL && !t->t.cancel &&
 		    !vp_task_done(&t->t)) {
-			eng_replace_local(g, t);
+			if (t->renew)
+				eng_renew_local(g, t);
+			else
+				eng_replace_local(g, t);
 			continue;
 		}
 		if (t->retire)

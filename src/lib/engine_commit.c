@@ -38,7 +38,8 @@ renewal_alarms(engine *g, job *j, vp_error *e)
 		return VP_OK;
 	snprintf(msg, sizeof(msg), "the certificate of device %" PRId64 " (%s) could not be "
 	    "%s (task %" PRId64 ", step %s): %.400s; it keeps its certificate until %s",
-	    j->dev_id, j->dev.address, j->task->replace ? "moved to the new CA" : "renewed",
+	    j->dev_id, j->dev.address, j->task->renew ? "given the renewed CA" :
+	    j->task->replace ? "moved to the new CA" : "renewed",
 	    j->task->id, eng_step_names[j->fstep], j->ferror,
 	    j->dev.cert_serial[0] ? "it ends" : "a renewal works");
 	return vp_alarm_raise(g->s, j->ffail == VP_DEVF_UNREACHABLE ?

@@ -113,7 +113,10 @@ struct etask {
 	int done_loading;             /* no Pending devices left in the store */
 	int64_t fill_after;           /* the highest device id a fill took: the next looks past it */
 	int64_t claimed_ms;           /* when this engine took it (the start ramp) */
-	int replace;                  /* a CA replacement (VP_TASK_CA_REPLACE) */
+	int replace;                  /* a CA replacement (VP_TASK_CA_REPLACE), or a renewal */
+	int renew;                    /* a CA renewal (VP_TASK_CA_RENEW): the phases of a
+	                               * replacement, but each device keeps its certificate and
+	                               * only the CA beside it changes (issue 19, item 5) */
 	int check;                    /* the nightly check (VP_TASK_DEVICE_CHECK): identify,
 	                               * and put the CA back on a device of ours that lost it */
 	int retire;                   /* ca-replace: every device done, retire the old CA now */
@@ -227,5 +230,7 @@ void eng_tasks_reap(engine *g);
 /* careplace.c: the CA replacement's own phases */
 void eng_replace_local(engine *g, etask *t);
 void eng_retire_old_ca(engine *g, etask *t);
+/* careplace.c: a renewal's local phase (the components' files get the renewed CA) */
+void eng_renew_local(engine *g, etask *t);
 
 #endif

@@ -590,8 +590,22 @@ identified(job *j, const vp_dop_result *r)
 		j->old_policy = r->policy;
 		j->have_old = 1;
 	}
+	/* A CA renewal needs the device's certificate of ours, to keep it. */
+	if (j->task->renew && (j->serial[0] == '\0' || j->fp[0] == '\0' || j->alias[0] == '\0')) {
+		job_fail(j, VP_DEVF_NONE, 0, "vmspki has no record of a certificate of ours on "
+		    "this device: enable HTTPS on it (`vmspki https enable`) instead");
+		return;
+	}
 	/* The check puts our CA back only where we installed it. */
 	set_step(j, j->task->check && !j->dev.pinned ? ST_END : ST_CA);
+}
+
+/* After install-ca: a check is done; a CA renewal binds the device's certificate again with
+ * the renewed CA beside it (no new key); the others make a key. */
+static enum step
+ca_next(const job *j)
+{
+	return j->task->check ? ST_END : j->task->renew ? ST_BIND : ST_KEY;
 }
 
 /* install-ca: the list (sub 0) says whether the CA is there; else it is added (sub 1). */
@@ -602,7 +616,7 @@ ca_installed(engine *g, job *j, const vp_dop_result *r)
 		if (j->task->check)
 			eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): the site CA was "
 			    "missing: installed it again", j->task->id, j->dev_id, j->dev.address);
-		set_step(j, j->task->check ? ST_END : ST_KEY);
+		set_step(j, ca_next(j));
 		return;
 	}
 	for (size_t i = 0; i < r->ncerts; i++) {
@@ -611,7 +625,7 @@ ca_installed(engine *g, job *j, const vp_dop_result *r)
 		if (r->certs[i].pem != NULL && pem_fingerprint(r->certs[i].pem, fp) &&
 		    strcmp(fp, g->ca_fp) == 0) {
 			/* already there */
-			set_step(j, j->task->check ? ST_END : ST_KEY);
+			set_step(j, ca_next(j));
 			return;
 		}
 	}
@@ -782,7 +796,8 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 		j->conn.ca_file = g->verify_path;
 	j->conn.verify = 1;
 	j->conn.tls_name = j->dev.address;
-	set_step(j, ST_CLEANUP);
+	/* A renewal leaves the device's certificates alone: only the old CA goes. */
+	set_step(j, j->task->renew ? ST_OLDCA : ST_CLEANUP);
 }
 
 /* The transfer of j ended (engine_internal.h: eng_net). */
@@ -858,7 +873,8 @@ job_end(engine *g, job *j, const char *status)
 			    (double)(eng_now_ms() - j->started_ms) / 1000.0);
 		else
 			eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): %s with certificate %s "
-			    "in %.1f s", j->task->id, j->dev_id, j->dev.address, j->task->replace ?
+			    "in %.1f s", j->task->id, j->dev_id, j->dev.address, j->task->renew ?
+			    "given the renewed CA, still" : j->task->replace ?
 			    "moved to the new CA" : strcmp(j->task->t.kind, VP_TASK_HTTPS_UPDATE) ==
 			    0 ? "HTTPS certificate renewed" : "HTTPS enabled", j->serial,
 			    (double)(eng_now_ms() - j->started_ms) / 1000.0);

@@ -1727,3 +1727,13 @@ vp_sql_last_id(vp_store *s)
 {
 	return sqlite3_last_insert_rowid(s->db);
 }
+
+/* ---- CA renewal (issue 19, item 5) ---- */
+
+vp_err
+vp_store_cert_move_issuer(vp_store *s, const char *from_fp, const char *to_fp, vp_error *e)
+{
+	return vp_sql_run(s, "record the renewed CA as the certificates' issuer",
+	    "UPDATE certificates SET issuer_fp = ?2 WHERE issuer_fp = ?1",
+	    VP_SQL_ARGS(VP_SQL_TEXT(from_fp), VP_SQL_TEXT(to_fp)), NULL, NULL, NULL, e);
+}

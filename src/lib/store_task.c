@@ -34,12 +34,12 @@ vp_store_task_insert(vp_store *s, const vp_task *t, int64_t *id, vp_error *e)
 	vp_err rc;
 
 	*id = 0;
-	/* A CA replacement has no options of its own. */
-	if (strcmp(t->kind, VP_TASK_CA_REPLACE) == 0) {
+	/* A CA replacement or renewal, or a discovery, has no options of its own. */
+	if (vp_task_kind_is_ca(t->kind) || strcmp(t->kind, VP_TASK_DEVICE_DISCOVER) == 0) {
 		rc = vp_sql_run(s, "create the task", "INSERT INTO tasks (kind, state, "
-		    "options, concurrency, created_at) VALUES ('" VP_TASK_CA_REPLACE "', "
-		    "'Queued', '{}', ?1, ?2)", VP_SQL_ARGS(VP_SQL_INT(t->concurrency), VP_SQL_INT(t->created_at)), NULL,
-		    NULL, NULL, e);
+		    "options, concurrency, created_at) VALUES (?1, "
+		    "'Queued', '{}', ?2, ?3)", VP_SQL_ARGS(VP_SQL_TEXT(t->kind),
+		    VP_SQL_INT(t->concurrency), VP_SQL_INT(t->created_at)), NULL, NULL, NULL, e);
 		goto out;
 	}
 	o = json_pack("{s:s,s:b,s:i}", "cn", t->cn_mode, "https_only", t->https_only != 0,

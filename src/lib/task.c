@@ -326,7 +326,7 @@ vp_json_task(const vp_task *t)
 		json_decref(o);
 		return NULL;
 	}
-	if (o != NULL && strcmp(t->kind, VP_TASK_CA_REPLACE) == 0 &&
+	if (o != NULL && vp_task_kind_is_ca(t->kind) &&
 	    json_object_set_new(o, "phase", json_string(t->phase == VP_TASK_PHASE_LOCAL ?
 	    "components" : t->phase == VP_TASK_PHASE_DEVICES ? "devices" : "done")) != 0) {
 		json_decref(o);
@@ -443,8 +443,10 @@ add_component_item(const vp_store_component *c, void *arg)
 	return vp_store_task_item_add(a->s, a->task, a->seq++, item, a->e);
 }
 
-vp_err
-vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error *e)
+/* The CA's own task of kind (a replacement or a renewal): the devices with a certificate of
+ * ours, an item per component and, for a replacement, the server certificate; the old CA. */
+static vp_err
+create_ca_task(vp_store *s, const char *kind, const char *actor, int64_t *id, vp_error *e)
 {
 	struct ca_replace_items ci = { s, 0, 0, 0, e };
 	int64_t *devs = NULL;
@@ -462,7 +464,7 @@ vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error 
 	if ((rc = vp_store_device_ids(s, 1, &devs, &ndev, e)) != VP_OK)
 		goto fail;
 	memset(&t, 0, sizeof(t));
-	snprintf(t.kind, sizeof(t.kind), "%s", VP_TASK_CA_REPLACE);
+	snprintf(t.kind, sizeof(t.kind), "%s", kind);
 	t.concurrency = (int)conc;
 	t.created_at = (int64_t)time(NULL);
 	if ((rc = vp_store_task_insert(s, &t, id, e)) != VP_OK)
@@ -471,12 +473,14 @@ vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error 
 		if ((rc = add_device(s, *id, devs[i], e)) != VP_OK)
 			goto fail;
 	ci.task = *id;
+	/* A renewal leaves the server certificate as it is (the same key signed it). */
 	if ((rc = vp_store_component_list(s, add_component_item, &ci, e)) != VP_OK ||
-	    (rc = vp_store_task_item_add(s, *id, ci.seq++, VP_TASK_ITEM_SERVER, e)) != VP_OK ||
+	    (strcmp(kind, VP_TASK_CA_REPLACE) == 0 && (rc = vp_store_task_item_add(s, *id,
+	    ci.seq++, VP_TASK_ITEM_SERVER, e)) != VP_OK) ||
 	    (rc = vp_store_task_item_add(s, *id, ci.seq++, VP_TASK_ITEM_OLD_CA, e)) != VP_OK)
 		goto fail;
-	snprintf(detail, sizeof(detail), "task %" PRId64 ": " VP_TASK_CA_REPLACE " on %zu "
-	    "device%s and %d component%s", *id, ndev, ndev == 1 ? "" : "s", ci.ncomp,
+	snprintf(detail, sizeof(detail), "task %" PRId64 ": %s on %zu "
+	    "device%s and %d component%s", *id, kind, ndev, ndev == 1 ? "" : "s", ci.ncomp,
 	    ci.ncomp == 1 ? "" : "s");
 	if ((rc = audit_commit(s, actor, "task.create", detail, e)) != VP_OK)
 		goto fail;
@@ -486,6 +490,24 @@ fail:
 	vp_store_rollback(s);
 	free(devs);
 	return rc;
+}
+
+vp_err
+vp_task_create_ca_replace(vp_store *s, const char *actor, int64_t *id, vp_error *e)
+{
+	return create_ca_task(s, VP_TASK_CA_REPLACE, actor, id, e);
+}
+
+vp_err
+vp_task_create_ca_renew(vp_store *s, const char *actor, int64_t *id, vp_error *e)
+{
+	return create_ca_task(s, VP_TASK_CA_RENEW, actor, id, e);
+}
+
+int
+vp_task_kind_is_ca(const char *kind)
+{
+	return strcmp(kind, VP_TASK_CA_REPLACE) == 0 || strcmp(kind, VP_TASK_CA_RENEW) == 0;
 }
 
 json_t *

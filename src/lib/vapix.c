@@ -32,6 +32,7 @@ vx_op_name(const vx_op *op)
 	case VP_DOP_CERT_DELETE:  return "remove certificate";
 	case VP_DOP_TLS_GET:      return "read web server settings";
 	case VP_DOP_TLS_SET:      return "set web server certificate";
+	case VP_DOP_IDENTIFY:     return "identify the device without credentials";
 	}
 	return "device operation";
 }
@@ -301,7 +302,8 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 	static const vp_dop_args none;
 	vx_op *op = NULL;
 	vp_err rc;
-	int cert_op = kind != VP_DOP_PROBE && kind != VP_DOP_TLS_GET && kind != VP_DOP_TLS_SET;
+	int cert_op = kind != VP_DOP_PROBE && kind != VP_DOP_TLS_GET && kind != VP_DOP_TLS_SET &&
+	    kind != VP_DOP_IDENTIFY;
 	int soap;
 
 	*out = NULL;
@@ -309,7 +311,7 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 		args = &none;
 	if (api == NULL)
 		api = "";
-	if (kind < VP_DOP_PROBE || kind > VP_DOP_TLS_SET)
+	if (kind < VP_DOP_PROBE || kind > VP_DOP_IDENTIFY)
 		return vp_error_set(e, VP_ERR_INVALID, "unknown device operation %d", (int)kind);
 	if (strcmp(api, "") != 0 && strcmp(api, VP_DEV_API_SOAP) != 0 &&
 	    strcmp(api, VP_DEV_API_REST) != 0 && strcmp(api, VP_DEV_API_REST_BETA) != 0 &&
@@ -324,19 +326,21 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 	if ((op = calloc(1, sizeof(*op))) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	op->kind = kind;
-	snprintf(op->api, sizeof(op->api), "%s", kind == VP_DOP_PROBE ? "" : api);
+	snprintf(op->api, sizeof(op->api), "%s", kind == VP_DOP_PROBE ||
+	    kind == VP_DOP_IDENTIFY ? "" : api);
 	op->res.policy = VP_POLICY_UNKNOWN;
 	if ((rc = copy_args(op, args, e)) != VP_OK) {
 		vapix_free(&op->base);
 		return rc;
 	}
-	if (kind == VP_DOP_PROBE)
+	if (kind == VP_DOP_PROBE || kind == VP_DOP_IDENTIFY)
 		op->step = VX_BDI;
 	else if (kind == VP_DOP_TLS_GET || kind == VP_DOP_TLS_SET)
 		op->step = VX_TLS_GET;
 	else
 		op->step = VX_MAIN;
-	if (kind != VP_DOP_PROBE && strcmp(api, VP_DEV_API_UNSUPPORTED) == 0)
+	if (kind != VP_DOP_PROBE && kind != VP_DOP_IDENTIFY &&
+	    strcmp(api, VP_DEV_API_UNSUPPORTED) == 0)
 		vx_fail(op, VP_DEVF_UNSUPPORTED, 0,
 		    "%s: the device's firmware is below 5.70: HTTPS certificates cannot be managed",
 		    vx_op_name(op));
@@ -430,6 +434,11 @@ handle_bdi(vx_op *op, const vp_http_resp *r)
 	const char *serial, *model, *fw, *brand;
 	char q[420];
 
+	if (r->status == 404 && op->kind == VP_DOP_IDENTIFY) {
+		vx_fail(op, VP_DEVF_UNSUPPORTED, 0, "identify the device without credentials: it "
+		    "has no basicdeviceinfo.cgi (not an Axis device, or firmware before 8.40)");
+		return VP_OK;
+	}
 	if (r->status == 404) {           /* firmware before 8.40: parameters instead */
 		op->step = VX_PARAM;
 		return VP_OK;
@@ -470,7 +479,14 @@ handle_bdi(vx_op *op, const vp_http_resp *r)
 	    (brand != NULL && brand[0] != '\0' &&
 	    !set_field(op, op->res.brand, sizeof(op->res.brand), brand, "brand")))
 		goto out;
-	decide(op);
+	/* Discovery asks who the device is, nothing more: the API is found when it is added. */
+	if (op->kind == VP_DOP_IDENTIFY && serial_ok(op->res.serial))
+		vx_finish(op);
+	else if (op->kind == VP_DOP_IDENTIFY)
+		vx_fail(op, VP_DEVF_PROTOCOL, 0, "identify the device without credentials: its "
+		    "serial number is not a MAC address");
+	else
+		decide(op);
 out:
 	json_decref(root);
 	return VP_OK;
@@ -543,11 +559,16 @@ build(vx_op *op, vp_error *e)
 {
 	static const char bdi[] =
 	    "{\"apiVersion\":\"1.0\",\"context\":\"vmspki\",\"method\":\"getAllProperties\"}";
+	/* The properties a device gives without credentials (anonymous access to them is on
+	 * by default: developer.axis.com/vapix/network-video/basic-device-information and
+	 * .../device-configuration/basic-device-info-api, allowAnonymous). */
+	static const char bdi_anon[] = "{\"apiVersion\":\"1.0\",\"context\":\"vmspki\","
+	    "\"method\":\"getAllUnrestrictedProperties\"}";
 	char *body;
 
 	switch (op->step) {
 	case VX_BDI:
-		if ((body = vp_strdup(bdi)) == NULL)
+		if ((body = vp_strdup(op->kind == VP_DOP_IDENTIFY ? bdi_anon : bdi)) == NULL)
 			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 		return vx_request(op, "POST", "application/json", body, strlen(body), e,
 		    "/axis-cgi/basicdeviceinfo.cgi");

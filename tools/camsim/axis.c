@@ -192,6 +192,12 @@ handle_bdi(cs_req *r)
 	} else if (strcmp(method, "getAllProperties") == 0 ||
 	    strcmp(method, "getAllUnrestrictedProperties") == 0) {
 		props = bdi_properties(d);
+		/* The unrestricted ones leave out what only a user may read. */
+		if (props != NULL && strcmp(method, "getAllUnrestrictedProperties") == 0) {
+			json_object_del(props, "Architecture");
+			json_object_del(props, "Soc");
+			json_object_del(props, "SocSerialNumber");
+		}
 		o = json_pack("{s:s,s:s,s:{s:o}}", "apiVersion", api, "method", method, "data",
 		    "propertyList", props);
 	} else if (strcmp(method, "getProperties") == 0) {

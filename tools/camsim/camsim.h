@@ -160,6 +160,8 @@ typedef struct cs_device {
 	char password[128];         /* secret: never logged */
 	char name[256];             /* FQDN, for --csv-out */
 	int allow_basic;            /* Basic over HTTPS allowed */
+	int bdi_anonymous;          /* basicdeviceinfo getAllUnrestrictedProperties answers
+	                             * without credentials (allowAnonymous, on by default) */
 	int digest_md5, digest_sha256;
 	cs_restapi rest;
 	int store_slots;

@@ -247,6 +247,12 @@ dev_from_json(camsim *cs, cs_device *d, json_t *o, const cs_opts *opt, size_t n,
 		return -1;
 	}
 	d->allow_basic = v == 1;
+	if ((v = jbool(o, "bdi_anonymous")) == -2) {
+		seterr(err, errlen, "device %s: \"bdi_anonymous\" must be true or false",
+		    d->address);
+		return -1;
+	}
+	d->bdi_anonymous = v != 0;
 	/* Digest algorithms offered: MD5 on every firmware, SHA-256 too from AXIS OS 11
 	 * (assumed); a fleet entry can name them ("digest": ["SHA-256"]). */
 	d->digest_md5 = 1;

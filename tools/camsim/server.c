@@ -614,6 +614,25 @@ delay_cb(evutil_socket_t fd, short what, void *arg)
 	dispatch(r);
 }
 
+/* A basicdeviceinfo getAllUnrestrictedProperties that this device answers without
+ * credentials? */
+static int
+anonymous_bdi(const cs_device *d, const cs_req *r)
+{
+	json_t *in;
+	const char *m;
+	int yes;
+
+	if (r->op != CS_OP_BDI || r->method != EVHTTP_REQ_POST || !d->bdi_anonymous)
+		return 0;
+	if ((in = json_loadb((const char *)r->body, r->body_len, 0, NULL)) == NULL)
+		return 0;
+	m = json_string_value(json_object_get(in, "method"));
+	yes = m != NULL && strcmp(m, "getAllUnrestrictedProperties") == 0;
+	json_decref(in);
+	return yes;
+}
+
 static void
 on_request(struct evhttp_request *req, cs_device *d, int tls)
 {
@@ -669,7 +688,9 @@ on_request(struct evhttp_request *req, cs_device *d, int tls)
 		r->op = cs_axis_classify(d, r->method, r->path, &r->style);
 	}
 
-	auth = cs_auth_check(d, req, tls);
+	/* The unrestricted identity answers anyone, unless the device was told otherwise
+	 * (developer.axis.com/vapix/device-configuration/basic-device-info-api). */
+	auth = anonymous_bdi(d, r) ? CS_AUTH_OK : cs_auth_check(d, req, tls);
 	if (auth != CS_AUTH_OK) {
 		d->unauthorized++;
 		cs_auth_challenge(d, req, tls, auth == CS_AUTH_STALE);
