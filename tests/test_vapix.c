@@ -350,7 +350,7 @@ probe_firmware_5_50_is_unsupported(void **state)
 	    "P1224-E Network Camera\r\nroot.Brand.ProdNbr=P1224-E\r\n"
 	    "root.Properties.Firmware.Version=5.50.9.2\r\n"
 	    "root.Properties.System.SerialNumber=ACCC8E0C0B69\r\n");
-	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "firmware 5.50.9.2 is below 5.70");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "firmware 5.50.9.2, below 5.70");
 	res = vp_dop_get_result(op);
 	assert_string_equal(res->serial, "ACCC8E0C0B69");
 	assert_string_equal(res->model, "AXIS P1224-E Network Camera");
@@ -373,6 +373,60 @@ probe_firmware_5_50_is_unsupported(void **state)
 	assert_string_equal(vp_dop_get_result(op)->model, "AXIS Q6114-E");
 	assert_int_equal(vp_dop_get_result(op)->policy, VP_POLICY_UNKNOWN);
 	assert_string_equal(vp_dop_get_result(op)->api, VP_DEV_API_SOAP);
+	vp_dop_free(op);
+}
+
+/* An old-firmware identity (param.cgi) with ProdType: the op after that answer. */
+static vp_dop *
+probe_param(const char *type, const char *nbr, const char *fw)
+{
+	vp_dop *op = start(VP_DOP_PROBE, NULL, "");
+	char *a = NULL;
+
+	expect(op, "POST", "/axis-cgi/basicdeviceinfo.cgi");
+	answer(op, 404, "text/html", "");
+	expect(op, "GET", "/axis-cgi/param.cgi?action=list&group=root.Brand,root.Properties");
+	assert_true(asprintf(&a, "root.Brand.ProdNbr=%s\nroot.Brand.ProdType=%s\n"
+	    "root.Properties.Firmware.Version=%s\nroot.Properties.System.SerialNumber="
+	    "ACCC8E022A4D\n", nbr, type, fw) > 0);
+	answer(op, 200, "text/plain", a);
+	free(a);
+	return op;
+}
+
+/* One table of product rules (ADM, ACS seeds): access control and audio from 1.25, cameras
+ * from 5.70 but TLS 1.2 only from 6.10, T85 switches never; the reason is the message. */
+static void
+probe_product_rules(void **state)
+{
+	vp_dop *op;
+	(void)state;
+
+	op = probe_param("Network Door Controller", "A1601", "1.25.2");
+	expect_tls_get(op);
+	soap(op, 200, tls_conf);
+	assert_done(op);
+	assert_string_equal(vp_dop_get_result(op)->api, VP_DEV_API_SOAP);
+	assert_string_equal(vp_dop_get_result(op)->product, "access-control");
+	vp_dop_free(op);
+
+	op = probe_param("Network Speaker", "C1004-E", "1.20.1");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "(audio) runs firmware 1.20.1, below 1.25");
+	vp_dop_free(op);
+
+	op = probe_param("Network Camera", "P1224-E", "6.00.1");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "TLS 1.1 at most (TLS 1.2 from 6.10)");
+	assert_string_equal(vp_dop_get_result(op)->api, VP_DEV_API_UNSUPPORTED);
+	assert_string_equal(vp_dop_get_result(op)->product, "camera");
+	vp_dop_free(op);
+
+	op = probe_param("PoE+ Network Switch", "T8508", "1.10.2");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "HTTPS cannot be enabled on AXIS T85");
+	assert_string_equal(vp_dop_get_result(op)->product, "switch");
+	vp_dop_free(op);
+
+	op = probe_param("Network Camera", "P1367", "6.10.1");
+	expect_tls_get(op);
 	vp_dop_free(op);
 }
 
@@ -918,7 +972,7 @@ soap_install_add_delete(void **state)
 
 	/* unsupported firmware: nothing is sent */
 	op = start(VP_DOP_CA_LIST, NULL, VP_DEV_API_UNSUPPORTED);
-	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "below 5.70");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "cannot have its HTTPS certificate managed");
 	vp_dop_free(op);
 }
 
@@ -1057,6 +1111,7 @@ main(void)
 		cmocka_unit_test(probe_early_11_falls_back_to_v1beta_then_soap),
 		cmocka_unit_test(probe_firmware_10_speaks_soap),
 		cmocka_unit_test(probe_firmware_5_50_is_unsupported),
+		cmocka_unit_test(probe_product_rules),
 		cmocka_unit_test(probe_refusals_and_garbage),
 		cmocka_unit_test(transport_failures_are_classified),
 		cmocka_unit_test(rest_lists_read_and_checked),

@@ -138,6 +138,10 @@ typedef struct vp_dop_result {
 	size_t ncerts;
 	/* CSR_GET */
 	char *csr_pem;
+
+	/* PROBE: the product class its driver's rules found ("camera", "access-control",
+	 * "audio", "switch"; "" when not identified) */
+	char product[24];
 } vp_dop_result;
 
 typedef struct vp_dop vp_dop;

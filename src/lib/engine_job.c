@@ -530,7 +530,7 @@ op_failed_handled(job *j, vp_dev_fail f, const char *msg, const vp_dop_result *r
 		snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_UNSUPPORTED);
 		j->device_dirty = 1;
 		job_fail(j, f, 0, "Unsupported firmware: %s", msg != NULL ? msg :
-		    "HTTPS certificates need firmware 5.70 or later");
+		    "its product or firmware cannot have HTTPS certificates managed");
 		return 1;
 	}
 	if (f == VP_DEVF_DEVICE && j->step == ST_CA && j->sub == 1 && j->ca_add_err[0] == '\0') {
@@ -571,8 +571,8 @@ identified(job *j, const vp_dop_result *r)
 	j->device_dirty = 1;
 	if (strcmp(r->api, VP_DEV_API_UNSUPPORTED) == 0) {
 		snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_UNSUPPORTED);
-		job_fail(j, VP_DEVF_UNSUPPORTED, 0, "Unsupported firmware: %s runs %s and HTTPS "
-		    "certificates need firmware 5.70 or later", r->model, r->firmware);
+		job_fail(j, VP_DEVF_UNSUPPORTED, 0, "Unsupported firmware: %s runs %s, which the "
+		    "driver's product rules do not allow", r->model, r->firmware);
 		return;
 	}
 	/* What to put back if a later step fails: what the device had before this job touched

@@ -338,7 +338,8 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 		op->step = VX_MAIN;
 	if (kind != VP_DOP_PROBE && strcmp(api, VP_DEV_API_UNSUPPORTED) == 0)
 		vx_fail(op, VP_DEVF_UNSUPPORTED, 0,
-		    "%s: the device's firmware is below 5.70: HTTPS certificates cannot be managed",
+		    "%s: the device cannot have its HTTPS certificate managed (its product or "
+		    "firmware, as identify found): identify it again after a firmware upgrade",
 		    vx_op_name(op));
 	*out = &op->base;
 	return VP_OK;
@@ -405,20 +406,24 @@ decide(vx_op *op)
 		    op->res.firmware);
 		return;
 	}
-	if (major < 5 || (major == 5 && minor < 70)) {
-		snprintf(op->api, sizeof(op->api), "%s", VP_DEV_API_UNSUPPORTED);
-		snprintf(op->res.api, sizeof(op->res.api), "%s", VP_DEV_API_UNSUPPORTED);
-		vx_fail(op, VP_DEVF_UNSUPPORTED, 0,
-		    "firmware %s is below 5.70: HTTPS certificates cannot be managed",
-		    op->res.firmware);
+	if (!vx_product_allows(op, major, minor))
 		return;
-	}
 	if (major < 11) {
 		snprintf(op->api, sizeof(op->api), "%s", VP_DEV_API_SOAP);
 		op->step = VX_TLS_GET;
 	} else {
 		op->step = VX_REST_V1;
 	}
+}
+
+/* ProdType and ProdNbr for the product rules: optional, kept only when they are short text. */
+static void
+product_fields(vx_op *op, const char *type, const char *nbr)
+{
+	if (vx_text_ok(type, sizeof(op->prod_type) - 1))
+		memcpy(op->prod_type, type, strlen(type) + 1);
+	if (vx_text_ok(nbr, sizeof(op->prod_nbr) - 1))
+		memcpy(op->prod_nbr, nbr, strlen(nbr) + 1);
 }
 
 /* basicdeviceinfo getAllProperties (developer.axis.com/vapix/network-video/basic-device-information) */
@@ -464,6 +469,8 @@ handle_bdi(vx_op *op, const vp_http_resp *r)
 		    "has no data.propertyList with SerialNumber, Version and a product name");
 		goto out;
 	}
+	product_fields(op, json_string_value(json_object_get(pl, "ProdType")),
+	    json_string_value(json_object_get(pl, "ProdNbr")));
 	if (!set_field(op, op->res.serial, sizeof(op->res.serial), serial, "serial number") ||
 	    !set_field(op, op->res.model, sizeof(op->res.model), model, "product name") ||
 	    !set_field(op, op->res.firmware, sizeof(op->res.firmware), fw, "firmware version") ||
@@ -532,6 +539,10 @@ handle_param(vx_op *op, const vp_http_resp *r)
 	}
 	if (!param_value(r, "root.Brand.Brand", res->brand, sizeof(res->brand)))
 		res->brand[0] = '\0';
+	if (!param_value(r, "root.Brand.ProdType", op->prod_type, sizeof(op->prod_type)))
+		op->prod_type[0] = '\0';
+	if (!param_value(r, "root.Brand.ProdNbr", op->prod_nbr, sizeof(op->prod_nbr)))
+		op->prod_nbr[0] = '\0';
 	decide(op);
 	return VP_OK;
 }

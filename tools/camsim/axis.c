@@ -252,7 +252,7 @@ handle_param(cs_req *r)
 		{ "root.Properties.API.HTTP.Version", "3" },
 		{ "root.Properties.Firmware.BuildDate", "Nov 07 2023 11:23" },
 		{ "root.Properties.Firmware.Version", d->firmware },
-		{ "root.Properties.HTTPS.HTTPS", cs_fw_at_least(d, 5, 70) ? "yes" : "no" },
+		{ "root.Properties.HTTPS.HTTPS", cs_dev_https_capable(d) ? "yes" : "no" },
 		{ "root.Properties.System.Architecture", "armv7hf" },
 		{ "root.Properties.System.SerialNumber", d->serial },
 	};

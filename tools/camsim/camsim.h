@@ -366,6 +366,17 @@ typedef struct cs_opts {
 int cs_fleet_build(camsim *cs, const cs_opts *o, char *err, size_t errlen);
 int cs_fleet_csv_out(camsim *cs, const char *path, char *err, size_t errlen);
 
+/* product.c: products besides cameras, and what a device's product and firmware allow. */
+struct cs_model {
+	const char *nbr, *full, *type;
+};
+const struct cs_model *cs_product_model(const char *nbr);
+/* 1 when the device has a certificate store and HTTPS (cameras 5.70, access control and
+ * audio 1.25, never a PoE switch). */
+int cs_dev_https_capable(const cs_device *d);
+/* 1 when its HTTPS speaks TLS 1.0/1.1 only (cameras below 6.10, ACS seed). */
+int cs_dev_tls11_only(const cs_device *d);
+
 /* control.c */
 int cs_control_start(camsim *cs, const char *addrport, char *err, size_t errlen);
 json_t *cs_dev_state_json(cs_device *d);

@@ -23,7 +23,7 @@
 static const char *
 api_name(const cs_device *d)
 {
-	if (!cs_fw_at_least(d, 5, 70))
+	if (!cs_dev_https_capable(d))
 		return "unsupported";
 	switch (d->rest) {
 	case CS_REST_V1: return "rest";
