@@ -29,6 +29,7 @@ cli_help_main(FILE *f)
 "  component add|list|renew|remove|nats-config  internal components' mTLS certificates\n"
 "  device add|import|list|show|remove  the camera inventory\n"
 "  https enable|update  put certificates on cameras and turn HTTPS on (a task)\n"
+"  https csr|install  a certificate from the company's own CA on a camera (tasks)\n"
 "  task list|show|wait|cancel|retry-failed  tasks over devices and their results\n"
 "  alarm list|ack   the alarms raised (expiry, failed renewals) and their acknowledgement\n"
 "  settings [list]|get|set|reset  site settings (device certificate CN, concurrency)\n"

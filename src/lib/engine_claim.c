@@ -123,6 +123,29 @@ heartbeat_clear(engine *g, vp_error *e)
 	return vp_store_kv_delete(g->s, "engine.heartbeat", e);
 }
 
+/* An outside-certificate task (extcert.h): what it needs from the store, once. */
+static vp_err
+ext_task_load(engine *g, etask *t, vp_error *e)
+{
+	char *pem = NULL;
+	vp_err rc;
+
+	t->csr = strcmp(t->t.kind, VP_TASK_HTTPS_CSR) == 0;
+	t->install = strcmp(t->t.kind, VP_TASK_HTTPS_INSTALL) == 0;
+	if (!t->install || t->ext_cert[0] != '\0')
+		return VP_OK;
+	if ((rc = vp_extcert_task_input(g->s, t->id, t->ext_alias, sizeof(t->ext_alias), &pem,
+	    t->ext_fp, &t->ext_not_after, e)) != VP_OK)
+		return rc;
+	if (strlen(pem) >= sizeof(t->ext_cert))
+		rc = vp_error_set(e, VP_ERR_INVALID, "the certificate of task %" PRId64 " is "
+		    "larger than %zu bytes", t->id, sizeof(t->ext_cert) - 1);
+	else
+		memcpy(t->ext_cert, pem, strlen(pem) + 1);
+	free(pem);
+	return rc;
+}
+
 /* One task of the store's Queued and Running ones: claimed (or its lease renewed) unless
  * another live engine holds it. In eng_claim()'s transaction. */
 typedef struct claim_walk {
@@ -169,6 +192,8 @@ claim_one(int64_t id, const char *owner, int64_t lease, void *arg, vp_error *e)
 		return rc;
 	t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0;
 	t->check = strcmp(t->t.kind, VP_TASK_DEVICE_CHECK) == 0;
+	if ((rc = ext_task_load(g, t, e)) != VP_OK)
+		return rc;
 	t->done_loading = 0;
 	t->fill_after = 0;
 	return VP_OK;
@@ -303,6 +328,12 @@ job_conn(engine *g, job *j)
 			j->conn.pinned_pubkey = j->pin;
 		vp_cert_rec_clear(&rec);
 	}
+	/* A device serving an outside certificate verified by an https-install: its key. */
+	if (!j->dev.pinned && vp_extcert_pin_get(g->s, j->dev_id, j->pin, sizeof(j->pin), NULL) ==
+	    VP_OK) {
+		j->conn.use_https = 1;
+		j->conn.pinned_pubkey = j->pin;
+	}
 	j->conn.timeout_ms = j->task->t.timeout_s > 0 ? j->task->t.timeout_s * 1000L :
 	    g->cfg->request_timeout_ms;
 }
@@ -328,6 +359,17 @@ job_new(engine *g, etask *t, int64_t dev_id, const char *key_alias, const char *
 		snprintf(j->alias, sizeof(j->alias), "%s", key_alias);
 	else
 		snprintf(j->alias, sizeof(j->alias), ALIAS_PREFIX "t%" PRId64, t->id);
+	if (t->csr && key_alias[0] == '\0')
+		snprintf(j->alias, sizeof(j->alias), VP_EXT_ALIAS_PREFIX "t%" PRId64, t->id);
+	if (t->install) {
+		snprintf(j->alias, sizeof(j->alias), "%s", t->ext_alias);
+		snprintf(j->fp, sizeof(j->fp), "%s", t->ext_fp);
+		j->not_after = t->ext_not_after;
+		if ((j->cert_pem = strdup(t->ext_cert)) == NULL) {
+			eng_job_free(g, j);
+			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		}
+	}
 	if ((rc = vp_device_get(g->s, dev_id, &j->dev, e)) != VP_OK ||
 	    (rc = vp_device_password(g->s, g->cfg->sitekey, dev_id, &j->password, e)) != VP_OK ||
 	    (rc = job_names(g, j, e)) != VP_OK) {

@@ -97,6 +97,26 @@ check_write(engine *g, job *j, vp_error *e)
 
 /* Writes what job j has to write: the certificate signed for it, its device row, the alarm
  * of a renewal, its progress or outcome. In eng_flush's transaction. */
+/* What a finished job records about outside certificates (extcert.h): the CSR of an
+ * https-csr, the pin of an https-install; a certificate of ours replaces a pin. */
+static vp_err
+ext_write(engine *g, job *j, vp_error *e)
+{
+	vp_err rc;
+
+	if (strcmp(j->status, "Finished") != 0 || j->task->check)
+		return VP_OK;
+	if (j->task->csr)
+		return vp_extcert_csr_put(g->s, j->dev_id, j->task->id, j->alias, j->csr_pem, e);
+	if (j->task->install)
+		return vp_extcert_pin_put(g->s, j->dev_id, j->ext_pin, e);
+	if ((rc = vp_extcert_pin_delete(g->s, j->dev_id, e)) == VP_ERR_NOTFOUND) {
+		vp_error_clear(e);
+		rc = VP_OK;
+	}
+	return rc;
+}
+
 static vp_err
 flush_job(engine *g, job *j, int64_t now, vp_error *e)
 {
@@ -112,6 +132,8 @@ flush_job(engine *g, job *j, int64_t now, vp_error *e)
 	    vp_device_update_state(g->s, &j->dev, e)) != VP_OK)
 		return rc;
 	if (j->dirty && j->ended && (rc = renewal_alarms(g, j, e)) != VP_OK)
+		return rc;
+	if (j->dirty && j->ended && (rc = ext_write(g, j, e)) != VP_OK)
 		return rc;
 	if (!j->dirty)
 		return VP_OK;

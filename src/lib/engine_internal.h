@@ -12,6 +12,7 @@
 #include "vmspki/device.h"
 #include "vmspki/driver.h"
 #include "vmspki/engine.h"
+#include "vmspki/extcert.h"
 #include "vmspki/issue.h"
 #include "vmspki/task.h"
 
@@ -100,6 +101,7 @@ typedef struct job {
 	int retryable;
 	vp_dev_fail fail;
 	int device_dirty;             /* device row to write */
+	char ext_pin[128];            /* install: the pin of the outside certificate, verified */
 } job;
 
 struct etask {
@@ -116,6 +118,15 @@ struct etask {
 	int retire;                   /* ca-replace: every device done, retire the old CA now */
 	char lost[160];               /* another engine took it (its name): drop it, write
 	                               * nothing more */
+
+	/* outside certificates (extcert.h) */
+	int csr;                      /* https-csr: identify, create-key, the CSR kept */
+	int install;                  /* https-install: identify, install, bind, verify (the
+	                               * served certificate is the one given), cleanup */
+	char ext_alias[128];          /* install: the key the CSR was for */
+	char ext_cert[16384];         /* install: the certificate, PEM */
+	char ext_fp[65];
+	int64_t ext_not_after;
 };
 
 typedef struct engine {

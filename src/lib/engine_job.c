@@ -213,7 +213,7 @@ step_start(engine *g, job *j, vp_error *e)
 		    VP_POLICY_BOTH;
 		/* The web server sends our CA with the certificate (it matters for an
 		 * intermediate CA); a roll-back keeps what the device had. */
-		if (!j->rollback) {
+		if (!j->rollback && !j->task->install) {
 			cas[0] = g->ca_alias;
 			a.ca_aliases = cas;
 		}
@@ -226,6 +226,15 @@ step_start(engine *g, job *j, vp_error *e)
 		c.verify = 1;
 		c.ca_file = g->verify_path;
 		c.pinned_pubkey = NULL;
+		/* An outside certificate was checked against its chain when the task was made
+		 * (extcert.c): the handshake shows that the device serves exactly it. */
+		if (j->task->install) {
+			if (!vp_extcert_pin_of(j->cert_pem, j->ext_pin, sizeof(j->ext_pin)))
+				return vp_error_set(e, VP_ERR_INTERNAL, "the certificate to verify "
+				    "cannot be read");
+			c.verify = 0;
+			c.pinned_pubkey = j->ext_pin;
+		}
 		c.tls_name = j->dev.address;
 		j->tls_check = 1;
 		return g->net->verify(g, j, &c, e);
@@ -486,8 +495,9 @@ to_remove(engine *g, const job *j, const vp_dev_cert *c)
 	char fp[65];
 
 	if (j->step == ST_CLEANUP)
-		return strncmp(c->alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) == 0 &&
-		    strcmp(c->alias, j->alias) != 0;
+		return (strncmp(c->alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) == 0 ||
+		    (j->task->install && strncmp(c->alias, VP_EXT_ALIAS_PREFIX,
+		    strlen(VP_EXT_ALIAS_PREFIX)) == 0)) && strcmp(c->alias, j->alias) != 0;
 	if (strncmp(c->alias, CA_ALIAS_PREFIX, strlen(CA_ALIAS_PREFIX)) == 0 &&
 	    strcmp(c->alias, g->ca_alias) != 0)
 		return 1;
@@ -584,6 +594,11 @@ identified(job *j, const vp_dop_result *r)
 	}
 	/* The check puts our CA back only where we installed it. */
 	set_step(j, j->task->check && !j->dev.pinned ? ST_END : ST_CA);
+	/* An outside certificate: the key is made (csr), or its certificate installed. */
+	if (j->task->csr)
+		set_step(j, ST_KEY);
+	else if (j->task->install)
+		set_step(j, ST_INSTALL);
 }
 
 /* install-ca: the list (sub 0) says whether the CA is there; else it is added (sub 1). */
@@ -677,6 +692,29 @@ bound(job *j)
 	set_step(j, ST_VERIFY);
 }
 
+/* https-csr: the CSR is checked to be for the key the device made, and kept (the commit
+ * records it, extcert.h); nothing is signed here. */
+static void
+ext_csr_taken(job *j)
+{
+	X509_REQ *req = NULL;
+	EVP_PKEY *k;
+	vp_error e = { 0 };
+
+	if (vp_csr_parse((const unsigned char *)j->csr_pem, strlen(j->csr_pem), &req, &e) !=
+	    VP_OK) {
+		job_fail(j, VP_DEVF_PROTOCOL, 0, "the device's CSR was refused: %s", e.msg);
+		return;
+	}
+	k = X509_REQ_get0_pubkey(req);
+	if (j->alias_key != NULL && (k == NULL || EVP_PKEY_eq(k, j->alias_key) != 1))
+		job_fail(j, VP_DEVF_DEVICE, 1, "the device's CSR is not for the key it made for %s",
+		    j->alias);
+	else
+		set_step(j, ST_END);
+	X509_REQ_free(req);
+}
+
 /* What a finished driver operation means for the job. */
 static void
 op_done(engine *g, job *j)
@@ -713,6 +751,10 @@ op_done(engine *g, job *j)
 			job_fail(j, VP_DEVF_PROTOCOL, 1, "the device sent no CSR");
 			return;
 		}
+		if (j->task->csr) {
+			ext_csr_taken(j);
+			break;
+		}
 		sign_csr(g, j);
 		break;
 	case ST_INSTALL:
@@ -730,6 +772,28 @@ op_done(engine *g, job *j)
 	default:
 		break;
 	}
+}
+
+/* https-install verified: the device serves the outside certificate; from now on it is
+ * reached over HTTPS and recognised by that certificate's key (the pin, recorded by the
+ * commit), not by the site CA. */
+static void
+ext_verified(engine *g, job *j)
+{
+	(void)g;
+	j->dev.pinned = 0;
+	j->dev.https_only = job_https_only(j);
+	j->rebound = 0;
+	snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_ENABLED);
+	j->dev.cert_serial[0] = '\0';        /* not one of ours */
+	snprintf(j->dev.cert_alias, sizeof(j->dev.cert_alias), "%s", j->alias);
+	j->dev.cert_not_after = j->not_after;
+	j->device_dirty = 1;
+	snprintf(j->pin, sizeof(j->pin), "%s", j->ext_pin);
+	j->conn.use_https = 1;
+	j->conn.verify = 0;
+	j->conn.pinned_pubkey = j->pin;
+	set_step(j, ST_CLEANUP);
 }
 
 /* The verify handshake ended. */
@@ -755,6 +819,10 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 		job_fail(j, VP_DEVF_TLS, 1, "https://%s:%d/ verifies, but serves another "
 		    "certificate (SHA-256 %.16s...) than the one just installed (%.16s...)",
 		    j->dev.address, j->dev.https_port, fp, j->fp);
+		return;
+	}
+	if (j->task->install) {
+		ext_verified(g, j);
 		return;
 	}
 	/* Verified: the device is pinned to the site CA from now on. */
