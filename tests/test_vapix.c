@@ -716,6 +716,49 @@ rest_csr_is_checked(void **state)
 	vp_dop_free(op);
 }
 
+/* v1beta takes PUT on 11.x and POST/PATCH on some 12.x: a 405 or 501 to one method sends the
+ * request again with the other, once, and the operation's API remembers which. */
+static void
+rest_beta_method_follows_the_device(void **state)
+{
+	vp_dop_args a = { .alias = "vmspki-https-1", .subject = "CN=10.0.0.5" };
+	vp_dop *op;
+	(void)state;
+
+	op = start(VP_DOP_KEY_CREATE, &a, VP_DEV_API_REST_BETA);
+	expect(op, "PUT", "/config/rest/cert/v1beta/create_certificate");
+	json(op, 405, "{\"status\":\"error\",\"error\":{\"code\":4,\"message\":\"Method not "
+	    "allowed\"}}");
+	expect(op, "POST", "/config/rest/cert/v1beta/create_certificate");
+	json(op, 200, "{\"status\":\"success\",\"data\":{}}");
+	assert_done(op);
+	assert_string_equal(vp_dop_api(op), VP_DEV_API_REST_BETA_POST);
+	vp_dop_free(op);
+
+	/* remembered: the next operation starts with PATCH; a PUT-only device answering 501
+	 * turns it back, and a second refusal is the answer */
+	a.pem = cert_pem;
+	op = start(VP_DOP_CERT_INSTALL, &a, VP_DEV_API_REST_BETA_POST);
+	expect(op, "PATCH", "/config/rest/cert/v1beta/certificates/vmspki-https-1");
+	answer(op, 501, "text/html", "<html>501</html>");
+	expect(op, "PUT", "/config/rest/cert/v1beta/certificates/vmspki-https-1");
+	answer(op, 405, "text/html", "<html>405</html>");
+	assert_fail(op, VP_DEVF_DEVICE, 0, "HTTP 405");
+	vp_dop_free(op);
+
+	op = start(VP_DOP_CSR_GET, &a, VP_DEV_API_REST_BETA_POST);
+	expect(op, "POST", "/config/rest/cert/v1beta/certificates/vmspki-https-1/get_csr");
+	vp_dop_free(op);
+
+	/* v1 is not second-guessed */
+	op = start(VP_DOP_KEY_CREATE, &a, VP_DEV_API_REST);
+	expect(op, "POST", "/config/rest/cert/v1/create_certificate");
+	answer(op, 405, "text/html", "");
+	assert_fail(op, VP_DEVF_DEVICE, 0, "HTTP 405");
+	vp_dop_free(op);
+	assert_ptr_equal(vp_driver_for_api(VP_DEV_API_REST_BETA_POST), &vp_driver_vapix);
+}
+
 static void
 rest_v1_404_falls_back_to_v1beta(void **state)
 {
@@ -1118,6 +1161,7 @@ main(void)
 		cmocka_unit_test(rest_ca_add_sends_the_leaf_only),
 		cmocka_unit_test(rest_key_create_and_device_errors),
 		cmocka_unit_test(rest_csr_is_checked),
+		cmocka_unit_test(rest_beta_method_follows_the_device),
 		cmocka_unit_test(rest_v1_404_falls_back_to_v1beta),
 		cmocka_unit_test(soap_key_create_and_faults),
 		cmocka_unit_test(soap_refuses_entity_expansion),

@@ -197,7 +197,8 @@ vp_dev_fail vp_dop_failed(const vp_dop *op, const char **msg, int *retryable);
 const vp_dop_result *vp_dop_get_result(const vp_dop *op);
 
 /* The API the device turned out to speak (a VAPIX REST device answering only v1beta changes
- * "rest" into "rest-beta"): store it so that the next operation starts right. */
+ * "rest" into "rest-beta", one whose v1beta takes POST/PATCH into "rest-beta-post"): store it
+ * so that the next operation starts right. */
 const char *vp_dop_api(const vp_dop *op);
 
 /* The driver op belongs to. */

@@ -277,7 +277,7 @@ static int
 vapix_owns_api(const char *api)
 {
 	return strcmp(api, VP_DEV_API_SOAP) == 0 || strcmp(api, VP_DEV_API_REST) == 0 ||
-	    strcmp(api, VP_DEV_API_REST_BETA) == 0;
+	    strcmp(api, VP_DEV_API_REST_BETA) == 0 || strcmp(api, VP_DEV_API_REST_BETA_POST) == 0;
 }
 
 /* Every supported firmware makes its own keys and takes a web server certificate; the REST
@@ -313,7 +313,7 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 		return vp_error_set(e, VP_ERR_INVALID, "unknown device operation %d", (int)kind);
 	if (strcmp(api, "") != 0 && strcmp(api, VP_DEV_API_SOAP) != 0 &&
 	    strcmp(api, VP_DEV_API_REST) != 0 && strcmp(api, VP_DEV_API_REST_BETA) != 0 &&
-	    strcmp(api, VP_DEV_API_UNSUPPORTED) != 0)
+	    strcmp(api, VP_DEV_API_REST_BETA_POST) != 0 && strcmp(api, VP_DEV_API_UNSUPPORTED) != 0)
 		return vp_error_set(e, VP_ERR_INVALID, "unknown device API \"%.32s\"", api);
 	if (cert_op && api[0] == '\0')
 		return vp_error_set(e, VP_ERR_INVALID,
@@ -325,6 +325,7 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	op->kind = kind;
 	snprintf(op->api, sizeof(op->api), "%s", kind == VP_DOP_PROBE ? "" : api);
+	snprintf(op->probe_was, sizeof(op->probe_was), "%s", api);
 	op->res.policy = VP_POLICY_UNKNOWN;
 	if ((rc = copy_args(op, args, e)) != VP_OK) {
 		vapix_free(&op->base);

@@ -84,6 +84,11 @@ typedef struct vx_op {
 	/* product rules (vapix_product.c): what the identity said besides the result */
 	char prod_type[64];      /* ProdType, "" when not reported */
 	char prod_nbr[64];       /* ProdNbr, "" when not reported */
+
+	/* v1beta methods (vapix_rest.c): the other method was tried after a 405/501; the API a
+	 * probe started with (a v1beta found again keeps the methods learnt) */
+	int beta_switched;
+	char probe_was[16];
 } vx_op;
 
 /* Words for an operation in messages ("add CA certificate"). */

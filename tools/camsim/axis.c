@@ -646,8 +646,8 @@ handle_rest(cs_req *r)
 	int base = rest_base(r->path, &rest), beta = base == 2;
 	enum evhttp_cmd_type m = r->method;
 	/* v1beta (AXIS OS 11.10 and before) takes PUT where v1 takes POST or PATCH [DCA]. */
-	enum evhttp_cmd_type action = beta ? EVHTTP_REQ_PUT : EVHTTP_REQ_POST;
-	enum evhttp_cmd_type set = beta ? EVHTTP_REQ_PUT : EVHTTP_REQ_PATCH;
+	enum evhttp_cmd_type action = beta && !d->beta_post ? EVHTTP_REQ_PUT : EVHTTP_REQ_POST;
+	enum evhttp_cmd_type set = beta && !d->beta_post ? EVHTTP_REQ_PUT : EVHTTP_REQ_PATCH;
 	cs_sterr e;
 	int n;
 

@@ -162,6 +162,7 @@ typedef struct cs_device {
 	int allow_basic;            /* Basic over HTTPS allowed */
 	int digest_md5, digest_sha256;
 	cs_restapi rest;
+	int beta_post;              /* v1beta takes POST/PATCH like v1, not PUT (AXIS OS 12.x) */
 	int store_slots;
 	/* state (persisted) */
 	cs_cert *certs;

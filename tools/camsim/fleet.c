@@ -278,13 +278,22 @@ dev_from_json(camsim *cs, cs_device *d, json_t *o, const cs_opts *opt, size_t n,
 			d->rest = CS_REST_V1;
 		else if (strcmp(s, "v1beta") == 0)
 			d->rest = CS_REST_BETA;
+		else if (strcmp(s, "v1beta-post") == 0) {
+			d->rest = CS_REST_BETA;
+			d->beta_post = 1;
+		}
 		else if (strcmp(s, "none") == 0)
 			d->rest = CS_REST_NONE;
 		else {
-			seterr(err, errlen, "device %s: \"rest_api\" must be v1, v1beta or none",
+			seterr(err, errlen, "device %s: \"rest_api\" must be v1, v1beta, "
+			    "v1beta-post or none",
 			    d->address);
 			return -1;
 		}
+		/* v1beta on AXIS OS 12 takes POST and PATCH (a public integration tested on
+		 * 12.2: Keyfactor axis-ipcamera-orchestrator, AxisHttpClient.cs). */
+		if (d->rest == CS_REST_BETA && d->fw_major >= 12)
+			d->beta_post = 1;
 		if (d->rest != CS_REST_NONE && d->fw_major < 11) {
 			seterr(err, errlen, "device %s: a REST certificate API needs firmware 11 or "
 			    "later", d->address);
