@@ -12,11 +12,13 @@
 #include "vmspki/device.h"
 #include "vmspki/engine.h"
 #include "vmspki/extcert.h"
+#include "vmspki/foreign.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/task.h"
 #include "vmspki/util.h"
 
-enum { OPT_ALL = OPT_FIRST_LOCAL, OPT_CN, OPT_HTTPS_ONLY, OPT_WAIT, OPT_CONCURRENCY, OPT_TIMEOUT };
+enum { OPT_ALL = OPT_FIRST_LOCAL, OPT_CN, OPT_HTTPS_ONLY, OPT_WAIT, OPT_CONCURRENCY, OPT_TIMEOUT,
+	OPT_CLEAN = OPT_TIMEOUT + 10 };
 
 static atomic_int stop_flag;
 
@@ -33,7 +35,8 @@ cli_help_https(FILE *f, const char *sub)
 	(void)sub;
 	fputs(
 "vmspki https enable|update (--all | ID...) [--cn ip|fqdn] [--https-only] [--concurrency N]\n"
-"                           [--request-timeout S] [--wait] [--json] [--passphrase-file F]\n"
+"                           [--request-timeout S] [--clean] [--wait] [--json]\n"
+"                           [--passphrase-file F]\n"
 "  Creates a task that, on each device, adds the site CA certificate, has the camera make a\n"
 "  key pair and a CSR, signs it (profile device-https: CN the device's IP or FQDN, SAN both\n"
 "  where known), installs it, binds it to the web server (policy HTTP and HTTPS, or HTTPS\n"
@@ -49,6 +52,9 @@ cli_help_https(FILE *f, const char *sub)
 "  the task, else this command does. Without --wait the daemon runs it.\n"
 "  update does the same steps for devices that already have a certificate: a new key\n"
 "  made on the camera, a new certificate, the old one of ours removed once verified.\n"
+"  --clean: also remove the certificates and CA certificates other tools left (names with a\n"
+"  bracketed header, \"[GS] ...\", \"[CA] ...\", as AXIS Camera Station and Device Manager\n"
+"  name theirs; `device show` lists them), once ours is verified; never the factory one.\n"
 "\n"
 "vmspki https csr ID [--out F] [--json] [--passphrase-file F]\n"
 "  For a certificate from the company's own CA: a task that has the camera make a key pair\n"
@@ -271,9 +277,11 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		{ "request-timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "clean", no_argument, NULL, OPT_CLEAN },
 		{ NULL, 0, NULL, 0 }
 	};
 	vp_task_opts o = { .kind = kind };
+	int clean = 0;
 	runner run = { 0 };
 	vp_error e = { 0 };
 	vp_store *s = NULL;
@@ -320,6 +328,9 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		case OPT_PASSFILE:
 			passfile = optarg;
 			break;
+		case OPT_CLEAN:
+			clean = 1;
+			break;
 		}
 	}
 	if (all && optind < argc)
@@ -342,7 +353,8 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		goto out;
 	if (wait && (rc = runner_open(c, s, passfile, &run)) != CLI_OK)
 		goto out;
-	if (vp_task_create(s, &o, ids, n, all, c->actor, &id, &e) != VP_OK) {
+	if ((clean ? vp_foreign_clean_task(s, &o, ids, n, all, c->actor, &id, &e) :
+	    vp_task_create(s, &o, ids, n, all, c->actor, &id, &e)) != VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
 	}

@@ -130,6 +130,7 @@ ext_task_load(engine *g, etask *t, vp_error *e)
 	char *pem = NULL;
 	vp_err rc;
 
+	t->clean = vp_foreign_clean_wanted(g->s, t->id);
 	t->csr = strcmp(t->t.kind, VP_TASK_HTTPS_CSR) == 0;
 	t->install = strcmp(t->t.kind, VP_TASK_HTTPS_INSTALL) == 0;
 	if (!t->install || t->ext_cert[0] != '\0')

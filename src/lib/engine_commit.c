@@ -135,6 +135,13 @@ flush_job(engine *g, job *j, int64_t now, vp_error *e)
 		return rc;
 	if (j->dirty && j->ended && (rc = ext_write(g, j, e)) != VP_OK)
 		return rc;
+	if ((j->fg_certs != NULL || j->fg_cas != NULL) && !j->task->lost[0]) {
+		if ((rc = vp_foreign_record(g->s, j->dev_id, j->fg_certs, j->fg_cas, e)) != VP_OK)
+			return rc;
+		free(j->fg_certs);
+		free(j->fg_cas);
+		j->fg_certs = j->fg_cas = NULL;
+	}
 	if (!j->dirty)
 		return VP_OK;
 	int failed = strcmp(j->status, "Failed") == 0;

@@ -13,6 +13,7 @@
 #include "vmspki/driver.h"
 #include "vmspki/engine.h"
 #include "vmspki/extcert.h"
+#include "vmspki/foreign.h"
 #include "vmspki/issue.h"
 #include "vmspki/task.h"
 
@@ -102,6 +103,8 @@ typedef struct job {
 	vp_dev_fail fail;
 	int device_dirty;             /* device row to write */
 	char ext_pin[128];            /* install: the pin of the outside certificate, verified */
+	char *fg_certs;               /* other tools' certificates seen (foreign.h), to record */
+	char *fg_cas;                 /* ... and CA certificates */
 } job;
 
 struct etask {
@@ -127,6 +130,9 @@ struct etask {
 	char ext_cert[16384];         /* install: the certificate, PEM */
 	char ext_fp[65];
 	int64_t ext_not_after;
+
+	/* other tools' certificates (foreign.h) */
+	int clean;                    /* https update --clean: remove them too */
 };
 
 typedef struct engine {

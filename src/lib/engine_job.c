@@ -76,6 +76,8 @@ eng_job_free(engine *g, job *j)
 	for (size_t i = 0; i < j->ncleanup; i++)
 		free(j->cleanup[i]);
 	free(j->cleanup);
+	free(j->fg_certs);
+	free(j->fg_cas);
 	free(j);
 }
 
@@ -494,6 +496,11 @@ to_remove(engine *g, const job *j, const vp_dev_cert *c)
 {
 	char fp[65];
 
+	/* Other tools' (ACS, ADM) when asked, never the one bound now: the bound certificate is
+	 * ours once verified, and a factory certificate has no bracketed header. */
+	if (j->task->clean && vp_foreign_alias(c->alias) && strcmp(c->alias, j->alias) != 0 &&
+	    (j->step == ST_CLEANUP || j->step == ST_OLDCA))
+		return 1;
 	if (j->step == ST_CLEANUP)
 		return (strncmp(c->alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) == 0 ||
 		    (j->task->install && strncmp(c->alias, VP_EXT_ALIAS_PREFIX,
@@ -503,6 +510,30 @@ to_remove(engine *g, const job *j, const vp_dev_cert *c)
 		return 1;
 	return c->pem != NULL && g->old_fp[0] != '\0' && pem_fingerprint(c->pem, fp) &&
 	    strcmp(fp, g->old_fp) == 0;
+}
+
+/* Other tools' certificates (cas: CA certificates) in a list the device gave, but those about
+ * to be removed: the commit records them for `device show` (foreign.h). */
+static void
+foreign_seen(job *j, int cas, const vp_dop_result *r, const char *const *skip, size_t nskip)
+{
+	const char *none[1] = { NULL };
+	const char **sk = NULL;
+	char *txt;
+
+	if (nskip > 0 && (sk = calloc(nskip + 1, sizeof(*sk))) != NULL)
+		memcpy(sk, skip, nskip * sizeof(*sk));
+	txt = vp_foreign_from_list(r->certs, r->ncerts, sk != NULL ? sk : none);
+	free(sk);
+	if (txt == NULL)
+		return;                       /* out of memory: the record waits for a next list */
+	if (cas) {
+		free(j->fg_cas);
+		j->fg_cas = txt;
+	} else {
+		free(j->fg_certs);
+		j->fg_certs = txt;
+	}
 }
 
 /* cleanup and remove-old-ca: the list (sub 0) says what to remove, then one removal each;
@@ -516,6 +547,7 @@ removal_done(engine *g, job *j, const vp_dop_result *r, enum step next)
 				job_fail(j, VP_DEVF_NONE, 1, "out of memory");
 				return;
 			}
+		foreign_seen(j, j->step == ST_OLDCA, r, (const char *const *)j->cleanup, j->ncleanup);
 		j->sub = 1;
 	} else {
 		j->icleanup++;
@@ -612,6 +644,7 @@ ca_installed(engine *g, job *j, const vp_dop_result *r)
 		set_step(j, j->task->check ? ST_END : ST_KEY);
 		return;
 	}
+	foreign_seen(j, 1, r, NULL, 0);
 	for (size_t i = 0; i < r->ncerts; i++) {
 		char fp[65];
 
@@ -640,6 +673,8 @@ key_made(job *j, const vp_dop_result *r)
 		j->sub = 2;                    /* made: read its certificate */
 		return;
 	}
+	if (j->sub == 0)
+		foreign_seen(j, 0, r, NULL, 0);
 	for (size_t i = 0; i < r->ncerts; i++)
 		if (strcmp(r->certs[i].alias, j->alias) == 0)
 			mine = &r->certs[i];
@@ -764,7 +799,7 @@ op_done(engine *g, job *j)
 		bound(j);
 		break;
 	case ST_CLEANUP:
-		removal_done(g, j, r, j->task->replace ? ST_OLDCA : ST_END);
+		removal_done(g, j, r, j->task->replace || j->task->clean ? ST_OLDCA : ST_END);
 		break;
 	case ST_OLDCA:
 		removal_done(g, j, r, ST_END);
@@ -968,7 +1003,7 @@ eng_job_decide(engine *g, job *j)
 			j->error[0] = '\0';
 			j->fail = VP_DEVF_NONE;
 			cleanup_reset(j);
-			set_step(j, j->task->replace ? ST_OLDCA : ST_END);
+			set_step(j, j->task->replace || j->task->clean ? ST_OLDCA : ST_END);
 			j->ready = 1;
 		} else if (j->retryable && j->fail == VP_DEVF_UNREACHABLE &&
 		    j->attempts < RETRIES && !j->task->t.cancel) {
