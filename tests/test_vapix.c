@@ -759,6 +759,46 @@ rest_beta_method_follows_the_device(void **state)
 	assert_ptr_equal(vp_driver_for_api(VP_DEV_API_REST_BETA_POST), &vp_driver_vapix);
 }
 
+/* device.keystore: a named key store goes into create_certificate; firmware before 11 cannot
+ * choose and is refused before any request; lists say where each key is. */
+static void
+keystore_is_asked_and_read(void **state)
+{
+	vp_dop_args a = { .alias = "vmspki-https-1", .subject = "CN=10.0.0.5", .keystore = "TEE0" };
+	const vp_http_req *r;
+	vp_dop *op = NULL;
+	vp_error e = { 0 };
+	(void)state;
+
+	op = start(VP_DOP_KEY_CREATE, &a, VP_DEV_API_REST);
+	r = expect(op, "POST", "/config/rest/cert/v1/create_certificate");
+	assert_non_null(strstr(r->body, "\"keystore\":\"TEE0\""));
+	vp_dop_free(op);
+	op = NULL;
+	assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_KEY_CREATE, &a, VP_DEV_API_SOAP,
+	    &op, &e), VP_ERR_INVALID);
+	assert_non_null(strstr(e.msg, "cannot choose"));
+	assert_null(op);
+	a.keystore = "TPM 2";
+	assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_KEY_CREATE, &a, VP_DEV_API_REST,
+	    &op, &e), VP_ERR_INVALID);
+
+	op = start(VP_DOP_CERT_LIST, NULL, VP_DEV_API_REST);
+	expect(op, "GET", "/config/rest/cert/v1/certificates");
+	{
+		json_t *j = json_pack("{s:s, s:[{s:s, s:s, s:s}]}", "status", "success", "data",
+		    "alias", "vmspki-https-1", "certificate", cert_pem, "keystore", "SE0");
+		char *txt = json_dumps(j, JSON_COMPACT);
+
+		json(op, 200, txt);
+		free(txt);
+		json_decref(j);
+	}
+	assert_done(op);
+	assert_string_equal(vp_dop_get_result(op)->certs[0].keystore, "SE0");
+	vp_dop_free(op);
+}
+
 static void
 rest_v1_404_falls_back_to_v1beta(void **state)
 {
@@ -1162,6 +1202,7 @@ main(void)
 		cmocka_unit_test(rest_key_create_and_device_errors),
 		cmocka_unit_test(rest_csr_is_checked),
 		cmocka_unit_test(rest_beta_method_follows_the_device),
+		cmocka_unit_test(keystore_is_asked_and_read),
 		cmocka_unit_test(rest_v1_404_falls_back_to_v1beta),
 		cmocka_unit_test(soap_key_create_and_faults),
 		cmocka_unit_test(soap_refuses_entity_expansion),

@@ -115,12 +115,17 @@ typedef struct vp_dop_args {
 	const char *const *sans;  /* NULL-terminated, "DNS:cam1.site" / "IP:10.0.0.5" */
 	const char *const *ca_aliases; /* TLS_SET: CA certificates for the web server, may be NULL */
 	vp_dev_policy policy;     /* TLS_SET; VP_POLICY_UNKNOWN keeps the device's policy */
+
+	/* KEY_CREATE: the key store to make the key in ("TEE0", "SE0"); NULL: the device's
+	 * default (a device without a choice of key stores refuses any other) */
+	const char *keystore;
 } vp_dop_args;
 
 /* One certificate held by the device. */
 typedef struct vp_dev_cert {
 	char alias[128];
 	char *pem;                /* may be NULL when the device does not return it */
+	char keystore[16];        /* CERT_LIST: where its key is ("" when not said) */
 } vp_dev_cert;
 
 typedef struct vp_dop_result {

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "vmspki/device.h"
 #include "vmspki/foreign.h"
+#include "vmspki/keystore.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/util.h"
 
@@ -560,13 +561,22 @@ dev_show(cli *c, int argc, char **argv)
 	else if (json) {
 		json_t *o = vp_json_device(&d);
 
-		if (o != NULL && json_object_set_new(o, "other_tools", vp_foreign_json(s, id)) != 0) {
+		char ks[16];
+
+		vp_keystore_get(s, id, ks, sizeof(ks));
+		if (o != NULL && (json_object_set_new(o, "other_tools", vp_foreign_json(s, id)) != 0 ||
+		    json_object_set_new(o, "keystore", ks[0] != '\0' ? json_string(ks) :
+		    json_null()) != 0)) {
 			json_decref(o);
 			o = NULL;
 		}
 		rc = o != NULL ? cli_json_print(o) : cli_fail("out of memory");
 	} else {
+		char ks[16];
+
 		describe(&d);
+		vp_keystore_get(s, id, ks, sizeof(ks));
+		cli_field(stdout, "key store:", ks[0] != '\0' ? ks : "- (no key of vmspki's yet)");
 		describe_foreign(s, id);
 		rc = cli_flush();
 	}

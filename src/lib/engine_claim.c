@@ -131,6 +131,11 @@ ext_task_load(engine *g, etask *t, vp_error *e)
 	vp_err rc;
 
 	t->clean = vp_foreign_clean_wanted(g->s, t->id);
+	if (vp_setting_get(g->s, "device.keystore", t->keystore, sizeof(t->keystore), e) !=
+	    VP_OK)
+		return e->code;
+	if (strcmp(t->keystore, "auto") == 0)
+		t->keystore[0] = '\0';
 	t->csr = strcmp(t->t.kind, VP_TASK_HTTPS_CSR) == 0;
 	t->install = strcmp(t->t.kind, VP_TASK_HTTPS_INSTALL) == 0;
 	if (!t->install || t->ext_cert[0] != '\0')

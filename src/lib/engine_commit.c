@@ -135,6 +135,10 @@ flush_job(engine *g, job *j, int64_t now, vp_error *e)
 		return rc;
 	if (j->dirty && j->ended && (rc = ext_write(g, j, e)) != VP_OK)
 		return rc;
+	if (j->dirty && j->ended && strcmp(j->status, "Finished") == 0 &&
+	    j->keystore_seen[0] != '\0' && (rc = vp_keystore_record(g->s, j->dev_id,
+	    j->keystore_seen, e)) != VP_OK)
+		return rc;
 	if ((j->fg_certs != NULL || j->fg_cas != NULL) && !j->task->lost[0]) {
 		if ((rc = vp_foreign_record(g->s, j->dev_id, j->fg_certs, j->fg_cas, e)) != VP_OK)
 			return rc;

@@ -14,6 +14,7 @@
 #include "vmspki/engine.h"
 #include "vmspki/extcert.h"
 #include "vmspki/foreign.h"
+#include "vmspki/keystore.h"
 #include "vmspki/issue.h"
 #include "vmspki/task.h"
 
@@ -105,6 +106,7 @@ typedef struct job {
 	char ext_pin[128];            /* install: the pin of the outside certificate, verified */
 	char *fg_certs;               /* other tools' certificates seen (foreign.h), to record */
 	char *fg_cas;                 /* ... and CA certificates */
+	char keystore_seen[16];       /* where the device says our key is, to record */
 } job;
 
 struct etask {
@@ -133,6 +135,9 @@ struct etask {
 
 	/* other tools' certificates (foreign.h) */
 	int clean;                    /* https update --clean: remove them too */
+
+	/* key stores (device.keystore) */
+	char keystore[16];            /* where keys are made; "" the device's default */
 };
 
 typedef struct engine {

@@ -195,6 +195,7 @@ step_start(engine *g, job *j, vp_error *e)
 			return start_op(g, j, VP_DOP_CERT_LIST, &a, e);
 		a.alias = j->alias;
 		a.key_type = "RSA-2048";
+		a.keystore = j->task->keystore[0] != '\0' ? j->task->keystore : NULL;
 		a.subject = j->subject;
 		a.sans = sans_list(j);
 		return start_op(g, j, VP_DOP_KEY_CREATE, &a, e);
@@ -617,6 +618,16 @@ identified(job *j, const vp_dop_result *r)
 		    "driver's product rules do not allow", r->model, r->firmware);
 		return;
 	}
+	/* A key store was asked for (device.keystore) and the device cannot choose: say so
+	 * before anything is written to it. */
+	if (j->task->keystore[0] != '\0' && !j->task->check && !j->task->install &&
+	    !(vp_dev_caps(r->api, r->firmware) & VP_DCAP_KEYSTORES)) {
+		job_fail(j, VP_DEVF_UNSUPPORTED, 0, "device.keystore asks for key store %s, but %s "
+		    "runs firmware %s, which cannot choose where it makes a key (AXIS OS 11 and "
+		    "later can): set device.keystore to auto or upgrade the firmware",
+		    j->task->keystore, r->model, r->firmware);
+		return;
+	}
 	/* What to put back if a later step fails: what the device had before this job touched
 	 * it (a retry's identify sees our own binding already). */
 	if (!j->have_old) {
@@ -697,6 +708,8 @@ key_made(job *j, const vp_dop_result *r)
 		j->sub = 1;                    /* make it */
 		return;
 	}
+	snprintf(j->keystore_seen, sizeof(j->keystore_seen), "%s", mine->keystore[0] != '\0' ?
+	    mine->keystore : "default");
 	/* The device's own certificate for the key tells us the key, so that the CSR can be
 	 * checked; ours there means it was installed before a crash. */
 	EVP_PKEY_free(j->alias_key);

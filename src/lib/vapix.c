@@ -227,6 +227,18 @@ check_args(vp_dop_kind kind, const vp_dop_args *a, int soap, vp_error *e)
 				    "subject alternative name \"%.64s\" must start with DNS: or IP:",
 				    a->sans[i]);
 	}
+	if (kind == VP_DOP_KEY_CREATE && a->keystore != NULL) {
+		size_t n = strlen(a->keystore);
+
+		if (n == 0 || n > 15 || strspn(a->keystore, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789") != n)
+			return vp_error_set(e, VP_ERR_INVALID, "a key store is named by 1 to 15 "
+			    "letters and digits (TEE0, SE0)");
+		if (soap)
+			return vp_error_set(e, VP_ERR_INVALID, "key store %s was asked for, but "
+			    "firmware before AXIS OS 11 cannot choose where it makes a key: set "
+			    "device.keystore to auto or upgrade the firmware", a->keystore);
+	}
 	if (kind == VP_DOP_TLS_SET && a->policy != VP_POLICY_UNKNOWN &&
 	    a->policy != VP_POLICY_HTTP && a->policy != VP_POLICY_HTTPS &&
 	    a->policy != VP_POLICY_BOTH)
@@ -254,6 +266,8 @@ copy_args(vx_op *op, const vp_dop_args *a, vp_error *e)
 	    &op->nca_aliases, e)) != VP_OK)
 		return rc;
 	op->has_ca_aliases = a->ca_aliases != NULL;
+	if (a->keystore != NULL && (op->keystore = vp_strdup(a->keystore)) == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	op->policy = a->policy;
 	return VP_OK;
 }
@@ -726,6 +740,7 @@ vapix_free(vp_dop *d)
 	free(op->leaf_b64);
 	free(op->key_type);
 	free(op->subject);
+	free(op->keystore);
 	strv_free(op->sans, op->nsans);
 	strv_free(op->ca_aliases, op->nca_aliases);
 	free(op->req.body);

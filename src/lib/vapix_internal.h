@@ -89,6 +89,9 @@ typedef struct vx_op {
 	 * probe started with (a v1beta found again keeps the methods learnt) */
 	int beta_switched;
 	char probe_was[16];
+
+	/* KEY_CREATE: the key store asked for (NULL: the device's default) */
+	char *keystore;
 } vx_op;
 
 /* Words for an operation in messages ("add CA certificate"). */

@@ -77,6 +77,11 @@ key_create_json(const vx_op *op)
 
 	data = json_pack("{s:s, s:s, s:s}", "alias", op->alias, "key_type", op->key_type,
 	    "subject", op->subject);
+	if (data != NULL && op->keystore != NULL &&
+	    json_object_set_new(data, "keystore", json_string(op->keystore)) != 0) {
+		json_decref(data);
+		return NULL;
+	}
 	if (data == NULL || op->nsans == 0)
 		return data != NULL ? json_pack("{s:o}", "data", data) : NULL;
 	if ((sans = json_array()) == NULL || json_object_set_new(data, "subject_alt_names", sans)) {
@@ -188,6 +193,7 @@ read_list(vx_op *op, json_t *data, vp_error *e)
 {
 	size_t i, n;
 	json_t *it;
+	const char *ks;
 
 	if (!json_is_array(data)) {
 		vx_fail(op, VP_DEVF_PROTOCOL, 0, "%s: the device's answer has no data list",
@@ -214,6 +220,9 @@ read_list(vx_op *op, json_t *data, vp_error *e)
 			return VP_OK;
 		}
 		memcpy(dc->alias, alias, strlen(alias) + 1);
+		ks = json_string_value(json_object_get(it, "keystore"));
+		if (ks != NULL && vx_text_ok(ks, sizeof(dc->keystore) - 1))
+			memcpy(dc->keystore, ks, strlen(ks) + 1);
 	}
 	vx_finish(op);
 	return VP_OK;

@@ -534,6 +534,7 @@ rest_create(cs_req *r)
 	}
 	cs_strlcpy(r->alias, alias, sizeof(r->alias));
 	cs_strlcpy(r->key_type, kt != NULL ? kt : "RSA-2048", sizeof(r->key_type));
+	cs_strlcpy(r->keystore, ks != NULL ? ks : "", sizeof(r->keystore));
 	if ((e = cs_store_create_start(r, create_done, err, sizeof(err))) != CS_ST_OK)
 		rest_store_error(r, e, err);
 out:

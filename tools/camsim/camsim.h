@@ -240,6 +240,7 @@ struct cs_req {
 	unsigned boot_id;
 	char alias[CS_ALIAS_MAX + 1];
 	char key_type[16];
+	char keystore[16];          /* "" the default (SE0) */
 	X509_NAME *subject;
 	char **sans;
 	size_t nsans;
