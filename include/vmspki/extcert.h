@@ -46,6 +46,9 @@ vp_err vp_extcert_csr_put(vp_store *s, int64_t dev_id, int64_t task_id, const ch
 vp_err vp_extcert_pin_put(vp_store *s, int64_t dev_id, const char *pin, vp_error *e);
 vp_err vp_extcert_pin_get(vp_store *s, int64_t dev_id, char *pin, size_t n, vp_error *e);
 vp_err vp_extcert_pin_delete(vp_store *s, int64_t dev_id, vp_error *e);
+/* Forgets what is kept for device dev_id (its CSR, its pin): the device is removed and its id
+ * may be given again. In the caller's transaction. */
+vp_err vp_extcert_forget(vp_store *s, int64_t dev_id, vp_error *e);
 /* The pin of certificate pem into pin (n bytes); 0 when pem is not a certificate. */
 int vp_extcert_pin_of(const char *pem, char *pin, size_t n);
 

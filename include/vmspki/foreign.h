@@ -28,6 +28,9 @@ char *vp_foreign_from_list(const vp_dev_cert *certs, size_t n, const char *const
 vp_err vp_foreign_record(vp_store *s, int64_t dev_id, const char *certs_json,
     const char *cas_json, vp_error *e);
 
+/* Forgets what was recorded for device dev_id (removed; its id may be given again). */
+vp_err vp_foreign_forget(vp_store *s, int64_t dev_id, vp_error *e);
+
 /* What the last task saw on device dev_id: {"certificates":[...],"ca_certificates":[...],
  * "seen":true|false}; NULL when out of memory. */
 json_t *vp_foreign_json(vp_store *s, int64_t dev_id);

@@ -14,6 +14,9 @@
  * when the device does not say), in the caller's transaction. */
 vp_err vp_keystore_record(vp_store *s, int64_t dev_id, const char *ks, vp_error *e);
 
+/* Forgets it (the device is removed; its id may be given again). */
+vp_err vp_keystore_forget(vp_store *s, int64_t dev_id, vp_error *e);
+
 /* The key store recorded for device dev_id into buf (n bytes); "" when none is. */
 void vp_keystore_get(vp_store *s, int64_t dev_id, char *buf, size_t n);
 

@@ -180,6 +180,19 @@ vp_extcert_pin_delete(vp_store *s, int64_t dev_id, vp_error *e)
 	return vp_store_kv_delete(s, k, e);
 }
 
+vp_err
+vp_extcert_forget(vp_store *s, int64_t dev_id, vp_error *e)
+{
+	char k[64];
+	vp_err rc;
+
+	key_csr(k, sizeof(k), dev_id);
+	if ((rc = vp_store_kv_delete(s, k, e)) != VP_OK)
+		return rc;
+	key_pin(k, sizeof(k), dev_id);
+	return vp_store_kv_delete(s, k, e);
+}
+
 /* Does the certificate name the device (its address as IP or DNS name, or its name)? */
 static int
 names_device(X509 *x, const vp_device *d)

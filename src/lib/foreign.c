@@ -101,6 +101,19 @@ vp_foreign_record(vp_store *s, int64_t dev_id, const char *certs_json, const cha
 	return rc;
 }
 
+vp_err
+vp_foreign_forget(vp_store *s, int64_t dev_id, vp_error *e)
+{
+	char k[64];
+	vp_err rc;
+
+	snprintf(k, sizeof(k), "foreign.certs.%" PRId64, dev_id);
+	if ((rc = vp_store_kv_delete(s, k, e)) != VP_OK)
+		return rc;
+	snprintf(k, sizeof(k), "foreign.cas.%" PRId64, dev_id);
+	return vp_store_kv_delete(s, k, e);
+}
+
 static json_t *
 recorded(vp_store *s, const char *what, int64_t dev_id, int *seen)
 {

@@ -16,6 +16,15 @@ vp_keystore_record(vp_store *s, int64_t dev_id, const char *ks, vp_error *e)
 	return vp_store_kv_put(s, k, ks, strlen(ks), e);
 }
 
+vp_err
+vp_keystore_forget(vp_store *s, int64_t dev_id, vp_error *e)
+{
+	char k[64];
+
+	snprintf(k, sizeof(k), "keystore.device.%" PRId64, dev_id);
+	return vp_store_kv_delete(s, k, e);
+}
+
 void
 vp_keystore_get(vp_store *s, int64_t dev_id, char *buf, size_t n)
 {

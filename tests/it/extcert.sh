@@ -121,5 +121,13 @@ vp "$D" https update "$ID1" --https-only --wait
 assert_rc 0 "https update on the camera with the outside certificate (reached by its pin)"
 check "$N.1 now serves the site CA's certificate" tls_ok "$N.1" "$P443" "$D/certs/ca.cert.pem"
 
+# A removed device takes what was kept for it along (device ids are given again).
+kv() { sqlite3 "$D/vmspki.db" "SELECT count(*) FROM key_value WHERE key LIKE '$1'"; }
+is "$(kv "extcert.pin.$ID2")" 1 "the pin of $N.2 is kept"
+vp "$D" device remove "$ID2"
+assert_rc 0 "device remove $N.2"
+is "$(kv "extcert.%.$ID2")$(kv "foreign.%.$ID2")$(kv "keystore.device.$ID2")" 000 \
+    "... and nothing is kept for its id any more"
+
 camsim_stop
 it_done
