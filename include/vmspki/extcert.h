@@ -34,9 +34,12 @@ vp_err vp_extcert_install_task(vp_store *s, int64_t dev_id, const char *cert_pem
 
 /* ---- for the engine ---- */
 /* The input of https-install task id: alias (n bytes), *cert_pem new (free), fp (SHA-256 hex of
- * the certificate), *not_after. */
+ * the certificate), *not_after, *inter_pem (new, "" when none: the chain's intermediate CA
+ * certificates, at most VP_EXT_MAX_INTER, which the camera gets as CA certificates and sends
+ * with its own). */
+#define VP_EXT_MAX_INTER 4
 vp_err vp_extcert_task_input(vp_store *s, int64_t id, char *alias, size_t n, char **cert_pem,
-    char fp[65], int64_t *not_after, vp_error *e);
+    char fp[65], int64_t *not_after, char **inter_pem, vp_error *e);
 /* Records the CSR device dev_id gave task id for alias (in the caller's transaction). */
 vp_err vp_extcert_csr_put(vp_store *s, int64_t dev_id, int64_t task_id, const char *alias,
     const char *csr_pem, vp_error *e);

@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 
 #include "engine_internal.h"
+#include "internal.h"
 #include "vmspki/addr.h"
 #include "vmspki/settings.h"
 #include "vmspki/util.h"
@@ -123,11 +124,39 @@ heartbeat_clear(engine *g, vp_error *e)
 	return vp_store_kv_delete(g->s, "engine.heartbeat", e);
 }
 
+/* install: the chain's intermediate CAs as the job's, each with its alias on the camera
+ * (vmspki-ext-ca- and the start of its SHA-256). */
+static vp_err
+ext_job_inter(job *j, const char *pem, vp_error *e)
+{
+	STACK_OF(X509) *sk = NULL;
+	vp_err rc;
+
+	if (pem[0] == '\0')
+		return VP_OK;
+	if ((rc = vp_chain_from_pem((const unsigned char *)pem, strlen(pem), &sk, e)) != VP_OK)
+		return rc;
+	for (int i = 0; i < sk_X509_num(sk) && i < VP_EXT_MAX_INTER; i++) {
+		X509 *x = sk_X509_value(sk, i);
+		char fp[65];
+		size_t len;
+
+		if ((rc = vp_x509_fingerprint(x, "SHA256", fp, sizeof(fp), e)) != VP_OK ||
+		    (rc = vp_x509_to_pem(x, &j->inter_pem[i], &len, e)) != VP_OK)
+			break;
+		snprintf(j->inter_alias[i], sizeof(j->inter_alias[i]), VP_EXT_ALIAS_PREFIX "ca-%.24s",
+		    fp);
+		j->ninter = i + 1;
+	}
+	vp_x509_stack_free(sk);
+	return rc;
+}
+
 /* An outside-certificate task (extcert.h): what it needs from the store, once. */
 static vp_err
 ext_task_load(engine *g, etask *t, vp_error *e)
 {
-	char *pem = NULL;
+	char *pem = NULL, *inter = NULL;
 	vp_err rc;
 
 	t->clean = vp_foreign_clean_wanted(g->s, t->id);
@@ -141,14 +170,18 @@ ext_task_load(engine *g, etask *t, vp_error *e)
 	if (!t->install || t->ext_cert[0] != '\0')
 		return VP_OK;
 	if ((rc = vp_extcert_task_input(g->s, t->id, t->ext_alias, sizeof(t->ext_alias), &pem,
-	    t->ext_fp, &t->ext_not_after, e)) != VP_OK)
-		return rc;
-	if (strlen(pem) >= sizeof(t->ext_cert))
-		rc = vp_error_set(e, VP_ERR_INVALID, "the certificate of task %" PRId64 " is "
+	    t->ext_fp, &t->ext_not_after, &inter, e)) != VP_OK)
+		goto out;
+	if (strlen(pem) >= sizeof(t->ext_cert) || strlen(inter) >= sizeof(t->ext_inter))
+		rc = vp_error_set(e, VP_ERR_INVALID, "the certificates of task %" PRId64 " are "
 		    "larger than %zu bytes", t->id, sizeof(t->ext_cert) - 1);
-	else
+	else {
 		memcpy(t->ext_cert, pem, strlen(pem) + 1);
+		memcpy(t->ext_inter, inter, strlen(inter) + 1);
+	}
+out:
 	free(pem);
+	free(inter);
 	return rc;
 }
 
@@ -371,9 +404,13 @@ job_new(engine *g, etask *t, int64_t dev_id, const char *key_alias, const char *
 		snprintf(j->alias, sizeof(j->alias), "%s", t->ext_alias);
 		snprintf(j->fp, sizeof(j->fp), "%s", t->ext_fp);
 		j->not_after = t->ext_not_after;
-		if ((j->cert_pem = strdup(t->ext_cert)) == NULL) {
+		if ((j->cert_pem = strdup(t->ext_cert)) == NULL)
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		else
+			rc = ext_job_inter(j, t->ext_inter, e);
+		if (rc != VP_OK) {
 			eng_job_free(g, j);
-			return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+			return rc;
 		}
 	}
 	if ((rc = vp_device_get(g->s, dev_id, &j->dev, e)) != VP_OK ||

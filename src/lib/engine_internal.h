@@ -107,6 +107,11 @@ typedef struct job {
 	char *fg_certs;               /* other tools' certificates seen (foreign.h), to record */
 	char *fg_cas;                 /* ... and CA certificates */
 	char keystore_seen[16];       /* where the device says our key is, to record */
+	/* install: the intermediate CAs the camera gets as CA certificates, to send them */
+	char *inter_pem[VP_EXT_MAX_INTER];
+	char inter_alias[VP_EXT_MAX_INTER][48];
+	int inter_have[VP_EXT_MAX_INTER];
+	int ninter, inter_cur;
 } job;
 
 struct etask {
@@ -132,6 +137,7 @@ struct etask {
 	char ext_cert[16384];         /* install: the certificate, PEM */
 	char ext_fp[65];
 	int64_t ext_not_after;
+	char ext_inter[16384];        /* install: the chain's intermediate CAs, PEM ("" none) */
 
 	/* other tools' certificates (foreign.h) */
 	int clean;                    /* https update --clean: remove them too */

@@ -78,6 +78,8 @@ eng_job_free(engine *g, job *j)
 	free(j->cleanup);
 	free(j->fg_certs);
 	free(j->fg_cas);
+	for (int i = 0; i < j->ninter; i++)
+		free(j->inter_pem[i]);
 	free(j);
 }
 
@@ -189,6 +191,10 @@ step_start(engine *g, job *j, vp_error *e)
 			return start_op(g, j, VP_DOP_CA_LIST, &a, e);
 		a.alias = g->ca_alias;
 		a.pem = g->ca_pem;
+		if (j->task->install) {        /* the chain's intermediate CAs (extcert.h) */
+			a.alias = j->inter_alias[j->inter_cur];
+			a.pem = j->inter_pem[j->inter_cur];
+		}
 		return start_op(g, j, VP_DOP_CA_ADD, &a, e);
 	case ST_KEY:
 		if (j->sub == 0 || j->sub == 2)      /* what is there; after making it, its cert */
@@ -219,6 +225,14 @@ step_start(engine *g, job *j, vp_error *e)
 		if (!j->rollback && !j->task->install) {
 			cas[0] = g->ca_alias;
 			a.ca_aliases = cas;
+		}
+		if (!j->rollback && j->task->install && j->ninter > 0) {
+			static __thread const char *inter[VP_EXT_MAX_INTER + 1];
+
+			for (int i = 0; i < j->ninter; i++)
+				inter[i] = j->inter_alias[i];
+			inter[j->ninter] = NULL;
+			a.ca_aliases = inter;
 		}
 		return start_op(g, j, VP_DOP_TLS_SET, &a, e);
 	case ST_VERIFY: {
@@ -641,7 +655,7 @@ identified(job *j, const vp_dop_result *r)
 	if (j->task->csr)
 		set_step(j, ST_KEY);
 	else if (j->task->install)
-		set_step(j, ST_INSTALL);
+		set_step(j, j->ninter > 0 ? ST_CA : ST_INSTALL);
 }
 
 /* install-ca: the list (sub 0) says whether the CA is there; else it is added (sub 1). */
@@ -763,6 +777,45 @@ ext_csr_taken(job *j)
 	X509_REQ_free(req);
 }
 
+/* install, step install-ca: the list (sub 0) says which of the chain's intermediate CAs the
+ * camera has (by fingerprint, under any alias); each missing one is added (sub 1), then the
+ * certificate is installed. */
+static void
+ext_inter_installed(job *j, const vp_dop_result *r)
+{
+	if (j->sub == 0) {
+		for (int i = 0; i < j->ninter; i++) {
+			char want[65], fp[65];
+
+			if (!pem_fingerprint(j->inter_pem[i], want))
+				continue;
+			for (size_t k = 0; k < r->ncerts; k++)
+				if (r->certs[k].pem != NULL && pem_fingerprint(r->certs[k].pem, fp) &&
+				    strcmp(fp, want) == 0 &&
+				    strlen(r->certs[k].alias) < sizeof(j->inter_alias[i])) {
+					j->inter_have[i] = 1;
+					/* bound under the alias the camera knows it by */
+					memcpy(j->inter_alias[i], r->certs[k].alias,
+					    strlen(r->certs[k].alias) + 1);
+				}
+		}
+	} else {
+		j->inter_have[j->inter_cur] = 1;
+	}
+	for (j->inter_cur = 0; j->inter_cur < j->ninter; j->inter_cur++)
+		if (!j->inter_have[j->inter_cur])
+			break;
+	if (j->inter_cur >= j->ninter) {
+		set_step(j, ST_INSTALL);
+		return;
+	}
+	if (j->ca_add_err[0] != '\0') {
+		job_fail(j, VP_DEVF_DEVICE, 1, "%s", j->ca_add_err);
+		return;
+	}
+	j->sub = 1;
+}
+
 /* What a finished driver operation means for the job. */
 static void
 op_done(engine *g, job *j)
@@ -787,7 +840,10 @@ op_done(engine *g, job *j)
 		identified(j, r);
 		break;
 	case ST_CA:
-		ca_installed(g, j, r);
+		if (j->task->install)
+			ext_inter_installed(j, r);
+		else
+			ca_installed(g, j, r);
 		break;
 	case ST_KEY:
 		key_made(j, r);

@@ -250,6 +250,36 @@ out:
 	return rc;
 }
 
+/* The certificates of chain that are not self-signed, as PEM (*out NULL when none). */
+static vp_err
+intermediates(STACK_OF(X509) *chain, char **out, vp_error *e)
+{
+	STACK_OF(X509) *in = sk_X509_new_null();
+	size_t len;
+	vp_err rc = VP_OK;
+
+	*out = NULL;
+	if (in == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+		X509 *c = sk_X509_value(chain, i);
+
+		if (X509_check_issued(c, c) != X509_V_OK && !sk_X509_push(in, c)) {
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (sk_X509_num(in) > VP_EXT_MAX_INTER)
+		rc = vp_error_set(e, VP_ERR_INVALID, "the chain has %d intermediate CA certificates; "
+		    "a camera gets at most %d", sk_X509_num(in), VP_EXT_MAX_INTER);
+	else if (sk_X509_num(in) > 0)
+		rc = vp_x509_chain_to_pem(in, out, &len, e);
+out:
+	ERR_clear_error();
+	sk_X509_free(in);
+	return rc;
+}
+
 vp_err
 vp_extcert_install_task(vp_store *s, int64_t dev_id, const char *cert_pem,
     const char *chain_pem, int https_only, int timeout_s, const char *actor, int64_t *id,
@@ -263,7 +293,7 @@ vp_extcert_install_task(vp_store *s, int64_t dev_id, const char *cert_pem,
 	EVP_PKEY *rk;
 	vp_device d;
 	char *csr = NULL, alias[128], fp[65], k[64];
-	char *leaf_pem = NULL, *chain_out = NULL;
+	char *leaf_pem = NULL, *chain_out = NULL, *inter_out = NULL;
 	size_t len;
 	vp_err rc;
 	int began = 0;
@@ -310,6 +340,8 @@ vp_extcert_install_task(vp_store *s, int64_t dev_id, const char *cert_pem,
 	}
 	if (chain != NULL && (rc = verify_chain(leaf, chain, e)) != VP_OK)
 		goto free_leaf;
+	if ((rc = intermediates(chain, &inter_out, e)) != VP_OK)
+		goto free_leaf;
 	if ((rc = vp_x509_fingerprint(leaf, "SHA256", fp, sizeof(fp), e)) != VP_OK ||
 	    (rc = vp_x509_to_pem(leaf, &leaf_pem, &len, e)) != VP_OK ||
 	    (chain != NULL && (rc = vp_x509_chain_to_pem(chain, &chain_out, &len, e)) != VP_OK))
@@ -320,8 +352,9 @@ vp_extcert_install_task(vp_store *s, int64_t dev_id, const char *cert_pem,
 	if ((rc = vp_task_create(s, &o, &dev_id, 1, 0, actor, id, e)) != VP_OK)
 		goto free_leaf;
 	key_task(k, sizeof(k), *id);
-	if ((rc = kv_json_put(s, k, json_pack("{s:s, s:s, s:s, s:s?, s:I}", "alias", alias,
-	    "certificate", leaf_pem, "fingerprint", fp, "chain", chain_out, "not_after",
+	if ((rc = kv_json_put(s, k, json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I}", "alias", alias,
+	    "certificate", leaf_pem, "fingerprint", fp, "chain", chain_out, "intermediates",
+	    inter_out != NULL ? inter_out : "", "not_after",
 	    (json_int_t)vp_asn1_time_unix(X509_get0_notAfter(leaf))), e)) != VP_OK)
 		goto free_leaf;
 	rc = vp_store_commit(s, e);
@@ -333,6 +366,7 @@ free_leaf:
 out:
 	free(leaf_pem);
 	free(chain_out);
+	free(inter_out);
 	free(csr);
 	X509_REQ_free(req);
 	vp_x509_stack_free(certs);
@@ -342,14 +376,15 @@ out:
 
 vp_err
 vp_extcert_task_input(vp_store *s, int64_t id, char *alias, size_t n, char **cert_pem,
-    char fp[65], int64_t *not_after, vp_error *e)
+    char fp[65], int64_t *not_after, char **inter_pem, vp_error *e)
 {
 	char k[64];
 	json_t *o;
-	const char *a, *c, *f;
+	const char *a, *c, *f, *in;
 	vp_err rc;
 
 	*cert_pem = NULL;
+	*inter_pem = NULL;
 	key_task(k, sizeof(k), id);
 	if ((rc = kv_json_get(s, k, &o, e)) != VP_OK)
 		return rc;
@@ -358,7 +393,9 @@ vp_extcert_task_input(vp_store *s, int64_t id, char *alias, size_t n, char **cer
 	f = json_string_value(json_object_get(o, "fingerprint"));
 	if (a == NULL || c == NULL || f == NULL || strlen(f) != 64)
 		rc = vp_error_set(e, VP_ERR_INTERNAL, "the input of task %" PRId64 " is damaged", id);
-	else if ((*cert_pem = strdup(c)) == NULL)
+	else if ((*cert_pem = strdup(c)) == NULL ||
+	    (*inter_pem = strdup((in = json_string_value(json_object_get(o, "intermediates"))) !=
+	    NULL ? in : "")) == NULL)
 		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	else {
 		snprintf(alias, n, "%s", a);

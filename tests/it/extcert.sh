@@ -63,6 +63,21 @@ basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
 EOF2
+# ... and an issuing CA under it, which signs the second camera's certificate: the camera
+# must send it, since clients trust the root alone.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$X/inter.key" \
+    -subj "/O=Company/CN=Company Issuing CA" -out "$X/inter.csr" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' \
+    >"$X/inter.ext"
+openssl x509 -req -in "$X/inter.csr" -CA "$X/root.pem" -CAkey "$X/root.key" \
+    -CAcreateserial -days 1000 -extfile "$X/inter.ext" -out "$X/inter.pem" 2>/dev/null
+cat "$X/inter.pem" "$X/root.pem" >"$X/chain.pem"
+inter_sign() { # CSR OUT ADDR
+	printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:%s\n' \
+	    "$3" >"$X/leaf.ext"
+	openssl x509 -req -in "$1" -CA "$X/inter.pem" -CAkey "$X/inter.key" -CAcreateserial \
+	    -days 365 -extfile "$X/leaf.ext" -out "$2" >/dev/null 2>&1
+}
 company_sign() { # CSR OUT ADDR
 	printf '[ server ]\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\nsubjectAltName = IP:%s\n' \
 	    "$3" >"$X/ext.cnf"
@@ -81,8 +96,13 @@ for i in 1 2; do
 	vp "$D" task list --json
 	is "$(jq -r '[.[] | select(.kind == "https-csr")] | length' "$VP_OUT")" "$i" \
 	    "the CSR is a task of kind https-csr"
-	check "the company's openssl ca signs the CSR of $N.$i" \
-	    company_sign "$T/cam$i.csr" "$T/cam$i.pem" "$N.$i"
+	if [ "$i" = 1 ]; then
+		check "the company's openssl ca signs the CSR of $N.$i" \
+		    company_sign "$T/cam$i.csr" "$T/cam$i.pem" "$N.$i"
+	else
+		check "the company's issuing CA signs the CSR of $N.$i" \
+		    inter_sign "$T/cam$i.csr" "$T/cam$i.pem" "$N.$i"
+	fi
 done
 
 # A certificate for another key is refused and nothing changes.
@@ -100,7 +120,9 @@ assert_rc 1 "https install refuses a certificate that does not verify against th
 
 for i in 1 2; do
 	eval "id=\$ID$i"
-	vp "$D" https install "$id" --cert "$T/cam$i.pem" --chain "$X/root.pem" --json
+	chain="$X/root.pem"
+	[ "$i" = 2 ] && chain="$X/chain.pem"
+	vp "$D" https install "$id" --cert "$T/cam$i.pem" --chain "$chain" --json
 	assert_rc 0 "https install on $N.$i: installed, bound, verified"
 	is "$(jq -r .kind "$VP_OUT")" "https-install" "... as a task of kind https-install"
 	is "$(jq -r ".results[0].status" "$VP_OUT")" "Finished" "... with a result for the device"
@@ -111,6 +133,8 @@ for i in 1 2; do
 	    tls_ok "$N.$i" "$P443" "$X/root.pem"
 	check_not "... and not against the site CA" tls_ok "$N.$i" "$P443" "$D/certs/ca.cert.pem"
 done
+is "$(dev_state "$N.2" '[.ca_certificates[].alias | select(startswith("vmspki-ext-ca-"))] | length')" 1 \
+    "$N.2 got the issuing CA as a CA certificate (and sends it: the check above trusts the root alone)"
 vp "$D" device list --json
 is "$(jq -r --arg a "$N.1" '.[] | select(.address == $a) | .https' "$VP_OUT")" "Enabled" \
     "$N.1 shows HTTPS Enabled"
