@@ -6,7 +6,8 @@
  *
  * Input:
  *   byte 0   the operation: VP_DOP_PROBE + byte % 12 (every vp_dop_kind)
- *   byte 1   bits 0-1: the device's API as remembered (soap, rest, rest-beta, unsupported);
+ *   byte 1   bits 0-1: the device's API as remembered (soap, rest, rest-beta, unsupported;
+ *            rest-beta-post instead of rest-beta when byte 0's bit 7 is set);
  *            bit 7: none (a device never probed: only PROBE may start); bits 2-3: TLS_SET's
  *            policy; bit 4: no CA aliases (TLS_SET); bit 5: no alias (TLS_SET keeps the
  *            bound one); bit 6: no SANs (KEY_CREATE)
@@ -177,6 +178,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kind = (vp_dop_kind)(VP_DOP_PROBE + data[0] % 12);
 	flags = data[1];
 	api = (flags & 0x80) ? "" : apis[flags & 3];
+	if ((flags & 0x83) == 2 && (data[0] & 0x80))     /* v1beta that takes POST/PATCH */
+		api = VP_DEV_API_REST_BETA_POST;
 	memset(&args, 0, sizeof(args));
 	args.alias = kind == VP_DOP_CA_ADD || kind == VP_DOP_CA_DELETE ? "vmspki-ca-0123456789ab" :
 	    (kind == VP_DOP_TLS_SET && (flags & 0x20)) ? NULL : "vmspki-https-t1";

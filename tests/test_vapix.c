@@ -350,7 +350,7 @@ probe_firmware_5_50_is_unsupported(void **state)
 	    "P1224-E Network Camera\r\nroot.Brand.ProdNbr=P1224-E\r\n"
 	    "root.Properties.Firmware.Version=5.50.9.2\r\n"
 	    "root.Properties.System.SerialNumber=ACCC8E0C0B69\r\n");
-	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "firmware 5.50.9.2 is below 5.70");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "firmware 5.50.9.2, below 5.70");
 	res = vp_dop_get_result(op);
 	assert_string_equal(res->serial, "ACCC8E0C0B69");
 	assert_string_equal(res->model, "AXIS P1224-E Network Camera");
@@ -373,6 +373,60 @@ probe_firmware_5_50_is_unsupported(void **state)
 	assert_string_equal(vp_dop_get_result(op)->model, "AXIS Q6114-E");
 	assert_int_equal(vp_dop_get_result(op)->policy, VP_POLICY_UNKNOWN);
 	assert_string_equal(vp_dop_get_result(op)->api, VP_DEV_API_SOAP);
+	vp_dop_free(op);
+}
+
+/* An old-firmware identity (param.cgi) with ProdType: the op after that answer. */
+static vp_dop *
+probe_param(const char *type, const char *nbr, const char *fw)
+{
+	vp_dop *op = start(VP_DOP_PROBE, NULL, "");
+	char *a = NULL;
+
+	expect(op, "POST", "/axis-cgi/basicdeviceinfo.cgi");
+	answer(op, 404, "text/html", "");
+	expect(op, "GET", "/axis-cgi/param.cgi?action=list&group=root.Brand,root.Properties");
+	assert_true(asprintf(&a, "root.Brand.ProdNbr=%s\nroot.Brand.ProdType=%s\n"
+	    "root.Properties.Firmware.Version=%s\nroot.Properties.System.SerialNumber="
+	    "ACCC8E022A4D\n", nbr, type, fw) > 0);
+	answer(op, 200, "text/plain", a);
+	free(a);
+	return op;
+}
+
+/* One table of product rules (ADM, ACS seeds): access control and audio from 1.25, cameras
+ * from 5.70 but TLS 1.2 only from 6.10, T85 switches never; the reason is the message. */
+static void
+probe_product_rules(void **state)
+{
+	vp_dop *op;
+	(void)state;
+
+	op = probe_param("Network Door Controller", "A1601", "1.25.2");
+	expect_tls_get(op);
+	soap(op, 200, tls_conf);
+	assert_done(op);
+	assert_string_equal(vp_dop_get_result(op)->api, VP_DEV_API_SOAP);
+	assert_string_equal(vp_dop_get_result(op)->product, "access-control");
+	vp_dop_free(op);
+
+	op = probe_param("Network Speaker", "C1004-E", "1.20.1");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "(audio) runs firmware 1.20.1, below 1.25");
+	vp_dop_free(op);
+
+	op = probe_param("Network Camera", "P1224-E", "6.00.1");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "TLS 1.1 at most (TLS 1.2 from 6.10)");
+	assert_string_equal(vp_dop_get_result(op)->api, VP_DEV_API_UNSUPPORTED);
+	assert_string_equal(vp_dop_get_result(op)->product, "camera");
+	vp_dop_free(op);
+
+	op = probe_param("PoE+ Network Switch", "T8508", "1.10.2");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "HTTPS cannot be enabled on AXIS T85");
+	assert_string_equal(vp_dop_get_result(op)->product, "switch");
+	vp_dop_free(op);
+
+	op = probe_param("Network Camera", "P1367", "6.10.1");
+	expect_tls_get(op);
 	vp_dop_free(op);
 }
 
@@ -662,6 +716,89 @@ rest_csr_is_checked(void **state)
 	vp_dop_free(op);
 }
 
+/* v1beta takes PUT on 11.x and POST/PATCH on some 12.x: a 405 or 501 to one method sends the
+ * request again with the other, once, and the operation's API remembers which. */
+static void
+rest_beta_method_follows_the_device(void **state)
+{
+	vp_dop_args a = { .alias = "vmspki-https-1", .subject = "CN=10.0.0.5" };
+	vp_dop *op;
+	(void)state;
+
+	op = start(VP_DOP_KEY_CREATE, &a, VP_DEV_API_REST_BETA);
+	expect(op, "PUT", "/config/rest/cert/v1beta/create_certificate");
+	json(op, 405, "{\"status\":\"error\",\"error\":{\"code\":4,\"message\":\"Method not "
+	    "allowed\"}}");
+	expect(op, "POST", "/config/rest/cert/v1beta/create_certificate");
+	json(op, 200, "{\"status\":\"success\",\"data\":{}}");
+	assert_done(op);
+	assert_string_equal(vp_dop_api(op), VP_DEV_API_REST_BETA_POST);
+	vp_dop_free(op);
+
+	/* remembered: the next operation starts with PATCH; a PUT-only device answering 501
+	 * turns it back, and a second refusal is the answer */
+	a.pem = cert_pem;
+	op = start(VP_DOP_CERT_INSTALL, &a, VP_DEV_API_REST_BETA_POST);
+	expect(op, "PATCH", "/config/rest/cert/v1beta/certificates/vmspki-https-1");
+	answer(op, 501, "text/html", "<html>501</html>");
+	expect(op, "PUT", "/config/rest/cert/v1beta/certificates/vmspki-https-1");
+	answer(op, 405, "text/html", "<html>405</html>");
+	assert_fail(op, VP_DEVF_DEVICE, 0, "HTTP 405");
+	vp_dop_free(op);
+
+	op = start(VP_DOP_CSR_GET, &a, VP_DEV_API_REST_BETA_POST);
+	expect(op, "POST", "/config/rest/cert/v1beta/certificates/vmspki-https-1/get_csr");
+	vp_dop_free(op);
+
+	/* v1 is not second-guessed */
+	op = start(VP_DOP_KEY_CREATE, &a, VP_DEV_API_REST);
+	expect(op, "POST", "/config/rest/cert/v1/create_certificate");
+	answer(op, 405, "text/html", "");
+	assert_fail(op, VP_DEVF_DEVICE, 0, "HTTP 405");
+	vp_dop_free(op);
+	assert_ptr_equal(vp_driver_for_api(VP_DEV_API_REST_BETA_POST), &vp_driver_vapix);
+}
+
+/* device.keystore: a named key store goes into create_certificate; firmware before 11 cannot
+ * choose and is refused before any request; lists say where each key is. */
+static void
+keystore_is_asked_and_read(void **state)
+{
+	vp_dop_args a = { .alias = "vmspki-https-1", .subject = "CN=10.0.0.5", .keystore = "TEE0" };
+	const vp_http_req *r;
+	vp_dop *op = NULL;
+	vp_error e = { 0 };
+	(void)state;
+
+	op = start(VP_DOP_KEY_CREATE, &a, VP_DEV_API_REST);
+	r = expect(op, "POST", "/config/rest/cert/v1/create_certificate");
+	assert_non_null(strstr(r->body, "\"keystore\":\"TEE0\""));
+	vp_dop_free(op);
+	op = NULL;
+	assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_KEY_CREATE, &a, VP_DEV_API_SOAP,
+	    &op, &e), VP_ERR_INVALID);
+	assert_non_null(strstr(e.msg, "cannot choose"));
+	assert_null(op);
+	a.keystore = "TPM 2";
+	assert_int_equal(vp_dop_start(&vp_driver_vapix, VP_DOP_KEY_CREATE, &a, VP_DEV_API_REST,
+	    &op, &e), VP_ERR_INVALID);
+
+	op = start(VP_DOP_CERT_LIST, NULL, VP_DEV_API_REST);
+	expect(op, "GET", "/config/rest/cert/v1/certificates");
+	{
+		json_t *j = json_pack("{s:s, s:[{s:s, s:s, s:s}]}", "status", "success", "data",
+		    "alias", "vmspki-https-1", "certificate", cert_pem, "keystore", "SE0");
+		char *txt = json_dumps(j, JSON_COMPACT);
+
+		json(op, 200, txt);
+		free(txt);
+		json_decref(j);
+	}
+	assert_done(op);
+	assert_string_equal(vp_dop_get_result(op)->certs[0].keystore, "SE0");
+	vp_dop_free(op);
+}
+
 static void
 rest_v1_404_falls_back_to_v1beta(void **state)
 {
@@ -918,7 +1055,7 @@ soap_install_add_delete(void **state)
 
 	/* unsupported firmware: nothing is sent */
 	op = start(VP_DOP_CA_LIST, NULL, VP_DEV_API_UNSUPPORTED);
-	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "below 5.70");
+	assert_fail(op, VP_DEVF_UNSUPPORTED, 0, "cannot have its HTTPS certificate managed");
 	vp_dop_free(op);
 }
 
@@ -1103,12 +1240,15 @@ main(void)
 		cmocka_unit_test(probe_early_11_falls_back_to_v1beta_then_soap),
 		cmocka_unit_test(probe_firmware_10_speaks_soap),
 		cmocka_unit_test(probe_firmware_5_50_is_unsupported),
+		cmocka_unit_test(probe_product_rules),
 		cmocka_unit_test(probe_refusals_and_garbage),
 		cmocka_unit_test(transport_failures_are_classified),
 		cmocka_unit_test(rest_lists_read_and_checked),
 		cmocka_unit_test(rest_ca_add_sends_the_leaf_only),
 		cmocka_unit_test(rest_key_create_and_device_errors),
 		cmocka_unit_test(rest_csr_is_checked),
+		cmocka_unit_test(rest_beta_method_follows_the_device),
+		cmocka_unit_test(keystore_is_asked_and_read),
 		cmocka_unit_test(rest_v1_404_falls_back_to_v1beta),
 		cmocka_unit_test(soap_key_create_and_faults),
 		cmocka_unit_test(soap_refuses_entity_expansion),

@@ -119,12 +119,17 @@ typedef struct vp_dop_args {
 	const char *const *sans;  /* NULL-terminated, "DNS:cam1.site" / "IP:10.0.0.5" */
 	const char *const *ca_aliases; /* TLS_SET: CA certificates for the web server, may be NULL */
 	vp_dev_policy policy;     /* TLS_SET; VP_POLICY_UNKNOWN keeps the device's policy */
+
+	/* KEY_CREATE: the key store to make the key in ("TEE0", "SE0"); NULL: the device's
+	 * default (a device without a choice of key stores refuses any other) */
+	const char *keystore;
 } vp_dop_args;
 
 /* One certificate held by the device. */
 typedef struct vp_dev_cert {
 	char alias[128];
 	char *pem;                /* may be NULL when the device does not return it */
+	char keystore[16];        /* CERT_LIST: where its key is ("" when not said) */
 } vp_dev_cert;
 
 typedef struct vp_dop_result {
@@ -142,6 +147,10 @@ typedef struct vp_dop_result {
 	size_t ncerts;
 	/* CSR_GET */
 	char *csr_pem;
+
+	/* PROBE: the product class its driver's rules found ("camera", "access-control",
+	 * "audio", "switch"; "" when not identified) */
+	char product[24];
 } vp_dop_result;
 
 typedef struct vp_dop vp_dop;
@@ -197,7 +206,8 @@ vp_dev_fail vp_dop_failed(const vp_dop *op, const char **msg, int *retryable);
 const vp_dop_result *vp_dop_get_result(const vp_dop *op);
 
 /* The API the device turned out to speak (a VAPIX REST device answering only v1beta changes
- * "rest" into "rest-beta"): store it so that the next operation starts right. */
+ * "rest" into "rest-beta", one whose v1beta takes POST/PATCH into "rest-beta-post"): store it
+ * so that the next operation starts right. */
 const char *vp_dop_api(const vp_dop *op);
 
 /* The driver op belongs to. */

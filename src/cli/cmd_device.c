@@ -12,6 +12,8 @@
 
 #include "cli.h"
 #include "vmspki/device.h"
+#include "vmspki/foreign.h"
+#include "vmspki/keystore.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/util.h"
 
@@ -503,6 +505,32 @@ out:
 	return rc;
 }
 
+/* Other tools' certificates the last task saw on the device (foreign.h). */
+static void
+describe_foreign(vp_store *s, int64_t id)
+{
+	static const char *const what[2][2] = {
+		{ "certificates", "other tools' certificate:" },
+		{ "ca_certificates", "other tools' CA certificate:" }
+	};
+	json_t *o = vp_foreign_json(s, id), *it;
+	char line[700];
+	size_t i;
+
+	if (o == NULL)
+		return;
+	if (!json_is_true(json_object_get(o, "seen")))
+		cli_field(stdout, "other tools' certificates:", "not looked at yet (a task lists them)");
+	for (int k = 0; k < 2; k++)
+		json_array_foreach(json_object_get(o, what[k][0]), i, it) {
+			snprintf(line, sizeof(line), "%s (%s)",
+			    json_string_value(json_object_get(it, "alias")),
+			    json_string_value(json_object_get(it, "subject")));
+			cli_field(stdout, what[k][1], line);
+		}
+	json_decref(o);
+}
+
 static int
 dev_show(cli *c, int argc, char **argv)
 {
@@ -530,10 +558,26 @@ dev_show(cli *c, int argc, char **argv)
 		return rc;
 	if (vp_device_get(s, id, &d, &e) != VP_OK)
 		rc = cli_fail_err(&e);
-	else if (json)
-		rc = cli_json_print(vp_json_device(&d));
-	else {
+	else if (json) {
+		json_t *o = vp_json_device(&d);
+
+		char ks[16];
+
+		vp_keystore_get(s, id, ks, sizeof(ks));
+		if (o != NULL && (json_object_set_new(o, "other_tools", vp_foreign_json(s, id)) != 0 ||
+		    json_object_set_new(o, "keystore", ks[0] != '\0' ? json_string(ks) :
+		    json_null()) != 0)) {
+			json_decref(o);
+			o = NULL;
+		}
+		rc = o != NULL ? cli_json_print(o) : cli_fail("out of memory");
+	} else {
+		char ks[16];
+
 		describe(&d);
+		vp_keystore_get(s, id, ks, sizeof(ks));
+		cli_field(stdout, "key store:", ks[0] != '\0' ? ks : "- (no key of vmspki's yet)");
+		describe_foreign(s, id);
 		rc = cli_flush();
 	}
 	vp_store_close(s);

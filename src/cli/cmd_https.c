@@ -11,12 +11,14 @@
 #include "cli.h"
 #include "vmspki/device.h"
 #include "vmspki/engine.h"
+#include "vmspki/extcert.h"
+#include "vmspki/foreign.h"
 #include "vmspki/passphrase.h"
 #include "vmspki/task.h"
 #include "vmspki/util.h"
 
 enum { OPT_ALL = OPT_FIRST_LOCAL, OPT_CN, OPT_HTTPS_ONLY, OPT_WAIT, OPT_CONCURRENCY, OPT_TIMEOUT,
-	OPT_DAYS };
+	OPT_DAYS, OPT_CLEAN };
 
 static atomic_int stop_flag;
 
@@ -33,7 +35,7 @@ cli_help_https(FILE *f, const char *sub)
 	(void)sub;
 	fputs(
 "vmspki https enable|update (--all | ID...) [--cn ip|fqdn] [--https-only] [--concurrency N]\n"
-"                           [--request-timeout S] [--days N] [--wait] [--json]\n"
+"                           [--request-timeout S] [--days N] [--clean] [--wait] [--json]\n"
 "                           [--passphrase-file F]\n"
 "  Creates a task that, on each device, adds the site CA certificate, has the camera make a\n"
 "  key pair and a CSR, signs it (profile device-https: CN the device's IP or FQDN, SAN both\n"
@@ -51,7 +53,19 @@ cli_help_https(FILE *f, const char *sub)
 "  end and print a result per device (exit 1 if a device failed); a running daemon runs\n"
 "  the task, else this command does. Without --wait the daemon runs it.\n"
 "  update does the same steps for devices that already have a certificate: a new key\n"
-"  made on the camera, a new certificate, the old one of ours removed once verified.\n", f);
+"  made on the camera, a new certificate, the old one of ours removed once verified.\n"
+"  --clean: also remove the certificates and CA certificates other tools left (names with a\n"
+"  bracketed header, \"[GS] ...\", \"[CA] ...\", as AXIS Camera Station and Device Manager\n"
+"  name theirs; `device show` lists them), once ours is verified; never the factory one.\n"
+"\n"
+"vmspki https csr ID [--out F] [--json] [--passphrase-file F]\n"
+"  For a certificate from the company's own CA: a task that has the camera make a key pair\n"
+"  (alias vmspki-ext-t<task>) and writes its CSR to F (else stdout).\n"
+"vmspki https install ID --cert F [--chain F] [--https-only] [--json] [--passphrase-file F]\n"
+"  Checks the signed certificate (the key of the last CSR, the device's address or name in\n"
+"  its SAN, valid now, a path to the root CA of the chain F), then a task installs it for\n"
+"  that key, binds it to the web server and checks with a TLS handshake that the camera\n"
+"  serves exactly it; the camera is Enabled and recognised by that key from then on.\n", f);
 }
 
 void
@@ -266,9 +280,11 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		{ "days", required_argument, NULL, OPT_DAYS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "clean", no_argument, NULL, OPT_CLEAN },
 		{ NULL, 0, NULL, 0 }
 	};
 	vp_task_opts o = { .kind = kind };
+	int clean = 0;
 	runner run = { 0 };
 	vp_error e = { 0 };
 	vp_store *s = NULL;
@@ -321,6 +337,9 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		case OPT_PASSFILE:
 			passfile = optarg;
 			break;
+		case OPT_CLEAN:
+			clean = 1;
+			break;
 		}
 	}
 	if (all && optind < argc)
@@ -343,7 +362,8 @@ https_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		goto out;
 	if (wait && (rc = runner_open(c, s, passfile, &run)) != CLI_OK)
 		goto out;
-	if (vp_task_create(s, &o, ids, n, all, c->actor, &id, &e) != VP_OK) {
+	if ((clean ? vp_foreign_clean_task(s, &o, ids, n, all, c->actor, &id, &e) :
+	    vp_task_create(s, &o, ids, n, all, c->actor, &id, &e)) != VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
 	}
@@ -381,12 +401,144 @@ https_update(cli *c, int argc, char **argv)
 	return https_run(c, VP_TASK_HTTPS_UPDATE, "https update", argc, argv);
 }
 
+/* ---- outside certificates (extcert.h): https csr, https install ---- */
+
+enum { OPT_OUT = OPT_CLEAN + 1, OPT_CERT, OPT_CHAIN };
+
+/* https csr ID [--out F] and https install ID --cert F [--chain F]: a task for one device,
+ * always followed to its end (the CSR is its result; the install is not done until verified). */
+static int
+https_ext(cli *c, int install, const char *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "out", required_argument, NULL, OPT_OUT },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "chain", required_argument, NULL, OPT_CHAIN },
+		{ "https-only", no_argument, NULL, OPT_HTTPS_ONLY },
+		{ "request-timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	runner run = { 0 };
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	const char *passfile = NULL, *out = NULL, *certf = NULL, *chainf = NULL;
+	unsigned char *cert = NULL, *chain = NULL;
+	char *csr = NULL, alias[128];
+	size_t len;
+	int64_t id = 0, dev;
+	int ch, rc, json = 0, https_only = 0, timeout_s = 0;
+	long v;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, cmd, argc, argv, "h", opts, &rc)) != -1) {
+		switch (ch) {
+		case CLI_OPT_STOP:
+			return rc;
+		case OPT_OUT:
+			out = optarg;
+			break;
+		case OPT_CERT:
+			certf = optarg;
+			break;
+		case OPT_CHAIN:
+			chainf = optarg;
+			break;
+		case OPT_HTTPS_ONLY:
+			https_only = 1;
+			break;
+		case OPT_TIMEOUT:
+			if ((rc = cli_parse_int("--request-timeout", optarg, 1, 600, &v)) != CLI_OK)
+				return rc;
+			timeout_s = (int)v;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case OPT_PASSFILE:
+			passfile = optarg;
+			break;
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage(cmd, "give one device id (vmspki device list)");
+	if ((rc = cli_parse_int("a device id", argv[optind], 1, INT32_MAX, &v)) != CLI_OK)
+		return rc;
+	dev = v;
+	if (install && certf == NULL)
+		return cli_usage(cmd, "give the signed certificate with --cert F");
+	if (!install && (certf != NULL || chainf != NULL || https_only))
+		return cli_usage(cmd, "--cert, --chain and --https-only are for https install");
+	if (install && out != NULL)
+		return cli_usage(cmd, "--out is for https csr");
+	if (out != NULL && (rc = cli_check_output_path("--out", out)) != CLI_OK)
+		return rc;
+	if (install && (vp_file_read(certf, VP_FILE_MAX, &cert, &len, &e) != VP_OK ||
+	    (chainf != NULL && vp_file_read(chainf, VP_FILE_MAX, &chain, &len, &e) != VP_OK))) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if ((rc = cli_open_ca(c, &s, &ca)) != CLI_OK ||
+	    (rc = runner_open(c, s, passfile, &run)) != CLI_OK)
+		goto out;
+	if ((install ? vp_extcert_install_task(s, dev, (const char *)cert, (const char *)chain,
+	    https_only, timeout_s, c->actor, &id, &e) : vp_extcert_csr_task(s, dev, timeout_s,
+	    c->actor, &id, &e)) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	fprintf(stderr, "vmspki: task %" PRId64 " created (%s)\n", id,
+	    install ? VP_TASK_HTTPS_INSTALL : VP_TASK_HTTPS_CSR);
+	/* The CSR is the output of https csr: the task's results go to stderr's reader only
+	 * with --json. */
+	if ((rc = follow(c, s, id, &run, install ? json : json ? 1 : 2)) != CLI_OK || install)
+		goto out;
+	if (vp_extcert_csr_get(s, dev, &csr, alias, sizeof(alias), &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	fprintf(stderr, "vmspki: device %" PRId64 " made key %s; sign the CSR with the company's "
+	    "CA (profile: TLS server, the device's address in the subject alternative names), "
+	    "then `vmspki https install %" PRId64 " --cert F --chain F`\n", dev, alias, dev);
+	if (out != NULL)
+		rc = cli_write_output(out, csr, strlen(csr), 0644);
+	else if (!json) {
+		fputs(csr, stdout);
+		rc = cli_flush();
+	}
+out:
+	free(csr);
+	free(cert);
+	free(chain);
+	runner_close(&run);
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
+static int
+https_csr(cli *c, int argc, char **argv)
+{
+	return https_ext(c, 0, "https csr", argc, argv);
+}
+
+static int
+https_install(cli *c, int argc, char **argv)
+{
+	return https_ext(c, 1, "https install", argc, argv);
+}
+
 int
 cmd_https(cli *c, int argc, char **argv)
 {
 	static const cli_sub subs[] = {
 		{ "enable", https_enable },
 		{ "update", https_update },
+		{ "csr", https_csr },
+		{ "install", https_install },
 	};
 
 	return cli_group(c, "https", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);

@@ -33,6 +33,7 @@ cli_help_main(FILE *f)
 "  device add|import|list|show|remove  the camera inventory\n"
 "  device discover   find the cameras of an address range (a task; --add adds them)\n"
 "  https enable|update  put certificates on cameras and turn HTTPS on (a task)\n"
+"  https csr|install  a certificate from the company's own CA on a camera (tasks)\n"
 "  task list|show|wait|cancel|retry-failed  tasks over devices and their results\n"
 "  alarm list|ack   the alarms raised (expiry, failed renewals) and their acknowledgement\n"
 "  settings [list]|get|set|reset  site settings (device certificate CN, concurrency)\n"

@@ -212,7 +212,10 @@ setup(const vp_dev_conn *c, const vp_http_req *req, int tls_check, vp_devhttp **
 	vp_devhttp *t = NULL;
 	char host[300], addr[300], url[1024], line[700], ct[256];
 	const char *name;
-	int https = tls_check || c->use_https, verify = tls_check || c->verify;
+	/* A TLS check with a pin (an outside certificate, extcert.h) proves the key, not a
+	 * chain to the site CA. */
+	int pinned = c->pinned_pubkey != NULL && c->pinned_pubkey[0] != '\0';
+	int https = tls_check || c->use_https, verify = (tls_check && !pinned) || c->verify;
 	int port = https ? c->https_port : c->http_port;
 	long timeout = c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
 	long auth;
@@ -265,7 +268,7 @@ setup(const vp_dev_conn *c, const vp_http_req *req, int tls_check, vp_devhttp **
 	SET(CURLOPT_WRITEDATA, t);
 	SET(CURLOPT_ERRORBUFFER, t->errbuf);
 	SET(CURLOPT_USERAGENT, "vmspki");
-	if (https && c->pinned_pubkey != NULL && c->pinned_pubkey[0] != '\0' && !tls_check) {
+	if (https && pinned && (!tls_check || !verify)) {
 		/* Our certificate on the device has expired: its key, which we know, is the
 		 * proof of identity (curl checks the pin even without chain verification). */
 		SET(CURLOPT_SSL_VERIFYPEER, 0L);

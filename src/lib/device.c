@@ -14,6 +14,9 @@
 #include "vmspki/addr.h"
 #include "vmspki/devhttp.h"
 #include "vmspki/device.h"
+#include "vmspki/extcert.h"
+#include "vmspki/foreign.h"
+#include "vmspki/keystore.h"
 #include "vmspki/settings.h"
 #include "vmspki/util.h"
 
@@ -501,6 +504,11 @@ vp_device_remove(vp_store *s, int64_t id, const char *actor, vp_error *e)
 	}
 	snprintf(detail, sizeof(detail), "device %" PRId64 " at %.255s:%d (MAC %s)", id, d.address,
 	    d.http_port, d.mac[0] ? d.mac : "unknown");
+	/* What other modules keep per device (issue 19): device ids are given again. */
+	if ((rc = vp_extcert_forget(s, id, e)) != VP_OK ||
+	    (rc = vp_foreign_forget(s, id, e)) != VP_OK ||
+	    (rc = vp_keystore_forget(s, id, e)) != VP_OK)
+		goto fail;
 	if ((rc = vp_store_device_delete(s, id, e)) != VP_OK ||
 	    (rc = vp_store_audit_append(s, actor != NULL ? actor : "unknown", "device.remove",
 	    NULL, detail, e)) != VP_OK || (rc = vp_store_commit(s, e)) != VP_OK)

@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 
 #include "engine_internal.h"
+#include "internal.h"
 #include "vmspki/addr.h"
 #include "vmspki/settings.h"
 #include "vmspki/util.h"
@@ -123,6 +124,67 @@ heartbeat_clear(engine *g, vp_error *e)
 	return vp_store_kv_delete(g->s, "engine.heartbeat", e);
 }
 
+/* install: the chain's intermediate CAs as the job's, each with its alias on the camera
+ * (vmspki-ext-ca- and the start of its SHA-256). */
+static vp_err
+ext_job_inter(job *j, const char *pem, vp_error *e)
+{
+	STACK_OF(X509) *sk = NULL;
+	vp_err rc;
+
+	if (pem[0] == '\0')
+		return VP_OK;
+	if ((rc = vp_chain_from_pem((const unsigned char *)pem, strlen(pem), &sk, e)) != VP_OK)
+		return rc;
+	for (int i = 0; i < sk_X509_num(sk) && i < VP_EXT_MAX_INTER; i++) {
+		X509 *x = sk_X509_value(sk, i);
+		char fp[65];
+		size_t len;
+
+		if ((rc = vp_x509_fingerprint(x, "SHA256", fp, sizeof(fp), e)) != VP_OK ||
+		    (rc = vp_x509_to_pem(x, &j->inter_pem[i], &len, e)) != VP_OK)
+			break;
+		snprintf(j->inter_alias[i], sizeof(j->inter_alias[i]), VP_EXT_ALIAS_PREFIX "ca-%.24s",
+		    fp);
+		j->ninter = i + 1;
+	}
+	vp_x509_stack_free(sk);
+	return rc;
+}
+
+/* An outside-certificate task (extcert.h): what it needs from the store, once. */
+static vp_err
+ext_task_load(engine *g, etask *t, vp_error *e)
+{
+	char *pem = NULL, *inter = NULL;
+	vp_err rc;
+
+	t->clean = vp_foreign_clean_wanted(g->s, t->id);
+	if (vp_setting_get(g->s, "device.keystore", t->keystore, sizeof(t->keystore), e) !=
+	    VP_OK)
+		return e->code;
+	if (strcmp(t->keystore, "auto") == 0)
+		t->keystore[0] = '\0';
+	t->csr = strcmp(t->t.kind, VP_TASK_HTTPS_CSR) == 0;
+	t->install = strcmp(t->t.kind, VP_TASK_HTTPS_INSTALL) == 0;
+	if (!t->install || t->ext_cert[0] != '\0')
+		return VP_OK;
+	if ((rc = vp_extcert_task_input(g->s, t->id, t->ext_alias, sizeof(t->ext_alias), &pem,
+	    t->ext_fp, &t->ext_not_after, &inter, e)) != VP_OK)
+		goto out;
+	if (strlen(pem) >= sizeof(t->ext_cert) || strlen(inter) >= sizeof(t->ext_inter))
+		rc = vp_error_set(e, VP_ERR_INVALID, "the certificates of task %" PRId64 " are "
+		    "larger than %zu bytes", t->id, sizeof(t->ext_cert) - 1);
+	else {
+		memcpy(t->ext_cert, pem, strlen(pem) + 1);
+		memcpy(t->ext_inter, inter, strlen(inter) + 1);
+	}
+out:
+	free(pem);
+	free(inter);
+	return rc;
+}
+
 /* One task of the store's Queued and Running ones: claimed (or its lease renewed) unless
  * another live engine holds it. In eng_claim()'s transaction. */
 typedef struct claim_walk {
@@ -170,6 +232,8 @@ claim_one(int64_t id, const char *owner, int64_t lease, void *arg, vp_error *e)
 	t->renew = strcmp(t->t.kind, VP_TASK_CA_RENEW) == 0;
 	t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0 || t->renew;
 	t->check = strcmp(t->t.kind, VP_TASK_DEVICE_CHECK) == 0;
+	if ((rc = ext_task_load(g, t, e)) != VP_OK)
+		return rc;
 	t->done_loading = 0;
 	t->fill_after = 0;
 	return VP_OK;
@@ -313,6 +377,12 @@ job_conn(engine *g, job *j)
 			j->conn.pinned_pubkey = j->pin;
 		vp_cert_rec_clear(&rec);
 	}
+	/* A device serving an outside certificate verified by an https-install: its key. */
+	if (!j->dev.pinned && vp_extcert_pin_get(g->s, j->dev_id, j->pin, sizeof(j->pin), NULL) ==
+	    VP_OK) {
+		j->conn.use_https = 1;
+		j->conn.pinned_pubkey = j->pin;
+	}
 	j->conn.timeout_ms = j->task->t.timeout_s > 0 ? j->task->t.timeout_s * 1000L :
 	    g->cfg->request_timeout_ms;
 }
@@ -338,6 +408,21 @@ job_new(engine *g, etask *t, int64_t dev_id, const char *key_alias, const char *
 		snprintf(j->alias, sizeof(j->alias), "%s", key_alias);
 	else
 		snprintf(j->alias, sizeof(j->alias), ALIAS_PREFIX "t%" PRId64, t->id);
+	if (t->csr && key_alias[0] == '\0')
+		snprintf(j->alias, sizeof(j->alias), VP_EXT_ALIAS_PREFIX "t%" PRId64, t->id);
+	if (t->install) {
+		snprintf(j->alias, sizeof(j->alias), "%s", t->ext_alias);
+		snprintf(j->fp, sizeof(j->fp), "%s", t->ext_fp);
+		j->not_after = t->ext_not_after;
+		if ((j->cert_pem = strdup(t->ext_cert)) == NULL)
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+		else
+			rc = ext_job_inter(j, t->ext_inter, e);
+		if (rc != VP_OK) {
+			eng_job_free(g, j);
+			return rc;
+		}
+	}
 	if ((rc = vp_device_get(g->s, dev_id, &j->dev, e)) != VP_OK ||
 	    (rc = vp_device_password(g->s, g->cfg->sitekey, dev_id, &j->password, e)) != VP_OK ||
 	    (rc = job_names(g, j, e)) != VP_OK) {

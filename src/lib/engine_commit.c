@@ -98,6 +98,26 @@ check_write(engine *g, job *j, vp_error *e)
 
 /* Writes what job j has to write: the certificate signed for it, its device row, the alarm
  * of a renewal, its progress or outcome. In eng_flush's transaction. */
+/* What a finished job records about outside certificates (extcert.h): the CSR of an
+ * https-csr, the pin of an https-install; a certificate of ours replaces a pin. */
+static vp_err
+ext_write(engine *g, job *j, vp_error *e)
+{
+	vp_err rc;
+
+	if (strcmp(j->status, "Finished") != 0 || j->task->check)
+		return VP_OK;
+	if (j->task->csr)
+		return vp_extcert_csr_put(g->s, j->dev_id, j->task->id, j->alias, j->csr_pem, e);
+	if (j->task->install)
+		return vp_extcert_pin_put(g->s, j->dev_id, j->ext_pin, e);
+	if ((rc = vp_extcert_pin_delete(g->s, j->dev_id, e)) == VP_ERR_NOTFOUND) {
+		vp_error_clear(e);
+		rc = VP_OK;
+	}
+	return rc;
+}
+
 static vp_err
 flush_job(engine *g, job *j, int64_t now, vp_error *e)
 {
@@ -114,6 +134,19 @@ flush_job(engine *g, job *j, int64_t now, vp_error *e)
 		return rc;
 	if (j->dirty && j->ended && (rc = renewal_alarms(g, j, e)) != VP_OK)
 		return rc;
+	if (j->dirty && j->ended && (rc = ext_write(g, j, e)) != VP_OK)
+		return rc;
+	if (j->dirty && j->ended && strcmp(j->status, "Finished") == 0 &&
+	    j->keystore_seen[0] != '\0' && (rc = vp_keystore_record(g->s, j->dev_id,
+	    j->keystore_seen, e)) != VP_OK)
+		return rc;
+	if ((j->fg_certs != NULL || j->fg_cas != NULL) && !j->task->lost[0]) {
+		if ((rc = vp_foreign_record(g->s, j->dev_id, j->fg_certs, j->fg_cas, e)) != VP_OK)
+			return rc;
+		free(j->fg_certs);
+		free(j->fg_cas);
+		j->fg_certs = j->fg_cas = NULL;
+	}
 	if (!j->dirty)
 		return VP_OK;
 	int failed = strcmp(j->status, "Failed") == 0;

@@ -12,6 +12,9 @@
 #include "vmspki/device.h"
 #include "vmspki/driver.h"
 #include "vmspki/engine.h"
+#include "vmspki/extcert.h"
+#include "vmspki/foreign.h"
+#include "vmspki/keystore.h"
 #include "vmspki/issue.h"
 #include "vmspki/task.h"
 
@@ -103,6 +106,15 @@ typedef struct job {
 	int retryable;
 	vp_dev_fail fail;
 	int device_dirty;             /* device row to write */
+	char ext_pin[128];            /* install: the pin of the outside certificate, verified */
+	char *fg_certs;               /* other tools' certificates seen (foreign.h), to record */
+	char *fg_cas;                 /* ... and CA certificates */
+	char keystore_seen[16];       /* where the device says our key is, to record */
+	/* install: the intermediate CAs the camera gets as CA certificates, to send them */
+	char *inter_pem[VP_EXT_MAX_INTER];
+	char inter_alias[VP_EXT_MAX_INTER][48];
+	int inter_have[VP_EXT_MAX_INTER];
+	int ninter, inter_cur;
 } job;
 
 struct etask {
@@ -122,6 +134,22 @@ struct etask {
 	int retire;                   /* ca-replace: every device done, retire the old CA now */
 	char lost[160];               /* another engine took it (its name): drop it, write
 	                               * nothing more */
+
+	/* outside certificates (extcert.h) */
+	int csr;                      /* https-csr: identify, create-key, the CSR kept */
+	int install;                  /* https-install: identify, install, bind, verify (the
+	                               * served certificate is the one given), cleanup */
+	char ext_alias[128];          /* install: the key the CSR was for */
+	char ext_cert[16384];         /* install: the certificate, PEM */
+	char ext_fp[65];
+	int64_t ext_not_after;
+	char ext_inter[16384];        /* install: the chain's intermediate CAs, PEM ("" none) */
+
+	/* other tools' certificates (foreign.h) */
+	int clean;                    /* https update --clean: remove them too */
+
+	/* key stores (device.keystore) */
+	char keystore[16];            /* where keys are made; "" the device's default */
 };
 
 typedef struct engine {

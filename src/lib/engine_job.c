@@ -77,6 +77,10 @@ eng_job_free(engine *g, job *j)
 	for (size_t i = 0; i < j->ncleanup; i++)
 		free(j->cleanup[i]);
 	free(j->cleanup);
+	free(j->fg_certs);
+	free(j->fg_cas);
+	for (int i = 0; i < j->ninter; i++)
+		free(j->inter_pem[i]);
 	free(j);
 }
 
@@ -188,12 +192,17 @@ step_start(engine *g, job *j, vp_error *e)
 			return start_op(g, j, VP_DOP_CA_LIST, &a, e);
 		a.alias = g->ca_alias;
 		a.pem = g->ca_pem;
+		if (j->task->install) {        /* the chain's intermediate CAs (extcert.h) */
+			a.alias = j->inter_alias[j->inter_cur];
+			a.pem = j->inter_pem[j->inter_cur];
+		}
 		return start_op(g, j, VP_DOP_CA_ADD, &a, e);
 	case ST_KEY:
 		if (j->sub == 0 || j->sub == 2)      /* what is there; after making it, its cert */
 			return start_op(g, j, VP_DOP_CERT_LIST, &a, e);
 		a.alias = j->alias;
 		a.key_type = "RSA-2048";
+		a.keystore = j->task->keystore[0] != '\0' ? j->task->keystore : NULL;
 		a.subject = j->subject;
 		a.sans = sans_list(j);
 		return start_op(g, j, VP_DOP_KEY_CREATE, &a, e);
@@ -214,9 +223,17 @@ step_start(engine *g, job *j, vp_error *e)
 		    VP_POLICY_BOTH;
 		/* The web server sends our CA with the certificate (it matters for an
 		 * intermediate CA); a roll-back keeps what the device had. */
-		if (!j->rollback) {
+		if (!j->rollback && !j->task->install) {
 			cas[0] = g->ca_alias;
 			a.ca_aliases = cas;
+		}
+		if (!j->rollback && j->task->install && j->ninter > 0) {
+			static __thread const char *inter[VP_EXT_MAX_INTER + 1];
+
+			for (int i = 0; i < j->ninter; i++)
+				inter[i] = j->inter_alias[i];
+			inter[j->ninter] = NULL;
+			a.ca_aliases = inter;
 		}
 		return start_op(g, j, VP_DOP_TLS_SET, &a, e);
 	case ST_VERIFY: {
@@ -227,6 +244,15 @@ step_start(engine *g, job *j, vp_error *e)
 		c.verify = 1;
 		c.ca_file = g->verify_path;
 		c.pinned_pubkey = NULL;
+		/* An outside certificate was checked against its chain when the task was made
+		 * (extcert.c): the handshake shows that the device serves exactly it. */
+		if (j->task->install) {
+			if (!vp_extcert_pin_of(j->cert_pem, j->ext_pin, sizeof(j->ext_pin)))
+				return vp_error_set(e, VP_ERR_INTERNAL, "the certificate to verify "
+				    "cannot be read");
+			c.verify = 0;
+			c.pinned_pubkey = j->ext_pin;
+		}
 		c.tls_name = j->dev.address;
 		j->tls_check = 1;
 		return g->net->verify(g, j, &c, e);
@@ -493,14 +519,44 @@ to_remove(engine *g, const job *j, const vp_dev_cert *c)
 {
 	char fp[65];
 
+	/* Other tools' (ACS, ADM) when asked, never the one bound now: the bound certificate is
+	 * ours once verified, and a factory certificate has no bracketed header. */
+	if (j->task->clean && vp_foreign_alias(c->alias) && strcmp(c->alias, j->alias) != 0 &&
+	    (j->step == ST_CLEANUP || j->step == ST_OLDCA))
+		return 1;
 	if (j->step == ST_CLEANUP)
-		return strncmp(c->alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) == 0 &&
-		    strcmp(c->alias, j->alias) != 0;
+		return (strncmp(c->alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) == 0 ||
+		    (j->task->install && strncmp(c->alias, VP_EXT_ALIAS_PREFIX,
+		    strlen(VP_EXT_ALIAS_PREFIX)) == 0)) && strcmp(c->alias, j->alias) != 0;
 	if (strncmp(c->alias, CA_ALIAS_PREFIX, strlen(CA_ALIAS_PREFIX)) == 0 &&
 	    strcmp(c->alias, g->ca_alias) != 0)
 		return 1;
 	return c->pem != NULL && g->old_fp[0] != '\0' && pem_fingerprint(c->pem, fp) &&
 	    strcmp(fp, g->old_fp) == 0;
+}
+
+/* Other tools' certificates (cas: CA certificates) in a list the device gave, but those about
+ * to be removed: the commit records them for `device show` (foreign.h). */
+static void
+foreign_seen(job *j, int cas, const vp_dop_result *r, const char *const *skip, size_t nskip)
+{
+	const char *none[1] = { NULL };
+	const char **sk = NULL;
+	char *txt;
+
+	if (nskip > 0 && (sk = calloc(nskip + 1, sizeof(*sk))) != NULL)
+		memcpy(sk, skip, nskip * sizeof(*sk));
+	txt = vp_foreign_from_list(r->certs, r->ncerts, sk != NULL ? sk : none);
+	free(sk);
+	if (txt == NULL)
+		return;                       /* out of memory: the record waits for a next list */
+	if (cas) {
+		free(j->fg_cas);
+		j->fg_cas = txt;
+	} else {
+		free(j->fg_certs);
+		j->fg_certs = txt;
+	}
 }
 
 /* cleanup and remove-old-ca: the list (sub 0) says what to remove, then one removal each;
@@ -514,6 +570,7 @@ removal_done(engine *g, job *j, const vp_dop_result *r, enum step next)
 				job_fail(j, VP_DEVF_NONE, 1, "out of memory");
 				return;
 			}
+		foreign_seen(j, j->step == ST_OLDCA, r, (const char *const *)j->cleanup, j->ncleanup);
 		j->sub = 1;
 	} else {
 		j->icleanup++;
@@ -538,7 +595,7 @@ op_failed_handled(job *j, vp_dev_fail f, const char *msg, const vp_dop_result *r
 		snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_UNSUPPORTED);
 		j->device_dirty = 1;
 		job_fail(j, f, 0, "Unsupported firmware: %s", msg != NULL ? msg :
-		    "HTTPS certificates need firmware 5.70 or later");
+		    "its product or firmware cannot have HTTPS certificates managed");
 		return 1;
 	}
 	if (f == VP_DEVF_DEVICE && j->step == ST_CA && j->sub == 1 && j->ca_add_err[0] == '\0') {
@@ -579,8 +636,18 @@ identified(job *j, const vp_dop_result *r)
 	j->device_dirty = 1;
 	if (strcmp(r->api, VP_DEV_API_UNSUPPORTED) == 0) {
 		snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_UNSUPPORTED);
-		job_fail(j, VP_DEVF_UNSUPPORTED, 0, "Unsupported firmware: %s runs %s and HTTPS "
-		    "certificates need firmware 5.70 or later", r->model, r->firmware);
+		job_fail(j, VP_DEVF_UNSUPPORTED, 0, "Unsupported firmware: %s runs %s, which the "
+		    "driver's product rules do not allow", r->model, r->firmware);
+		return;
+	}
+	/* A key store was asked for (device.keystore) and the device cannot choose: say so
+	 * before anything is written to it. */
+	if (j->task->keystore[0] != '\0' && !j->task->check && !j->task->install &&
+	    !(vp_dev_caps(r->api, r->firmware) & VP_DCAP_KEYSTORES)) {
+		job_fail(j, VP_DEVF_UNSUPPORTED, 0, "device.keystore asks for key store %s, but %s "
+		    "runs firmware %s, which cannot choose where it makes a key (AXIS OS 11 and "
+		    "later can): set device.keystore to auto or upgrade the firmware",
+		    j->task->keystore, r->model, r->firmware);
 		return;
 	}
 	/* What to put back if a later step fails: what the device had before this job touched
@@ -598,6 +665,11 @@ identified(job *j, const vp_dop_result *r)
 	}
 	/* The check puts our CA back only where we installed it. */
 	set_step(j, j->task->check && !j->dev.pinned ? ST_END : ST_CA);
+	/* An outside certificate: the key is made (csr), or its certificate installed. */
+	if (j->task->csr)
+		set_step(j, ST_KEY);
+	else if (j->task->install)
+		set_step(j, j->ninter > 0 ? ST_CA : ST_INSTALL);
 }
 
 /* After install-ca: a check is done; a CA renewal binds the device's certificate again with
@@ -619,6 +691,7 @@ ca_installed(engine *g, job *j, const vp_dop_result *r)
 		set_step(j, ca_next(j));
 		return;
 	}
+	foreign_seen(j, 1, r, NULL, 0);
 	for (size_t i = 0; i < r->ncerts; i++) {
 		char fp[65];
 
@@ -647,6 +720,8 @@ key_made(job *j, const vp_dop_result *r)
 		j->sub = 2;                    /* made: read its certificate */
 		return;
 	}
+	if (j->sub == 0)
+		foreign_seen(j, 0, r, NULL, 0);
 	for (size_t i = 0; i < r->ncerts; i++)
 		if (strcmp(r->certs[i].alias, j->alias) == 0)
 			mine = &r->certs[i];
@@ -669,6 +744,8 @@ key_made(job *j, const vp_dop_result *r)
 		j->sub = 1;                    /* make it */
 		return;
 	}
+	snprintf(j->keystore_seen, sizeof(j->keystore_seen), "%s", mine->keystore[0] != '\0' ?
+	    mine->keystore : "default");
 	/* The device's own certificate for the key tells us the key, so that the CSR can be
 	 * checked; ours there means it was installed before a crash. */
 	EVP_PKEY_free(j->alias_key);
@@ -699,6 +776,68 @@ bound(job *j)
 	set_step(j, ST_VERIFY);
 }
 
+/* https-csr: the CSR is checked to be for the key the device made, and kept (the commit
+ * records it, extcert.h); nothing is signed here. */
+static void
+ext_csr_taken(job *j)
+{
+	X509_REQ *req = NULL;
+	EVP_PKEY *k;
+	vp_error e = { 0 };
+
+	if (vp_csr_parse((const unsigned char *)j->csr_pem, strlen(j->csr_pem), &req, &e) !=
+	    VP_OK) {
+		job_fail(j, VP_DEVF_PROTOCOL, 0, "the device's CSR was refused: %s", e.msg);
+		return;
+	}
+	k = X509_REQ_get0_pubkey(req);
+	if (j->alias_key != NULL && (k == NULL || EVP_PKEY_eq(k, j->alias_key) != 1))
+		job_fail(j, VP_DEVF_DEVICE, 1, "the device's CSR is not for the key it made for %s",
+		    j->alias);
+	else
+		set_step(j, ST_END);
+	X509_REQ_free(req);
+}
+
+/* install, step install-ca: the list (sub 0) says which of the chain's intermediate CAs the
+ * camera has (by fingerprint, under any alias); each missing one is added (sub 1), then the
+ * certificate is installed. */
+static void
+ext_inter_installed(job *j, const vp_dop_result *r)
+{
+	if (j->sub == 0) {
+		for (int i = 0; i < j->ninter; i++) {
+			char want[65], fp[65];
+
+			if (!pem_fingerprint(j->inter_pem[i], want))
+				continue;
+			for (size_t k = 0; k < r->ncerts; k++)
+				if (r->certs[k].pem != NULL && pem_fingerprint(r->certs[k].pem, fp) &&
+				    strcmp(fp, want) == 0 &&
+				    strlen(r->certs[k].alias) < sizeof(j->inter_alias[i])) {
+					j->inter_have[i] = 1;
+					/* bound under the alias the camera knows it by */
+					memcpy(j->inter_alias[i], r->certs[k].alias,
+					    strlen(r->certs[k].alias) + 1);
+				}
+		}
+	} else {
+		j->inter_have[j->inter_cur] = 1;
+	}
+	for (j->inter_cur = 0; j->inter_cur < j->ninter; j->inter_cur++)
+		if (!j->inter_have[j->inter_cur])
+			break;
+	if (j->inter_cur >= j->ninter) {
+		set_step(j, ST_INSTALL);
+		return;
+	}
+	if (j->ca_add_err[0] != '\0') {
+		job_fail(j, VP_DEVF_DEVICE, 1, "%s", j->ca_add_err);
+		return;
+	}
+	j->sub = 1;
+}
+
 /* What a finished driver operation means for the job. */
 static void
 op_done(engine *g, job *j)
@@ -723,7 +862,10 @@ op_done(engine *g, job *j)
 		identified(j, r);
 		break;
 	case ST_CA:
-		ca_installed(g, j, r);
+		if (j->task->install)
+			ext_inter_installed(j, r);
+		else
+			ca_installed(g, j, r);
 		break;
 	case ST_KEY:
 		key_made(j, r);
@@ -735,6 +877,10 @@ op_done(engine *g, job *j)
 			job_fail(j, VP_DEVF_PROTOCOL, 1, "the device sent no CSR");
 			return;
 		}
+		if (j->task->csr) {
+			ext_csr_taken(j);
+			break;
+		}
 		sign_csr(g, j);
 		break;
 	case ST_INSTALL:
@@ -744,7 +890,7 @@ op_done(engine *g, job *j)
 		bound(j);
 		break;
 	case ST_CLEANUP:
-		removal_done(g, j, r, j->task->replace ? ST_OLDCA : ST_END);
+		removal_done(g, j, r, j->task->replace || j->task->clean ? ST_OLDCA : ST_END);
 		break;
 	case ST_OLDCA:
 		removal_done(g, j, r, ST_END);
@@ -752,6 +898,28 @@ op_done(engine *g, job *j)
 	default:
 		break;
 	}
+}
+
+/* https-install verified: the device serves the outside certificate; from now on it is
+ * reached over HTTPS and recognised by that certificate's key (the pin, recorded by the
+ * commit), not by the site CA. */
+static void
+ext_verified(engine *g, job *j)
+{
+	(void)g;
+	j->dev.pinned = 0;
+	j->dev.https_only = job_https_only(j);
+	j->rebound = 0;
+	snprintf(j->dev.https_state, sizeof(j->dev.https_state), "%s", VP_HTTPS_ENABLED);
+	j->dev.cert_serial[0] = '\0';        /* not one of ours */
+	snprintf(j->dev.cert_alias, sizeof(j->dev.cert_alias), "%s", j->alias);
+	j->dev.cert_not_after = j->not_after;
+	j->device_dirty = 1;
+	snprintf(j->pin, sizeof(j->pin), "%s", j->ext_pin);
+	j->conn.use_https = 1;
+	j->conn.verify = 0;
+	j->conn.pinned_pubkey = j->pin;
+	set_step(j, ST_CLEANUP);
 }
 
 /* The verify handshake ended. */
@@ -777,6 +945,10 @@ verify_done(engine *g, job *j, const vp_http_resp *resp)
 		job_fail(j, VP_DEVF_TLS, 1, "https://%s:%d/ verifies, but serves another "
 		    "certificate (SHA-256 %.16s...) than the one just installed (%.16s...)",
 		    j->dev.address, j->dev.https_port, fp, j->fp);
+		return;
+	}
+	if (j->task->install) {
+		ext_verified(g, j);
 		return;
 	}
 	/* Verified: the device is pinned to the site CA from now on. */
@@ -924,7 +1096,7 @@ eng_job_decide(engine *g, job *j)
 			j->error[0] = '\0';
 			j->fail = VP_DEVF_NONE;
 			cleanup_reset(j);
-			set_step(j, j->task->replace ? ST_OLDCA : ST_END);
+			set_step(j, j->task->replace || j->task->clean ? ST_OLDCA : ST_END);
 			j->ready = 1;
 		} else if (j->retryable && j->fail == VP_DEVF_UNREACHABLE &&
 		    j->attempts < RETRIES && !j->task->t.cancel) {

@@ -71,6 +71,22 @@ bad:
 	    "characters, no spaces), or \"\" for none", d->name);
 }
 
+/* "auto" (the device's default key store) or a key store's name as the camera gives it (TEE0,
+ * SE0, ...: letters and digits, at most 15). */
+static vp_err
+check_keystore(const vp_setting_def *d, const char *v, vp_error *e)
+{
+	size_t n = strlen(v);
+
+	if (strcmp(v, "auto") == 0)
+		return VP_OK;
+	if (n >= 1 && n <= 15 && strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789") == n)
+		return VP_OK;
+	return vp_error_set(e, VP_ERR_INVALID, "%s is auto or a key store's name as the camera "
+	    "lists it (e.g. TEE0, SE0: letters and digits), not \"%.40s\"", d->name, v);
+}
+
 static const vp_setting_def defs[] = {
 	{ "device.cn", "ip", "the CN of device certificates: ip (the address) or fqdn (the "
 	    "device's name); a device's own setting and a task's --cn come first", check_cn, 0, 0 },
@@ -95,6 +111,10 @@ static const vp_setting_def defs[] = {
 	{ "alarm.syslog", "on", "alarms also go to syslog (on, off)", check_onoff, 0, 0 },
 	{ "endpoint.interval", "3600", "seconds between checks of a monitored endpoint "
 	    "(10..86400)", check_int, 10, 86400 },
+	{ "device.keystore", "auto", "where cameras keep the keys vmspki has them make: auto "
+	    "(the camera's default) or a key store's name (TEE0, SE0: TPM or secure element, "
+	    "hardening guide 4.5); firmware before AXIS OS 11 cannot choose", check_keystore, 0,
+	    0 },
 };
 
 const vp_setting_def *

@@ -11,6 +11,7 @@
 #include "vmspki/profile.h"
 #include "vmspki/render_json.h"
 #include "vmspki/settings.h"
+#include "vmspki/extcert.h"
 #include "vmspki/task.h"
 
 int
@@ -91,7 +92,8 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 
 	if (o->kind == NULL || (strcmp(o->kind, VP_TASK_HTTPS_ENABLE) != 0 &&
 	    strcmp(o->kind, VP_TASK_HTTPS_UPDATE) != 0 &&
-	    strcmp(o->kind, VP_TASK_DEVICE_CHECK) != 0))
+	    strcmp(o->kind, VP_TASK_DEVICE_CHECK) != 0 &&
+	    strcmp(o->kind, VP_TASK_HTTPS_CSR) != 0 && strcmp(o->kind, VP_TASK_HTTPS_INSTALL) != 0))
 		return vp_error_set(e, VP_ERR_INVALID, "unknown task kind \"%.40s\": use %s or %s",
 		    o->kind != NULL ? o->kind : "", VP_TASK_HTTPS_ENABLE, VP_TASK_HTTPS_UPDATE);
 	if (o->cn_mode != NULL && o->cn_mode[0] != '\0' && strcmp(o->cn_mode, "ip") != 0 &&

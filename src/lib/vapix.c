@@ -228,6 +228,18 @@ check_args(vp_dop_kind kind, const vp_dop_args *a, int soap, vp_error *e)
 				    "subject alternative name \"%.64s\" must start with DNS: or IP:",
 				    a->sans[i]);
 	}
+	if (kind == VP_DOP_KEY_CREATE && a->keystore != NULL) {
+		size_t n = strlen(a->keystore);
+
+		if (n == 0 || n > 15 || strspn(a->keystore, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789") != n)
+			return vp_error_set(e, VP_ERR_INVALID, "a key store is named by 1 to 15 "
+			    "letters and digits (TEE0, SE0)");
+		if (soap)
+			return vp_error_set(e, VP_ERR_INVALID, "key store %s was asked for, but "
+			    "firmware before AXIS OS 11 cannot choose where it makes a key: set "
+			    "device.keystore to auto or upgrade the firmware", a->keystore);
+	}
 	if (kind == VP_DOP_TLS_SET && a->policy != VP_POLICY_UNKNOWN &&
 	    a->policy != VP_POLICY_HTTP && a->policy != VP_POLICY_HTTPS &&
 	    a->policy != VP_POLICY_BOTH)
@@ -255,6 +267,8 @@ copy_args(vx_op *op, const vp_dop_args *a, vp_error *e)
 	    &op->nca_aliases, e)) != VP_OK)
 		return rc;
 	op->has_ca_aliases = a->ca_aliases != NULL;
+	if (a->keystore != NULL && (op->keystore = vp_strdup(a->keystore)) == NULL)
+		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
 	op->policy = a->policy;
 	return VP_OK;
 }
@@ -278,7 +292,7 @@ static int
 vapix_owns_api(const char *api)
 {
 	return strcmp(api, VP_DEV_API_SOAP) == 0 || strcmp(api, VP_DEV_API_REST) == 0 ||
-	    strcmp(api, VP_DEV_API_REST_BETA) == 0;
+	    strcmp(api, VP_DEV_API_REST_BETA) == 0 || strcmp(api, VP_DEV_API_REST_BETA_POST) == 0;
 }
 
 /* Every supported firmware makes its own keys and takes a web server certificate; the REST
@@ -315,7 +329,7 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 		return vp_error_set(e, VP_ERR_INVALID, "unknown device operation %d", (int)kind);
 	if (strcmp(api, "") != 0 && strcmp(api, VP_DEV_API_SOAP) != 0 &&
 	    strcmp(api, VP_DEV_API_REST) != 0 && strcmp(api, VP_DEV_API_REST_BETA) != 0 &&
-	    strcmp(api, VP_DEV_API_UNSUPPORTED) != 0)
+	    strcmp(api, VP_DEV_API_REST_BETA_POST) != 0 && strcmp(api, VP_DEV_API_UNSUPPORTED) != 0)
 		return vp_error_set(e, VP_ERR_INVALID, "unknown device API \"%.32s\"", api);
 	if (cert_op && api[0] == '\0')
 		return vp_error_set(e, VP_ERR_INVALID,
@@ -328,6 +342,7 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 	op->kind = kind;
 	snprintf(op->api, sizeof(op->api), "%s", kind == VP_DOP_PROBE ||
 	    kind == VP_DOP_IDENTIFY ? "" : api);
+	snprintf(op->probe_was, sizeof(op->probe_was), "%s", api);
 	op->res.policy = VP_POLICY_UNKNOWN;
 	if ((rc = copy_args(op, args, e)) != VP_OK) {
 		vapix_free(&op->base);
@@ -342,7 +357,8 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 	if (kind != VP_DOP_PROBE && kind != VP_DOP_IDENTIFY &&
 	    strcmp(api, VP_DEV_API_UNSUPPORTED) == 0)
 		vx_fail(op, VP_DEVF_UNSUPPORTED, 0,
-		    "%s: the device's firmware is below 5.70: HTTPS certificates cannot be managed",
+		    "%s: the device cannot have its HTTPS certificate managed (its product or "
+		    "firmware, as identify found): identify it again after a firmware upgrade",
 		    vx_op_name(op));
 	*out = &op->base;
 	return VP_OK;
@@ -409,20 +425,24 @@ decide(vx_op *op)
 		    op->res.firmware);
 		return;
 	}
-	if (major < 5 || (major == 5 && minor < 70)) {
-		snprintf(op->api, sizeof(op->api), "%s", VP_DEV_API_UNSUPPORTED);
-		snprintf(op->res.api, sizeof(op->res.api), "%s", VP_DEV_API_UNSUPPORTED);
-		vx_fail(op, VP_DEVF_UNSUPPORTED, 0,
-		    "firmware %s is below 5.70: HTTPS certificates cannot be managed",
-		    op->res.firmware);
+	if (!vx_product_allows(op, major, minor))
 		return;
-	}
 	if (major < 11) {
 		snprintf(op->api, sizeof(op->api), "%s", VP_DEV_API_SOAP);
 		op->step = VX_TLS_GET;
 	} else {
 		op->step = VX_REST_V1;
 	}
+}
+
+/* ProdType and ProdNbr for the product rules: optional, kept only when they are short text. */
+static void
+product_fields(vx_op *op, const char *type, const char *nbr)
+{
+	if (vx_text_ok(type, sizeof(op->prod_type) - 1))
+		memcpy(op->prod_type, type, strlen(type) + 1);
+	if (vx_text_ok(nbr, sizeof(op->prod_nbr) - 1))
+		memcpy(op->prod_nbr, nbr, strlen(nbr) + 1);
 }
 
 /* basicdeviceinfo getAllProperties (developer.axis.com/vapix/network-video/basic-device-information) */
@@ -473,6 +493,8 @@ handle_bdi(vx_op *op, const vp_http_resp *r)
 		    "has no data.propertyList with SerialNumber, Version and a product name");
 		goto out;
 	}
+	product_fields(op, json_string_value(json_object_get(pl, "ProdType")),
+	    json_string_value(json_object_get(pl, "ProdNbr")));
 	if (!set_field(op, op->res.serial, sizeof(op->res.serial), serial, "serial number") ||
 	    !set_field(op, op->res.model, sizeof(op->res.model), model, "product name") ||
 	    !set_field(op, op->res.firmware, sizeof(op->res.firmware), fw, "firmware version") ||
@@ -548,6 +570,10 @@ handle_param(vx_op *op, const vp_http_resp *r)
 	}
 	if (!param_value(r, "root.Brand.Brand", res->brand, sizeof(res->brand)))
 		res->brand[0] = '\0';
+	if (!param_value(r, "root.Brand.ProdType", op->prod_type, sizeof(op->prod_type)))
+		op->prod_type[0] = '\0';
+	if (!param_value(r, "root.Brand.ProdNbr", op->prod_nbr, sizeof(op->prod_nbr)))
+		op->prod_nbr[0] = '\0';
 	decide(op);
 	return VP_OK;
 }
@@ -735,6 +761,7 @@ vapix_free(vp_dop *d)
 	free(op->leaf_b64);
 	free(op->key_type);
 	free(op->subject);
+	free(op->keystore);
 	strv_free(op->sans, op->nsans);
 	strv_free(op->ca_aliases, op->nca_aliases);
 	free(op->req.body);

@@ -6,5 +6,8 @@
 #define VP_DEV_API_SOAP        "soap"          /* firmware 5.70 to 10.x */
 #define VP_DEV_API_REST        "rest"          /* firmware 11+, /config/rest/cert/v1 */
 #define VP_DEV_API_REST_BETA   "rest-beta"     /* early 11/12, /config/rest/cert/v1beta */
+/* v1beta that takes POST (create_certificate, get_csr) and PATCH (replace) like v1, where the
+ * other v1beta takes PUT: some AXIS OS 12.x (vapix_rest.c, beta_method) */
+#define VP_DEV_API_REST_BETA_POST "rest-beta-post"
 
 #endif

@@ -80,6 +80,18 @@ typedef struct vx_op {
 	char pend_msg[512];
 	vp_dop_result res;
 	vx_tls tls;
+
+	/* product rules (vapix_product.c): what the identity said besides the result */
+	char prod_type[64];      /* ProdType, "" when not reported */
+	char prod_nbr[64];       /* ProdNbr, "" when not reported */
+
+	/* v1beta methods (vapix_rest.c): the other method was tried after a 405/501; the API a
+	 * probe started with (a v1beta found again keeps the methods learnt) */
+	int beta_switched;
+	char probe_was[16];
+
+	/* KEY_CREATE: the key store asked for (NULL: the device's default) */
+	char *keystore;
 } vx_op;
 
 /* Words for an operation in messages ("add CA certificate"). */
@@ -120,6 +132,11 @@ vp_err vx_rest_handle(vx_op *op, const vp_http_resp *r, vp_error *e);
 /* Reads a JSON answer: 1 and *root (json_t *, decref it) for a success object, 0 when op has
  * failed (garbage, error object, HTTP error). */
 int vx_json_answer(vx_op *op, const vp_http_resp *r, void **root);
+
+/* Product rules (vapix_product.c): 1 when the identified device (op->res, prod_type, firmware
+ * major.minor) can have its HTTPS certificate managed; else 0 with op failed
+ * VP_DEVF_UNSUPPORTED, its API "unsupported" and the reason. Sets op->res.product. */
+int vx_product_allows(vx_op *op, long major, long minor);
 
 /* Certificates (vapix_x509.c). All return NULL/0 with nothing allocated on bad input. */
 /* The first certificate of a PEM text: its PEM and base64 DER (either out may be NULL). */

@@ -15,7 +15,37 @@
 static int
 beta(const vx_op *op)
 {
-	return strcmp(op->api, VP_DEV_API_REST_BETA) == 0;
+	return strcmp(op->api, VP_DEV_API_REST_BETA) == 0 ||
+	    strcmp(op->api, VP_DEV_API_REST_BETA_POST) == 0;
+}
+
+/* The method of an action (create_certificate, get_csr: v1 POST) or a change (replace: v1
+ * PATCH) under v1beta: PUT on AXIS OS 11.x (device-protocol.md); POST/PATCH like v1 on some
+ * 12.x, as a public integration tested on 12.2 sends them (Keyfactor
+ * axis-ipcamera-orchestrator, AxisHttpClient.cs: POST create_certificate and get_csr, PATCH
+ * certificates/{alias}). Which one a device takes is learnt from a 405 or 501 to the other
+ * (vx_rest_beta_method_refused) and remembered in its API value. */
+static const char *
+beta_method(const vx_op *op, const char *v1)
+{
+	return strcmp(op->api, VP_DEV_API_REST_BETA_POST) == 0 ? v1 : "PUT";
+}
+
+/* A v1beta device refused the method of a create, CSR or replace (405 Method Not Allowed or
+ * 501 Not Implemented): once per operation, the request goes again with the other method and
+ * the operation's API says which one worked (the engine and device add store it). 1 when
+ * the request goes again. */
+static int
+beta_method_refused(vx_op *op, const vp_http_resp *r)
+{
+	if (!beta(op) || op->beta_switched || (r->status != 405 && r->status != 501) ||
+	    (op->kind != VP_DOP_KEY_CREATE && op->kind != VP_DOP_CSR_GET &&
+	    op->kind != VP_DOP_CERT_INSTALL))
+		return 0;
+	op->beta_switched = 1;
+	snprintf(op->api, sizeof(op->api), "%s", strcmp(op->api, VP_DEV_API_REST_BETA) == 0 ?
+	    VP_DEV_API_REST_BETA_POST : VP_DEV_API_REST_BETA);
+	return 1;
 }
 
 static const char *
@@ -47,6 +77,11 @@ key_create_json(const vx_op *op)
 
 	data = json_pack("{s:s, s:s, s:s}", "alias", op->alias, "key_type", op->key_type,
 	    "subject", op->subject);
+	if (data != NULL && op->keystore != NULL &&
+	    json_object_set_new(data, "keystore", json_string(op->keystore)) != 0) {
+		json_decref(data);
+		return NULL;
+	}
 	if (data == NULL || op->nsans == 0)
 		return data != NULL ? json_pack("{s:o}", "data", data) : NULL;
 	if ((sans = json_array()) == NULL || json_object_set_new(data, "subject_alt_names", sans)) {
@@ -93,14 +128,16 @@ vx_rest_build(vx_op *op, vp_error *e)
 		    op->alias, "certificate", op->leaf_pem), path, e);
 	case VP_DOP_KEY_CREATE:
 		snprintf(path, sizeof(path), "%s/create_certificate", base(op));
-		return json_request(op, beta(op) ? "PUT" : "POST", key_create_json(op), path, e);
+		return json_request(op, beta(op) ? beta_method(op, "POST") : "POST",
+		    key_create_json(op), path, e);
 	case VP_DOP_CSR_GET:
 		snprintf(path, sizeof(path), "%s/certificates/%s/get_csr", base(op), enc);
-		return json_request(op, beta(op) ? "PUT" : "POST", json_pack("{s:{}}", "data"), path,
-		    e);
+		return json_request(op, beta(op) ? beta_method(op, "POST") : "POST",
+		    json_pack("{s:{}}", "data"), path, e);
 	case VP_DOP_CERT_INSTALL:
 		snprintf(path, sizeof(path), "%s/certificates/%s", base(op), enc);
-		return json_request(op, beta(op) ? "PUT" : "PATCH", json_pack("{s:{s:s}}", "data",
+		return json_request(op, beta(op) ? beta_method(op, "PATCH") : "PATCH",
+		    json_pack("{s:{s:s}}", "data",
 		    "certificate", op->leaf_pem), path, e);
 	default:
 		break;
@@ -156,6 +193,7 @@ read_list(vx_op *op, json_t *data, vp_error *e)
 {
 	size_t i, n;
 	json_t *it;
+	const char *ks;
 
 	if (!json_is_array(data)) {
 		vx_fail(op, VP_DEVF_PROTOCOL, 0, "%s: the device's answer has no data list",
@@ -182,6 +220,9 @@ read_list(vx_op *op, json_t *data, vp_error *e)
 			return VP_OK;
 		}
 		memcpy(dc->alias, alias, strlen(alias) + 1);
+		ks = json_string_value(json_object_get(it, "keystore"));
+		if (ks != NULL && vx_text_ok(ks, sizeof(dc->keystore) - 1))
+			memcpy(dc->keystore, ks, strlen(ks) + 1);
 	}
 	vx_finish(op);
 	return VP_OK;
@@ -206,7 +247,9 @@ handle_probe_step(vx_op *op, const vp_http_resp *r)
 		return;
 	json_decref(root);
 	snprintf(op->api, sizeof(op->api), "%s",
-	    op->step == VX_REST_V1 ? VP_DEV_API_REST : VP_DEV_API_REST_BETA);
+	    op->step == VX_REST_V1 ? VP_DEV_API_REST :
+	    strcmp(op->probe_was, VP_DEV_API_REST_BETA_POST) == 0 ? VP_DEV_API_REST_BETA_POST :
+	    VP_DEV_API_REST_BETA);
 	op->step = VX_TLS_GET;
 }
 
@@ -233,6 +276,8 @@ vx_rest_handle(vx_op *op, const vp_http_resp *r, vp_error *e)
 		}
 		return VP_OK;
 	}
+	if (op->step == VX_MAIN && beta_method_refused(op, r))
+		return VP_OK;
 	if (!vx_json_answer(op, r, &rootp)) {
 		/* A 404 under v1 may mean "no v1 here" rather than "no such alias": find out. */
 		if (r->status == 404 && strcmp(op->api, VP_DEV_API_REST) == 0 && !op->base_ok &&

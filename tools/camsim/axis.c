@@ -258,7 +258,7 @@ handle_param(cs_req *r)
 		{ "root.Properties.API.HTTP.Version", "3" },
 		{ "root.Properties.Firmware.BuildDate", "Nov 07 2023 11:23" },
 		{ "root.Properties.Firmware.Version", d->firmware },
-		{ "root.Properties.HTTPS.HTTPS", cs_fw_at_least(d, 5, 70) ? "yes" : "no" },
+		{ "root.Properties.HTTPS.HTTPS", cs_dev_https_capable(d) ? "yes" : "no" },
 		{ "root.Properties.System.Architecture", "armv7hf" },
 		{ "root.Properties.System.SerialNumber", d->serial },
 	};
@@ -540,6 +540,7 @@ rest_create(cs_req *r)
 	}
 	cs_strlcpy(r->alias, alias, sizeof(r->alias));
 	cs_strlcpy(r->key_type, kt != NULL ? kt : "RSA-2048", sizeof(r->key_type));
+	cs_strlcpy(r->keystore, ks != NULL ? ks : "", sizeof(r->keystore));
 	if ((e = cs_store_create_start(r, create_done, err, sizeof(err))) != CS_ST_OK)
 		rest_store_error(r, e, err);
 out:
@@ -652,8 +653,8 @@ handle_rest(cs_req *r)
 	int base = rest_base(r->path, &rest), beta = base == 2;
 	enum evhttp_cmd_type m = r->method;
 	/* v1beta (AXIS OS 11.10 and before) takes PUT where v1 takes POST or PATCH [DCA]. */
-	enum evhttp_cmd_type action = beta ? EVHTTP_REQ_PUT : EVHTTP_REQ_POST;
-	enum evhttp_cmd_type set = beta ? EVHTTP_REQ_PUT : EVHTTP_REQ_PATCH;
+	enum evhttp_cmd_type action = beta && !d->beta_post ? EVHTTP_REQ_PUT : EVHTTP_REQ_POST;
+	enum evhttp_cmd_type set = beta && !d->beta_post ? EVHTTP_REQ_PUT : EVHTTP_REQ_PATCH;
 	cs_sterr e;
 	int n;
 

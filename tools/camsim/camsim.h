@@ -164,6 +164,7 @@ typedef struct cs_device {
 	                             * without credentials (allowAnonymous, on by default) */
 	int digest_md5, digest_sha256;
 	cs_restapi rest;
+	int beta_post;              /* v1beta takes POST/PATCH like v1, not PUT (AXIS OS 12.x) */
 	int store_slots;
 	/* state (persisted) */
 	cs_cert *certs;
@@ -241,6 +242,7 @@ struct cs_req {
 	unsigned boot_id;
 	char alias[CS_ALIAS_MAX + 1];
 	char key_type[16];
+	char keystore[16];          /* "" the default (SE0) */
 	X509_NAME *subject;
 	char **sans;
 	size_t nsans;
@@ -367,6 +369,17 @@ typedef struct cs_opts {
 } cs_opts;
 int cs_fleet_build(camsim *cs, const cs_opts *o, char *err, size_t errlen);
 int cs_fleet_csv_out(camsim *cs, const char *path, char *err, size_t errlen);
+
+/* product.c: products besides cameras, and what a device's product and firmware allow. */
+struct cs_model {
+	const char *nbr, *full, *type;
+};
+const struct cs_model *cs_product_model(const char *nbr);
+/* 1 when the device has a certificate store and HTTPS (cameras 5.70, access control and
+ * audio 1.25, never a PoE switch). */
+int cs_dev_https_capable(const cs_device *d);
+/* 1 when its HTTPS speaks TLS 1.0/1.1 only (cameras below 6.10, ACS seed). */
+int cs_dev_tls11_only(const cs_device *d);
 
 /* control.c */
 int cs_control_start(camsim *cs, const char *addrport, char *err, size_t errlen);

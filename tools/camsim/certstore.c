@@ -206,7 +206,7 @@ cs_store_create_finish(cs_req *r, char *err, size_t errlen)
 		goto internal;
 	}
 	cs_strlcpy(c->alias, r->alias, sizeof(c->alias));
-	cs_strlcpy(c->keystore, "SE0", sizeof(c->keystore));
+	cs_strlcpy(c->keystore, r->keystore[0] != '\0' ? r->keystore : "SE0", sizeof(c->keystore));
 	cs_strlcpy(c->key_type, r->key_type, sizeof(c->key_type));
 	c->key = r->new_key;
 	r->new_key = NULL;

@@ -23,7 +23,7 @@
 static const char *
 api_name(const cs_device *d)
 {
-	if (!cs_fw_at_least(d, 5, 70))
+	if (!cs_dev_https_capable(d))
 		return "unsupported";
 	switch (d->rest) {
 	case CS_REST_V1: return "rest";
@@ -68,6 +68,7 @@ cs_dev_state_json(cs_device *d)
 
 		if (c != NULL) {
 			json_object_set_new(c, "key_type", json_string(d->certs[i].key_type));
+			json_object_set_new(c, "keystore", json_string(d->certs[i].keystore));
 			json_object_set_new(c, "chain_length", json_integer(d->certs[i].chain != NULL ?
 			    sk_X509_num(d->certs[i].chain) : 0));
 		}

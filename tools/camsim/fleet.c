@@ -13,9 +13,7 @@
 #include "camsim.h"
 
 /* Models a generated fleet cycles through: ProdNbr, ProdFullName, ProdType. */
-static const struct model {
-	const char *nbr, *full, *type;
-} models[] = {
+static const struct cs_model models[] = {
 	{ "P1367", "AXIS P1367 Network Camera", "Network Camera" },
 	{ "Q6114-E", "AXIS Q6114-E PTZ Dome Network Camera", "PTZ Dome Network Camera" },
 	{ "M3106-L Mk II", "AXIS M3106-L Mk II Network Camera", "Network Camera" },
@@ -121,13 +119,13 @@ jbool(json_t *o, const char *k)
 	return -2;
 }
 
-static const struct model *
+static const struct cs_model *
 model_find(const char *nbr)
 {
 	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
 		if (strcmp(models[i].nbr, nbr) == 0)
 			return &models[i];
-	return NULL;
+	return cs_product_model(nbr);
 }
 
 static int
@@ -152,7 +150,7 @@ dev_from_json(camsim *cs, cs_device *d, json_t *o, const cs_opts *opt, size_t n,
 	struct in_addr a;
 	int v, fc;
 	json_t *faults, *dg;
-	const struct model *m;
+	const struct cs_model *m;
 	unsigned char *oct;
 
 	memset(d, 0, sizeof(*d));
@@ -286,13 +284,22 @@ dev_from_json(camsim *cs, cs_device *d, json_t *o, const cs_opts *opt, size_t n,
 			d->rest = CS_REST_V1;
 		else if (strcmp(s, "v1beta") == 0)
 			d->rest = CS_REST_BETA;
+		else if (strcmp(s, "v1beta-post") == 0) {
+			d->rest = CS_REST_BETA;
+			d->beta_post = 1;
+		}
 		else if (strcmp(s, "none") == 0)
 			d->rest = CS_REST_NONE;
 		else {
-			seterr(err, errlen, "device %s: \"rest_api\" must be v1, v1beta or none",
+			seterr(err, errlen, "device %s: \"rest_api\" must be v1, v1beta, "
+			    "v1beta-post or none",
 			    d->address);
 			return -1;
 		}
+		/* v1beta on AXIS OS 12 takes POST and PATCH (a public integration tested on
+		 * 12.2: Keyfactor axis-ipcamera-orchestrator, AxisHttpClient.cs). */
+		if (d->rest == CS_REST_BETA && d->fw_major >= 12)
+			d->beta_post = 1;
 		if (d->rest != CS_REST_NONE && d->fw_major < 11) {
 			seterr(err, errlen, "device %s: a REST certificate API needs firmware 11 or "
 			    "later", d->address);
@@ -313,10 +320,10 @@ dev_from_json(camsim *cs, cs_device *d, json_t *o, const cs_opts *opt, size_t n,
 		return -1;
 	}
 	if (fc == -1)
-		fc = cs_fw_at_least(d, 7, 20);
-	if (fc && !cs_fw_at_least(d, 5, 70)) {
-		seterr(err, errlen, "device %s: firmware %s is below 5.70 and cannot have a "
-		    "certificate", d->address, d->firmware);
+		fc = cs_fw_at_least(d, 7, 20) && cs_dev_https_capable(d);
+	if (fc && !cs_dev_https_capable(d)) {
+		seterr(err, errlen, "device %s: %s with firmware %s cannot have a certificate",
+		    d->address, d->model, d->firmware);
 		return -1;
 	}
 	d->policy = fc ? CS_POLICY_BOTH : CS_POLICY_HTTP;

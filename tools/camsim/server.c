@@ -681,7 +681,7 @@ on_request(struct evhttp_request *req, cs_device *d, int tls)
 		return;
 	}
 	if (strcmp(r->path, "/vapix/services") == 0 && r->method == EVHTTP_REQ_POST &&
-	    cs_fw_at_least(d, 5, 70)) {
+	    cs_dev_https_capable(d)) {
 		r->style = CS_STYLE_SOAP;
 		r->op = cs_soap_classify(d, r->body, r->body_len);
 	} else {
@@ -804,6 +804,12 @@ tls_bev(struct event_base *base, void *arg)
 
 	if (ssl == NULL)
 		return NULL;
+	/* A camera below 6.10 speaks TLS 1.1 at most (ACS seed): what a TLS 1.2 client meets. */
+	if (cs_dev_tls11_only(d) && (SSL_set_min_proto_version(ssl, TLS1_VERSION) != 1 ||
+	    SSL_set_max_proto_version(ssl, TLS1_1_VERSION) != 1 ||
+	    SSL_set_cipher_list(ssl, "ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA:AES128-SHA:"
+	    "@SECLEVEL=0") != 1))
+		ERR_clear_error();
 	if (c != NULL && (chain = sk_X509_new_null()) != NULL) {
 		for (int i = 0; c->chain != NULL && i < sk_X509_num(c->chain); i++)
 			sk_X509_push(chain, sk_X509_value(c->chain, i));
@@ -883,7 +889,7 @@ cs_dev_open(cs_device *d)
 		return 0;
 	want_http = d->policy != CS_POLICY_HTTPS;
 	want_https = d->tls && d->bound[0] != '\0' && d->policy != CS_POLICY_HTTP &&
-	    cs_fw_at_least(d, 5, 70);
+	    cs_dev_https_capable(d);
 	cs_dev_close(d, !want_http, !want_https);
 	if (want_http && d->http == NULL && (d->http = listener_open(d, 0)) == NULL)
 		rc = -1;

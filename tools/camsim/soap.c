@@ -772,7 +772,7 @@ cs_soap_handle(cs_req *r)
 	xmlDoc *doc;
 
 	r->style = CS_STYLE_SOAP;
-	if (!cs_fw_at_least(r->dev, 5, 70) || r->method != EVHTTP_REQ_POST) {
+	if (!cs_dev_https_capable(r->dev) || r->method != EVHTTP_REQ_POST) {
 		r->style = CS_STYLE_HTML;
 		cs_reply_str(r, 404, "<html><head><title>404 Not Found</title></head><body>"
 		    "<h1>404 Not Found</h1></body></html>\n");
