@@ -1357,6 +1357,8 @@ vpd_api_dispatch(vpd_ctx *c)
 			r->h(c);
 		return;
 	}
+	if (vpd_web_serve(c))
+		return;
 	vpd_reply_error(c, 404, "not_found", "there is no %.200s here: the API is under /api/v1 "
 	    "(see docs/api.md)", c->path);
 }
