@@ -52,3 +52,72 @@ vp_device_list_json(vp_store *s, json_t *array, vp_error *e)
 {
 	return vp_device_list(s, append_device, array, e);
 }
+
+vp_err
+vp_device_page_json(vp_store *s, const vp_device_query *q, json_t *array, int64_t *total,
+    vp_error *e)
+{
+	return vp_store_device_page(s, q, append_device, array, total, e);
+}
+
+/* Adds n to the count under key in o. */
+static int
+count_add(json_t *o, const char *key, int64_t n)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_object_set_new(o, key, json_integer((json_int_t)(n +
+	    (v != NULL ? json_integer_value(v) : 0))));
+}
+
+struct summary_walk {
+	json_t *status, *https;
+	int64_t total;
+	int bad;
+};
+
+static int
+summary_count(const char *status, const char *https_state, int64_t n, void *arg)
+{
+	struct summary_walk *w = arg;
+
+	/* "" (never probed) is "unknown", as the devices table shows it */
+	w->bad |= count_add(w->status, status[0] ? status : "unknown", n);
+	w->bad |= count_add(w->https, https_state[0] ? https_state : "unknown", n);
+	w->total += n;
+	return 0;
+}
+
+vp_err
+vp_device_summary_json(vp_store *s, int64_t now, json_t **out, vp_error *e)
+{
+	struct summary_walk w = { json_object(), json_object(), 0, 0 };
+	int64_t week[VP_DEVICE_SUMMARY_WEEKS], expired = 0, later = 0;
+	json_t *o = NULL, *weeks = json_array();
+	vp_err rc;
+
+	*out = NULL;
+	if (w.status == NULL || w.https == NULL || weeks == NULL) {
+		rc = VP_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = vp_store_device_counts(s, summary_count, &w, e)) != VP_OK ||
+	    (rc = vp_store_device_expiry_weeks(s, now, VP_DEVICE_SUMMARY_WEEKS, week, &expired,
+	    &later, e)) != VP_OK)
+		goto out;
+	for (int i = 0; i < VP_DEVICE_SUMMARY_WEEKS; i++)
+		w.bad |= json_array_append_new(weeks, json_integer((json_int_t)week[i]));
+	if (w.bad || (o = json_pack("{s:I,s:O,s:O,s:{s:o,s:I,s:O,s:I}}", "total",
+	    (json_int_t)w.total, "by_status", w.status, "by_https", w.https, "expiry", "from",
+	    vp_json_time(now), "expired", (json_int_t)expired, "weeks", weeks, "later",
+	    (json_int_t)later)) == NULL) {
+		rc = VP_ERR_NOMEM;
+		goto out;
+	}
+	*out = o;
+out:
+	json_decref(w.status);
+	json_decref(w.https);
+	json_decref(weeks);
+	return rc;
+}
