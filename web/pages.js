@@ -459,13 +459,18 @@ async function certificates(root, args, ctx) {
 	heading(root, 'Certificates');
 	const st = { offset: 0, profile: '', days: '' };
 	const prof = el('select', { id: 'cert-profile' }, el('option', { value: '', text: 'any' }),
-	    ['server', 'client', 'device-https', 'device-8021x', 'recording-server', 'component-server',
-		'component-client'].map((p) => el('option', { value: p, text: p })));
+	    PROFILES.map((p) => el('option', { value: p, text: p })));
 	const days = el('input', { id: 'cert-days', type: 'number', min: 0, max: 36525, placeholder: 'days' });
 	const err = errorBox();
 	const box = el('div');
 	const pager = el('div', { class: 'pager' });
-	root.append(el('div', { class: 'toolbar', role: 'search' },
+	const panel = el('div', { id: 'cert-panel' });
+	root.append(el('div', { class: 'toolbar' },
+	    el('button', { type: 'button', id: 'issue-rs-btn', text: 'Recording server certificate…',
+		onclick: () => issueRecordingServer(panel, load) }),
+	    el('button', { type: 'button', id: 'issue-csr-btn', text: 'Issue from a CSR…',
+		onclick: () => issueFromCsr(panel, load) })), panel,
+	    el('div', { class: 'toolbar', role: 'search' },
 	    el('label', { for: 'cert-profile' }, 'Profile', prof),
 	    el('label', { for: 'cert-days' }, 'Expiring within (days)', days)), err, box, pager);
 	async function load() {
@@ -497,6 +502,125 @@ async function certificates(root, args, ctx) {
 	prof.addEventListener('change', () => { st.profile = prof.value; st.offset = 0; load(); });
 	days.addEventListener('change', () => { st.days = days.value; st.offset = 0; load(); });
 	await load();
+}
+
+const PROFILES = ['server', 'client', 'device-https', 'device-8021x', 'component-server',
+    'component-client'];
+
+const list = (v) => v.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+
+function b64bytes(b64) {
+	const bin = atob(b64);
+	const out = new Uint8Array(bin.length);
+	for (let i = 0; i < bin.length; i++)
+		out[i] = bin.charCodeAt(i);
+	return out;
+}
+
+function issuedCard(c, extra) {
+	return el('section', { class: 'card', id: 'issued', 'aria-labelledby': 'issued-h' },
+	    el('h2', { id: 'issued-h', text: 'Issued' }),
+	    el('dl', { class: 'kv' },
+		el('dt', { text: 'Serial' }), el('dd', { id: 'issued-serial', text: c.serial }),
+		el('dt', { text: 'Subject' }), el('dd', { text: c.subject }),
+		el('dt', { text: 'Names' }), el('dd', { text: (c.sans || []).join(', ') }),
+		el('dt', { text: 'Valid until' }), el('dd', { text: when(c.not_after) + (c.clamped ?
+		    ' (cut to the CA\'s own end)' : '') })),
+	    el('div', { class: 'toolbar' }, extra,
+		c.certificate ? el('button', { type: 'button', text: 'Download the certificate (PEM)',
+		    onclick: () => download(new Blob([c.certificate], { type: 'application/x-pem-file' }),
+			`${c.serial}.pem`) }) : null,
+		c.chain ? el('button', { type: 'button', text: 'Download the chain (PEM)',
+		    onclick: () => download(new Blob([c.chain], { type: 'application/x-pem-file' }),
+			`${c.serial}.chain.pem`) }) : null));
+}
+
+// The recording-server flow: names and addresses in, a key made here, a PKCS#12 out.
+function issueRecordingServer(panel, reload) {
+	const err = errorBox();
+	const out = el('div');
+	const inp = (id, label, attrs = {}) => el('label', { for: id }, label, el('input', { id, name: id, ...attrs }));
+	const f = el('form', { class: 'grid', id: 'rs-form', 'aria-label': 'Recording server certificate' },
+	    inp('rs-dns', 'DNS names (comma or space between)', { placeholder: 'nvr1.site.example' }),
+	    inp('rs-ip', 'IP addresses', { placeholder: '10.0.0.10' }),
+	    inp('rs-days', 'Days (empty: the profile\'s)', { type: 'number', min: 1, max: 36525 }),
+	    inp('rs-pass', 'PKCS#12 password (8 or more characters)', { type: 'password', required: true,
+		minlength: 8, autocomplete: 'new-password' }),
+	    el('div', { class: 'actions' },
+		el('button', { type: 'submit', class: 'primary', text: 'Issue and make the PKCS#12' }),
+		el('button', { type: 'button', text: 'Close', onclick: () => clear(panel) })),
+	    err);
+	f.addEventListener('submit', async (ev) => {
+		ev.preventDefault();
+		const body = { profile: 'server', generate_key: true, p12_password: f.elements['rs-pass'].value };
+		const dns = list(f.elements['rs-dns'].value), ip = list(f.elements['rs-ip'].value);
+		if (dns.length)
+			body.dns = dns;
+		if (ip.length)
+			body.ip = ip;
+		if (f.elements['rs-days'].value)
+			body.days = Number(f.elements['rs-days'].value);
+		try {
+			const c = await api('POST', '/api/v1/issue', { body });
+			showError(err, null);
+			f.elements['rs-pass'].value = '';
+			const name = (dns[0] || ip[0] || c.serial).replace(/[^A-Za-z0-9.-]/g, '_');
+			const p12 = () => download(new Blob([b64bytes(c.pkcs12)], { type: 'application/x-pkcs12' }),
+			    `${name}.p12`);
+			clear(out).append(issuedCard(c, el('button', { type: 'button', class: 'primary',
+			    id: 'rs-p12', text: 'Download the PKCS#12', onclick: p12 })));
+			reload();
+		} catch (e) {
+			showError(err, e);
+		}
+	});
+	clear(panel).append(f, out);
+	f.elements['rs-dns'].focus();
+}
+
+function issueFromCsr(panel, reload) {
+	const err = errorBox();
+	const out = el('div');
+	const csr = el('textarea', { id: 'csr-pem', name: 'csr', rows: 8, spellcheck: 'false',
+	    placeholder: '-----BEGIN CERTIFICATE REQUEST-----' });
+	const file = el('input', { type: 'file', id: 'csr-file', accept: '.csr,.pem,.req' });
+	file.addEventListener('change', async () => {
+		if (file.files[0])
+			csr.value = await file.files[0].text();
+	});
+	const f = el('form', { id: 'csr-form', 'aria-label': 'Issue from a CSR' },
+	    el('label', { for: 'csr-pem', text: 'The certificate request (PKCS#10, PEM)' }), csr,
+	    el('div', { class: 'toolbar' },
+		el('label', { for: 'csr-file' }, 'or a file', file),
+		el('label', { for: 'csr-profile' }, 'Profile', el('select', { id: 'csr-profile', name: 'profile' },
+		    PROFILES.map((p) => el('option', { value: p, text: p })))),
+		el('label', { for: 'csr-dns' }, 'DNS names (empty: the CSR\'s)', el('input', { id: 'csr-dns', name: 'dns' })),
+		el('label', { for: 'csr-ip' }, 'IP addresses', el('input', { id: 'csr-ip', name: 'ip' })),
+		el('label', { for: 'csr-days' }, 'Days', el('input', { id: 'csr-days', name: 'days', type: 'number', min: 1, max: 36525 })),
+		el('button', { type: 'submit', class: 'primary', text: 'Issue' }),
+		el('button', { type: 'button', text: 'Close', onclick: () => clear(panel) })),
+	    err, out);
+	f.addEventListener('submit', async (ev) => {
+		ev.preventDefault();
+		const body = { profile: f.elements.profile.value, csr: csr.value };
+		const dns = list(f.elements.dns.value), ip = list(f.elements.ip.value);
+		if (dns.length)
+			body.dns = dns;
+		if (ip.length)
+			body.ip = ip;
+		if (f.elements.days.value)
+			body.days = Number(f.elements.days.value);
+		try {
+			const c = await api('POST', '/api/v1/issue', { body });
+			showError(err, null);
+			clear(out).append(issuedCard(c));
+			reload();
+		} catch (e) {
+			showError(err, e);
+		}
+	});
+	clear(panel).append(f);
+	csr.focus();
 }
 
 async function certificate(root, serial, ctx) {

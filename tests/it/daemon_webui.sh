@@ -69,6 +69,15 @@ assert_eq 404 "$API_STATUS" "a path outside the web UI's files is 404"
 api GET /index.html
 assert_eq 200 "$API_STATUS" "/index.html is served"
 
+# An endpoint where nothing listens: its check raises an alarm for the browser to acknowledge.
+DOWN=$(pick_port)
+printf '{"address":"127.0.0.1:%s"}' "$DOWN" >"$T/ep.json"
+api POST /api/v1/endpoints "$ADMIN_TOKEN" "$T/ep.json"
+assert_eq 201 "$API_STATUS" "an endpoint where nothing listens is watched"
+api GET /api/v1/alarms "$ADMIN_TOKEN"
+assert_eq 1 "$(jq '[.alarms[] | select(.kind == "endpoint-unreachable")] | length' "$API_BODY")" \
+    "its check raised an endpoint-unreachable alarm"
+
 # ---------------------------------------------------------------- the browser
 HOMEDIR="$T/home"
 mkdir -p "$HOMEDIR/.pki/nssdb"
@@ -76,10 +85,12 @@ check "a fresh NSS database" certutil -d "sql:$HOMEDIR/.pki/nssdb" -N --empty-pa
 check "the site CA trusted in it (certutil -A -t C,,)" \
     certutil -d "sql:$HOMEDIR/.pki/nssdb" -A -n vmspki -t "C,," -i "$DAEMON_CA"
 printf '%s\n' "$ADMIN_TOKEN" >"$T/token"
-chmod 600 "$T/token"
+printf '%s\n' "recording server p12 pass" >"$T/p12pass"
+chmod 600 "$T/token" "$T/p12pass"
 if (cd "$NM" && timeout 300 node webui.js --home "$HOMEDIR" --shots "$T/shots" \
     --url "https://127.0.0.1:$PORT/" --token-file "$T/token" --csv "$T/import.csv" \
-    --ca-subject "$CA_SUBJECT" --devices "$NCAMS" --xss "$XSS" "${AXE_ARGS[@]}") \
+    --ca-subject "$CA_SUBJECT" --devices "$NCAMS" --xss "$XSS" --p12-out "$T/nvr1.p12" \
+    --p12-pass-file "$T/p12pass" "${AXE_ARGS[@]}") \
     >"$T/webui.json" 2>"$T/webui.err"; then
 	ok "the browser walked through the UI"
 else
@@ -105,6 +116,25 @@ case $model in
 *"$XSS"*) ok "the camera's hostile model is stored as it said it ($model)" ;;
 *) not_ok "the camera's hostile model is stored as it said it (got '$model')" ;;
 esac
+# The PKCS#12 the browser downloaded opens with openssl and holds the names asked for, a key
+# that matches, and a certificate of the site CA.
+if openssl pkcs12 -in "$T/nvr1.p12" -passin "file:$T/p12pass" -nokeys -clcerts -out "$T/nvr1.crt" 2>"$T/p12.err"; then
+	ok "openssl opens the recording server's PKCS#12 with its password"
+	sans=$(openssl x509 -in "$T/nvr1.crt" -noout -ext subjectAltName 2>/dev/null | tail -n 1)
+	case $sans in
+	*"DNS:nvr1.site.example"*"IP Address:10.0.0.10"*) ok "it holds the names and the address asked for ($sans)" ;;
+	*) not_ok "it holds the names and the address asked for (got '$sans')" ;;
+	esac
+	check "its certificate verifies against the site CA" openssl verify -CAfile "$DAEMON_CA" -purpose sslserver "$T/nvr1.crt"
+	openssl pkcs12 -in "$T/nvr1.p12" -passin "file:$T/p12pass" -nocerts -nodes -out "$T/nvr1.key" 2>/dev/null
+	assert_eq "$(pubkey_of_cert "$T/nvr1.crt")" "$(pubkey_of_key "$T/nvr1.key")" "its key matches its certificate"
+else
+	not_ok "openssl opens the recording server's PKCS#12 with its password"
+	diag_file "$T/p12.err" 5
+fi
+acked=$(sqlite3 "$D/vmspki.db" "SELECT acked_by FROM alarms WHERE kind = 'endpoint-unreachable'")
+assert_eq "token:admin" "$acked" "the store records the acknowledgement by the browser's token"
+
 for s in signin overview devices task ca certificates alarms components endpoints; do
 	assert_file "$T/shots/$s.png" "screenshot of the $s page"
 done
