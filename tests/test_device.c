@@ -848,6 +848,8 @@ sum_cb(const char *status, const char *https, int64_t n, void *arg)
 		v[2] += n;
 	if (status[0] == '\0')
 		v[3] += n;
+	if (strcmp(status, VP_STATUS_EXPIRING) == 0)
+		v[4] += n;
 	return 0;
 }
 
@@ -868,7 +870,7 @@ page_filters_sorts_and_counts(void **state)
 	vp_device_query q;
 	page_rows r;
 	vp_error e = { 0 };
-	int64_t now = (int64_t)time(NULL), total = 0, v[4] = { 0 }, week[52], expired, later;
+	int64_t now = (int64_t)time(NULL), total = 0, v[5] = { 0 }, week[52], expired, later;
 	char *dir;
 	vp_store *s = store_new(&dir, 0);
 
@@ -950,6 +952,28 @@ page_filters_sorts_and_counts(void **state)
 	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
 	assert_int_equal(total, 1);
 	assert_string_equal(r.names[0], "cam-b.site");
+	/* the status filtered is the one shown now, with a 30-day window (vp_device_status_at):
+	 * 3 and 10 days left are about to expire, an end past has expired, none is OK */
+	q.now = now;
+	q.warn_s = 30 * 86400;
+	q.status = VP_STATUS_EXPIRING;
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 2);
+	q.status = VP_STATUS_EXPIRED;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 1);
+	assert_string_equal(r.names[0], "cam-d.site");
+	q.status = VP_STATUS_OK;
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 0);
+	/* with a 5-day window only the 3-day one is */
+	q.warn_s = 5 * 86400;
+	q.status = VP_STATUS_EXPIRING;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 1);
+	assert_string_equal(r.names[0], "cam-c.site");
 
 	/* sorted by the certificate's end, latest first */
 	memset(&q, 0, sizeof(q));
@@ -964,11 +988,12 @@ page_filters_sorts_and_counts(void **state)
 	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_ERR_INVALID);
 
 	/* counts by status and state, ends by week */
-	assert_int_equal(vp_store_device_counts(s, sum_cb, v, &e), VP_OK);
+	assert_int_equal(vp_store_device_counts(s, now, 30 * 86400, sum_cb, v, &e), VP_OK);
 	assert_int_equal(v[0], 5);
 	assert_int_equal(v[1], 1);
 	assert_int_equal(v[2], 3);
 	assert_int_equal(v[3], 1);
+	assert_int_equal(v[4], 2);
 	assert_int_equal(vp_store_device_expiry_weeks(s, now, 52, week, &expired, &later, &e),
 	    VP_OK);
 	assert_int_equal(expired, 1);

@@ -13,12 +13,12 @@ function heading(root, text, ...extra) {
 	root.append(el('h1', { text }), ...extra);
 }
 
-function countsList(obj) {
+function countsList(id, obj) {
 	const keys = Object.keys(obj || {}).sort();
 	if (keys.length === 0)
-		return el('p', { class: 'muted', text: 'none' });
-	return el('dl', { class: 'kv' }, keys.map((k) => [el('dt', {}, status(k)),
-	    el('dd', { class: 'num', text: obj[k] })]));
+		return el('p', { class: 'muted', id, text: 'none' });
+	return el('dl', { class: 'kv', id }, keys.map((k) => [el('dt', {}, status(k)),
+	    el('dd', { class: 'num', 'data-key': k, text: obj[k] })]));
 }
 
 // ---------------------------------------------------------------- overview
@@ -48,8 +48,8 @@ async function overview(root, args, ctx) {
 	    el('section', { class: 'card', 'aria-labelledby': 'ov-dev' },
 		el('h2', { id: 'ov-dev', text: 'Devices' }),
 		el('p', { class: 'big', id: 'device-total', text: sum.total }),
-		el('h3', { text: 'By HTTPS state' }), countsList(sum.by_https),
-		el('h3', { text: 'By status' }), countsList(sum.by_status)),
+		el('h3', { text: 'By HTTPS state' }), countsList('by-https', sum.by_https),
+		el('h3', { text: 'By status' }), countsList('by-status', sum.by_status)),
 	    el('section', { class: 'card', 'aria-labelledby': 'ov-al' },
 		el('h2', { id: 'ov-al', text: 'Open alarms' }),
 		el('p', { class: 'big', id: 'alarm-count', text: open.length }),
@@ -309,7 +309,8 @@ function devices(root, args, ctx) {
 				    text: `${r.added} added, ${r.failed} refused.` }),
 				    table('The import, line by line', [
 					{ label: 'Line', key: 'line', class: 'num' },
-					{ label: 'Result', cell: (l) => status(l.result === 'added' ? 'OK' : 'Failed') },
+					{ label: 'Result', cell: (l) => el('span', { class: l.result === 'added' ? 'st-ok' : 'st-bad',
+					    text: l.result }) },
 					{ label: 'Device', cell: (l) => l.device ? `${l.device.id}: ${l.device.address} ` +
 					    `(${l.device.status || 'unknown'}, HTTPS ${l.device.https || 'unknown'})` : '' },
 					{ label: 'Why refused', cell: (l) => l.error || '' },

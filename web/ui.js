@@ -16,7 +16,7 @@ export function el(tag, attrs = {}, ...kids) {
 		else
 			e.setAttribute(k, String(v));
 	}
-	for (const k of kids.flat()) {
+	for (const k of kids.flat(Infinity)) {
 		if (k === undefined || k === null || k === false)
 			continue;
 		e.append(k instanceof Node ? k : document.createTextNode(String(k)));

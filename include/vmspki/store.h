@@ -407,17 +407,20 @@ typedef struct vp_device_query {
 	int desc;
 	int64_t limit;           /* 0: all */
 	int64_t offset;
+	int64_t now;             /* the status filtered, sorted and counted is the one shown at */
+	int64_t warn_s;          /* now with this warning window (vp_device_status_at) */
 } vp_device_query;
 
 /* Calls cb for the devices of the page q in its order (a non-zero return stops the walk and
  * is returned) and sets *total to how many match the filters, the page aside. */
 vp_err vp_store_device_page(vp_store *s, const vp_device_query *q, vp_device_cb cb, void *arg,
     int64_t *total, vp_error *e);
-/* Calls cb once for each (status, HTTPS state) pair the inventory holds, with its count. */
+/* Calls cb once for each (status shown at now with the warning window warn_s, HTTPS state)
+ * pair the inventory holds, with its count. */
 typedef int (*vp_store_device_count_cb)(const char *status, const char *https_state,
     int64_t n, void *arg);
-vp_err vp_store_device_counts(vp_store *s, vp_store_device_count_cb cb, void *arg,
-    vp_error *e);
+vp_err vp_store_device_counts(vp_store *s, int64_t now, int64_t warn_s,
+    vp_store_device_count_cb cb, void *arg, vp_error *e);
 /* The devices holding a certificate of ours by when it ends: *expired at or before now,
  * week[i] in (now + i weeks, now + i + 1 weeks] for i < weeks, *later beyond. */
 vp_err vp_store_device_expiry_weeks(vp_store *s, int64_t now, int weeks, int64_t *week,

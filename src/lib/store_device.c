@@ -359,8 +359,18 @@ vp_store_device_to_renew(vp_store *s, int64_t before, vp_store_device_due_cb cb,
 
 /* ---- a page at a time, and the summary (the web UI's devices table and overview) ---- */
 
-/* The ORDER BY of each vp_device_sort; every column but firmware has an index (migration 9),
- * which holds the id after the column, so a page is read off the index. */
+/* The status a device shows at time NOW with the warning window WARN (seconds): what
+ * vp_device_status_at (device.c) makes of the stored one, in SQL, so that the status filter,
+ * the status order and the counts see what the table shows. Keep the two together. */
+#define SHOWN_STATUS(NOW, WARN) \
+	"(CASE WHEN cert_serial <> '' AND cert_not_after > 0 AND status IN ('" VP_STATUS_OK "', '" \
+	VP_STATUS_EXPIRING "', '" VP_STATUS_EXPIRED "') THEN CASE WHEN " NOW " >= cert_not_after " \
+	"THEN '" VP_STATUS_EXPIRED "' WHEN cert_not_after - " NOW " <= " WARN " THEN '" \
+	VP_STATUS_EXPIRING "' ELSE '" VP_STATUS_OK "' END ELSE status END)"
+
+/* The ORDER BY of each vp_device_sort; every column but the firmware and the status has an
+ * index (migration 9), which holds the id after the column, so a page is read off the index;
+ * the status is the one shown (SHOWN_STATUS), a sort of the rows that match. */
 static const char *const page_order[VP_DEVSORT_COUNT][2] = {
 	[VP_DEVSORT_ID] = { "id", "id DESC" },
 	[VP_DEVSORT_ADDRESS] = { "address, http_port, id", "address DESC, http_port DESC, id DESC" },
@@ -368,7 +378,8 @@ static const char *const page_order[VP_DEVSORT_COUNT][2] = {
 	[VP_DEVSORT_MAC] = { "mac, id", "mac DESC, id DESC" },
 	[VP_DEVSORT_MODEL] = { "model, id", "model DESC, id DESC" },
 	[VP_DEVSORT_FIRMWARE] = { "firmware, id", "firmware DESC, id DESC" },
-	[VP_DEVSORT_STATUS] = { "status, id", "status DESC, id DESC" },
+	[VP_DEVSORT_STATUS] = { SHOWN_STATUS("?4", "?5") ", id",
+	    SHOWN_STATUS("?4", "?5") " DESC, id DESC" },
 	[VP_DEVSORT_HTTPS] = { "https_state, id", "https_state DESC, id DESC" },
 	[VP_DEVSORT_EXPIRY] = { "cert_not_after, id", "cert_not_after DESC, id DESC" },
 };
@@ -378,7 +389,7 @@ static const char *const page_order[VP_DEVSORT_COUNT][2] = {
 #define PAGE_WHERE \
 	"(?1 IS NULL OR address LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR " \
 	"mac LIKE ?1 ESCAPE '\\' OR model LIKE ?1 ESCAPE '\\' OR firmware LIKE ?1 ESCAPE '\\') " \
-	"AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR https_state = ?3)"
+	"AND (?2 IS NULL OR " SHOWN_STATUS("?4", "?5") " = ?2) AND (?3 IS NULL OR https_state = ?3)"
 
 static vp_err
 count_row(sqlite3_stmt *row, void *arg, vp_error *e)
@@ -393,7 +404,7 @@ vp_store_device_page(vp_store *s, const vp_device_query *q, vp_device_cb cb, voi
     int64_t *total, vp_error *e)
 {
 	struct device_walk w = { cb, arg };
-	char pat[2 * 256 + 3], sql[1024];
+	char pat[2 * 256 + 3], sql[4096];
 	const char *like = NULL;
 	vp_err rc;
 
@@ -420,14 +431,18 @@ vp_store_device_page(vp_store *s, const vp_device_query *q, vp_device_cb cb, voi
 	}
 	if ((rc = vp_sql_run(s, "count the devices", "SELECT count(*) FROM devices WHERE "
 	    PAGE_WHERE, VP_SQL_ARGS(VP_SQL_TEXT(like), VP_SQL_TEXT(q->status),
-	    VP_SQL_TEXT(q->https_state)), count_row, total, NULL, e)) != VP_OK)
+	    VP_SQL_TEXT(q->https_state), VP_SQL_INT(q->now), VP_SQL_INT(q->warn_s)), count_row,
+	    total, NULL, e)) != VP_OK)
 		return rc;
-	snprintf(sql, sizeof(sql), "SELECT " DEVICE_COLUMNS " FROM devices WHERE " PAGE_WHERE
-	    " ORDER BY %s LIMIT ?4 OFFSET ?5", page_order[q->sort][q->desc ? 1 : 0]);
+	if ((size_t)snprintf(sql, sizeof(sql), "SELECT " DEVICE_COLUMNS " FROM devices WHERE "
+	    PAGE_WHERE " ORDER BY %s LIMIT ?6 OFFSET ?7", page_order[q->sort][q->desc ? 1 : 0]) >=
+	    sizeof(sql))
+		return vp_error_set(e, VP_ERR_INTERNAL, "the statement for a page of devices is too "
+		    "long");
 	return vp_sql_run(s, "list the devices", sql, VP_SQL_ARGS(VP_SQL_TEXT(like),
-	    VP_SQL_TEXT(q->status), VP_SQL_TEXT(q->https_state),
-	    VP_SQL_INT(q->limit > 0 ? q->limit : -1), VP_SQL_INT(q->offset)), device_walk_row, &w,
-	    NULL, e);
+	    VP_SQL_TEXT(q->status), VP_SQL_TEXT(q->https_state), VP_SQL_INT(q->now),
+	    VP_SQL_INT(q->warn_s), VP_SQL_INT(q->limit > 0 ? q->limit : -1),
+	    VP_SQL_INT(q->offset)), device_walk_row, &w, NULL, e);
 }
 
 struct count_walk {
@@ -448,12 +463,14 @@ counts_row(sqlite3_stmt *row, void *arg, vp_error *e)
 }
 
 vp_err
-vp_store_device_counts(vp_store *s, vp_store_device_count_cb cb, void *arg, vp_error *e)
+vp_store_device_counts(vp_store *s, int64_t now, int64_t warn_s, vp_store_device_count_cb cb,
+    void *arg, vp_error *e)
 {
 	struct count_walk w = { cb, arg };
 
-	return vp_sql_run(s, "count the devices", "SELECT status, https_state, count(*) FROM "
-	    "devices GROUP BY status, https_state", VP_SQL_NOARGS, counts_row, &w, NULL, e);
+	return vp_sql_run(s, "count the devices", "SELECT " SHOWN_STATUS("?1", "?2") " AS st, "
+	    "https_state, count(*) FROM devices GROUP BY st, https_state",
+	    VP_SQL_ARGS(VP_SQL_INT(now), VP_SQL_INT(warn_s)), counts_row, &w, NULL, e);
 }
 
 struct week_walk {

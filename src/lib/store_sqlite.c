@@ -199,7 +199,6 @@ static const char *const migrations[] = {
 	("CREATE INDEX devices_name ON devices (name);"
 	"CREATE INDEX devices_mac ON devices (mac);"
 	"CREATE INDEX devices_model ON devices (model);"
-	"CREATE INDEX devices_status ON devices (status);"
 	"CREATE INDEX devices_https_state ON devices (https_state);"
 	"CREATE INDEX devices_cert_not_after ON devices (cert_not_after);"),
 };

@@ -211,6 +211,10 @@ async function main() {
 			if (name === 'overview') {
 				const total = await page.textContent('#device-total');
 				report(`the overview counts ${n} devices`, total === String(n), total);
+				const en = await page.textContent('#by-https dd[data-key="Enabled"]').catch(() => null);
+				report(`the overview counts ${n} devices with HTTPS Enabled`, en === String(n), en);
+				const okc = await page.textContent('#by-status dd[data-key="OK"]').catch(() => null);
+				report(`the overview counts ${n} devices with status OK`, okc === String(n), okc);
 			}
 			await shot(name);
 			if (name !== 'overview' && name !== 'tasks')
