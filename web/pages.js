@@ -753,6 +753,43 @@ async function endpoints(root, args, ctx) {
 	], r.endpoints || [], { empty: 'No endpoint (`vmspki endpoint add HOST:PORT`).' }));
 }
 
+// ---------------------------------------------------------------- settings
+async function settings(root, args, ctx) {
+	heading(root, 'Settings');
+	const r = await api('GET', '/api/v1/settings');
+	if (!ctx.alive)
+		return;
+	const row = (st) => {
+		const id = `set-${st.name.replace(/[^a-z0-9]/g, '-')}`;
+		const input = el('input', { id, name: st.name, value: st.value ?? '', 'aria-describedby': `${id}-help` });
+		const err = el('span', { class: 'error', role: 'alert' });
+		const note = el('span', { class: 'note', role: 'status' });
+		const save = async (value) => {
+			try {
+				const n = await api('POST', `/api/v1/settings/${encodeURIComponent(st.name)}`, { body: { value } });
+				input.value = n.value ?? '';
+				err.textContent = '';
+				note.textContent = value === null ? 'default put back' : 'saved';
+			} catch (e) {
+				note.textContent = '';
+				err.textContent = e.message;
+			}
+		};
+		return el('tr', {},
+		    el('th', { scope: 'row' }, el('label', { for: id, text: st.name })),
+		    el('td', {}, input, ' ', err, note),
+		    el('td', { id: `${id}-help` }, st.help, el('span', { class: 'muted', text: ` (default: ${st.default || '""'})` })),
+		    el('td', {}, el('button', { type: 'button', text: 'Save', 'aria-label': `Save ${st.name}`,
+			onclick: () => save(input.value) }), ' ',
+			el('button', { type: 'button', text: 'Default', 'aria-label': `Put the default of ${st.name} back`,
+			onclick: () => save(null) })));
+	};
+	root.append(el('div', { class: 'tablewrap' }, el('table', { id: 'settings' },
+	    el('caption', { text: 'Site settings (each change is written to the audit log)' }),
+	    el('thead', {}, el('tr', {}, ['Setting', 'Value', 'What it does', ''].map((h) => el('th', { scope: 'col', text: h })))),
+	    el('tbody', {}, r.settings.map(row)))));
+}
+
 export const pages = {
 	overview: { title: 'Overview', show: overview },
 	devices: { title: 'Devices', show: devices },
@@ -762,4 +799,5 @@ export const pages = {
 	alarms: { title: 'Alarms', show: alarms },
 	components: { title: 'Components', show: components },
 	endpoints: { title: 'Endpoints', show: endpoints },
+	settings: { title: 'Settings', show: settings },
 };

@@ -449,5 +449,8 @@ const char *vpd_web_dir(const vpd_web *w);
 size_t vpd_web_count(const vpd_web *w);
 /* Replies with the file at c->path ("/" is /index.html) for GET and HEAD: 1 when it did. */
 int vpd_web_serve(vpd_ctx *c);
+/* The site settings (api_settings.c). */
+void vpd_h_settings(vpd_ctx *c);
+void vpd_h_setting_item(vpd_ctx *c, const char *arg);
 
 #endif

@@ -135,7 +135,9 @@ fi
 acked=$(sqlite3 "$D/vmspki.db" "SELECT acked_by FROM alarms WHERE kind = 'endpoint-unreachable'")
 assert_eq "token:admin" "$acked" "the store records the acknowledgement by the browser's token"
 
-for s in signin overview devices task ca certificates alarms components endpoints; do
+w=$(sqlite3 "$D/vmspki.db" "SELECT CAST(value AS TEXT) FROM key_value WHERE key = 'setting.lifecycle.warning_days'")
+assert_eq 365 "$w" "the store holds the warning window set from the settings page"
+for s in signin overview devices task ca certificates alarms components endpoints settings; do
 	assert_file "$T/shots/$s.png" "screenshot of the $s page"
 done
 
