@@ -104,8 +104,11 @@ async function main() {
 		// ---- sign in
 		await page.waitForSelector('#token', { timeout: 20000 });
 		await shot('signin');
-		await page.fill('#token', fs.readFileSync(o.token_file, 'utf8').trim());
-		await page.click('button[type=submit]');
+		// by keyboard: the field has the focus, Enter submits
+		const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+		report('the sign-in page puts the focus in the token field', focused === 'token', focused);
+		await page.keyboard.type(fs.readFileSync(o.token_file, 'utf8').trim());
+		await page.keyboard.press('Enter');
 		await page.waitForSelector('#ca-subject', { timeout: 20000 });
 		const subj = await page.textContent('#ca-subject');
 		report('signed in: the overview shows the CA subject', subj === o.ca_subject, subj);
@@ -301,6 +304,16 @@ async function main() {
 			await shot('alarms-acknowledged');
 		}
 		report('no dialog opened (no script ran from a device name)', dialogs === 0, dialogs);
+
+		// ---- on a phone: the page fits the screen's width (the tables scroll inside it)
+		await page.setViewportSize({ width: 390, height: 844 });
+		for (const name of ['devices', 'task']) {
+			await page.goto(name === 'task' ? `${o.url}#/tasks/1` : `${o.url}#/devices`);
+			await page.waitForSelector(name === 'task' ? '#task-results table' : '#dev-table table', { timeout: 10000 });
+			const w = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+			report(`on a phone (390 px) the ${name} page is no wider than the screen`, w[0] <= w[1], w.join(' > '));
+			await shot(`phone-${name}`);
+		}
 	} catch (err) {
 		report('the walk through the UI ran to its end', false, String(err && err.message).split('\n')[0]);
 		await shot('failure').catch(() => {});
