@@ -365,11 +365,13 @@ async function task(root, id, ctx) {
 	const prog = el('progress', { id: 'task-progress', max: 1, value: 0, 'aria-label': 'Devices done' });
 	const counts = el('div', { class: 'progress-counts', id: 'task-counts', role: 'status', 'aria-live': 'polite' });
 	const err = errorBox();
+	const pollErr = errorBox();
 	const bCancel = el('button', { type: 'button', class: 'danger', id: 'task-cancel', text: 'Cancel the task' });
 	const bRetry = el('button', { type: 'button', id: 'task-retry', text: 'Retry the failed devices' });
 	const results = el('div', { id: 'task-results' });
 	const detail = el('div', { id: 'task-detail' });
-	root.append(facts, prog, counts, el('div', { class: 'toolbar' }, bCancel, bRetry), err, detail, results);
+	root.append(facts, pollErr, prog, counts, el('div', { class: 'toolbar' }, bCancel, bRetry), err, detail,
+	    results);
 
 	function showResult(r) {
 		clear(detail).append(el('section', { class: 'card', 'aria-labelledby': 'res-h' },
@@ -419,12 +421,17 @@ async function task(root, id, ctx) {
 		try {
 			t = await api('GET', `/api/v1/tasks/${encodeURIComponent(id)}`);
 		} catch (e) {
-			if (ctx.alive)
-				showError(err, e);
+			if (!ctx.alive)
+				return;
+			showError(pollErr, e);
+			// the server was busy or out of reach a moment: keep following the task
+			if (e.status === 0 || e.status === 429 || e.status >= 500)
+				ctx.timer = setTimeout(poll, 3000);
 			return;
 		}
 		if (!ctx.alive)
 			return;
+		showError(pollErr, null);
 		draw(t);
 		if (!ENDED.has(t.state))
 			ctx.timer = setTimeout(poll, 1000);

@@ -22,7 +22,7 @@
 
 /* What a page may load: only its own origin's scripts, styles and images, never a frame of it
  * anywhere; no inline script or style (the UI has none), no plugins, no <base> tricks. */
-#define WEB_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+#define WEB_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " \
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; " \
 	"form-action 'self'; frame-ancestors 'none'"
 
