@@ -819,6 +819,191 @@ duplicate_address_is_refused_before_any_probe(void **state)
 	assert_int_equal(vp_device_remove(F.s, id, "test", &e), VP_OK);
 }
 
+/* ---- a page at a time (the web UI) ---- */
+
+typedef struct page_rows {
+	char names[8][256];
+	int n;
+} page_rows;
+
+static int
+page_cb(const vp_device *d, void *arg)
+{
+	page_rows *r = arg;
+
+	if (r->n < 8)
+		snprintf(r->names[r->n++], sizeof(r->names[0]), "%s", d->name);
+	return 0;
+}
+
+static int
+sum_cb(const char *status, const char *https, int64_t n, void *arg)
+{
+	int64_t *v = arg;
+
+	v[0] += n;
+	if (strcmp(status, "Unreachable") == 0)
+		v[1] += n;
+	if (strcmp(https, "Enabled") == 0)
+		v[2] += n;
+	if (status[0] == '\0')
+		v[3] += n;
+	if (strcmp(status, VP_STATUS_EXPIRING) == 0)
+		v[4] += n;
+	return 0;
+}
+
+/* Five devices: names, models, states and certificate ends to filter, sort and count. */
+static void
+page_filters_sorts_and_counts(void **state)
+{
+	static const struct {
+		const char *name, *model, *status, *https;
+		int64_t ends;     /* seconds from now; 0: no certificate */
+	} rows[] = {
+		{ "cam-c.site", "P1367", "OK", "Enabled", 3 * 86400 },
+		{ "cam-a.site", "Q1615", "Unreachable", "Disabled", 0 },
+		{ "cam-e.site", "P1367", "OK", "Enabled", 10 * 86400 },
+		{ "cam-b.site", "M3045", "", "", 0 },
+		{ "cam-d.site", "P_100%", "OK", "Enabled", -60 },
+	};
+	vp_device_query q;
+	page_rows r;
+	vp_error e = { 0 };
+	int64_t now = (int64_t)time(NULL), total = 0, v[5] = { 0 }, week[52], expired, later;
+	char *dir;
+	vp_store *s = store_new(&dir, 0);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char addr[32];
+		vp_device d;
+
+		snprintf(addr, sizeof(addr), "10.9.0.%zu", i + 1);
+		assert_int_equal(vp_store_device_get(s, insert_device(s, F.k, addr, 80, "pw"), &d,
+		    &e), VP_OK);
+		snprintf(d.name, sizeof(d.name), "%s", rows[i].name);
+		snprintf(d.model, sizeof(d.model), "%s", rows[i].model);
+		snprintf(d.status, sizeof(d.status), "%s", rows[i].status);
+		snprintf(d.https_state, sizeof(d.https_state), "%s", rows[i].https);
+		if (rows[i].ends != 0) {
+			snprintf(d.cert_serial, sizeof(d.cert_serial), "%02zx", i + 1);
+			d.cert_not_after = now + rows[i].ends;
+		}
+		assert_int_equal(vp_store_device_update_state(s, &d, &e), VP_OK);
+		/* the name is not a state column: written as `device add` would have */
+		{
+			char sql[200];
+
+			snprintf(sql, sizeof(sql), "UPDATE devices SET name = '%s' WHERE id = %lld",
+			    rows[i].name, (long long)d.id);
+			assert_int_equal(sqlite3_exec(vp_store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+		}
+	}
+
+	/* sorted by name, two at a time: the pages follow each other, total counts all */
+	memset(&q, 0, sizeof(q));
+	q.sort = VP_DEVSORT_NAME;
+	q.limit = 2;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 5);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.names[0], "cam-a.site");
+	assert_string_equal(r.names[1], "cam-b.site");
+	q.offset = 4;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.names[0], "cam-e.site");
+	q.offset = 0;
+	q.desc = 1;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_string_equal(r.names[0], "cam-e.site");
+
+	/* text in the model, any case; LIKE's own characters are taken as they are */
+	memset(&q, 0, sizeof(q));
+	q.text = "p1367";
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 2);
+	q.text = "P_1";
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 1);
+	assert_string_equal(r.names[0], "cam-d.site");
+	q.text = "%";
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 1);
+	q.text = "10.9.0.";
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 5);
+
+	/* exact status and HTTPS state; "" is never probed */
+	memset(&q, 0, sizeof(q));
+	q.status = "OK";
+	q.https_state = "Enabled";
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 3);
+	q.status = "";
+	q.https_state = NULL;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 1);
+	assert_string_equal(r.names[0], "cam-b.site");
+	/* the status filtered is the one shown now, with a 30-day window (vp_device_status_at):
+	 * 3 and 10 days left are about to expire, an end past has expired, none is OK */
+	q.now = now;
+	q.warn_s = 30 * 86400;
+	q.status = VP_STATUS_EXPIRING;
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 2);
+	q.status = VP_STATUS_EXPIRED;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 1);
+	assert_string_equal(r.names[0], "cam-d.site");
+	q.status = VP_STATUS_OK;
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 0);
+	/* with a 5-day window only the 3-day one is */
+	q.warn_s = 5 * 86400;
+	q.status = VP_STATUS_EXPIRING;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_int_equal(total, 1);
+	assert_string_equal(r.names[0], "cam-c.site");
+
+	/* sorted by the certificate's end, latest first */
+	memset(&q, 0, sizeof(q));
+	q.sort = VP_DEVSORT_EXPIRY;
+	q.desc = 1;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_OK);
+	assert_string_equal(r.names[0], "cam-e.site");
+	assert_string_equal(r.names[1], "cam-c.site");
+
+	q.sort = VP_DEVSORT_COUNT;
+	assert_int_equal(vp_store_device_page(s, &q, page_cb, &r, &total, &e), VP_ERR_INVALID);
+
+	/* counts by status and state, ends by week */
+	assert_int_equal(vp_store_device_counts(s, now, 30 * 86400, sum_cb, v, &e), VP_OK);
+	assert_int_equal(v[0], 5);
+	assert_int_equal(v[1], 1);
+	assert_int_equal(v[2], 3);
+	assert_int_equal(v[3], 1);
+	assert_int_equal(v[4], 2);
+	assert_int_equal(vp_store_device_expiry_weeks(s, now, 52, week, &expired, &later, &e),
+	    VP_OK);
+	assert_int_equal(expired, 1);
+	assert_int_equal(week[0], 1);
+	assert_int_equal(week[1], 1);
+	assert_int_equal(later, 0);
+	vp_store_close(s);
+	vp_test_rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -842,6 +1027,7 @@ main(void)
 		cmocka_unit_test(expiry_shows_in_the_status),
 		cmocka_unit_test(remove_waits_for_running_tasks),
 		cmocka_unit_test(duplicate_address_is_refused_before_any_probe),
+		cmocka_unit_test(page_filters_sorts_and_counts),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -124,4 +124,17 @@ vp_err vp_device_import_csv(vp_store *s, const vp_sitekey *k, const char *ca_fil
     const char *csv, size_t len, const char *actor, vp_device_report_cb cb, void *arg,
     size_t *added, size_t *failed, vp_error *e);
 
+
+/* ---- the web UI's views of the inventory (device_json.c) ---- */
+/* The page q of the inventory (vp_store_device_page) as vp_json_device appended to array,
+ * *total the devices that match its filters. VP_ERR_NOMEM when out of memory. */
+vp_err vp_device_page_json(vp_store *s, const vp_device_query *q, json_t *array, int64_t *total,
+    vp_error *e);
+/* The weeks of certificate ends the summary counts. */
+#define VP_DEVICE_SUMMARY_WEEKS 52
+/* {"total", "by_status": {STATUS: n}, "by_https": {STATE: n}, "expiry": {"from", "expired",
+ * "weeks": [n x VP_DEVICE_SUMMARY_WEEKS], "later"}} of the devices at time now ("unknown" for
+ * a device never probed), into *out (a new object). */
+vp_err vp_device_summary_json(vp_store *s, int64_t now, json_t **out, vp_error *e);
+
 #endif

@@ -395,4 +395,41 @@ vp_err vp_store_endpoint_due(vp_store *s, int64_t interval, int64_t now, int64_t
 vp_err vp_store_cert_move_issuer(vp_store *s, const char *from_fp, const char *to_fp,
     vp_error *e);
 
+/* ---- devices, a page at a time, and their summary (store_device.c, for the web UI) ---- */
+/* What a page of the inventory holds: the devices that match every filter given, sorted by one
+ * column (then by id, so that pages do not overlap), limit of them from offset. */
+typedef enum vp_device_sort {
+	VP_DEVSORT_ID = 0, VP_DEVSORT_ADDRESS, VP_DEVSORT_NAME, VP_DEVSORT_MAC, VP_DEVSORT_MODEL,
+	VP_DEVSORT_FIRMWARE, VP_DEVSORT_STATUS, VP_DEVSORT_HTTPS, VP_DEVSORT_EXPIRY,
+	VP_DEVSORT_COUNT
+} vp_device_sort;
+
+typedef struct vp_device_query {
+	const char *text;        /* in the address, name, MAC, model or firmware (any case);
+	                          * NULL or "": any */
+	const char *status;      /* the status exactly; NULL: any ("" those never probed) */
+	const char *https_state; /* the HTTPS state exactly; NULL: any */
+	vp_device_sort sort;
+	int desc;
+	int64_t limit;           /* 0: all */
+	int64_t offset;
+	int64_t now;             /* the status filtered, sorted and counted is the one shown at */
+	int64_t warn_s;          /* now with this warning window (vp_device_status_at) */
+} vp_device_query;
+
+/* Calls cb for the devices of the page q in its order (a non-zero return stops the walk and
+ * is returned) and sets *total to how many match the filters, the page aside. */
+vp_err vp_store_device_page(vp_store *s, const vp_device_query *q, vp_device_cb cb, void *arg,
+    int64_t *total, vp_error *e);
+/* Calls cb once for each (status shown at now with the warning window warn_s, HTTPS state)
+ * pair the inventory holds, with its count. */
+typedef int (*vp_store_device_count_cb)(const char *status, const char *https_state,
+    int64_t n, void *arg);
+vp_err vp_store_device_counts(vp_store *s, int64_t now, int64_t warn_s,
+    vp_store_device_count_cb cb, void *arg, vp_error *e);
+/* The devices holding a certificate of ours by when it ends: *expired at or before now,
+ * week[i] in (now + i weeks, now + i + 1 weeks] for i < weeks, *later beyond. */
+vp_err vp_store_device_expiry_weeks(vp_store *s, int64_t now, int weeks, int64_t *week,
+    int64_t *expired, int64_t *later, vp_error *e);
+
 #endif

@@ -6,7 +6,8 @@
 #include "daemon.h"
 #include "cli.h"
 
-enum { O_LISTEN = OPT_FIRST_LOCAL, O_THREADS, O_CA_KEY, O_RENEW_CHECK, O_ACCESS_LOG };
+enum { O_LISTEN = OPT_FIRST_LOCAL, O_THREADS, O_CA_KEY, O_RENEW_CHECK, O_ACCESS_LOG,
+	O_WEB, O_NO_WEB };
 
 void
 cli_help_serve(FILE *f)
@@ -14,6 +15,7 @@ cli_help_serve(FILE *f)
 	fputs(
 "usage: vmspki serve [--listen ADDR:PORT]... [--threads N] [--passphrase-file F]\n"
 "                    [--ca-key rsa4096|ec-p256|ec-p384] [--renew-check SECONDS] [--access-log]\n"
+"                    [--web DIR | --no-web]\n"
 "  Serves the REST API over HTTPS (docs/api.md) until SIGTERM or SIGINT, which let the\n"
 "  requests in flight finish (10 s at most) and exit 0; SIGHUP reloads the server\n"
 "  certificate at once.\n"
@@ -25,6 +27,9 @@ cli_help_serve(FILE *f)
 "  --renew-check  seconds between checks that the server certificate needs renewing\n"
 "               (default 300); the files are looked at every 2 s.\n"
 "  --access-log one log line per request on stderr.\n"
+"  --web        the web UI's files, served at https://ADDR:PORT/ (default: the ones\n"
+"               installed with the binary, BIN/../share/vmspki/web, or BIN/web in a\n"
+"               build tree); --no-web serves the API alone.\n"
 "  At first start, with no CA in the data directory, a CA is made; its passphrase is the\n"
 "  one given (--passphrase-file, $VMSPKI_PASSPHRASE: not stored) or a random one kept in\n"
 "  DIR/ca.passphrase (0600). The server certificate (DIR/certs/server.crt) is made or\n"
@@ -43,6 +48,8 @@ cmd_serve(cli *c, int argc, char **argv)
 		{ "ca-key", required_argument, NULL, O_CA_KEY },
 		{ "renew-check", required_argument, NULL, O_RENEW_CHECK },
 		{ "access-log", no_argument, NULL, O_ACCESS_LOG },
+		{ "web", required_argument, NULL, O_WEB },
+		{ "no-web", no_argument, NULL, O_NO_WEB },
 		{ NULL, 0, NULL, 0 }
 	};
 	vpd_opts o;
@@ -83,6 +90,12 @@ cmd_serve(cli *c, int argc, char **argv)
 		case O_ACCESS_LOG:
 			o.access_log = 1;
 			break;
+		case O_WEB:
+			o.web_dir = optarg;
+			break;
+		case O_NO_WEB:
+			o.no_web = 1;
+			break;
 		}
 	}
 	if ((rc = cli_operands("serve", argc, argv, NULL)) != CLI_OK)
@@ -94,6 +107,8 @@ cmd_serve(cli *c, int argc, char **argv)
 		if (vpd_addr_parse(o.listen[i], &ss, &len, &e) != 0)
 			return cli_fail_err(&e);
 	}
+	if (o.web_dir != NULL && o.no_web)
+		return cli_usage("serve", "--web and --no-web exclude each other");
 	o.datadir = c->datadir;
 	return vpd_serve(&o) == 0 ? CLI_OK : CLI_REFUSED;
 }

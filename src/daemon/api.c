@@ -1307,6 +1307,8 @@ static const route routes[] = {
 	{ "/api/v1/endpoints/", 2, M_GET | M_POST | M_DELETE, 0, NULL, vpd_h_endpoint_item },
 	{ "/api/v1/alarms", 0, M_GET, 0, vpd_h_alarms, NULL },
 	{ "/api/v1/alarms/", 2, M_GET | M_POST, 0, NULL, vpd_h_alarm_item },
+	{ "/api/v1/settings", 0, M_GET, 0, vpd_h_settings, NULL },
+	{ "/api/v1/settings/", 1, M_GET | M_POST, 0, NULL, vpd_h_setting_item },
 };
 
 /* GET /api/v1/ca is open; POST /api/v1/ca (generate) needs authentication. */
@@ -1357,6 +1359,8 @@ vpd_api_dispatch(vpd_ctx *c)
 			r->h(c);
 		return;
 	}
+	if (vpd_web_serve(c))
+		return;
 	vpd_reply_error(c, 404, "not_found", "there is no %.200s here: the API is under /api/v1 "
 	    "(see docs/api.md)", c->path);
 }

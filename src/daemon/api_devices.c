@@ -1,5 +1,7 @@
 /* /api/v1/devices: the camera inventory.
- *   GET    /api/v1/devices           every device
+ *   GET    /api/v1/devices           every device, or a page of them: ?limit=&offset=&sort=
+ *                                     &order=asc|desc&q=TEXT&status=&https= (web UI)
+ *   GET    /api/v1/devices/summary   counts by status and HTTPS state, certificate ends by week
  *   POST   /api/v1/devices           {"address","http_port","https_port","user","password",
  *                                     "name","cn","allow_basic","keep_unreachable"} -> 201
  *   POST   /api/v1/devices/import    a CSV body (text/csv): a report per line
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -26,6 +29,7 @@
 
 #define DEVICE_JOBS_MAX 4      /* adds and imports at once (bounded by the pool's size too) */
 #define IMPORT_BODY_MAX VPD_BODY_HARD_MAX
+#define LIST_PAGE_MAX 1000     /* devices in one page */
 
 static atomic_int device_jobs;
 
@@ -73,17 +77,65 @@ job_oom(vpd_job *j)
 
 /* ---- pool stages ---- */
 
-static vp_err
-fetch_devices(vp_store *s, vpd_job *j, json_t *array, vp_error *e)
-{
-	(void)j;
-	return vp_device_list_json(s, array, e);
-}
+static const char *const sort_names[VP_DEVSORT_COUNT] = {
+	[VP_DEVSORT_ID] = "id", [VP_DEVSORT_ADDRESS] = "address", [VP_DEVSORT_NAME] = "name",
+	[VP_DEVSORT_MAC] = "mac", [VP_DEVSORT_MODEL] = "model", [VP_DEVSORT_FIRMWARE] = "firmware",
+	[VP_DEVSORT_STATUS] = "status", [VP_DEVSORT_HTTPS] = "https",
+	[VP_DEVSORT_EXPIRY] = "expiry",
+};
 
+/* The list, whole or a page (the query as h_list checked it, in j->in). */
 static void
 run_list(vpd_job *j, vp_store *s)
 {
-	vpd_job_list(j, s, "devices", fetch_devices);
+	vp_device_query q = {
+		.text = vpd_json_str(j->in, "q"),
+		.status = vpd_json_str(j->in, "status"),
+		.https_state = vpd_json_str(j->in, "https"),
+		.sort = (vp_device_sort)vpd_json_int(j->in, "sort", VP_DEVSORT_ID),
+		.desc = vpd_json_bool(j->in, "desc"),
+		.limit = vpd_json_int(j->in, "limit", 0),
+		.offset = vpd_json_int(j->in, "offset", 0),
+	};
+	json_t *a = json_array(), *o;
+	vp_error e = { 0 };
+	int64_t total = 0;
+	vp_err r;
+
+	if (a == NULL) {
+		job_oom(j);
+		return;
+	}
+	if ((r = vp_device_page_json(s, &q, a, &total, &e)) != VP_OK) {
+		json_decref(a);
+		if (r == VP_ERR_NOMEM)
+			job_oom(j);
+		else
+			vpd_job_vp_error(j, &e);
+		return;
+	}
+	o = json_pack("{s:I,s:I,s:o,s:o}", "total", (json_int_t)total, "offset",
+	    (json_int_t)q.offset, "limit", q.limit > 0 ? json_integer((json_int_t)q.limit) :
+	    json_null(), "devices", a);
+	if (o == NULL)
+		job_oom(j);
+	else
+		vpd_job_json(j, 200, o, 0);
+}
+
+static void
+run_summary(vpd_job *j, vp_store *s)
+{
+	vp_error e = { 0 };
+	json_t *o = NULL;
+	vp_err r;
+
+	if ((r = vp_device_summary_json(s, (int64_t)time(NULL), &o, &e)) == VP_ERR_NOMEM)
+		job_oom(j);
+	else if (r != VP_OK)
+		vpd_job_vp_error(j, &e);
+	else
+		vpd_job_json(j, 200, o, 0);
 }
 
 static void
@@ -405,6 +457,84 @@ h_import(vpd_ctx *c)
 	device_job(c, o, run_import);
 }
 
+/* GET /api/v1/devices: the query checked here, the list made in the pool. */
+static void
+h_list(vpd_ctx *c)
+{
+	static const char *const params[] = {
+		"limit", "offset", "sort", "order", "q", "status", "https", NULL
+	};
+	json_t *in = json_object();
+	const char *v;
+	int64_t n;
+	int sort = VP_DEVSORT_ID, bad = in == NULL;
+	vpd_query q;
+
+	if (bad) {
+		vpd_reply_oom(c);
+		return;
+	}
+	if (vpd_query_parse(c, &q, params) != 0) {
+		json_decref(in);
+		return;
+	}
+	if ((v = vpd_query_get(&q, "limit")) != NULL) {
+		if (vpd_parse_int(v, 1, LIST_PAGE_MAX, &n) != 0) {
+			vpd_reply_error(c, 400, "bad_parameter", "limit must be from 1 to %d",
+			    LIST_PAGE_MAX);
+			goto out;
+		}
+		bad |= json_object_set_new(in, "limit", json_integer((json_int_t)n));
+	}
+	if ((v = vpd_query_get(&q, "offset")) != NULL) {
+		if (vpd_parse_int(v, 0, INT32_MAX, &n) != 0) {
+			vpd_reply_error(c, 400, "bad_parameter", "offset must be a whole number from 0");
+			goto out;
+		}
+		bad |= json_object_set_new(in, "offset", json_integer((json_int_t)n));
+	}
+	if ((v = vpd_query_get(&q, "sort")) != NULL) {
+		for (sort = 0; sort < VP_DEVSORT_COUNT && strcmp(v, sort_names[sort]) != 0; sort++)
+			;
+		if (sort == VP_DEVSORT_COUNT) {
+			vpd_reply_error(c, 400, "bad_parameter", "sort must be one of id, address, name, "
+			    "mac, model, firmware, status, https, expiry");
+			goto out;
+		}
+	}
+	bad |= json_object_set_new(in, "sort", json_integer(sort));
+	if ((v = vpd_query_get(&q, "order")) != NULL) {
+		if (strcmp(v, "asc") != 0 && strcmp(v, "desc") != 0) {
+			vpd_reply_error(c, 400, "bad_parameter", "order must be asc or desc");
+			goto out;
+		}
+		bad |= json_object_set_new(in, "desc", json_boolean(strcmp(v, "desc") == 0));
+	}
+	for (size_t i = 4; params[i] != NULL; i++) {
+		if ((v = vpd_query_get(&q, params[i])) == NULL)
+			continue;
+		if (strlen(v) > 256) {
+			vpd_reply_error(c, 400, "bad_parameter", "%s is longer than 256 bytes",
+			    params[i]);
+			goto out;
+		}
+		/* "unknown" is a device never probed, as the summary counts it */
+		if (i >= 5 && strcmp(v, "unknown") == 0)
+			v = "";
+		bad |= json_object_set_new(in, params[i], vp_json_str(v));
+	}
+	if (bad) {
+		vpd_reply_oom(c);
+		goto out;
+	}
+	vpd_query_free(&q);
+	device_job(c, in, run_list);
+	return;
+out:
+	vpd_query_free(&q);
+	json_decref(in);
+}
+
 /* GET /api/v1/devices (list), POST /api/v1/devices (add). */
 void
 vpd_h_devices(vpd_ctx *c)
@@ -413,15 +543,27 @@ vpd_h_devices(vpd_ctx *c)
 		h_add(c);
 		return;
 	}
-	device_job(c, json_object(), run_list);
+	h_list(c);
 }
 
-/* /api/v1/devices/import: POST; /api/v1/devices/{id}: GET, HEAD, DELETE. */
+/* /api/v1/devices/import: POST; /api/v1/devices/summary: GET, HEAD;
+ * /api/v1/devices/{id}: GET, HEAD, DELETE. */
 void
 vpd_h_device_item(vpd_ctx *c, const char *arg)
 {
 	int import = strcmp(arg, "import") == 0;
 	int64_t id;
+
+	if (strcmp(arg, "summary") == 0) {
+		if (c->method != EVHTTP_REQ_GET && c->method != EVHTTP_REQ_HEAD) {
+			if (c->method == EVHTTP_REQ_POST)
+				wipe_input(c);
+			vpd_reply_not_allowed(c, c->path, "GET, HEAD");
+			return;
+		}
+		device_job(c, json_object(), run_summary);
+		return;
+	}
 
 	if (import ? c->method != EVHTTP_REQ_POST : c->method != EVHTTP_REQ_GET &&
 	    c->method != EVHTTP_REQ_HEAD && c->method != EVHTTP_REQ_DELETE) {

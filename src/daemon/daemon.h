@@ -53,6 +53,8 @@ typedef struct vpd_opts {
 	int access_log;               /* one log line per request */
 	int max_devices;              /* task engine: devices at once (0: the default) */
 	int no_engine;                /* do not run tasks (another server does) */
+	const char *web_dir;          /* the web UI's files (NULL: found next to the binary) */
+	int no_web;                   /* do not serve the web UI */
 } vpd_opts;
 
 /* Runs the daemon until SIGTERM/SIGINT; returns the process exit status (0, 1). */
@@ -212,6 +214,7 @@ typedef struct vpd {
 
 	atomic_int stopping;
 	int64_t started_at;
+	struct vpd_web *web;         /* the web UI's files (web.c); NULL: not served */
 } vpd;
 
 /* ---- scheduler.c: endpoint checks and the nightly job ---- */
@@ -436,5 +439,18 @@ void vpd_h_alarms(vpd_ctx *c);
 void vpd_h_alarm_item(vpd_ctx *c, const char *arg);
 int vpd_alarm_metrics(vp_store *s, vp_buf *text);
 
+/* ---- web.c: the web UI's static files, served at / ---- */
+typedef struct vpd_web vpd_web;
+/* Reads every file of dir (NULL: <bin>/../share/vmspki/web, <bin>/web, then the configured
+ * prefix's) into memory. NULL with e filled when there is none or it cannot be read. */
+vpd_web *vpd_web_load(const char *dir, vp_error *e);
+void vpd_web_free(vpd_web *w);
+const char *vpd_web_dir(const vpd_web *w);
+size_t vpd_web_count(const vpd_web *w);
+/* Replies with the file at c->path ("/" is /index.html) for GET and HEAD: 1 when it did. */
+int vpd_web_serve(vpd_ctx *c);
+/* The site settings (api_settings.c). */
+void vpd_h_settings(vpd_ctx *c);
+void vpd_h_setting_item(vpd_ctx *c, const char *arg);
 
 #endif

@@ -470,6 +470,17 @@ vpd_serve(const vpd_opts *o)
 	}
 	vp_store_close(s);
 	s = NULL;
+	/* The web UI: a directory given must be right; the default one may be missing. */
+	if (!o->no_web) {
+		if ((d.web = vpd_web_load(o->web_dir, &e)) != NULL) {
+			vpd_log("web UI: %zu files from %s", vpd_web_count(d.web), vpd_web_dir(d.web));
+		} else if (o->web_dir != NULL) {
+			fprintf(stderr, "vmspki: %s\n", e.msg);
+			goto out;
+		} else {
+			vpd_log("the web UI is not served: %s", e.msg);
+		}
+	}
 
 	d.nworkers = o->threads > 0 ? (o->threads > VPD_THREADS_MAX ? VPD_THREADS_MAX :
 	    o->threads) : nproc();
@@ -577,6 +588,7 @@ out:
 	vpd_ca_put(d.ca);
 	SSL_CTX_free(d.tls);
 	vpd_rl_free(d.rl);
+	vpd_web_free(d.web);
 	vp_sitekey_free(d.sitekey);
 	if (d.passphrase != NULL)
 		vp_secret_free_str(d.passphrase);

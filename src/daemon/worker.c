@@ -304,6 +304,12 @@ send_common(vpd_worker *w, struct evhttp_request *req, int status, const char *c
 		evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	/* An API reply opened in a browser runs nothing and is framed nowhere; the web UI's
+	 * pages (web.c) set their own policy. */
+	if (evhttp_find_header(h, "Content-Security-Policy") == NULL)
+		evhttp_add_header(h, "Content-Security-Policy",
+		    "default-src 'none'; frame-ancestors 'none'");
 	if (extra_hdr != NULL && extra_val != NULL)
 		evhttp_add_header(h, extra_hdr, extra_val);
 	if (w->draining || w->d->stopping)

@@ -1,7 +1,11 @@
 /* The JSON of a device of the inventory, the same for `vmspki device ... --json` and the REST
  * API (/api/v1/devices); never its password. */
+#include <time.h>
+
+#include "device_internal.h"
 #include "vmspki/device.h"
 #include "vmspki/render_json.h"
+#include "vmspki/settings.h"
 
 /* A row of vp_device_list_json. */
 static int
@@ -51,4 +55,102 @@ vp_err
 vp_device_list_json(vp_store *s, json_t *array, vp_error *e)
 {
 	return vp_device_list(s, append_device, array, e);
+}
+
+typedef struct page_arg {
+	json_t *array;
+	int64_t now;
+	int warn_days;
+} page_arg;
+
+/* A row of a page, with the status it shows now (as vp_device_list gives it). */
+static int
+append_shown(const vp_device *d, void *arg)
+{
+	page_arg *pa = arg;
+	vp_device c = *d;
+
+	vp_device_status_at(&c, pa->now, pa->warn_days);
+	return vp_json_append(pa->array, vp_json_device(&c));
+}
+
+vp_err
+vp_device_page_json(vp_store *s, const vp_device_query *q, json_t *array, int64_t *total,
+    vp_error *e)
+{
+	page_arg pa = { array, (int64_t)time(NULL), VP_DEVICE_EXPIRY_WARN_DAYS };
+	vp_device_query sq = *q;
+	int renew;
+	vp_err rc;
+
+	if ((rc = vp_lifecycle_windows(s, &pa.warn_days, &renew, e)) != VP_OK)
+		return rc;
+	sq.now = pa.now;
+	sq.warn_s = (int64_t)pa.warn_days * 86400;
+	return vp_store_device_page(s, &sq, append_shown, &pa, total, e);
+}
+
+/* Adds n to the count under key in o. */
+static int
+count_add(json_t *o, const char *key, int64_t n)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_object_set_new(o, key, json_integer((json_int_t)(n +
+	    (v != NULL ? json_integer_value(v) : 0))));
+}
+
+struct summary_walk {
+	json_t *status, *https;
+	int64_t total;
+	int bad;
+};
+
+static int
+summary_count(const char *status, const char *https_state, int64_t n, void *arg)
+{
+	struct summary_walk *w = arg;
+
+	/* "" (never probed) is "unknown", as the devices table shows it */
+	w->bad |= count_add(w->status, status[0] ? status : "unknown", n);
+	w->bad |= count_add(w->https, https_state[0] ? https_state : "unknown", n);
+	w->total += n;
+	return 0;
+}
+
+vp_err
+vp_device_summary_json(vp_store *s, int64_t now, json_t **out, vp_error *e)
+{
+	struct summary_walk w = { json_object(), json_object(), 0, 0 };
+	int64_t week[VP_DEVICE_SUMMARY_WEEKS], expired = 0, later = 0;
+	int warn = VP_DEVICE_EXPIRY_WARN_DAYS, renew;
+	json_t *o = NULL, *weeks = json_array();
+	vp_err rc;
+
+	*out = NULL;
+	if (w.status == NULL || w.https == NULL || weeks == NULL) {
+		rc = VP_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = vp_lifecycle_windows(s, &warn, &renew, e)) != VP_OK ||
+	    (rc = vp_store_device_counts(s, now, (int64_t)warn * 86400, summary_count, &w, e)) !=
+	    VP_OK ||
+	    (rc = vp_store_device_expiry_weeks(s, now, VP_DEVICE_SUMMARY_WEEKS, week, &expired,
+	    &later, e)) != VP_OK)
+		goto out;
+	for (int i = 0; i < VP_DEVICE_SUMMARY_WEEKS; i++)
+		w.bad |= json_array_append_new(weeks, json_integer((json_int_t)week[i]));
+	if (w.bad || (o = json_pack("{s:I,s:O,s:O,s:{s:o,s:I,s:O,s:I}}", "total",
+	    (json_int_t)w.total, "by_status", w.status, "by_https", w.https, "expiry", "from",
+	    vp_json_time(now), "expired", (json_int_t)expired, "weeks", weeks, "later",
+	    (json_int_t)later)) == NULL) {
+		rc = VP_ERR_NOMEM;
+		goto out;
+	}
+	*out = o;
+out:
+	json_decref(w.status);
+	json_decref(w.https);
+	json_decref(weeks);
+	return rc;
 }

@@ -356,3 +356,156 @@ vp_store_device_to_renew(vp_store *s, int64_t before, vp_store_device_due_cb cb,
 	    "d.cert_serial <> '' AND d.cert_not_after <= ?1 ORDER BY d.id",
 	    VP_SQL_ARGS(VP_SQL_INT(before)), renew_row, &w, NULL, e);
 }
+
+/* ---- a page at a time, and the summary (the web UI's devices table and overview) ---- */
+
+/* The status a device shows at time NOW with the warning window WARN (seconds): what
+ * vp_device_status_at (device.c) makes of the stored one, in SQL, so that the status filter,
+ * the status order and the counts see what the table shows. Keep the two together. */
+#define SHOWN_STATUS(NOW, WARN) \
+	"(CASE WHEN cert_serial <> '' AND cert_not_after > 0 AND status IN ('" VP_STATUS_OK "', '" \
+	VP_STATUS_EXPIRING "', '" VP_STATUS_EXPIRED "') THEN CASE WHEN " NOW " >= cert_not_after " \
+	"THEN '" VP_STATUS_EXPIRED "' WHEN cert_not_after - " NOW " <= " WARN " THEN '" \
+	VP_STATUS_EXPIRING "' ELSE '" VP_STATUS_OK "' END ELSE status END)"
+
+/* The ORDER BY of each vp_device_sort; every column but the firmware and the status has an
+ * index (migration 9), which holds the id after the column, so a page is read off the index;
+ * the status is the one shown (SHOWN_STATUS), a sort of the rows that match. */
+static const char *const page_order[VP_DEVSORT_COUNT][2] = {
+	[VP_DEVSORT_ID] = { "id", "id DESC" },
+	[VP_DEVSORT_ADDRESS] = { "address, http_port, id", "address DESC, http_port DESC, id DESC" },
+	[VP_DEVSORT_NAME] = { "name, id", "name DESC, id DESC" },
+	[VP_DEVSORT_MAC] = { "mac, id", "mac DESC, id DESC" },
+	[VP_DEVSORT_MODEL] = { "model, id", "model DESC, id DESC" },
+	[VP_DEVSORT_FIRMWARE] = { "firmware, id", "firmware DESC, id DESC" },
+	[VP_DEVSORT_STATUS] = { SHOWN_STATUS("?4", "?5") ", id",
+	    SHOWN_STATUS("?4", "?5") " DESC, id DESC" },
+	[VP_DEVSORT_HTTPS] = { "https_state, id", "https_state DESC, id DESC" },
+	[VP_DEVSORT_EXPIRY] = { "cert_not_after, id", "cert_not_after DESC, id DESC" },
+};
+
+/* One WHERE for every filter (?1 the LIKE pattern, ?2 the status, ?3 the HTTPS state; NULL
+ * is "any"), so that the statements a handle keeps are one per order, not per filter. */
+#define PAGE_WHERE \
+	"(?1 IS NULL OR address LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR " \
+	"mac LIKE ?1 ESCAPE '\\' OR model LIKE ?1 ESCAPE '\\' OR firmware LIKE ?1 ESCAPE '\\') " \
+	"AND (?2 IS NULL OR " SHOWN_STATUS("?4", "?5") " = ?2) AND (?3 IS NULL OR https_state = ?3)"
+
+static vp_err
+count_row(sqlite3_stmt *row, void *arg, vp_error *e)
+{
+	(void)e;
+	*(int64_t *)arg = sqlite3_column_int64(row, 0);
+	return VP_OK;
+}
+
+vp_err
+vp_store_device_page(vp_store *s, const vp_device_query *q, vp_device_cb cb, void *arg,
+    int64_t *total, vp_error *e)
+{
+	struct device_walk w = { cb, arg };
+	char pat[2 * 256 + 3], sql[4096];
+	const char *like = NULL;
+	vp_err rc;
+
+	*total = 0;
+	if ((unsigned)q->sort >= VP_DEVSORT_COUNT || q->limit < 0 || q->offset < 0)
+		return vp_error_set(e, VP_ERR_INVALID, "a page of devices needs a known order and "
+		    "a limit and offset from 0");
+	if (q->text != NULL && q->text[0] != '\0') {
+		size_t k = 0;
+
+		if (strlen(q->text) > 256)
+			return vp_error_set(e, VP_ERR_INVALID, "the text to look for is longer than "
+			    "256 bytes");
+		/* "%text%" with LIKE's own characters taken as they are */
+		pat[k++] = '%';
+		for (const char *c = q->text; *c != '\0'; c++) {
+			if (*c == '%' || *c == '_' || *c == '\\')
+				pat[k++] = '\\';
+			pat[k++] = *c;
+		}
+		pat[k++] = '%';
+		pat[k] = '\0';
+		like = pat;
+	}
+	if ((rc = vp_sql_run(s, "count the devices", "SELECT count(*) FROM devices WHERE "
+	    PAGE_WHERE, VP_SQL_ARGS(VP_SQL_TEXT(like), VP_SQL_TEXT(q->status),
+	    VP_SQL_TEXT(q->https_state), VP_SQL_INT(q->now), VP_SQL_INT(q->warn_s)), count_row,
+	    total, NULL, e)) != VP_OK)
+		return rc;
+	if ((size_t)snprintf(sql, sizeof(sql), "SELECT " DEVICE_COLUMNS " FROM devices WHERE "
+	    PAGE_WHERE " ORDER BY %s LIMIT ?6 OFFSET ?7", page_order[q->sort][q->desc ? 1 : 0]) >=
+	    sizeof(sql))
+		return vp_error_set(e, VP_ERR_INTERNAL, "the statement for a page of devices is too "
+		    "long");
+	return vp_sql_run(s, "list the devices", sql, VP_SQL_ARGS(VP_SQL_TEXT(like),
+	    VP_SQL_TEXT(q->status), VP_SQL_TEXT(q->https_state), VP_SQL_INT(q->now),
+	    VP_SQL_INT(q->warn_s), VP_SQL_INT(q->limit > 0 ? q->limit : -1),
+	    VP_SQL_INT(q->offset)), device_walk_row, &w, NULL, e);
+}
+
+struct count_walk {
+	vp_store_device_count_cb cb;
+	void *arg;
+};
+
+static vp_err
+counts_row(sqlite3_stmt *row, void *arg, vp_error *e)
+{
+	struct count_walk *w = arg;
+	char status[64], https[64];
+
+	(void)e;
+	vp_sql_col_text(row, 0, status, sizeof(status));
+	vp_sql_col_text(row, 1, https, sizeof(https));
+	return (vp_err)w->cb(status, https, sqlite3_column_int64(row, 2), w->arg);
+}
+
+vp_err
+vp_store_device_counts(vp_store *s, int64_t now, int64_t warn_s, vp_store_device_count_cb cb,
+    void *arg, vp_error *e)
+{
+	struct count_walk w = { cb, arg };
+
+	return vp_sql_run(s, "count the devices", "SELECT " SHOWN_STATUS("?1", "?2") " AS st, "
+	    "https_state, count(*) FROM devices GROUP BY st, https_state",
+	    VP_SQL_ARGS(VP_SQL_INT(now), VP_SQL_INT(warn_s)), counts_row, &w, NULL, e);
+}
+
+struct week_walk {
+	int64_t *week, *expired, *later;
+	int weeks;
+};
+
+static vp_err
+week_row(sqlite3_stmt *row, void *arg, vp_error *e)
+{
+	struct week_walk *w = arg;
+	int64_t i = sqlite3_column_int64(row, 0), n = sqlite3_column_int64(row, 1);
+
+	(void)e;
+	if (i < 0)
+		*w->expired += n;
+	else if (i < w->weeks)
+		w->week[i] += n;
+	else
+		*w->later += n;
+	return VP_OK;
+}
+
+vp_err
+vp_store_device_expiry_weeks(vp_store *s, int64_t now, int weeks, int64_t *week,
+    int64_t *expired, int64_t *later, vp_error *e)
+{
+	struct week_walk w = { week, expired, later, weeks };
+
+	*expired = *later = 0;
+	for (int i = 0; i < weeks; i++)
+		week[i] = 0;
+	/* -1 for what has ended; weeks counted from now, a week's last second in it */
+	return vp_sql_run(s, "count the certificates by week", "SELECT CASE WHEN cert_not_after "
+	    "<= ?1 THEN -1 ELSE (cert_not_after - ?1 - 1) / 604800 END AS w, count(*) FROM "
+	    "devices WHERE cert_serial <> '' GROUP BY w", VP_SQL_ARGS(VP_SQL_INT(now)), week_row,
+	    &w, NULL, e);
+}

@@ -195,6 +195,12 @@ static const char *const migrations[] = {
 	"  detail TEXT NOT NULL DEFAULT '',"
 	"  finished_at INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (task_id, item));"),
+	/* 9: the devices table read a page at a time in the order of a column (the web UI). */
+	("CREATE INDEX devices_name ON devices (name);"
+	"CREATE INDEX devices_mac ON devices (mac);"
+	"CREATE INDEX devices_model ON devices (model);"
+	"CREATE INDEX devices_https_state ON devices (https_state);"
+	"CREATE INDEX devices_cert_not_after ON devices (cert_not_after);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
