@@ -897,7 +897,7 @@ struct walk {
 
 /* Reads the key_value table again from inside the walk: the same SQL is in use further up. */
 static vp_err
-walk_row(sqlite3_stmt *row, void *arg, vp_error *e)
+walk_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct walk *w = arg;
 	char *key = vp_sql_col_dup(row, 0), text[8];
