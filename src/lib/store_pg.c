@@ -121,6 +121,19 @@ renumber(const char *sql)
 	return out;
 }
 
+/* 1 when text (renumbered) uses parameter $k. */
+static int
+uses_param(const char *text, size_t k)
+{
+	char tag[24];
+	size_t n = (size_t)snprintf(tag, sizeof(tag), "$%zu", k);
+
+	for (const char *p = strstr(text, tag); p != NULL; p = strstr(p + 1, tag))
+		if (p[n] < '0' || p[n] > '9')
+			return 1;
+	return 0;
+}
+
 /* The migration list's column types in PostgreSQL's words (store_schema.c). */
 static char *
 ddl_types(const char *sql)
@@ -401,6 +414,11 @@ pg_run(vp_store *s, const char *what, const char *sql, const vp_sql_param *p, si
 	}
 	if ((text = renumber(sql)) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "cannot %s: out of memory", what);
+	/* A NULL takes its type from where the statement uses it; one bound and unused (a
+	 * placeholder kept so that the others keep their numbers) needs one of its own. */
+	for (size_t k = 0; k < np; k++)
+		if (types[k] == 0 && !uses_param(text, k + 1))
+			types[k] = OID_INT8;
 	/* A failed statement spoils PostgreSQL's whole transaction, SQLite's only the
 	 * statement: an INSERT that may meet a unique key (an answer the callers expect and
 	 * go on from) runs inside a savepoint of its own when a transaction is open. */

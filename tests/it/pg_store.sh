@@ -20,8 +20,11 @@ unit() {
 		return
 	fi
 	uri=$(pg_newdb "u_$name") || { not_ok "a database for $name"; return; }
+	local passed skipped
 	if VMSPKI_TEST_PG=$uri VP_TEST_TMP="$T" timeout 600 "$UNIT_DIR/$name" >"$T/$name.out" 2>&1; then
-		ok "$name passes on PostgreSQL ($(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$T/$name.out") passed, $(sed -n 's/^ \([0-9]*\) SKIPPED TEST.*/\1/p' "$T/$name.out") SQLite-only skipped)"
+		passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$T/$name.out")
+		skipped=$(sed -n 's/^ \([0-9]*\) SKIPPED TEST.*/\1/p' "$T/$name.out")
+		ok "$name passes on PostgreSQL (${passed:-?} passed, ${skipped:-0} SQLite-only skipped)"
 	else
 		not_ok "$name passes on PostgreSQL"
 		grep -E '^\[  (FAILED|ERROR) |error|Failure|expected|!=' "$T/$name.out" | head -30 | sed 's/^/#   /'
@@ -29,5 +32,9 @@ unit() {
 }
 
 unit test_store
+unit test_task
+unit test_alarm
+unit test_endpoint
+unit test_engine
 
 it_done
