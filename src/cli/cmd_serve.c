@@ -95,5 +95,7 @@ cmd_serve(cli *c, int argc, char **argv)
 			return cli_fail_err(&e);
 	}
 	o.datadir = c->datadir;
+	if ((o.store = cli_store_where(c)) == NULL)
+		return CLI_REFUSED;
 	return vpd_serve(&o) == 0 ? CLI_OK : CLI_REFUSED;
 }

@@ -9,7 +9,7 @@ void
 cli_help_main(FILE *f)
 {
 	fputs(
-"usage: vmspki [--data DIR] COMMAND ...\n"
+"usage: vmspki [--data DIR] [--store postgresql://...] COMMAND ...\n"
 "\n"
 "A certificate authority for a video-surveillance site.\n"
 "\n"
@@ -40,6 +40,10 @@ cli_help_main(FILE *f)
 "The data directory is --data DIR (before or after the command), else $VMSPKI_DATA,\n"
 "else ./var. The CA key passphrase comes from --passphrase-file F, $VMSPKI_PASSPHRASE,\n"
 "the file remembered with --remember, or a prompt on a terminal; never from an argument.\n"
+"The store is SQLite in the data directory (vmspki.db) unless --store postgresql://...\n"
+"or the directory's store file (one line, 0600) names a PostgreSQL database that several\n"
+"servers share; its password comes from the store file, PGPASSFILE or ~/.pgpass, never\n"
+"from --store.\n"
 "Exit status: 0 success, 1 refused (bad input, wrong passphrase), 2 usage error.\n", f);
 }
 

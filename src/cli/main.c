@@ -82,6 +82,7 @@ main(int argc, char **argv)
 			return cli_fail("out of memory");
 		rc = commands[i].run(&c, argc, argv);
 		vp_datadir_close(c.dd);
+		vp_secret_free_str(c.where);
 		free(c.actor);
 		return rc;
 	}

@@ -53,6 +53,7 @@ typedef struct vpd_opts {
 	int access_log;               /* one log line per request */
 	int max_devices;              /* task engine: devices at once (0: the default) */
 	int no_engine;                /* do not run tasks (another server does) */
+	const char *store;            /* the store to open (vp_store_locate); NULL: vmspki.db */
 } vpd_opts;
 
 /* Runs the daemon until SIGTERM/SIGINT; returns the process exit status (0, 1). */

@@ -409,7 +409,8 @@ vpd_serve(const vpd_opts *o)
 
 	if ((d.datadir = vp_strdup(o->datadir)) == NULL ||
 	    vp_datadir_open(o->datadir, &d.dd, &e) != VP_OK ||
-	    (d.dbpath = vp_strdup(vp_datadir_path(d.dd, VP_PATH_DB))) == NULL ||
+	    (d.dbpath = vp_strdup(o->store != NULL ? o->store :
+	    vp_datadir_path(d.dd, VP_PATH_DB))) == NULL ||
 	    (d.rl = vpd_rl_new(10, 10, 60, 4096)) == NULL) {
 		fprintf(stderr, "vmspki: out of memory\n");
 		goto out;
@@ -582,7 +583,7 @@ out:
 		vp_secret_free_str(d.passphrase);
 	free(d.datadir);
 	vp_datadir_close(d.dd);
-	free(d.dbpath);
+	vp_secret_free_str(d.dbpath);   /* a store URI may hold a password */
 	pthread_cond_destroy(&d.watch_cv);
 	pthread_mutex_destroy(&d.watch_mu);
 	pthread_mutex_destroy(&d.reload_mu);
