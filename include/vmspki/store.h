@@ -407,4 +407,12 @@ vp_err vp_store_locate(const char *given, const char *setting_file, const char *
 /* "sqlite" or "postgresql". */
 const char *vp_store_backend_name(const vp_store *s);
 
+/* ---- which server works on a device (store_device.c, issue 22) ---- */
+/* Calls cb, by device id, for every device Running in a Running task, with the engine that
+ * holds the task ("host:pid:start", vp_store_lease_owner's words). A non-zero return from cb
+ * stops the walk and is returned. */
+typedef int (*vp_store_device_server_cb)(int64_t device_id, const char *server, void *arg);
+vp_err vp_store_device_servers(vp_store *s, vp_store_device_server_cb cb, void *arg,
+    vp_error *e);
+
 #endif

@@ -202,6 +202,10 @@ load_ca(vpd *d, vp_store *s, vp_ca **ca)
 	    "CA key passphrase: " : NULL, &d->passphrase, &e) != VP_OK ||
 	    vp_ca_load(s, d->passphrase, ca, &e) != VP_OK)
 		goto fail;
+	/* A server of a shared (PostgreSQL) store may be new to the site, or another server
+	 * may have replaced the CA: its data directory's public CA files come from the store. */
+	if (vp_store_where_is_pg(d->dbpath) && vp_ca_write_files(s, d->datadir, &e) != VP_OK)
+		goto fail;
 	return 0;
 fail:
 	fprintf(stderr, "vmspki: %s\n", e.msg);

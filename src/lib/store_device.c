@@ -353,3 +353,32 @@ vp_store_device_to_renew(vp_store *s, int64_t before, vp_store_device_due_cb cb,
 	    "d.cert_serial <> '' AND d.cert_not_after <= ?1 ORDER BY d.id",
 	    VP_SQL_ARGS(VP_SQL_INT(before)), renew_row, &w, NULL, e);
 }
+
+/* ---- which server works on a device (issue 22) ---- */
+
+struct server_walk {
+	vp_store_device_server_cb cb;
+	void *arg;
+};
+
+static vp_err
+server_row(const vp_sql_row *row, void *arg, vp_error *e)
+{
+	struct server_walk *w = arg;
+	const char *server = vp_sql_col_str(row, 1);
+
+	(void)e;
+	return (vp_err)w->cb(vp_sql_col_int64(row, 0), server != NULL ? server : "", w->arg);
+}
+
+vp_err
+vp_store_device_servers(vp_store *s, vp_store_device_server_cb cb, void *arg, vp_error *e)
+{
+	struct server_walk w = { cb, arg };
+
+	/* tasks_state narrows to the running tasks; their devices by the primary key. */
+	return vp_sql_run(s, "look for the servers at work", "SELECT r.device_id, t.claimed_by "
+	    "FROM tasks t JOIN task_devices r ON r.task_id = t.id WHERE t.state = 'Running' AND "
+	    "t.claimed_by <> '' AND r.status = 'Running' ORDER BY r.device_id",
+	    VP_SQL_NOARGS, server_row, &w, NULL, e);
+}
