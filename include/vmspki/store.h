@@ -415,4 +415,10 @@ typedef int (*vp_store_device_server_cb)(int64_t device_id, const char *server, 
 vp_err vp_store_device_servers(vp_store *s, vp_store_device_server_cb cb, void *arg,
     vp_error *e);
 
+/* ---- moving a site between stores (store_copy.c, issue 22) ---- */
+/* Copies every row of from into to (both opened, so both at this schema version) in one
+ * transaction of to: VP_ERR_EXISTS, nothing copied, when to has any row already; the audit
+ * chain is verified in to before the commit. *rows gets the rows copied. */
+vp_err vp_store_copy(vp_store *from, vp_store *to, int64_t *rows, vp_error *e);
+
 #endif

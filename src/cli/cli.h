@@ -188,6 +188,8 @@ typedef vp_err (*cli_list_fetch)(vp_store *s, void *arg, json_t *array, vp_error
 int cli_list_json(vp_store *s, cli_list_fetch fetch, void *arg);
 
 /* ---- where the store is (issue 22) ---- */
+int cmd_store(cli *c, int argc, char **argv);         /* cmd_store.c */
+void cli_help_store(FILE *f, const char *sub);
 /* The store this command opens: --store, else the data directory's store file, else
  * vmspki.db in it (vp_store_locate). NULL after printing why not. */
 const char *cli_store_where(cli *c);

@@ -34,6 +34,7 @@ cli_help_main(FILE *f)
 "  settings [list]|get|set|reset  site settings (device certificate CN, concurrency)\n"
 "  lifecycle run  the nightly job now: renewals, expiry alarms, endpoint checks\n"
 "  endpoint add|list|show|check|remove  watch TLS servers vmspki did not install\n"
+"  store migrate  move a site's store from SQLite to PostgreSQL (several servers)\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
 "  --version    print the version\n"
 "\n"
@@ -191,6 +192,8 @@ cli_help(int argc, char **argv)
 		cli_help_settings(stdout, sub);
 	else if (strcmp(argv[0], "lifecycle") == 0)
 		cli_help_lifecycle(stdout, sub);
+	else if (strcmp(argv[0], "store") == 0 && (sub == NULL || strcmp(sub, "migrate") == 0))
+		cli_help_store(stdout, sub);
 	else if (strcmp(argv[0], "endpoint") == 0 && (sub == NULL || strcmp(sub, "add") == 0 ||
 	    strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "check") == 0 ||
 	    strcmp(sub, "remove") == 0))
