@@ -1038,6 +1038,70 @@ sql_run_keeps_statements_by_text(void **state)
 	}
 }
 
+/* ---- where the store is (vp_store_locate, vp_store_where_show: issue 22) ---- */
+
+static void
+where_show_masks_the_password(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "postgresql://u:s3cret-pw@db.example:5432/site", "postgresql://u:***@db.example:5432/site" },
+		{ "postgres://u:pw@h/site", "postgres://u:***@h/site" },
+		{ "postgresql://u@h/site?sslmode=require&password=xyz123", "postgresql://u@h/site?sslmode=require&password=***" },
+		{ "postgresql://u@h:5432/site", "postgresql://u@h:5432/site" },
+		{ "/var/lib/vmspki/vmspki.db", "/var/lib/vmspki/vmspki.db" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *w = vp_store_where_show(cases[i].in);
+
+		assert_non_null(w);
+		assert_string_equal(w, cases[i].out);
+		free(w);
+	}
+	assert_true(vp_store_where_has_password("postgresql://u:pw@h/db"));
+	assert_true(vp_store_where_has_password("postgresql://u@h/db?password=pw"));
+	assert_false(vp_store_where_has_password("postgresql://u@h:5432/db"));
+	assert_false(vp_store_where_has_password("/tmp/x.db"));
+}
+
+static void
+locate_prefers_the_option_then_the_file(void **state)
+{
+	struct fx *f = *state;
+	char *setting = vp_path_join(f->dir, "store"), *where = NULL;
+	vp_error e;
+
+	assert_non_null(setting);
+	/* No option, no file: the SQLite path. */
+	assert_int_equal(vp_store_locate(NULL, setting, "/d/vmspki.db", &where, &e), VP_OK);
+	assert_string_equal(where, "/d/vmspki.db");
+	free(where);
+	/* The file: one line, a password allowed (it is 0600). */
+	assert_int_equal(vp_file_write_atomic(setting, "postgresql://u:pw@h/site\n", 25, 0600, &e),
+	    VP_OK);
+	assert_int_equal(vp_store_locate(NULL, setting, "/d/vmspki.db", &where, &e), VP_OK);
+	assert_string_equal(where, "postgresql://u:pw@h/site");
+	free(where);
+	/* The option wins; with a password it is refused without repeating it. */
+	assert_int_equal(vp_store_locate("sqlite:/x/y.db", setting, "/d/vmspki.db", &where, &e),
+	    VP_OK);
+	assert_string_equal(where, "/x/y.db");
+	free(where);
+	assert_int_equal(vp_store_locate("postgresql://u:hunter2@h/site", setting, "/d/vmspki.db",
+	    &where, &e), VP_ERR_INVALID);
+	assert_null(where);
+	assert_null(strstr(e.msg, "hunter2"));
+	assert_int_equal(vp_store_locate("mysql://h/site", NULL, "/d/vmspki.db", &where, &e),
+	    VP_ERR_INVALID);
+	/* A file that names no store is refused, not taken for a path. */
+	assert_int_equal(vp_file_write_atomic(setting, "two\nlines\n", 10, 0600, &e), VP_OK);
+	assert_int_equal(vp_store_locate(NULL, setting, "/d/vmspki.db", &where, &e),
+	    VP_ERR_INVALID);
+	free(setting);
+}
+
 int
 main(void)
 {
@@ -1067,6 +1131,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(writer_waits_for_another_handles_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(sql_run_binds_walks_and_is_reentrant, setup, teardown),
 		cmocka_unit_test_setup_teardown(sql_run_keeps_statements_by_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(where_show_masks_the_password, setup, teardown),
+		cmocka_unit_test_setup_teardown(locate_prefers_the_option_then_the_file, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

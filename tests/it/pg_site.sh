@@ -50,6 +50,15 @@ vp "$C" cert list --json
 assert_rc 0 "cert list from C"
 assert_grep 'one.pg.example' "$VP_OUT" "C lists the certificate A issued"
 
+# A wrong password in the store file: a sentence without the password in it.
+mkdir -p "$T/wrongpw"
+printf 'postgresql://vmspki:Wr0ng-pw-77@127.0.0.1:%s/site\n' "$PG_PORT" >"$T/wrongpw/store"
+chmod 600 "$T/wrongpw/store"
+PGPASSFILE=/dev/null vp "$T/wrongpw" cert list
+assert_rc 1 "a wrong password is refused"
+assert_stderr 'cannot connect to the PostgreSQL store' "the refusal names the store"
+assert_no_grep 'Wr0ng-pw-77' "$VP_ERR" "and never the password"
+
 # A bad store file is refused with a sentence, not taken for a SQLite path.
 mkdir -p "$T/bad"
 printf 'not a store\n' >"$T/bad/store"
