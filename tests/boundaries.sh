@@ -22,9 +22,12 @@ rule() {
 	fi
 }
 
-# 1. The store: SQLite and SQL text only in src/lib/store_*.c (store_internal.h is theirs).
+# 1. The store: SQLite, libpq and SQL text only in src/lib/store_*.c (store_internal.h is theirs).
 rule "sqlite3 outside the store files" < <(
 	grep -rn 'sqlite3' src --include='*.c' --include='*.h' |
+	grep -v '^src/lib/store_[a-z0-9_]*\.[ch]:')
+rule "libpq outside the store files" < <(
+	grep -rnE 'libpq-fe\.h|\bPQ[a-z]+\(' src --include='*.c' --include='*.h' |
 	grep -v '^src/lib/store_[a-z0-9_]*\.[ch]:')
 rule "SQL text outside the store files" < <(
 	grep -rnE '"(SELECT|INSERT|UPDATE|DELETE|CREATE|BEGIN|COMMIT|PRAGMA) ' src --include='*.c' |

@@ -43,7 +43,8 @@ setup(void **state)
 		return -1;
 	f->lfd = -1;
 	f->dir = vp_test_mkdtemp();
-	f->db = vp_path_join(f->dir, "vmspki.db");
+	vp_test_pg_reset();
+	f->db = vp_test_store_where(f->dir);
 	if (vp_store_open(f->db, &f->s, &e) != VP_OK)
 		return -1;
 	/* The tests look at the outbox, not at the machine's syslog. */
@@ -70,14 +71,23 @@ teardown(void **state)
 static int64_t
 count(vp_store *s, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t n = -1;
+	vp_error e;
 
-	if (sqlite3_prepare_v2(vp_store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (vp_sql_int(s, "count", sql, VP_SQL_NOARGS, &n, &e) != VP_OK)
+		n = -1;
 	return n;
+}
+
+static vp_err
+text_row(const vp_sql_row *row, void *arg, vp_error *e)
+{
+	char *buf = arg;
+
+	(void)e;
+	if (buf[0] == '\0' && vp_sql_col_str(row, 0) != NULL)
+		snprintf(buf, 4096, "%s", vp_sql_col_str(row, 0));
+	return VP_OK;
 }
 
 /* The text of the first column of the first row (static buffer). */
@@ -85,13 +95,11 @@ static const char *
 text(vp_store *s, const char *sql)
 {
 	static char buf[4096];
-	sqlite3_stmt *st = NULL;
+	vp_error e;
 
 	buf[0] = '\0';
-	if (sqlite3_prepare_v2(vp_store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-		snprintf(buf, sizeof(buf), "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	if (vp_sql_run(s, "read", sql, VP_SQL_NOARGS, text_row, buf, NULL, &e) != VP_OK)
+		buf[0] = '\0';
 	return buf;
 }
 

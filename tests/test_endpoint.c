@@ -245,7 +245,8 @@ setup(void **state)
 
 	assert_non_null(f);
 	f->dir = vp_test_mkdtemp();
-	assert_non_null(f->db = vp_path_join(f->dir, "vmspki.db"));
+	vp_test_pg_reset();
+	f->db = vp_test_store_where(f->dir);
 	assert_non_null(f->ca_file = vp_path_join(f->dir, "ca.cert.pem"));
 	if (vp_store_open(f->db, &f->s, &e) != VP_OK)
 		fail_msg("open: %s", e.msg);

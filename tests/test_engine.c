@@ -586,6 +586,7 @@ setup(void **state)
 	cam_reset();
 	unsetenv(VP_SITEKEY_FILE_ENV);
 	F.dir = vp_test_mkdtemp();
+	vp_test_pg_reset();
 	F.s = vp_test_store_open(F.dir);
 	if (vp_ca_init(F.s, F.dir, &o, PASS, &e) != VP_OK ||
 	    vp_ca_load(F.s, PASS, &F.ca, &e) != VP_OK ||
@@ -634,7 +635,10 @@ run_engine(void)
 	vp_engine_cfg cfg;
 	vp_error e = { 0 };
 
-	snprintf(db, sizeof(db), "%s/vmspki.db", F.dir);
+	if (vp_test_pg() != NULL)
+		snprintf(db, sizeof(db), "%s", vp_test_pg());
+	else
+		snprintf(db, sizeof(db), "%s/vmspki.db", F.dir);
 	snprintf(cafile, sizeof(cafile), "%s/certs/ca.cert.pem", F.dir);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.db_path = db;

@@ -1,5 +1,6 @@
-/* Unit tests for the SQLite store (src/lib/store_sqlite.c): settings, certificates, nested
- * transactions, the tamper-evident audit log, file permissions and two handles at once. */
+/* Unit tests for the store (store_core.c and a backend): settings, certificates, nested
+ * transactions, the tamper-evident audit log, file permissions and two handles at once. On
+ * SQLite by default; on PostgreSQL with VMSPKI_TEST_PG (tests/it/pg_store.sh). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store_internal.h"
@@ -34,8 +36,8 @@ setup(void **state)
 
 	assert_non_null(f);
 	f->dir = vp_test_mkdtemp();
-	f->db = vp_path_join(f->dir, "vmspki.db");
-	assert_non_null(f->db);
+	vp_test_pg_reset();
+	f->db = vp_test_store_where(f->dir);
 	if (vp_store_open(f->db, &f->s, &e) != VP_OK)
 		fail_msg("open: %s", e.msg);
 	*state = f;
@@ -65,7 +67,44 @@ open_other(struct fx *f)
 	return s;
 }
 
-/* Runs SQL on the file with the plain SQLite API, as someone with the sqlite3 CLI would. */
+/* raw_exec on PostgreSQL: the same change in its words, SQLITE_OK or SQLITE_CONSTRAINT (a
+ * trigger's refusal) back. */
+static int
+raw_exec_pg(const char *sql, char *errbuf, size_t errlen)
+{
+	static const struct {
+		const char *sqlite, *pg;
+	} words[] = {
+		{ "PRAGMA user_version = 99", "UPDATE vmspki_schema SET version = 99" },
+		{ "DROP TRIGGER audit_log_no_update;", "DROP TRIGGER audit_log_no_update ON audit_log;" },
+		{ "DROP TRIGGER audit_log_no_delete;", "DROP TRIGGER audit_log_no_delete ON audit_log;" },
+	};
+	char buf[512];
+	PGconn *c = PQconnectdb(vp_test_pg());
+	PGresult *r;
+	int rc;
+
+	snprintf(buf, sizeof(buf), "%s", sql);
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		char *p = strstr(buf, words[i].sqlite), rest[512];
+
+		if (p == NULL)
+			continue;
+		snprintf(rest, sizeof(rest), "%s", p + strlen(words[i].sqlite));
+		snprintf(p, sizeof(buf) - (size_t)(p - buf), "%s%s", words[i].pg, rest);
+	}
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, buf);
+	rc = PQresultStatus(r) == PGRES_COMMAND_OK ? SQLITE_OK : SQLITE_CONSTRAINT;
+	if (errbuf != NULL)
+		snprintf(errbuf, errlen, "%s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}
+
+/* Runs SQL on the file with the plain SQLite API, as someone with the sqlite3 CLI would (or
+ * with psql on PostgreSQL). */
 static int
 raw_exec(struct fx *f, const char *sql, char *errbuf, size_t errlen)
 {
@@ -73,6 +112,8 @@ raw_exec(struct fx *f, const char *sql, char *errbuf, size_t errlen)
 	char *err = NULL;
 	int rc;
 
+	if (vp_test_pg() != NULL)
+		return raw_exec_pg(sql, errbuf, errlen);
 	assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
 	rc = sqlite3_exec(db, sql, NULL, NULL, &err);
@@ -142,12 +183,15 @@ static void
 store_file_is_created_0600_whatever_the_umask(void **state)
 {
 	struct fx *f = *state;
-	char *dir = vp_test_mkdtemp(), *db = vp_path_join(dir, "x.db"), *wal;
+	char *dir, *db, *wal;
 	vp_store *s = NULL;
 	struct stat sb;
 	mode_t old;
 	vp_error e;
 
+	VP_TEST_SQLITE_ONLY();
+	dir = vp_test_mkdtemp();
+	db = vp_path_join(dir, "x.db");
 	(void)f;
 	old = umask(0);
 	assert_int_equal(vp_store_open(db, &s, &e), VP_OK);
@@ -202,13 +246,15 @@ static void
 open_refuses_a_file_that_is_not_a_store(void **state)
 {
 	struct fx *f = *state;
-	char *junk = vp_path_join(f->dir, "junk.db");
+	char *junk;
 	vp_store *s = NULL;
 	vp_error e;
 	const char text[] = "this is not an SQLite database, just some text that is long "
 	    "enough to fill a header of one hundred bytes or so, and then some more of it.";
 	FILE *fp;
 
+	VP_TEST_SQLITE_ONLY();
+	junk = vp_path_join(f->dir, "junk.db");
 	assert_non_null(junk);
 	assert_non_null(fp = fopen(junk, "w"));
 	assert_int_equal(fwrite(text, 1, sizeof(text), fp), sizeof(text));
@@ -897,7 +943,7 @@ struct walk {
 
 /* Reads the key_value table again from inside the walk: the same SQL is in use further up. */
 static vp_err
-walk_row(sqlite3_stmt *row, void *arg, vp_error *e)
+walk_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct walk *w = arg;
 	char *key = vp_sql_col_dup(row, 0), text[8];
@@ -992,6 +1038,70 @@ sql_run_keeps_statements_by_text(void **state)
 	}
 }
 
+/* ---- where the store is (vp_store_locate, vp_store_where_show: issue 22) ---- */
+
+static void
+where_show_masks_the_password(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "postgresql://u:s3cret-pw@db.example:5432/site", "postgresql://u:***@db.example:5432/site" },
+		{ "postgres://u:pw@h/site", "postgres://u:***@h/site" },
+		{ "postgresql://u@h/site?sslmode=require&password=xyz123", "postgresql://u@h/site?sslmode=require&password=***" },
+		{ "postgresql://u@h:5432/site", "postgresql://u@h:5432/site" },
+		{ "/var/lib/vmspki/vmspki.db", "/var/lib/vmspki/vmspki.db" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *w = vp_store_where_show(cases[i].in);
+
+		assert_non_null(w);
+		assert_string_equal(w, cases[i].out);
+		free(w);
+	}
+	assert_true(vp_store_where_has_password("postgresql://u:pw@h/db"));
+	assert_true(vp_store_where_has_password("postgresql://u@h/db?password=pw"));
+	assert_false(vp_store_where_has_password("postgresql://u@h:5432/db"));
+	assert_false(vp_store_where_has_password("/tmp/x.db"));
+}
+
+static void
+locate_prefers_the_option_then_the_file(void **state)
+{
+	struct fx *f = *state;
+	char *setting = vp_path_join(f->dir, "store"), *where = NULL;
+	vp_error e;
+
+	assert_non_null(setting);
+	/* No option, no file: the SQLite path. */
+	assert_int_equal(vp_store_locate(NULL, setting, "/d/vmspki.db", &where, &e), VP_OK);
+	assert_string_equal(where, "/d/vmspki.db");
+	free(where);
+	/* The file: one line, a password allowed (it is 0600). */
+	assert_int_equal(vp_file_write_atomic(setting, "postgresql://u:pw@h/site\n", 25, 0600, &e),
+	    VP_OK);
+	assert_int_equal(vp_store_locate(NULL, setting, "/d/vmspki.db", &where, &e), VP_OK);
+	assert_string_equal(where, "postgresql://u:pw@h/site");
+	free(where);
+	/* The option wins; with a password it is refused without repeating it. */
+	assert_int_equal(vp_store_locate("sqlite:/x/y.db", setting, "/d/vmspki.db", &where, &e),
+	    VP_OK);
+	assert_string_equal(where, "/x/y.db");
+	free(where);
+	assert_int_equal(vp_store_locate("postgresql://u:hunter2@h/site", setting, "/d/vmspki.db",
+	    &where, &e), VP_ERR_INVALID);
+	assert_null(where);
+	assert_null(strstr(e.msg, "hunter2"));
+	assert_int_equal(vp_store_locate("mysql://h/site", NULL, "/d/vmspki.db", &where, &e),
+	    VP_ERR_INVALID);
+	/* A file that names no store is refused, not taken for a path. */
+	assert_int_equal(vp_file_write_atomic(setting, "two\nlines\n", 10, 0600, &e), VP_OK);
+	assert_int_equal(vp_store_locate(NULL, setting, "/d/vmspki.db", &where, &e),
+	    VP_ERR_INVALID);
+	free(setting);
+}
+
 int
 main(void)
 {
@@ -1021,6 +1131,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(writer_waits_for_another_handles_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(sql_run_binds_walks_and_is_reentrant, setup, teardown),
 		cmocka_unit_test_setup_teardown(sql_run_keeps_statements_by_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(where_show_masks_the_password, setup, teardown),
+		cmocka_unit_test_setup_teardown(locate_prefers_the_option_then_the_file, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,6 +32,7 @@ setup(void **state)
 	if (f == NULL)
 		return -1;
 	f->dir = vp_test_mkdtemp();
+	vp_test_pg_reset();
 	f->s = vp_test_store_open(f->dir);
 	/* Three devices, as the inventory would store them (no camera needed here). */
 	for (int i = 1; i <= 3; i++) {
@@ -66,13 +67,11 @@ teardown(void **state)
 static int64_t
 count(vp_store *s, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t n = -1;
+	vp_error e;
 
-	if (sqlite3_prepare_v2(vp_store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (vp_sql_int(s, "count", sql, VP_SQL_NOARGS, &n, &e) != VP_OK)
+		n = -1;
 	return n;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <libpq-fe.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -47,10 +48,51 @@ vp_test_rmdir(char *dir)
 	free(dir);
 }
 
+const char *
+vp_test_pg(void)
+{
+	const char *u = getenv("VMSPKI_TEST_PG");
+
+	return u != NULL && *u != '\0' ? u : NULL;
+}
+
+void
+vp_test_pg_reset(void)
+{
+	PGconn *c;
+	PGresult *r;
+
+	if (vp_test_pg() == NULL)
+		return;
+	if ((c = PQconnectdb(vp_test_pg())) == NULL || PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "cannot reach the test PostgreSQL: %s\n",
+		    c != NULL ? PQerrorMessage(c) : "out of memory");
+		abort();
+	}
+	r = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; "
+	    "CREATE SCHEMA public");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "cannot empty the test PostgreSQL: %s\n", PQerrorMessage(c));
+		abort();
+	}
+	PQclear(r);
+	PQfinish(c);
+}
+
+char *
+vp_test_store_where(const char *dir)
+{
+	char *w = vp_test_pg() != NULL ? strdup(vp_test_pg()) : vp_path_join(dir, "vmspki.db");
+
+	if (w == NULL)
+		abort();
+	return w;
+}
+
 vp_store *
 vp_test_store_open(const char *dir)
 {
-	char *db = vp_path_join(dir, "vmspki.db");
+	char *db = vp_test_store_where(dir);
 	vp_store *s = NULL;
 	vp_error e;
 

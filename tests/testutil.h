@@ -17,6 +17,17 @@ void vp_test_rmdir(char *dir);
  * message, on failure. */
 vp_store *vp_test_store_open(const char *dir);
 
+/* The PostgreSQL store a test runs against instead of SQLite: VMSPKI_TEST_PG's URI (set by
+ * tests/it/pg_store.sh, which starts the server), or NULL for SQLite. */
+const char *vp_test_pg(void);
+/* Empties that database (every vmspki table goes), so that a test starts from nothing as it
+ * would with a new SQLite file. Aborts on failure; nothing without VMSPKI_TEST_PG. */
+void vp_test_pg_reset(void);
+/* Where a test's store is: the PostgreSQL URI, else dir/vmspki.db (malloc'd). */
+char *vp_test_store_where(const char *dir);
+/* A test written for SQLite's file alone (its modes, its raw SQL) skips itself on PostgreSQL. */
+#define VP_TEST_SQLITE_ONLY() do { if (vp_test_pg() != NULL) skip(); } while (0)
+
 /* A test certificate for key, signed by issuer/issuer_key (itself when NULL). ca: add
  * basicConstraints CA:TRUE; ku: keyUsage value (NULL: none); valid from now+nb_days to
  * now+na_days. Aborts on failure. */

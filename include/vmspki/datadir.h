@@ -19,6 +19,8 @@ typedef enum vp_path {
 	VP_PATH_COMPONENTS_CONF,   /* components.json: the components' settings (optional) */
 	VP_PATH_COMPONENTS_CERTS,  /* components/certificates: their certificates and keys */
 	VP_PATH_COMPONENTS_LOCK,   /* components/.lock: one component change at a time */
+	VP_PATH_STORE,             /* store: where the store is when not vmspki.db (optional,
+	                            * one line: postgresql://...; 0600, it may hold a password) */
 	VP_PATH_COUNT
 } vp_path;
 

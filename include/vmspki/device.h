@@ -48,6 +48,9 @@ struct vp_device {
 	int64_t cert_not_after;
 	int64_t added_at;
 	int64_t updated_at;
+	/* The server working on it now (vp_device_list fills it: the engine "host:pid:start" of
+	 * the task that has it Running; issue 22), "" when none. */
+	char server[160];
 };
 
 /* The site's data key unlocks device passwords. It is made on first use, wrapped under the CA

@@ -35,10 +35,10 @@
 
 typedef struct vp_store vp_store;
 
-/* Opens (creating if needed) the SQLite store at db_path with WAL, synchronous=FULL, a busy
- * timeout and the schema (migrations run on an older store). The database file is created
- * 0600. */
-vp_err vp_store_open(const char *db_path, vp_store **out, vp_error *e);
+/* Opens the store at where (vp_store_locate gives it) and brings its schema up to date: a
+ * postgresql:// (or postgres://) URI opens the PostgreSQL backend, anything else is the path
+ * of a SQLite store (created 0600 if needed, WAL, synchronous=FULL, a busy timeout). */
+vp_err vp_store_open(const char *where, vp_store **out, vp_error *e);
 void vp_store_close(vp_store *s);
 
 /* Transactions nest by depth: only the outermost begin/commit touch the database. begin takes
@@ -431,5 +431,37 @@ vp_err vp_store_device_counts(vp_store *s, int64_t now, int64_t warn_s,
  * week[i] in (now + i weeks, now + i + 1 weeks] for i < weeks, *later beyond. */
 vp_err vp_store_device_expiry_weeks(vp_store *s, int64_t now, int weeks, int64_t *week,
     int64_t *expired, int64_t *later, vp_error *e);
+/* ---- where the store is: SQLite or PostgreSQL (store_core.c, issue 22) ---- */
+/* A site keeps its store in its data directory (SQLite, the default) or in a PostgreSQL
+ * database that several vmspki servers share. */
+/* 1 when where names a PostgreSQL store (postgresql:// or postgres://). */
+int vp_store_where_is_pg(const char *where);
+/* 1 when where is a PostgreSQL URI that holds a password (user:password@ or password=). */
+int vp_store_where_has_password(const char *where);
+/* where as it may be shown in a log, an error or a listing: a URI's password as ***. A new
+ * string (NULL when out of memory). */
+char *vp_store_where_show(const char *where);
+/* The store to open, into *where (a new string: vp_secret_free_str it): given (--store:
+ * postgresql://... without a password, or sqlite:FILE) when not NULL, else the one line of
+ * setting_file (the data directory's "store": it may hold a password, being 0600) when it
+ * exists, else sqlite_path. */
+vp_err vp_store_locate(const char *given, const char *setting_file, const char *sqlite_path,
+    char **where, vp_error *e);
+/* "sqlite" or "postgresql". */
+const char *vp_store_backend_name(const vp_store *s);
+
+/* ---- which server works on a device (store_device.c, issue 22) ---- */
+/* Calls cb, by device id, for every device Running in a Running task, with the engine that
+ * holds the task ("host:pid:start", vp_store_lease_owner's words). A non-zero return from cb
+ * stops the walk and is returned. */
+typedef int (*vp_store_device_server_cb)(int64_t device_id, const char *server, void *arg);
+vp_err vp_store_device_servers(vp_store *s, vp_store_device_server_cb cb, void *arg,
+    vp_error *e);
+
+/* ---- moving a site between stores (store_copy.c, issue 22) ---- */
+/* Copies every row of from into to (both opened, so both at this schema version) in one
+ * transaction of to: VP_ERR_EXISTS, nothing copied, when to has any row already; the audit
+ * chain is verified in to before the commit. *rows gets the rows copied. */
+vp_err vp_store_copy(vp_store *from, vp_store *to, int64_t *rows, vp_error *e);
 
 #endif

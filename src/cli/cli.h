@@ -28,19 +28,22 @@
 
 /* Long-option values shared by every command (short options use their letter). */
 enum {
-	OPT_DATA = 1000, OPT_JSON, OPT_PASSFILE, OPT_P12PASSFILE,
+	OPT_DATA = 1000, OPT_STORE, OPT_JSON, OPT_PASSFILE, OPT_P12PASSFILE,
 	OPT_FIRST_LOCAL   /* each command numbers its own options from here */
 };
 
 /* Every command accepts these (cli_getopt handles --data itself). */
 #define CLI_OPTS_COMMON \
 	{ "data", required_argument, NULL, OPT_DATA }, \
+	{ "store", required_argument, NULL, OPT_STORE }, \
 	{ "help", no_argument, NULL, 'h' }
 
 typedef struct cli {
 	const char *datadir;   /* --data, else $VMSPKI_DATA, else ./var */
 	char *actor;           /* "cli:<login name>" for the audit log */
 	vp_datadir *dd;        /* the paths in datadir (cli_path) */
+	const char *store;     /* --store: postgresql://... or sqlite:FILE (issue 22) */
+	char *where;           /* the store to open (cli_store_where) */
 } cli;
 
 /* Command groups: argv[0] is the group's name ("ca", "issue", ...). */
@@ -200,5 +203,13 @@ void cli_help_ca_renew(FILE *f);
 /* ---- device discovery (issue 19, item 8): cmd_discover.c ---- */
 int cli_device_discover(cli *c, int argc, char **argv);
 void cli_help_device_discover(FILE *f);
+/* ---- where the store is (issue 22) ---- */
+int cmd_store(cli *c, int argc, char **argv);         /* cmd_store.c */
+void cli_help_store(FILE *f, const char *sub);
+/* The store this command opens: --store, else the data directory's store file, else
+ * vmspki.db in it (vp_store_locate). NULL after printing why not. */
+const char *cli_store_where(cli *c);
+/* 1 when that store is a PostgreSQL database (no file in the data directory). */
+int cli_store_is_pg(cli *c);
 
 #endif

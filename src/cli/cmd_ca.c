@@ -36,9 +36,9 @@ check_no_ca(cli *c, vp_store **s)
 	int rc;
 
 	*s = NULL;
-	if ((db = cli_path(c, VP_PATH_DB)) == NULL)
-		return cli_fail("out of memory");
-	rc = stat(db, &st);
+	if ((db = cli_store_where(c)) == NULL)
+		return CLI_REFUSED;
+	rc = vp_store_where_is_pg(db) ? 0 : stat(db, &st);
 	if (rc == -1)
 		return CLI_OK;   /* no store yet: it is created once the passphrase is known */
 	if ((rc = cli_store_open(c, 0, s)) != CLI_OK)
@@ -72,7 +72,8 @@ create_store(cli *c, vp_store **s, fresh *f)
 	struct stat st;
 
 	f->dir_made = stat(c->datadir, &st) == -1;
-	f->db_made = 1;   /* check_no_ca found no database */
+	/* check_no_ca found no database (a PostgreSQL one is the operator's, never removed) */
+	f->db_made = !cli_store_is_pg(c);
 	return cli_store_open(c, 1, s);
 }
 

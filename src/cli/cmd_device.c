@@ -55,7 +55,8 @@ cli_help_device(FILE *f, const char *sub)
 	if (all || strcmp(sub, "list") == 0)
 		fputs(
 "vmspki device list [--json]\n"
-"  ID, MAC address, Status, Address, Model, Firmware and HTTPS of every device.\n", f);
+"  ID, MAC address, Status, Address, Model, Firmware, HTTPS and Server (the vmspki server\n"
+"  working on it now, when a task has it running) of every device.\n", f);
 	if (all || strcmp(sub, "show") == 0)
 		fputs(
 "vmspki device show ID [--json]\n"
@@ -159,22 +160,33 @@ format_address(const vp_device *d, char *buf, size_t n)
 static int
 print_row(const vp_device *d, void *arg)
 {
-	char a[300], b[5][300];
+	char a[300], b[6][300];
+	const int *servers = arg;
 
-	(void)arg;
 	format_address(d, a, sizeof(a));
-	printf("%-5" PRId64 " %-13s %-28s %-22s %-26s %-13s %s\n", d->id,
+	printf("%-5" PRId64 " %-13s %-28s %-22s %-26s %-13s ", d->id,
 	    cli_safe(d->mac, b[0], sizeof(b[0])), cli_safe(d->status, b[1], sizeof(b[1])),
 	    cli_safe(a, b[2], sizeof(b[2])), cli_safe(d->model, b[3], sizeof(b[3])),
-	    cli_safe(d->firmware, b[4], sizeof(b[4])), d->https_state[0] ? d->https_state : "-");
+	    cli_safe(d->firmware, b[4], sizeof(b[4])));
+	if (*servers)
+		printf("%-40s %s\n", d->https_state[0] ? d->https_state : "-",
+		    d->server[0] ? cli_safe(d->server, b[5], sizeof(b[5])) : "-");
+	else
+		printf("%s\n", d->https_state[0] ? d->https_state : "-");
 	return 0;
 }
 
+/* servers: the Server column (which vmspki server works on the device), shown when the
+ * store is shared (PostgreSQL), since with one SQLite store there is one server. */
 static void
-print_header(void)
+print_header(int servers)
 {
-	printf("%-5s %-13s %-28s %-22s %-26s %-13s %s\n", "ID", "MAC address", "Status",
-	    "Address", "Model", "Firmware", "HTTPS");
+	printf("%-5s %-13s %-28s %-22s %-26s %-13s ", "ID", "MAC address", "Status", "Address",
+	    "Model", "Firmware");
+	if (servers)
+		printf("%-40s %s\n", "HTTPS", "Server");
+	else
+		printf("HTTPS\n");
 }
 
 static void
@@ -474,10 +486,11 @@ dev_list(cli *c, int argc, char **argv)
 	vp_error e = { 0 };
 	vp_store *s = NULL;
 	size_t n = 0;
-	int rc, json = 0;
+	int rc, json = 0, servers;
 
 	if (!cli_getopt_simple(c, "device list", argc, argv, &json, &rc))
 		return rc;
+	servers = cli_store_is_pg(c);
 	if ((rc = cli_store_open(c, 0, &s)) != CLI_OK)
 		return rc;
 	if (json) {
@@ -494,8 +507,8 @@ dev_list(cli *c, int argc, char **argv)
 		rc = cli_flush();
 		goto out;
 	}
-	print_header();
-	if (vp_device_list(s, print_row, NULL, &e) != VP_OK) {
+	print_header(servers);
+	if (vp_device_list(s, print_row, &servers, &e) != VP_OK) {
 		rc = cli_fail_err(&e);
 		goto out;
 	}

@@ -236,7 +236,7 @@ follow(cli *c, vp_store *s, int64_t id, runner *run, int json)
 			sleep(1);
 		}
 	} else {
-		if ((dbpath = cli_path(c, VP_PATH_DB)) == NULL ||
+		if ((dbpath = cli_store_where(c)) == NULL ||
 		    (cafile = cli_path(c, VP_PATH_CA_CERT)) == NULL) {
 			rc = cli_fail("out of memory");
 			goto out;

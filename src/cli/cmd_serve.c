@@ -110,5 +110,7 @@ cmd_serve(cli *c, int argc, char **argv)
 	if (o.web_dir != NULL && o.no_web)
 		return cli_usage("serve", "--web and --no-web exclude each other");
 	o.datadir = c->datadir;
+	if ((o.store = cli_store_where(c)) == NULL)
+		return CLI_REFUSED;
 	return vpd_serve(&o) == 0 ? CLI_OK : CLI_REFUSED;
 }

@@ -142,6 +142,13 @@ cli_getopt(cli *c, const char *cmd, int argc, char **argv, const char *shortopts
 			}
 			c->datadir = optarg;
 			continue;
+		case OPT_STORE:
+			if (optarg[0] == '\0') {
+				cli_usage(cmd, "--store needs postgresql://... or sqlite:FILE");
+				return CLI_OPT_STOP;
+			}
+			c->store = optarg;
+			continue;
 		case 'h':
 			*rc = help_for(cmd);
 			return CLI_OPT_STOP;
@@ -214,6 +221,16 @@ group_data(cli *c, const char *group, int *argc, char ***argv)
 			*argv += 2;
 		} else if (strncmp(w, "--data=", 7) == 0 && w[7] != '\0') {
 			c->datadir = w + 7;
+			*argc -= 1;
+			*argv += 1;
+		} else if (strcmp(w, "--store") == 0) {
+			if (*argc < 3 || (*argv)[2][0] == '\0')
+				return cli_usage(group, "--store needs postgresql://... or sqlite:FILE");
+			c->store = (*argv)[2];
+			*argc -= 2;
+			*argv += 2;
+		} else if (strncmp(w, "--store=", 8) == 0 && w[8] != '\0') {
+			c->store = w + 8;
 			*argc -= 1;
 			*argv += 1;
 		} else {
@@ -313,6 +330,34 @@ cli_path(cli *c, vp_path p)
 	return vp_datadir_path(c->dd, p);
 }
 
+const char *
+cli_store_where(cli *c)
+{
+	vp_error e = { 0 };
+	const char *db, *setting;
+
+	if (c->where != NULL)
+		return c->where;
+	if ((setting = cli_path(c, VP_PATH_STORE)) == NULL ||
+	    (db = cli_path(c, VP_PATH_DB)) == NULL) {
+		cli_fail("out of memory");
+		return NULL;
+	}
+	if (vp_store_locate(c->store, setting, db, &c->where, &e) != VP_OK) {
+		cli_fail_err(&e);
+		return NULL;
+	}
+	return c->where;
+}
+
+int
+cli_store_is_pg(cli *c)
+{
+	const char *w = cli_store_where(c);
+
+	return w != NULL && vp_store_where_is_pg(w);
+}
+
 int
 cli_store_open(cli *c, int create, vp_store **out)
 {
@@ -322,14 +367,14 @@ cli_store_open(cli *c, int create, vp_store **out)
 	int rc = CLI_OK;
 
 	*out = NULL;
-	if ((db = cli_path(c, VP_PATH_DB)) == NULL)
-		return cli_fail("out of memory");
+	if ((db = cli_store_where(c)) == NULL)
+		return CLI_REFUSED;
 	if (create) {
 		if (vp_mkdir_p(c->datadir, 0700, &e) != VP_OK) {
 			rc = cli_fail_err(&e);
 			goto out;
 		}
-	} else if (stat(db, &st) == -1) {
+	} else if (!vp_store_where_is_pg(db) && stat(db, &st) == -1) {
 		rc = errno == ENOENT || errno == ENOTDIR ? cli_no_ca(c) :
 		    cli_fail("cannot read %s: %s", db, strerror(errno));
 		goto out;

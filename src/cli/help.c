@@ -9,7 +9,7 @@ void
 cli_help_main(FILE *f)
 {
 	fputs(
-"usage: vmspki [--data DIR] COMMAND ...\n"
+"usage: vmspki [--data DIR] [--store postgresql://...] COMMAND ...\n"
 "\n"
 "A certificate authority for a video-surveillance site.\n"
 "\n"
@@ -39,12 +39,17 @@ cli_help_main(FILE *f)
 "  settings [list]|get|set|reset  site settings (device certificate CN, concurrency)\n"
 "  lifecycle run  the nightly job now: renewals, expiry alarms, endpoint checks\n"
 "  endpoint add|list|show|check|remove  watch TLS servers vmspki did not install\n"
+"  store migrate  move a site's store from SQLite to PostgreSQL (several servers)\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
 "  --version    print the version\n"
 "\n"
 "The data directory is --data DIR (before or after the command), else $VMSPKI_DATA,\n"
 "else ./var. The CA key passphrase comes from --passphrase-file F, $VMSPKI_PASSPHRASE,\n"
 "the file remembered with --remember, or a prompt on a terminal; never from an argument.\n"
+"The store is SQLite in the data directory (vmspki.db) unless --store postgresql://...\n"
+"or the directory's store file (one line, 0600) names a PostgreSQL database that several\n"
+"servers share; its password comes from the store file, PGPASSFILE or ~/.pgpass, never\n"
+"from --store.\n"
 "Exit status: 0 success, 1 refused (bad input, wrong passphrase), 2 usage error.\n", f);
 }
 
@@ -216,6 +221,8 @@ cli_help(int argc, char **argv)
 		cli_help_settings(stdout, sub);
 	else if (strcmp(argv[0], "lifecycle") == 0)
 		cli_help_lifecycle(stdout, sub);
+	else if (strcmp(argv[0], "store") == 0 && (sub == NULL || strcmp(sub, "migrate") == 0))
+		cli_help_store(stdout, sub);
 	else if (strcmp(argv[0], "endpoint") == 0 && (sub == NULL || strcmp(sub, "add") == 0 ||
 	    strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "check") == 0 ||
 	    strcmp(sub, "remove") == 0))

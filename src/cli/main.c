@@ -27,6 +27,7 @@ static const struct {
 	{ "settings", cmd_settings },
 	{ "lifecycle", cmd_lifecycle },
 	{ "endpoint", cmd_endpoint },
+	{ "store", cmd_store },
 };
 
 static char *
@@ -82,6 +83,7 @@ main(int argc, char **argv)
 			return cli_fail("out of memory");
 		rc = commands[i].run(&c, argc, argv);
 		vp_datadir_close(c.dd);
+		vp_secret_free_str(c.where);
 		free(c.actor);
 		return rc;
 	}

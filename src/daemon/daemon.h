@@ -55,6 +55,7 @@ typedef struct vpd_opts {
 	int no_engine;                /* do not run tasks (another server does) */
 	const char *web_dir;          /* the web UI's files (NULL: found next to the binary) */
 	int no_web;                   /* do not serve the web UI */
+	const char *store;            /* the store to open (vp_store_locate); NULL: vmspki.db */
 } vpd_opts;
 
 /* Runs the daemon until SIGTERM/SIGINT; returns the process exit status (0, 1). */

@@ -202,6 +202,10 @@ load_ca(vpd *d, vp_store *s, vp_ca **ca)
 	    "CA key passphrase: " : NULL, &d->passphrase, &e) != VP_OK ||
 	    vp_ca_load(s, d->passphrase, ca, &e) != VP_OK)
 		goto fail;
+	/* A server of a shared (PostgreSQL) store may be new to the site, or another server
+	 * may have replaced the CA: its data directory's public CA files come from the store. */
+	if (vp_store_where_is_pg(d->dbpath) && vp_ca_write_files(s, d->datadir, &e) != VP_OK)
+		goto fail;
 	return 0;
 fail:
 	fprintf(stderr, "vmspki: %s\n", e.msg);
@@ -409,7 +413,8 @@ vpd_serve(const vpd_opts *o)
 
 	if ((d.datadir = vp_strdup(o->datadir)) == NULL ||
 	    vp_datadir_open(o->datadir, &d.dd, &e) != VP_OK ||
-	    (d.dbpath = vp_strdup(vp_datadir_path(d.dd, VP_PATH_DB))) == NULL ||
+	    (d.dbpath = vp_strdup(o->store != NULL ? o->store :
+	    vp_datadir_path(d.dd, VP_PATH_DB))) == NULL ||
 	    (d.rl = vpd_rl_new(10, 10, 60, 4096)) == NULL) {
 		fprintf(stderr, "vmspki: out of memory\n");
 		goto out;
@@ -594,7 +599,7 @@ out:
 		vp_secret_free_str(d.passphrase);
 	free(d.datadir);
 	vp_datadir_close(d.dd);
-	free(d.dbpath);
+	vp_secret_free_str(d.dbpath);   /* a store URI may hold a password */
 	pthread_cond_destroy(&d.watch_cv);
 	pthread_mutex_destroy(&d.watch_mu);
 	pthread_mutex_destroy(&d.reload_mu);

@@ -18,6 +18,7 @@ static const char *const names[VP_PATH_COUNT] = {
 	[VP_PATH_COMPONENTS_CONF] = "components.json",
 	[VP_PATH_COMPONENTS_CERTS] = "components/certificates",
 	[VP_PATH_COMPONENTS_LOCK] = "components/.lock",
+	[VP_PATH_STORE] = "store",
 };
 
 struct vp_datadir {

@@ -448,12 +448,40 @@ vp_device_get(vp_store *s, int64_t id, vp_device *out, vp_error *e)
 	return rc;
 }
 
+/* Which server works on which device, by device id (vp_store_device_servers). */
+typedef struct dev_server {
+	int64_t id;
+	char server[160];
+} dev_server;
+
 typedef struct list_arg {
 	vp_device_cb cb;
 	void *arg;
 	int64_t now;
 	int warn_days;
+	dev_server *sv;
+	size_t nsv, capsv, at;
 } list_arg;
+
+static int
+server_add(int64_t id, const char *server, void *arg)
+{
+	list_arg *la = arg;
+
+	if (la->nsv == la->capsv) {
+		size_t cap = la->capsv == 0 ? 64 : la->capsv * 2;
+		dev_server *n = cap > SIZE_MAX / sizeof(*n) ? NULL : realloc(la->sv, cap * sizeof(*n));
+
+		if (n == NULL)
+			return VP_ERR_NOMEM;
+		la->sv = n;
+		la->capsv = cap;
+	}
+	la->sv[la->nsv].id = id;
+	snprintf(la->sv[la->nsv].server, sizeof(la->sv[la->nsv].server), "%s", server);
+	la->nsv++;
+	return 0;
+}
 
 static int
 list_one(const vp_device *d, void *arg)
@@ -462,19 +490,30 @@ list_one(const vp_device *d, void *arg)
 	vp_device c = *d;
 
 	vp_device_status_at(&c, la->now, la->warn_days);
+	/* Both walks go by device id: one pass. */
+	while (la->at < la->nsv && la->sv[la->at].id < c.id)
+		la->at++;
+	c.server[0] = '\0';
+	if (la->at < la->nsv && la->sv[la->at].id == c.id)
+		memcpy(c.server, la->sv[la->at].server, sizeof(c.server));
 	return la->cb(&c, la->arg);
 }
 
 vp_err
 vp_device_list(vp_store *s, vp_device_cb cb, void *arg, vp_error *e)
 {
-	list_arg la = { cb, arg, (int64_t)time(NULL), VP_DEVICE_EXPIRY_WARN_DAYS };
+	list_arg la = { cb, arg, (int64_t)time(NULL), VP_DEVICE_EXPIRY_WARN_DAYS, NULL, 0, 0, 0 };
 	int renew;
 	vp_err rc;
 
 	if ((rc = vp_lifecycle_windows(s, &la.warn_days, &renew, e)) != VP_OK)
 		return rc;
-	return vp_store_device_list(s, list_one, &la, e);
+	if ((rc = vp_store_device_servers(s, server_add, &la, e)) == VP_ERR_NOMEM)
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory listing the devices");
+	if (rc == VP_OK)
+		rc = vp_store_device_list(s, list_one, &la, e);
+	free(la.sv);
+	return rc;
 }
 
 vp_err

@@ -48,6 +48,7 @@ vp_json_device(const vp_device *d)
 	bad |= json_object_set_new(o, "certificate", c != NULL ? c : json_null());
 	bad |= json_object_set_new(o, "added_at", vp_json_time(d->added_at));
 	bad |= json_object_set_new(o, "updated_at", vp_json_time(d->updated_at));
+	bad |= json_object_set_new(o, "server", vp_json_str_or_null(d->server));
 	return vp_json_done(o, bad);
 }
 

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "store_internal.h"
 #include "vmspki/alarm.h"
@@ -18,20 +17,20 @@
 /* ---- alarms ---- */
 
 static void
-alarm_read(sqlite3_stmt *st, vp_alarm *a)
+alarm_read(const vp_sql_row *st, vp_alarm *a)
 {
-	int sev = sqlite3_column_int(st, 3);
+	int sev = vp_sql_col_int(st, 3);
 
 	memset(a, 0, sizeof(*a));
-	a->id = sqlite3_column_int64(st, 0);
+	a->id = vp_sql_col_int64(st, 0);
 	vp_sql_col_text(st, 1, a->kind, sizeof(a->kind));
 	vp_sql_col_text(st, 2, a->subject, sizeof(a->subject));
 	a->severity = sev == VP_SEV_CRITICAL ? VP_SEV_CRITICAL : VP_SEV_WARNING;
 	vp_sql_col_text(st, 4, a->message, sizeof(a->message));
 	vp_sql_col_text(st, 5, a->state, sizeof(a->state));
-	a->raised_at = sqlite3_column_int64(st, 6);
-	a->cleared_at = sqlite3_column_int64(st, 7);
-	a->acked_at = sqlite3_column_int64(st, 8);
+	a->raised_at = vp_sql_col_int64(st, 6);
+	a->cleared_at = vp_sql_col_int64(st, 7);
+	a->acked_at = vp_sql_col_int64(st, 8);
 	vp_sql_col_text(st, 9, a->acked_by, sizeof(a->acked_by));
 }
 
@@ -42,7 +41,7 @@ struct alarm_one {
 };
 
 static vp_err
-alarm_one_row(sqlite3_stmt *row, void *arg, vp_error *e)
+alarm_one_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct alarm_one *o = arg;
 
@@ -90,7 +89,7 @@ struct alarm_walk {
 };
 
 static vp_err
-alarm_list_row(sqlite3_stmt *row, void *arg, vp_error *e)
+alarm_list_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct alarm_walk *w = arg;
 	vp_alarm a;
@@ -164,7 +163,7 @@ vp_store_alarm_outbox_add(vp_store *s, int64_t alarm_id, const char *event, cons
 }
 
 static vp_err
-any_row(sqlite3_stmt *row, void *arg, vp_error *e)
+any_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	(void)row;
 	(void)e;
@@ -186,15 +185,15 @@ struct event_walk {
 };
 
 static vp_err
-event_row(sqlite3_stmt *row, void *arg, vp_error *e)
+event_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct event_walk *w = arg;
 	vp_store_alarm_event ev;
-	const unsigned char *pl = sqlite3_column_text(row, 2);
+	const char *pl = vp_sql_col_str(row, 2);
 
 	(void)e;
 	memset(&ev, 0, sizeof(ev));
-	ev.id = sqlite3_column_int64(row, 0);
+	ev.id = vp_sql_col_int64(row, 0);
 	vp_sql_col_text(row, 1, ev.event, sizeof(ev.event));
 	ev.payload = (char *)(pl != NULL ? (const char *)pl : "{}");
 	return (vp_err)w->cb(&ev, w->arg);
@@ -240,15 +239,15 @@ struct event_one {
 };
 
 static vp_err
-next_row(sqlite3_stmt *row, void *arg, vp_error *e)
+next_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct event_one *o = arg;
-	const unsigned char *pl = sqlite3_column_text(row, 3);
+	const char *pl = vp_sql_col_str(row, 3);
 
 	if (o->found)
 		return VP_OK;
-	o->out->id = sqlite3_column_int64(row, 0);
-	o->out->attempts = sqlite3_column_int(row, 1);
+	o->out->id = vp_sql_col_int64(row, 0);
+	o->out->attempts = vp_sql_col_int(row, 1);
 	vp_sql_col_text(row, 2, o->out->event, sizeof(o->out->event));
 	if ((o->out->payload = vp_strdup(pl != NULL ? (const char *)pl : "{}")) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");

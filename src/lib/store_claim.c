@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
-#include <sqlite3.h>
 
 #include "store_internal.h"
 #include "vmspki/task.h"
@@ -36,13 +36,13 @@ struct walk_arg {
 };
 
 static vp_err
-walk_row(sqlite3_stmt *row, void *arg, vp_error *e)
+walk_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct walk_arg *a = arg;
-	const char *owner = (const char *)sqlite3_column_text(row, 1);
+	const char *owner = vp_sql_col_str(row, 1);
 
-	return a->cb(sqlite3_column_int64(row, 0), owner != NULL ? owner : "",
-	    sqlite3_column_int64(row, 2), a->arg, e);
+	return a->cb(vp_sql_col_int64(row, 0), owner != NULL ? owner : "",
+	    vp_sql_col_int64(row, 2), a->arg, e);
 }
 
 vp_err
@@ -69,9 +69,9 @@ vp_store_lease_take(vp_store *s, int64_t task_id, const char *owner, int64_t unt
     vp_error *e)
 {
 	return vp_sql_run(s, "claim a task", "UPDATE tasks SET claimed_by = ?3, lease_until = ?2, "
-	    "state = 'Running', started_at = CASE started_at WHEN 0 THEN "
-	    "CAST(strftime('%s', 'now') AS INTEGER) ELSE started_at END WHERE id = ?1",
-	    VP_SQL_ARGS(VP_SQL_INT(task_id), VP_SQL_INT(until), VP_SQL_TEXT(owner)), NULL, NULL,
+	    "state = 'Running', started_at = CASE started_at WHEN 0 THEN ?4 ELSE started_at END "
+	    "WHERE id = ?1", VP_SQL_ARGS(VP_SQL_INT(task_id), VP_SQL_INT(until),
+	    VP_SQL_TEXT(owner), VP_SQL_INT(time(NULL))), NULL, NULL,
 	    NULL, e);
 }
 
@@ -81,7 +81,7 @@ struct owner_arg {
 };
 
 static vp_err
-owner_row(sqlite3_stmt *row, void *arg, vp_error *e)
+owner_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct owner_arg *a = arg;
 
@@ -122,14 +122,14 @@ struct pending_arg {
 };
 
 static vp_err
-pending_row(sqlite3_stmt *row, void *arg, vp_error *e)
+pending_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct pending_arg *a = arg;
-	const char *alias = (const char *)sqlite3_column_text(row, 1);
-	const char *serial = (const char *)sqlite3_column_text(row, 2);
+	const char *alias = vp_sql_col_str(row, 1);
+	const char *serial = vp_sql_col_str(row, 2);
 
-	return a->cb(sqlite3_column_int64(row, 0), alias != NULL ? alias : "",
-	    serial != NULL ? serial : "", sqlite3_column_int(row, 3), a->arg, e);
+	return a->cb(vp_sql_col_int64(row, 0), alias != NULL ? alias : "",
+	    serial != NULL ? serial : "", vp_sql_col_int(row, 3), a->arg, e);
 }
 
 vp_err

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
 
 #include "device_internal.h"
 #include "store_internal.h"
@@ -20,16 +19,16 @@
 	"cert_alias, cert_not_after, added_at, updated_at"
 
 static void
-row_read(sqlite3_stmt *st, vp_device *d)
+row_read(const vp_sql_row *st, vp_device *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->id = sqlite3_column_int64(st, 0);
+	d->id = vp_sql_col_int64(st, 0);
 	vp_sql_col_text(st, 1, d->address, sizeof(d->address));
-	d->http_port = sqlite3_column_int(st, 2);
-	d->https_port = sqlite3_column_int(st, 3);
+	d->http_port = vp_sql_col_int(st, 2);
+	d->https_port = vp_sql_col_int(st, 3);
 	vp_sql_col_text(st, 4, d->name, sizeof(d->name));
 	vp_sql_col_text(st, 5, d->username, sizeof(d->username));
-	d->allow_basic = sqlite3_column_int(st, 6) != 0;
+	d->allow_basic = vp_sql_col_int(st, 6) != 0;
 	vp_sql_col_text(st, 7, d->cn_mode, sizeof(d->cn_mode));
 	vp_sql_col_text(st, 8, d->mac, sizeof(d->mac));
 	vp_sql_col_text(st, 9, d->model, sizeof(d->model));
@@ -38,13 +37,13 @@ row_read(sqlite3_stmt *st, vp_device *d)
 	vp_sql_col_text(st, 12, d->https_state, sizeof(d->https_state));
 	vp_sql_col_text(st, 13, d->status, sizeof(d->status));
 	vp_sql_col_text(st, 14, d->status_detail, sizeof(d->status_detail));
-	d->pinned = sqlite3_column_int(st, 15) != 0;
-	d->https_only = sqlite3_column_int(st, 16) != 0;
+	d->pinned = vp_sql_col_int(st, 15) != 0;
+	d->https_only = vp_sql_col_int(st, 16) != 0;
 	vp_sql_col_text(st, 17, d->cert_serial, sizeof(d->cert_serial));
 	vp_sql_col_text(st, 18, d->cert_alias, sizeof(d->cert_alias));
-	d->cert_not_after = sqlite3_column_int64(st, 19);
-	d->added_at = sqlite3_column_int64(st, 20);
-	d->updated_at = sqlite3_column_int64(st, 21);
+	d->cert_not_after = vp_sql_col_int64(st, 19);
+	d->added_at = vp_sql_col_int64(st, 20);
+	d->updated_at = vp_sql_col_int64(st, 21);
 }
 
 /* The state columns (?3..?15) that insert and update share, in order. */
@@ -65,11 +64,11 @@ vp_store_device_insert(vp_store *s, vp_device *d, const unsigned char *secret,
 	if (secret_len > INT32_MAX)
 		return vp_error_set(e, VP_ERR_INVALID, "the sealed password is too long");
 	d->added_at = d->updated_at = (int64_t)time(NULL);
-	/* ?1 is the id column's NULL, written in the text. */
-	rc = vp_sql_run(s, "add a device", "INSERT INTO devices (id, added_at, mac, model, "
+	/* ?1 is bound and unused: the store gives the id. */
+	rc = vp_sql_run(s, "add a device", "INSERT INTO devices (added_at, mac, model, "
 	    "firmware, api, https_state, status, status_detail, pinned, https_only, cert_serial, "
 	    "cert_alias, cert_not_after, updated_at, address, http_port, https_port, name, "
-	    "username, secret, allow_basic, cn_mode) VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	    "username, secret, allow_basic, cn_mode) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
 	    "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
 	    VP_SQL_ARGS(VP_SQL_NULL, VP_SQL_INT(d->added_at), DEVICE_STATE_ARGS(d),
 	    VP_SQL_TEXT(d->address), VP_SQL_INT(d->http_port), VP_SQL_INT(d->https_port),
@@ -77,8 +76,7 @@ vp_store_device_insert(vp_store *s, vp_device *d, const unsigned char *secret,
 	    VP_SQL_INT(d->allow_basic != 0), VP_SQL_TEXT(d->cn_mode)), NULL, NULL, NULL, e);
 	if (rc == VP_OK)
 		d->id = vp_sql_last_id(s);
-	else if (rc == VP_ERR_STORE &&
-	    sqlite3_extended_errcode(vp_store_db(s)) == SQLITE_CONSTRAINT_UNIQUE)
+	else if (rc == VP_ERR_EXISTS)
 		rc = vp_error_set(e, VP_ERR_EXISTS, "a device at %s with HTTP port %d is already "
 		    "in the inventory", d->address, d->http_port);
 	return rc;
@@ -90,7 +88,7 @@ struct one_row {
 };
 
 static vp_err
-one_row(sqlite3_stmt *row, void *arg, vp_error *e)
+one_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct one_row *a = arg;
 
@@ -156,15 +154,14 @@ struct secret_row {
 };
 
 static vp_err
-secret_row(sqlite3_stmt *st, void *arg, vp_error *e)
+secret_row(const vp_sql_row *st, void *arg, vp_error *e)
 {
 	struct secret_row *a = arg;
 	const void *b;
 
 	a->found = 1;
 	row_read(st, a->row);
-	b = sqlite3_column_blob(st, 22);
-	*a->len = (size_t)sqlite3_column_bytes(st, 22);
+	b = vp_sql_col_blob(st, 22, a->len);
 	if ((*a->secret = malloc(*a->len + 1)) == NULL) {
 		*a->len = 0;
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
@@ -198,7 +195,7 @@ struct device_walk {
 };
 
 static vp_err
-device_walk_row(sqlite3_stmt *row, void *arg, vp_error *e)
+device_walk_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct device_walk *w = arg;
 	vp_device d;
@@ -254,10 +251,10 @@ vp_store_device_delete(vp_store *s, int64_t id, vp_error *e)
 }
 
 static vp_err
-first_id_row(sqlite3_stmt *row, void *arg, vp_error *e)
+first_id_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	(void)e;
-	*(int64_t *)arg = sqlite3_column_int64(row, 0);
+	*(int64_t *)arg = vp_sql_col_int64(row, 0);
 	return VP_OK;
 }
 
@@ -286,9 +283,9 @@ vp_store_device_exists(vp_store *s, int64_t id, int *yes, vp_error *e)
 
 /* Adds the first column to the vp_ids at arg. */
 static vp_err
-id_row(sqlite3_stmt *row, void *arg, vp_error *e)
+id_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
-	return vp_ids_add(arg, sqlite3_column_int64(row, 0), e);
+	return vp_ids_add(arg, vp_sql_col_int64(row, 0), e);
 }
 
 /* Runs sql (no parameters) and hands its ids over in *ids and *n, or nothing on failure. */
@@ -334,12 +331,12 @@ struct renew_walk {
 };
 
 static vp_err
-renew_row(sqlite3_stmt *row, void *arg, vp_error *e)
+renew_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct renew_walk *w = arg;
 
 	(void)e;
-	return (vp_err)w->cb(sqlite3_column_int64(row, 0), sqlite3_column_int(row, 1) != 0,
+	return (vp_err)w->cb(vp_sql_col_int64(row, 0), vp_sql_col_int(row, 1) != 0,
 	    w->arg);
 }
 
@@ -355,6 +352,35 @@ vp_store_device_to_renew(vp_store *s, int64_t before, vp_store_device_due_cb cb,
 	    "t.kind <> '" VP_TASK_DEVICE_CHECK "') FROM devices d WHERE d.pinned = 1 AND "
 	    "d.cert_serial <> '' AND d.cert_not_after <= ?1 ORDER BY d.id",
 	    VP_SQL_ARGS(VP_SQL_INT(before)), renew_row, &w, NULL, e);
+}
+
+/* ---- which server works on a device (issue 22) ---- */
+
+struct server_walk {
+	vp_store_device_server_cb cb;
+	void *arg;
+};
+
+static vp_err
+server_row(const vp_sql_row *row, void *arg, vp_error *e)
+{
+	struct server_walk *w = arg;
+	const char *server = vp_sql_col_str(row, 1);
+
+	(void)e;
+	return (vp_err)w->cb(vp_sql_col_int64(row, 0), server != NULL ? server : "", w->arg);
+}
+
+vp_err
+vp_store_device_servers(vp_store *s, vp_store_device_server_cb cb, void *arg, vp_error *e)
+{
+	struct server_walk w = { cb, arg };
+
+	/* tasks_state narrows to the running tasks; their devices by the primary key. */
+	return vp_sql_run(s, "look for the servers at work", "SELECT r.device_id, t.claimed_by "
+	    "FROM tasks t JOIN task_devices r ON r.task_id = t.id WHERE t.state = 'Running' AND "
+	    "t.claimed_by <> '' AND r.status = 'Running' ORDER BY r.device_id",
+	    VP_SQL_NOARGS, server_row, &w, NULL, e);
 }
 
 /* ---- a page at a time, and the summary (the web UI's devices table and overview) ---- */
@@ -392,10 +418,10 @@ static const char *const page_order[VP_DEVSORT_COUNT][2] = {
 	"AND (?2 IS NULL OR " SHOWN_STATUS("?4", "?5") " = ?2) AND (?3 IS NULL OR https_state = ?3)"
 
 static vp_err
-count_row(sqlite3_stmt *row, void *arg, vp_error *e)
+count_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	(void)e;
-	*(int64_t *)arg = sqlite3_column_int64(row, 0);
+	*(int64_t *)arg = vp_sql_col_int64(row, 0);
 	return VP_OK;
 }
 
@@ -441,7 +467,7 @@ vp_store_device_page(vp_store *s, const vp_device_query *q, vp_device_cb cb, voi
 		    "long");
 	return vp_sql_run(s, "list the devices", sql, VP_SQL_ARGS(VP_SQL_TEXT(like),
 	    VP_SQL_TEXT(q->status), VP_SQL_TEXT(q->https_state), VP_SQL_INT(q->now),
-	    VP_SQL_INT(q->warn_s), VP_SQL_INT(q->limit > 0 ? q->limit : -1),
+	    VP_SQL_INT(q->warn_s), VP_SQL_INT(q->limit > 0 ? q->limit : INT64_MAX),
 	    VP_SQL_INT(q->offset)), device_walk_row, &w, NULL, e);
 }
 
@@ -451,7 +477,7 @@ struct count_walk {
 };
 
 static vp_err
-counts_row(sqlite3_stmt *row, void *arg, vp_error *e)
+counts_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct count_walk *w = arg;
 	char status[64], https[64];
@@ -459,7 +485,7 @@ counts_row(sqlite3_stmt *row, void *arg, vp_error *e)
 	(void)e;
 	vp_sql_col_text(row, 0, status, sizeof(status));
 	vp_sql_col_text(row, 1, https, sizeof(https));
-	return (vp_err)w->cb(status, https, sqlite3_column_int64(row, 2), w->arg);
+	return (vp_err)w->cb(status, https, vp_sql_col_int64(row, 2), w->arg);
 }
 
 vp_err
@@ -479,10 +505,10 @@ struct week_walk {
 };
 
 static vp_err
-week_row(sqlite3_stmt *row, void *arg, vp_error *e)
+week_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct week_walk *w = arg;
-	int64_t i = sqlite3_column_int64(row, 0), n = sqlite3_column_int64(row, 1);
+	int64_t i = vp_sql_col_int64(row, 0), n = vp_sql_col_int64(row, 1);
 
 	(void)e;
 	if (i < 0)

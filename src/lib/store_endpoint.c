@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "store_internal.h"
 #include "vmspki/buf.h"
@@ -15,22 +14,22 @@
 	"name_ok, subject, issuer, not_after, fingerprint"
 
 static void
-row_read(sqlite3_stmt *st, vp_endpoint *ep)
+row_read(const vp_sql_row *st, vp_endpoint *ep)
 {
 	memset(ep, 0, sizeof(*ep));
-	ep->id = sqlite3_column_int64(st, 0);
+	ep->id = vp_sql_col_int64(st, 0);
 	vp_sql_col_text(st, 1, ep->host, sizeof(ep->host));
-	ep->port = sqlite3_column_int(st, 2);
+	ep->port = vp_sql_col_int(st, 2);
 	vp_sql_col_text(st, 3, ep->sni, sizeof(ep->sni));
-	ep->added_at = sqlite3_column_int64(st, 4);
-	ep->checked_at = sqlite3_column_int64(st, 5);
+	ep->added_at = vp_sql_col_int64(st, 4);
+	ep->checked_at = vp_sql_col_int64(st, 5);
 	vp_sql_col_text(st, 6, ep->status, sizeof(ep->status));
 	vp_sql_col_text(st, 7, ep->detail, sizeof(ep->detail));
-	ep->verified = sqlite3_column_int(st, 8) != 0;
-	ep->name_ok = sqlite3_column_int(st, 9) != 0;
+	ep->verified = vp_sql_col_int(st, 8) != 0;
+	ep->name_ok = vp_sql_col_int(st, 9) != 0;
 	vp_sql_col_text(st, 10, ep->subject, sizeof(ep->subject));
 	vp_sql_col_text(st, 11, ep->issuer, sizeof(ep->issuer));
-	ep->not_after = sqlite3_column_int64(st, 12);
+	ep->not_after = vp_sql_col_int64(st, 12);
 	vp_sql_col_text(st, 13, ep->fingerprint, sizeof(ep->fingerprint));
 }
 
@@ -43,10 +42,10 @@ struct get_arg {
 };
 
 static vp_err
-get_row(sqlite3_stmt *row, void *arg, vp_error *e)
+get_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct get_arg *g = arg;
-	const unsigned char *pem = sqlite3_column_text(row, 14);
+	const char *pem = vp_sql_col_str(row, 14);
 
 	if (g->found)
 		return VP_OK;
@@ -80,7 +79,7 @@ struct list_arg {
 };
 
 static vp_err
-list_row(sqlite3_stmt *row, void *arg, vp_error *e)
+list_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct list_arg *l = arg;
 	vp_endpoint ep;
@@ -100,10 +99,10 @@ vp_store_endpoint_list(vp_store *s, vp_store_endpoint_cb cb, void *arg, vp_error
 }
 
 static vp_err
-id_row(sqlite3_stmt *row, void *arg, vp_error *e)
+id_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	(void)e;
-	*(int64_t *)arg = sqlite3_column_int64(row, 0);
+	*(int64_t *)arg = vp_sql_col_int64(row, 0);
 	return VP_OK;
 }
 
@@ -165,9 +164,9 @@ vp_store_endpoint_delete(vp_store *s, int64_t id, vp_error *e)
 
 /* Adds the id in the first column to the vp_ids at arg. */
 static vp_err
-due_row(sqlite3_stmt *row, void *arg, vp_error *e)
+due_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
-	return vp_ids_add(arg, sqlite3_column_int64(row, 0), e);
+	return vp_ids_add(arg, vp_sql_col_int64(row, 0), e);
 }
 
 vp_err

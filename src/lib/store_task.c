@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "store_internal.h"
 #include "vmspki/task.h"
@@ -68,14 +68,14 @@ out:
 /* A row of TASK_SELECT into *t; the options column is JSON ({"cn", "https_only",
  * "timeout_s", "days"}). */
 static void
-task_read(sqlite3_stmt *st, vp_task *t)
+task_read(const vp_sql_row *st, vp_task *t)
 {
-	const char *opts = (const char *)sqlite3_column_text(st, 3);
+	const char *opts = vp_sql_col_str(st, 3);
 	json_t *o = opts != NULL ? json_loads(opts, 0, NULL) : NULL;
 	const char *cn = o != NULL ? json_string_value(json_object_get(o, "cn")) : NULL;
 
 	memset(t, 0, sizeof(*t));
-	t->id = sqlite3_column_int64(st, 0);
+	t->id = vp_sql_col_int64(st, 0);
 	vp_sql_col_text(st, 1, t->kind, sizeof(t->kind));
 	vp_sql_col_text(st, 2, t->state, sizeof(t->state));
 	snprintf(t->cn_mode, sizeof(t->cn_mode), "%s", cn != NULL ? cn : "");
@@ -83,20 +83,20 @@ task_read(sqlite3_stmt *st, vp_task *t)
 	t->timeout_s = o != NULL ? (int)json_integer_value(json_object_get(o, "timeout_s")) : 0;
 	t->days = o != NULL ? (int)json_integer_value(json_object_get(o, "days")) : 0;
 	json_decref(o);
-	t->concurrency = sqlite3_column_int(st, 4);
-	t->cancel = sqlite3_column_int(st, 5);
-	t->created_at = sqlite3_column_int64(st, 6);
-	t->started_at = sqlite3_column_int64(st, 7);
-	t->finished_at = sqlite3_column_int64(st, 8);
-	t->total = sqlite3_column_int64(st, 9);
-	t->pending = sqlite3_column_int64(st, 10);
-	t->running = sqlite3_column_int64(st, 11);
-	t->finished = sqlite3_column_int64(st, 12);
-	t->failed = sqlite3_column_int64(st, 13);
-	t->cancelled = sqlite3_column_int64(st, 14);
-	t->phase = sqlite3_column_int(st, 15);
-	t->items = sqlite3_column_int64(st, 16);
-	t->items_failed = sqlite3_column_int64(st, 17);
+	t->concurrency = vp_sql_col_int(st, 4);
+	t->cancel = vp_sql_col_int(st, 5);
+	t->created_at = vp_sql_col_int64(st, 6);
+	t->started_at = vp_sql_col_int64(st, 7);
+	t->finished_at = vp_sql_col_int64(st, 8);
+	t->total = vp_sql_col_int64(st, 9);
+	t->pending = vp_sql_col_int64(st, 10);
+	t->running = vp_sql_col_int64(st, 11);
+	t->finished = vp_sql_col_int64(st, 12);
+	t->failed = vp_sql_col_int64(st, 13);
+	t->cancelled = vp_sql_col_int64(st, 14);
+	t->phase = vp_sql_col_int(st, 15);
+	t->items = vp_sql_col_int64(st, 16);
+	t->items_failed = vp_sql_col_int64(st, 17);
 }
 
 struct task_one {
@@ -105,7 +105,7 @@ struct task_one {
 };
 
 static vp_err
-task_one_row(sqlite3_stmt *row, void *arg, vp_error *e)
+task_one_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct task_one *a = arg;
 
@@ -135,7 +135,7 @@ struct task_walk {
 };
 
 static vp_err
-task_walk_row(sqlite3_stmt *row, void *arg, vp_error *e)
+task_walk_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct task_walk *w = arg;
 	vp_task t;
@@ -174,8 +174,8 @@ vp_store_task_cancel(vp_store *s, int64_t id, int end, vp_error *e)
 		return rc;
 	if (end)
 		rc = vp_sql_run(s, "cancel the task", "UPDATE tasks SET state = 'Cancelled', "
-		    "finished_at = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = ?1",
-		    VP_SQL_ARGS(VP_SQL_INT(id)), NULL, NULL, NULL, e);
+		    "finished_at = ?2 WHERE id = ?1",
+		    VP_SQL_ARGS(VP_SQL_INT(id), VP_SQL_INT(time(NULL))), NULL, NULL, NULL, e);
 	return rc;
 }
 
@@ -204,10 +204,10 @@ vp_store_task_device_add(vp_store *s, int64_t task, int64_t dev, vp_error *e)
 }
 
 static vp_err
-first_id_row(sqlite3_stmt *row, void *arg, vp_error *e)
+first_id_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	(void)e;
-	*(int64_t *)arg = sqlite3_column_int64(row, 0);
+	*(int64_t *)arg = vp_sql_col_int64(row, 0);
 	return VP_OK;
 }
 
@@ -229,27 +229,27 @@ struct result_walk {
 };
 
 static vp_err
-result_row(sqlite3_stmt *st, void *arg, vp_error *e)
+result_row(const vp_sql_row *st, void *arg, vp_error *e)
 {
 	struct result_walk *w = arg;
 	vp_task_result res;
 
 	(void)e;
 	memset(&res, 0, sizeof(res));
-	res.task_id = sqlite3_column_int64(st, 0);
-	res.device_id = sqlite3_column_int64(st, 1);
+	res.task_id = vp_sql_col_int64(st, 0);
+	res.device_id = vp_sql_col_int64(st, 1);
 	vp_sql_col_text(st, 2, res.address, sizeof(res.address));
 	vp_sql_col_text(st, 3, res.mac, sizeof(res.mac));
 	vp_sql_col_text(st, 4, res.status, sizeof(res.status));
 	vp_sql_col_text(st, 5, res.step, sizeof(res.step));
 	vp_sql_col_text(st, 6, res.error, sizeof(res.error));
-	res.retryable = sqlite3_column_int(st, 7);
-	res.attempts = sqlite3_column_int(st, 8);
+	res.retryable = vp_sql_col_int(st, 7);
+	res.attempts = vp_sql_col_int(st, 8);
 	vp_sql_col_text(st, 9, res.cert_serial, sizeof(res.cert_serial));
 	vp_sql_col_text(st, 10, res.key_alias, sizeof(res.key_alias));
-	res.started_at = sqlite3_column_int64(st, 11);
-	res.finished_at = sqlite3_column_int64(st, 12);
-	res.duration_ms = sqlite3_column_int64(st, 13);
+	res.started_at = vp_sql_col_int64(st, 11);
+	res.finished_at = vp_sql_col_int64(st, 12);
+	res.duration_ms = vp_sql_col_int64(st, 13);
 	return (vp_err)w->cb(&res, w->arg);
 }
 
@@ -273,12 +273,12 @@ struct id_walk {
 };
 
 static vp_err
-id_walk_row(sqlite3_stmt *row, void *arg, vp_error *e)
+id_walk_row(const vp_sql_row *row, void *arg, vp_error *e)
 {
 	struct id_walk *w = arg;
 
 	(void)e;
-	return (vp_err)w->cb(sqlite3_column_int64(row, 0), w->arg);
+	return (vp_err)w->cb(vp_sql_col_int64(row, 0), w->arg);
 }
 
 vp_err
@@ -319,7 +319,7 @@ struct item_walk {
 };
 
 static vp_err
-item_row(sqlite3_stmt *st, void *arg, vp_error *e)
+item_row(const vp_sql_row *st, void *arg, vp_error *e)
 {
 	struct item_walk *w = arg;
 	vp_task_item it;
@@ -329,7 +329,7 @@ item_row(sqlite3_stmt *st, void *arg, vp_error *e)
 	vp_sql_col_text(st, 0, it.item, sizeof(it.item));
 	vp_sql_col_text(st, 1, it.status, sizeof(it.status));
 	vp_sql_col_text(st, 2, it.detail, sizeof(it.detail));
-	it.finished_at = sqlite3_column_int64(st, 3);
+	it.finished_at = vp_sql_col_int64(st, 3);
 	return (vp_err)w->cb(&it, w->arg);
 }
 

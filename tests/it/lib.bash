@@ -118,6 +118,8 @@ it_cleanup() {
 		printf '%d passed, %d failed\n' "$IT_PASS" "$IT_FAIL"
 	fi
 	daemons_kill_all
+	# A PostgreSQL server libpg.bash started.
+	if declare -F pg_stop >/dev/null; then pg_stop; fi
 	[ -n "${IT_KEEP:-}" ] && [ -n "$T" ] && { echo "# kept work dir $T" >&2; return; }
 	[ -n "$T" ] && [ -d "$T" ] && rm -rf -- "$T"
 }
