@@ -104,8 +104,24 @@ typedef enum vp_dop_kind {
 	VP_DOP_CERT_INSTALL,      /* args.pem (certificate, then chain) for the key args.alias */
 	VP_DOP_CERT_DELETE,       /* remove certificate args.alias (and its key) */
 	VP_DOP_TLS_GET,           /* web server: bound certificate alias and policy */
-	VP_DOP_TLS_SET            /* bind args.alias (with args.ca_aliases) and set args.policy */
+	VP_DOP_TLS_SET,           /* bind args.alias (with args.ca_aliases) and set args.policy */
+	/* IEEE 802.1X (EAP-TLS), see vp_dot1x_conf */
+	VP_DOP_DOT1X_GET,         /* the wired interface's 802.1X and the configuration it names;
+	                           * whether configuration args.dot1x->token exists */
+	VP_DOP_DOT1X_SET,         /* args.dot1x: the configuration (created when
+	                           * args.dot1x_create) unless its identity is "", then the
+	                           * interface switched to enabled with token ("" keeps it) */
+	VP_DOP_DOT1X_DELETE       /* remove configuration args.dot1x->token */
 } vp_dop_kind;
+
+/* An 802.1X (EAP-TLS) configuration and the wired interface's switch. */
+typedef struct vp_dot1x_conf {
+	char token[65];           /* the configuration's name on the device */
+	char identity[254];       /* EAP identity, the certificate's CN */
+	char ca_alias[128];       /* CA certificate that validates the RADIUS server ("" none) */
+	char cert_alias[128];     /* the client certificate (key made on the device) */
+	int enabled;              /* the interface authenticates with 802.1X */
+} vp_dot1x_conf;
 
 typedef struct vp_dop_args {
 	const char *alias;        /* certificate or CA alias (ours start with "vmspki-") */
@@ -115,6 +131,8 @@ typedef struct vp_dop_args {
 	const char *const *sans;  /* NULL-terminated, "DNS:cam1.site" / "IP:10.0.0.5" */
 	const char *const *ca_aliases; /* TLS_SET: CA certificates for the web server, may be NULL */
 	vp_dev_policy policy;     /* TLS_SET; VP_POLICY_UNKNOWN keeps the device's policy */
+	const vp_dot1x_conf *dot1x; /* DOT1X_*: GET reads only its token (may be NULL) */
+	int dot1x_create;         /* DOT1X_SET: create the configuration (else change it) */
 } vp_dop_args;
 
 /* One certificate held by the device. */
@@ -138,6 +156,11 @@ typedef struct vp_dop_result {
 	size_t ncerts;
 	/* CSR_GET */
 	char *csr_pem;
+	/* DOT1X_GET: the interface's enabled and token, and the fields of the configuration that
+	 * token names when it exists (dot1x_found) */
+	vp_dot1x_conf dot1x;
+	int dot1x_found;
+	int dot1x_asked_exists;   /* a configuration args.dot1x->token exists */
 } vp_dop_result;
 
 typedef struct vp_dop vp_dop;
