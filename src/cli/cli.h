@@ -184,4 +184,8 @@ int cli_json_print(json_t *v);
 typedef vp_err (*cli_list_fetch)(vp_store *s, void *arg, json_t *array, vp_error *e);
 int cli_list_json(vp_store *s, cli_list_fetch fetch, void *arg);
 
+/* ---- IEEE 802.1X (cmd_dot1x.c) ---- */
+int cmd_dot1x(cli *c, int argc, char **argv);
+void cli_help_dot1x(FILE *f, const char *sub);
+
 #endif

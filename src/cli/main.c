@@ -27,6 +27,7 @@ static const struct {
 	{ "settings", cmd_settings },
 	{ "lifecycle", cmd_lifecycle },
 	{ "endpoint", cmd_endpoint },
+	{ "dot1x", cmd_dot1x },
 };
 
 static char *
