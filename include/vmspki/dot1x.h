@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "vmspki/ca.h"
 #include "vmspki/err.h"
 #include "vmspki/store.h"
 
@@ -16,5 +17,24 @@ vp_err vp_dot1x_eap_ca(vp_store *s, char **pem, vp_error *e);
  * to the site CA. One transaction with an audit row. */
 vp_err vp_dot1x_set_eap_ca(vp_store *s, const char *pem, size_t len, const char *actor,
     vp_error *e);
+
+/* The RADIUS side: vp_dot1x_radius_config issues the RADIUS server's certificate (profile
+ * radius-server, a key made here) and writes into out_dir, atomically: radius.pem (certificate
+ * and chain), radius.key (0600: give it to the user FreeRADIUS runs as), ca.pem (the CA that
+ * signs the cameras' certificates, with its issuers) and eap, a drop-in for FreeRADIUS 3's
+ * mods-available/eap with EAP-TLS only, naming those files by absolute path and checking that
+ * the client certificate's CN is the EAP identity (check_cert_cn). */
+typedef struct vp_radius_opts {
+	const char *out_dir;
+	const char *const *names;     /* DNS names of the RADIUS server (the first is the CN) */
+	size_t nnames;
+	const char *const *ips;       /* its IP addresses (the CN when there is no name) */
+	size_t nips;
+	int days;                     /* 0: the profile's default */
+} vp_radius_opts;
+
+/* ca must hold its key. serial (at least 64 bytes) gets the new certificate's serial. */
+vp_err vp_dot1x_radius_config(vp_store *s, const vp_ca *ca, const vp_radius_opts *o,
+    const char *actor, char *serial, vp_error *e);
 
 #endif

@@ -188,12 +188,93 @@ dot1x_update(cli *c, int argc, char **argv)
 	return dot1x_run(c, VP_TASK_DOT1X_UPDATE, "dot1x update", argc, argv);
 }
 
+/* `dot1x radius-config`: the RADIUS server's certificate and its FreeRADIUS eap module. */
+static int
+dot1x_radius(cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_OPTS_COMMON,
+		{ "out", required_argument, NULL, OPT_OUT },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "ip", required_argument, NULL, OPT_IP },
+		{ "days", required_argument, NULL, OPT_DAYS },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *names[16], *ips[16], *passfile = NULL;
+	vp_radius_opts o = { .names = names, .ips = ips };
+	vp_error e = { 0 };
+	vp_store *s = NULL;
+	vp_ca *ca = NULL;
+	char serial[64];
+	int ch, rc, json = 0;
+	long v;
+
+	cli_getopt_reset();
+	while ((ch = cli_getopt(c, "dot1x radius-config", argc, argv, "h", opts, &rc)) != -1) {
+		switch (ch) {
+		case CLI_OPT_STOP:
+			return rc;
+		case OPT_OUT:
+			o.out_dir = optarg;
+			break;
+		case OPT_NAME:
+			if (o.nnames == 16)
+				return cli_usage("dot1x radius-config", "at most 16 --name");
+			names[o.nnames++] = optarg;
+			break;
+		case OPT_IP:
+			if (o.nips == 16)
+				return cli_usage("dot1x radius-config", "at most 16 --ip");
+			ips[o.nips++] = optarg;
+			break;
+		case OPT_DAYS:
+			if ((rc = cli_parse_int("--days", optarg, 1, 825, &v)) != CLI_OK)
+				return rc;
+			o.days = (int)v;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case OPT_PASSFILE:
+			passfile = optarg;
+			break;
+		}
+	}
+	if ((rc = cli_operands("dot1x radius-config", argc, argv, NULL)) != CLI_OK)
+		return rc;
+	if (o.out_dir == NULL)
+		return cli_usage("dot1x radius-config", "--out DIR is required");
+	if (o.nnames + o.nips == 0)
+		return cli_usage("dot1x radius-config", "give the RADIUS server's --name HOST or "
+		    "--ip ADDR");
+	if ((rc = cli_open_ca_key(c, passfile, &s, &ca)) != CLI_OK)
+		return rc;
+	if (vp_dot1x_radius_config(s, ca, &o, c->actor, serial, &e) != VP_OK) {
+		rc = cli_fail_err(&e);
+		goto out;
+	}
+	if (json)
+		rc = cli_json_print(json_pack("{s:s,s:s}", "serial", serial, "out", o.out_dir));
+	else {
+		printf("RADIUS server certificate %s; FreeRADIUS eap module in %s/eap\n", serial,
+		    o.out_dir);
+		rc = cli_flush();
+	}
+out:
+	vp_ca_free(ca);
+	vp_store_close(s);
+	return rc;
+}
+
 int
 cmd_dot1x(cli *c, int argc, char **argv)
 {
 	static const cli_sub subs[] = {
 		{ "enable", dot1x_enable },
 		{ "update", dot1x_update },
+		{ "radius-config", dot1x_radius },
 	};
 
 	return cli_group(c, "dot1x", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
