@@ -110,9 +110,9 @@ eng_dot1x_step_start(engine *g, job *j, vp_dop_args *a, vp_dop_kind *kind, vp_er
 	memset(&c, 0, sizeof(c));
 	a->dot1x = &c;
 	if (j->rollback) {
-		if (j->sub == 0) {
-			/* Our configuration changed back to what it was, or the interface alone
-			 * put back (then ours, which was not there, removed). */
+		/* Read what the change left (was ours made?), put the old back, then remove
+		 * ours if it was not there before. */
+		if (j->sub == 1) {
 			if (j->d1x_ours_existed && j->d1x_old_found &&
 			    strcmp(j->d1x_old.token, DOT1X_TOKEN) == 0) {
 				c = j->d1x_old;
@@ -123,7 +123,7 @@ eng_dot1x_step_start(engine *g, job *j, vp_dop_args *a, vp_dop_kind *kind, vp_er
 			*kind = VP_DOP_DOT1X_SET;
 		} else {
 			snprintf(c.token, sizeof(c.token), "%s", DOT1X_TOKEN);
-			*kind = VP_DOP_DOT1X_DELETE;
+			*kind = j->sub == 0 ? VP_DOP_DOT1X_GET : VP_DOP_DOT1X_DELETE;
 		}
 		return VP_OK;
 	}
@@ -148,11 +148,14 @@ eng_dot1x_done(engine *g, job *j, const vp_dop_result *r)
 {
 	(void)g;
 	if (j->rollback) {
-		if (j->sub == 0 && !j->d1x_ours_existed) {
-			j->sub = 1;                /* remove ours, which was not there */
-			return;
+		if (j->sub == 0) {
+			j->d1x_ours_now = r->dot1x_asked_exists;
+			j->sub = 1;
+		} else if (j->sub == 1 && !j->d1x_ours_existed && j->d1x_ours_now) {
+			j->sub = 2;                /* remove ours, which was not there */
+		} else {
+			j->rollback = 2;           /* put back: the loop ends the job */
 		}
-		j->rollback = 2;               /* put back: the loop ends the job */
 		return;
 	}
 	switch (j->sub) {

@@ -957,6 +957,10 @@ eng_job_decide(engine *g, job *j)
 				j->step = j->task->dot1x ? ST_DOT1X : ST_BIND;
 				j->sub = 0;
 				j->ready = 1;
+				/* The 802.1X roll-back takes several requests: each must find the
+				 * job ready (eng_xfer_done), as the failure is kept in ffail. */
+				if (j->task->dot1x)
+					j->fail = VP_DEVF_NONE;
 				return;
 			}
 			job_end(g, j, "Failed");

@@ -77,4 +77,174 @@ is "$(openssl x509 -in "$T/c1.pem" -noout -subject -nameopt RFC2253)" "subject=C
 is "$(d1x $N.2 '.configurations[0].identity')" "$(mac_of $N.2)" "the EAP identity is the MAC"
 is "$(openssl x509 -in "$T/c3.pem" -noout -subject -nameopt RFC2253)" "subject=CN=cam3.site.test" \
     "--identity name: the CN is the device's name"
+
+# ---- faults in the middle leave each camera with the 802.1X configuration it had
+soap() {   # ADDR PASSWORD INNER: a SOAP request to the camera as its owner would send it
+	curl -s --max-time 10 --digest -u "root:$2" -H 'Content-Type: application/soap+xml' \
+	    --data-binary "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:tds=\"http://www.onvif.org/ver10/device/wsdl\" xmlns:tt=\"http://www.onvif.org/ver10/schema\"><s:Body>$3</s:Body></s:Envelope>" \
+	    "http://$1:$P80/vapix/services"
+}
+# camera 5 had an 802.1X configuration of its own before (on, with its factory certificate)
+factory=$(dev_state $N.5 '.certificates[0].alias')
+soap $N.5 pw-5-cam-secret "<tds:CreateDot1XConfiguration><tds:Dot1XConfiguration><tt:Dot1XConfigurationToken>factory</tt:Dot1XConfigurationToken><tt:Identity>installer-set</tt:Identity><tt:EAPMethod>13</tt:EAPMethod><tt:EAPMethodConfiguration><tt:TLSConfiguration><tt:CertificateID>$factory</tt:CertificateID></tt:TLSConfiguration></tt:EAPMethodConfiguration></tds:Dot1XConfiguration></tds:CreateDot1XConfiguration>" >/dev/null
+soap $N.5 pw-5-cam-secret "<tds:SetNetworkInterfaces><tds:InterfaceToken>eth0</tds:InterfaceToken><tds:NetworkInterface><tt:Extension><tt:Dot3><tt:Dot1X><tt:Enabled>true</tt:Enabled><tt:Dot1XConfigurationToken>factory</tt:Dot1XConfigurationToken></tt:Dot1X></tt:Dot3></tt:Extension></tds:NetworkInterface></tds:SetNetworkInterfaces>" >/dev/null
+is "$(d1x $N.5 .token)" "factory" "camera 5 starts with an 802.1X configuration of its own"
+for i in 1 4 5 6; do d1x $N.$i '' >"$T/before$i.json"; done
+fault() { ctl POST "/control/devices/$N.$1/faults" "$2" >/dev/null; }
+fault 4 '{"kind":"timeout","op":"CreateDot1XConfiguration","count":1}'
+fault 5 '{"kind":"soap_fault","op":"SetNetworkInterfaces","count":1,"reason":"Interface busy"}'
+fault 6 '{"kind":"lost_answer","op":"SetNetworkInterfaces","count":1}'
+fault 1 '{"kind":"500","op":"SetDot1XConfiguration","count":1}'
+vp "$D" dot1x enable "$ID4" "$ID5" "$ID6" --request-timeout 3 --wait --json
+assert_rc 1 "dot1x enable ends Failed when the cameras fail (exit 1)"
+cp "$VP_OUT" "$T/task1.json"
+vp "$D" dot1x update "$ID1" --wait --json
+assert_rc 1 "dot1x update ends Failed when the camera answers 500"
+jq -s '{results: (.[0].results + .[1].results)}' "$T/task1.json" "$VP_OUT" >"$T/task.json"
+for i in 1 4 5 6; do
+	eval "id=\$ID$i"
+	is "$(result "$id" status)" "Failed" "camera $i (fault) failed"
+	is "$(result "$id" step)" "configure-8021x" "camera $i failed at configure-8021x"
+	d1x $N.$i '' >"$T/after$i.json"
+	if cmp -s <(jq -S 'del(.configurations[].key_file)' "$T/before$i.json") \
+	    <(jq -S 'del(.configurations[].key_file)' "$T/after$i.json"); then
+		ok "camera $i keeps the 802.1X configuration it had (camsim's state)"
+	else
+		not_ok "camera $i keeps the 802.1X configuration it had (camsim's state)"
+		diag "before: $(jq -c . "$T/before$i.json")" "after:  $(jq -c . "$T/after$i.json")"
+	fi
+done
+assert_grep "Interface busy" <(result "$ID5" error) "the SOAP fault's words are in the result"
+assert_grep "HTTP 500" <(result "$ID1" error) "the 500 is in the result"
+assert_grep "did not answer in time" <(result "$ID4" error) "the timeout is in the result"
+for i in 1 4 5 6; do ctl DELETE "/control/devices/$N.$i/faults" >/dev/null; done
+vp "$D" dot1x enable "$ID4" "$ID5" "$ID6" --wait
+assert_rc 0 "without the faults, dot1x enable finishes on them"
+vp "$D" dot1x update "$ID1" --wait
+assert_rc 0 "dot1x update renews camera 1's 802.1X certificate"
+is "$(d1x $N.5 '.configurations | length')" "2" "camera 5 keeps its own configuration beside ours"
+is "$(d1x $N.5 .token)" "vmspki-8021x" "camera 5 now uses ours"
+n1=$(st $N.1 '[.certificates[].alias | select(startswith("vmspki-8021x-"))] | length')
+is "$n1" "1" "after the renewal one 802.1X certificate of ours is left on camera 1"
+
+# ---- a real FreeRADIUS with the configuration vmspki writes
+command -v freeradius >/dev/null && command -v eapol_test >/dev/null || {
+	not_ok "freeradius and eapol_test are installed (scripts/deps: freeradius, eapoltest)"; it_done; }
+chmod 755 "$T"          # freerad must reach its files under the test's directory
+vp "$D" dot1x radius-config --out "$T/radius" --name radius.site.test --ip 127.0.0.1
+assert_rc 0 "dot1x radius-config writes the RADIUS side"
+assert_mode "$T/radius/radius.key" 600 "the RADIUS key is 0600"
+if openssl verify -CAfile "$CA" -purpose sslserver "$T/radius/radius.pem" >/dev/null 2>&1; then
+	ok "the RADIUS server certificate verifies for serverAuth"
+else not_ok "the RADIUS server certificate verifies for serverAuth"; fi
+RP=$(pick_port) || { not_ok "a free port for RADIUS"; it_done; }
+cp -a /etc/freeradius/3.0 "$T/raddb"
+rm -f "$T/raddb/sites-enabled/"*          # the inner tunnel (127.0.0.1:18120) is not needed
+cp "$T/radius/eap" "$T/raddb/mods-available/eap"
+cat >"$T/raddb/sites-enabled/vmspki-test" <<EOF
+server default {
+	listen {
+		type = auth
+		ipaddr = 127.0.0.1
+		port = $RP
+	}
+	authorize {
+		eap {
+			ok = return
+		}
+	}
+	authenticate {
+		eap
+	}
+	post-auth {
+		Post-Auth-Type REJECT {
+			attr_filter.access_reject
+		}
+	}
+}
+EOF
+chown -R freerad:freerad "$T/raddb" "$T/radius/radius.key"
+freeradius -X -d "$T/raddb" >"$T/freeradius.log" 2>&1 &
+RAD_PID=$!
+track_pid "$RAD_PID"
+for ((w = 0; w < 100; w++)); do
+	grep -q "Ready to process requests" "$T/freeradius.log" && break
+	pid_alive "$RAD_PID" || break
+	sleep 0.2
+done
+if grep -q "Ready to process requests" "$T/freeradius.log"; then ok "freeradius starts with the eap module"
+else not_ok "freeradius starts with the eap module"; diag_file "$T/freeradius.log" 30; it_done; fi
+
+# eap_try NAME IDENTITY CERT KEY: eapol_test's verdict (SUCCESS or FAILURE)
+eap_try() {
+	cat >"$T/eapol.$1.conf" <<EOF
+network={
+	key_mgmt=IEEE8021X
+	eap=TLS
+	identity="$2"
+	ca_cert="$T/radius/ca.pem"
+	client_cert="$3"
+	private_key="$4"
+	eapol_flags=0
+}
+EOF
+	timeout 30 eapol_test -c "$T/eapol.$1.conf" -a 127.0.0.1 -p "$RP" -s testing123 -t 10 \
+	    >"$T/eapol.$1.out" 2>&1
+	tail -n 1 "$T/eapol.$1.out"
+}
+for i in 1 2 3 4 5 6; do
+	a=$N.$i
+	ident=$(d1x $a '.configurations[] | select(.token == "vmspki-8021x") | .identity')
+	alias=$(d1x $a '.configurations[] | select(.token == "vmspki-8021x") | .certificate_id')
+	key=$(d1x $a '.configurations[] | select(.token == "vmspki-8021x") | .key_file')
+	st $a ".certificates[] | select(.alias == \"$alias\") | .certificate" >"$T/cam$i.pem"
+	is "$(eap_try cam$i "$ident" "$T/cam$i.pem" "$key")" "SUCCESS" \
+	    "camera $i ($(dev_state $a .api)) gets Access-Accept with its installed key and certificate"
+done
+grep -q "Sent Access-Accept" "$T/freeradius.log" && ok "freeradius says Access-Accept" ||
+    not_ok "freeradius says Access-Accept"
+
+# another CA's certificate with the right CN
+ident1=$(d1x $N.1 '.configurations[] | select(.token == "vmspki-8021x") | .identity')
+key1=$(d1x $N.1 '.configurations[] | select(.token == "vmspki-8021x") | .key_file')
+mk_key ec-p256 "$T/other-ca.key"
+openssl req -x509 -new -key "$T/other-ca.key" -subj "/CN=Other CA" -days 30 \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+    -out "$T/other-ca.pem" 2>/dev/null
+openssl req -new -key "$key1" -subj "/CN=$ident1" -out "$T/other.csr" 2>/dev/null
+openssl x509 -req -in "$T/other.csr" -CA "$T/other-ca.pem" -CAkey "$T/other-ca.key" \
+    -set_serial 7 -days 30 -extfile <(printf 'extendedKeyUsage=clientAuth\n') \
+    -out "$T/other.pem" 2>/dev/null
+is "$(eap_try other "$ident1" "$T/other.pem" "$key1")" "FAILURE" \
+    "a certificate from another CA gets Access-Reject"
+# the camera's own certificate and key with another identity: check_cert_cn
+is "$(eap_try wrongcn "ac:cc:8e:99:99:99" "$T/cam1.pem" "$key1")" "FAILURE" \
+    "a certificate whose CN is not the identity gets Access-Reject"
+# an expired certificate of the site CA (issued with the clock three days back, for one day)
+openssl req -new -key "$key1" -subj "/CN=$ident1" -out "$T/exp.csr" 2>/dev/null
+faketime -f '-3d' "$VMSPKI" --data "$D" issue --profile device-8021x \
+    --csr "$T/exp.csr" --days 1 --out "$T/expired.pem" >/dev/null 2>&1
+if [ -s "$T/expired.pem" ] && ! openssl x509 -in "$T/expired.pem" -noout -checkend 0 >/dev/null 2>&1
+then ok "the expired certificate is expired"; else not_ok "the expired certificate is expired"; fi
+is "$(eap_try expired "$ident1" "$T/expired.pem" "$key1")" "FAILURE" \
+    "an expired certificate gets Access-Reject"
+is "$(eap_try again "$ident1" "$T/cam1.pem" "$key1")" "SUCCESS" \
+    "camera 1 is still accepted afterwards"
+grep -q "Sent Access-Reject" "$T/freeradius.log" && ok "freeradius says Access-Reject" ||
+    not_ok "freeradius says Access-Reject"
+
+# ---- no secret anywhere
+for pw in $PASSWORDS; do
+	for f in "$VP_LOG" "$T/freeradius.log" "$CAMSIM_ERR"; do
+		if grep -qF -- "$pw" "$f"; then not_ok "a device password is in $(basename "$f")"; fi
+	done
+	if sqlite3 "$D/vmspki.db" .dump | grep -qF -- "$pw"; then
+		not_ok "a device password is in the database"
+	fi
+done
+ok "no device password checked in any output, log or database row"
+if grep -q -- "PRIVATE KEY" "$VP_LOG" || sqlite3 "$D/vmspki.db" .dump | grep -q "PRIVATE KEY"; then
+	not_ok "no private key in vmspki's output or database"
+else ok "no private key in vmspki's output or database"; fi
+kill "$RAD_PID" 2>/dev/null
 it_done
