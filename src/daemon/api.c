@@ -1307,6 +1307,8 @@ static const route routes[] = {
 	{ "/api/v1/endpoints/", 2, M_GET | M_POST | M_DELETE, 0, NULL, vpd_h_endpoint_item },
 	{ "/api/v1/alarms", 0, M_GET, 0, vpd_h_alarms, NULL },
 	{ "/api/v1/alarms/", 2, M_GET | M_POST, 0, NULL, vpd_h_alarm_item },
+	{ "/api/v1/dot1x", 0, M_GET, 0, vpd_h_dot1x, NULL },
+	{ "/api/v1/dot1x/", 1, M_POST, 0, NULL, vpd_h_dot1x_item },
 };
 
 /* GET /api/v1/ca is open; POST /api/v1/ca (generate) needs authentication. */

@@ -436,5 +436,8 @@ void vpd_h_alarms(vpd_ctx *c);
 void vpd_h_alarm_item(vpd_ctx *c, const char *arg);
 int vpd_alarm_metrics(vp_store *s, vp_buf *text);
 
+/* ---- IEEE 802.1X (api_dot1x.c) ---- */
+void vpd_h_dot1x(vpd_ctx *c);
+void vpd_h_dot1x_item(vpd_ctx *c, const char *arg);
 
 #endif

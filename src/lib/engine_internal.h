@@ -96,6 +96,7 @@ typedef struct job {
 	int d1x_old_found;            /* d1x_old's token named a configuration */
 	int d1x_ours_existed;         /* our configuration (DOT1X_TOKEN) was there before */
 	int d1x_ours_now;             /* ... and is there now (this attempt's read) */
+	int d1x_rb_tries;             /* roll-backs tried again after the device was unreachable */
 
 	/* outcome */
 	int slot;                     /* counts in its task's and the engine's active devices */

@@ -909,6 +909,21 @@ eng_job_decide(engine *g, job *j)
 		    "Failed");
 		return;
 	}
+	if (j->error[0] != '\0' && j->rollback && j->task->dot1x &&
+	    j->fail == VP_DEVF_UNREACHABLE && j->d1x_rb_tries < RETRIES) {
+		/* An 802.1X roll-back that could not reach the device (rebooting, or cut off by
+		 * the change) is tried again after a pause: giving up leaves it half done. */
+		j->d1x_rb_tries++;
+		eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): putting the old 802.1X "
+		    "configuration back: %s; trying again", j->task->id, j->dev_id, j->dev.address,
+		    j->error);
+		j->error[0] = '\0';
+		j->fail = VP_DEVF_NONE;
+		j->sub = 0;
+		j->wake_ms = now + 2000 * j->d1x_rb_tries;
+		j->ready = 1;
+		return;
+	}
 	if (j->error[0] != '\0' && j->rollback) {
 		/* The roll-back itself failed: say both. */
 		size_t n = strlen(j->ferror);

@@ -31,8 +31,9 @@ PASSWORDS="pw-1-cam-secret pw-2-cam-secret pw-3-cam-secret pw-4-cam-secret pw-5-
 	    "$T/fleet.json" | tr -d '"'
 } >"$T/cams.csv"
 
-vp "$D" ca init --key ec-p256
-assert_rc 0 "the CA is made"
+# The CA starts ten days ago, so that an expired certificate of it can be made (faketime).
+faketime -f '-10d' "$VMSPKI" --data "$D" ca init --key ec-p256 >"$T/ca-init.out" 2>&1
+assert_eq 0 "$?" "the CA is made"
 CA="$D/certs/ca.cert.pem"
 camsim_start --state "$T/cs" --fleet "$T/fleet.json" --keygen-delay-ms 100 || it_done
 vp "$D" device import "$T/cams.csv"
@@ -89,19 +90,22 @@ factory=$(dev_state $N.5 '.certificates[0].alias')
 soap $N.5 pw-5-cam-secret "<tds:CreateDot1XConfiguration><tds:Dot1XConfiguration><tt:Dot1XConfigurationToken>factory</tt:Dot1XConfigurationToken><tt:Identity>installer-set</tt:Identity><tt:EAPMethod>13</tt:EAPMethod><tt:EAPMethodConfiguration><tt:TLSConfiguration><tt:CertificateID>$factory</tt:CertificateID></tt:TLSConfiguration></tt:EAPMethodConfiguration></tds:Dot1XConfiguration></tds:CreateDot1XConfiguration>" >/dev/null
 soap $N.5 pw-5-cam-secret "<tds:SetNetworkInterfaces><tds:InterfaceToken>eth0</tds:InterfaceToken><tds:NetworkInterface><tt:Extension><tt:Dot3><tt:Dot1X><tt:Enabled>true</tt:Enabled><tt:Dot1XConfigurationToken>factory</tt:Dot1XConfigurationToken></tt:Dot1X></tt:Dot3></tt:Extension></tds:NetworkInterface></tds:SetNetworkInterfaces>" >/dev/null
 is "$(d1x $N.5 .token)" "factory" "camera 5 starts with an 802.1X configuration of its own"
-for i in 1 4 5 6; do d1x $N.$i '' >"$T/before$i.json"; done
+for i in 1 2 4 5 6; do d1x $N.$i '' >"$T/before$i.json"; done
 fault() { ctl POST "/control/devices/$N.$1/faults" "$2" >/dev/null; }
 fault 4 '{"kind":"timeout","op":"CreateDot1XConfiguration","count":1}'
 fault 5 '{"kind":"soap_fault","op":"SetNetworkInterfaces","count":1,"reason":"Interface busy"}'
-fault 6 '{"kind":"lost_answer","op":"SetNetworkInterfaces","count":1}'
+# a reset (twice: libcurl sends a request again once when a reused connection dies)
+fault 6 '{"kind":"reset","op":"CreateDot1XConfiguration","count":2}'
+# a reboot in the middle of the change: the roll-back waits for the camera to come back
+fault 2 '{"kind":"reboot","op":"SetNetworkInterfaces","count":1,"seconds":1}'
 fault 1 '{"kind":"500","op":"SetDot1XConfiguration","count":1}'
 vp "$D" dot1x enable "$ID4" "$ID5" "$ID6" --request-timeout 3 --wait --json
 assert_rc 1 "dot1x enable ends Failed when the cameras fail (exit 1)"
 cp "$VP_OUT" "$T/task1.json"
-vp "$D" dot1x update "$ID1" --wait --json
-assert_rc 1 "dot1x update ends Failed when the camera answers 500"
+vp "$D" dot1x update "$ID1" "$ID2" --wait --json
+assert_rc 1 "dot1x update ends Failed when the cameras answer 500 or reboot"
 jq -s '{results: (.[0].results + .[1].results)}' "$T/task1.json" "$VP_OUT" >"$T/task.json"
-for i in 1 4 5 6; do
+for i in 1 2 4 5 6; do
 	eval "id=\$ID$i"
 	is "$(result "$id" status)" "Failed" "camera $i (fault) failed"
 	is "$(result "$id" step)" "configure-8021x" "camera $i failed at configure-8021x"
@@ -117,7 +121,8 @@ done
 assert_grep "Interface busy" <(result "$ID5" error) "the SOAP fault's words are in the result"
 assert_grep "HTTP 500" <(result "$ID1" error) "the 500 is in the result"
 assert_grep "did not answer in time" <(result "$ID4" error) "the timeout is in the result"
-for i in 1 4 5 6; do ctl DELETE "/control/devices/$N.$i/faults" >/dev/null; done
+assert_grep "reset|closed|recv|reached" <(result "$ID6" error) "the reset is in the result"
+for i in 1 2 4 5 6; do ctl DELETE "/control/devices/$N.$i/faults" >/dev/null; done
 vp "$D" dot1x enable "$ID4" "$ID5" "$ID6" --wait
 assert_rc 0 "without the faults, dot1x enable finishes on them"
 vp "$D" dot1x update "$ID1" --wait
@@ -133,7 +138,7 @@ command -v freeradius >/dev/null && command -v eapol_test >/dev/null || {
 chmod 755 "$T"          # freerad must reach its files under the test's directory
 vp "$D" dot1x radius-config --out "$T/radius" --name radius.site.test --ip 127.0.0.1
 assert_rc 0 "dot1x radius-config writes the RADIUS side"
-assert_mode "$T/radius/radius.key" 600 "the RADIUS key is 0600"
+assert_mode 600 "$T/radius/radius.key" "the RADIUS key is 0600"
 if openssl verify -CAfile "$CA" -purpose sslserver "$T/radius/radius.pem" >/dev/null 2>&1; then
 	ok "the RADIUS server certificate verifies for serverAuth"
 else not_ok "the RADIUS server certificate verifies for serverAuth"; fi
@@ -223,7 +228,7 @@ is "$(eap_try wrongcn "ac:cc:8e:99:99:99" "$T/cam1.pem" "$key1")" "FAILURE" \
 # an expired certificate of the site CA (issued with the clock three days back, for one day)
 openssl req -new -key "$key1" -subj "/CN=$ident1" -out "$T/exp.csr" 2>/dev/null
 faketime -f '-3d' "$VMSPKI" --data "$D" issue --profile device-8021x \
-    --csr "$T/exp.csr" --days 1 --out "$T/expired.pem" >/dev/null 2>&1
+    --csr "$T/exp.csr" --days 1 --out "$T/expired.pem" >"$T/exp.out" 2>&1
 if [ -s "$T/expired.pem" ] && ! openssl x509 -in "$T/expired.pem" -noout -checkend 0 >/dev/null 2>&1
 then ok "the expired certificate is expired"; else not_ok "the expired certificate is expired"; fi
 is "$(eap_try expired "$ident1" "$T/expired.pem" "$key1")" "FAILURE" \
