@@ -5,6 +5,9 @@
 #define VMSPKI_DOT1X_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
 
 #include "vmspki/ca.h"
 #include "vmspki/err.h"
@@ -17,6 +20,27 @@ vp_err vp_dot1x_eap_ca(vp_store *s, char **pem, vp_error *e);
  * to the site CA. One transaction with an audit row. */
 vp_err vp_dot1x_set_eap_ca(vp_store *s, const char *pem, size_t len, const char *actor,
     vp_error *e);
+
+/* A device's 802.1X as vmspki's tasks left it: Enabled once a dot1x task finished on it (with
+ * that certificate's end), and the outcome of the latest one. */
+typedef struct vp_dot1x_state {
+	int64_t device_id;
+	int enabled;
+	char serial[64];              /* the certificate of the latest finished task */
+	int64_t not_after;
+	char last_status[16];         /* the latest task's result: Finished, Failed, ... */
+	char last_error[256];
+} vp_dot1x_state;
+
+/* Every device a dot1x task ever ran on, by device id (ascending) into *out (free() it). */
+vp_err vp_dot1x_states(vp_store *s, vp_dot1x_state **out, size_t *n, vp_error *e);
+/* The state of device id in states (n of them, by vp_dot1x_states), or NULL. */
+const vp_dot1x_state *vp_dot1x_state_find(const vp_dot1x_state *states, size_t n, int64_t id);
+
+/* Adds "dot1x" (Enabled or Disabled), "dot1x_not_after", "dot1x_serial", "dot1x_status" (the
+ * latest task's result) and "dot1x_error" for st (NULL: never) to a device's JSON object o;
+ * -1 when out of memory. */
+int vp_json_dot1x(json_t *o, const vp_dot1x_state *st);
 
 /* The RADIUS side: vp_dot1x_radius_config issues the RADIUS server's certificate (profile
  * radius-server, a key made here) and writes into out_dir, atomically: radius.pem (certificate

@@ -388,4 +388,10 @@ vp_err vp_store_endpoint_delete(vp_store *s, int64_t id, vp_error *e);
 vp_err vp_store_endpoint_due(vp_store *s, int64_t interval, int64_t now, int64_t **ids,
     size_t *n, vp_error *e);
 
+/* ---- IEEE 802.1X (store_dot1x.c) ---- */
+/* Every device's 802.1X as the dot1x tasks left it (dot1x.h: vp_dot1x_state), by device id. */
+struct vp_dot1x_state;
+vp_err vp_store_dot1x_states(vp_store *s, struct vp_dot1x_state **out, size_t *n,
+    vp_error *e);
+
 #endif

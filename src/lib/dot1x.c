@@ -246,3 +246,29 @@ out:
 	vp_issued_free(is);
 	return rc;
 }
+
+/* ---- each device's state ---- */
+
+vp_err
+vp_dot1x_states(vp_store *s, vp_dot1x_state **out, size_t *n, vp_error *e)
+{
+	return vp_store_dot1x_states(s, out, n, e);
+}
+
+const vp_dot1x_state *
+vp_dot1x_state_find(const vp_dot1x_state *v, size_t n, int64_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].device_id == id)
+			return &v[mid];
+		if (v[mid].device_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}

@@ -132,6 +132,19 @@ is "$(d1x $N.5 .token)" "vmspki-8021x" "camera 5 now uses ours"
 n1=$(st $N.1 '[.certificates[].alias | select(startswith("vmspki-8021x-"))] | length')
 is "$n1" "1" "after the renewal one 802.1X certificate of ours is left on camera 1"
 
+# ---- the device list shows 802.1X
+vp "$D" device list --json
+cp "$VP_OUT" "$T/devices.json"
+dj() { jq -r --argjson id "$1" ".[] | select(.id == \$id) | .$2" "$T/devices.json"; }
+for i in 1 2 3 4 5 6; do
+	eval "id=\$ID$i"
+	is "$(dj "$id" dot1x)" "Enabled" "device list shows camera $i's 802.1X Enabled"
+done
+c6=$(st $N.6 ".certificates[] | select(.alias == \"$(d1x $N.6 '.configurations[0].certificate_id')\") | .certificate")
+is "$(dj "$ID6" dot1x_not_after)" "$(date -u -d "$(openssl x509 -noout -enddate <<<"$c6" | sed 's/notAfter=//')" +%Y-%m-%dT%H:%M:%SZ)" \
+    "... with its certificate's end"
+is "$(dj "$ID1" dot1x_status)" "Finished" "... and the latest task's outcome"
+
 # ---- a real FreeRADIUS with the configuration vmspki writes
 command -v freeradius >/dev/null && command -v eapol_test >/dev/null || {
 	not_ok "freeradius and eapol_test are installed (scripts/deps: freeradius, eapoltest)"; it_done; }
