@@ -30,6 +30,7 @@ typedef struct vp_dot1x_state {
 	int64_t not_after;
 	char last_status[16];         /* the latest task's result: Finished, Failed, ... */
 	char last_error[256];
+	char identity[8];             /* the identity mode of the latest finished task */
 } vp_dot1x_state;
 
 /* Every device a dot1x task ever ran on, by device id (ascending) into *out (free() it). */

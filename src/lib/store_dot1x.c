@@ -43,6 +43,7 @@ row(sqlite3_stmt *st, void *arg, vp_error *e)
 		d->enabled = 1;
 		vp_sql_col_text(st, 2, d->serial, sizeof(d->serial));
 		d->not_after = sqlite3_column_int64(st, 3);
+		vp_sql_col_text(st, 5, d->identity, sizeof(d->identity));
 	}
 	return VP_OK;
 }
@@ -56,7 +57,8 @@ vp_store_dot1x_states(vp_store *s, vp_dot1x_state **out, size_t *n, vp_error *e)
 	*out = NULL;
 	*n = 0;
 	rc = vp_sql_run(s, "read the devices' 802.1X", "SELECT td.device_id, td.status, "
-	    "td.cert_serial, COALESCE(c.not_after, 0), td.error FROM task_devices td "
+	    "td.cert_serial, COALESCE(c.not_after, 0), td.error, "
+	    "COALESCE(json_extract(t.options, '$.cn'), '') FROM task_devices td "
 	    "JOIN tasks t ON t.id = td.task_id LEFT JOIN certificates c ON c.serial = "
 	    "td.cert_serial WHERE t.kind IN ('" VP_TASK_DOT1X_ENABLE "', '" VP_TASK_DOT1X_UPDATE
 	    "') AND td.status IN ('Finished', 'Failed', 'Cancelled') "

@@ -251,6 +251,22 @@ is "$(eap_try again "$ident1" "$T/cam1.pem" "$key1")" "SUCCESS" \
 grep -q "Sent Access-Reject" "$T/freeradius.log" && ok "freeradius says Access-Reject" ||
     not_ok "freeradius says Access-Reject"
 
+# ---- the nightly job renews 802.1X certificates near their end, keeping each identity
+alias3=$(d1x $N.3 '.configurations[] | select(.token == "vmspki-8021x") | .certificate_id')
+alias1=$(d1x $N.1 '.configurations[] | select(.token == "vmspki-8021x") | .certificate_id')
+faketime -f '+345d' "$VMSPKI" --data "$D" lifecycle run >"$T/lc.out" 2>&1
+assert_eq 0 "$?" "lifecycle run 345 days later finishes"
+grep -q "renewing the 802.1X certificates" "$T/lc.out" && ok "it renews the 802.1X certificates" ||
+    { not_ok "it renews the 802.1X certificates"; diag_file "$T/lc.out" 20; }
+new3=$(d1x $N.3 '.configurations[] | select(.token == "vmspki-8021x") | .certificate_id')
+new1=$(d1x $N.1 '.configurations[] | select(.token == "vmspki-8021x") | .certificate_id')
+[ -n "$new3" ] && [ "$new3" != "$alias3" ] && [ -n "$new1" ] && [ "$new1" != "$alias1" ] &&
+    ok "the cameras use new 802.1X certificates ($new1, $new3)" ||
+    not_ok "the cameras use new 802.1X certificates ($alias1 -> $new1, $alias3 -> $new3)"
+is "$(d1x $N.3 '.configurations[] | select(.token == "vmspki-8021x") | .identity')" \
+    "cam3.site.test" "the camera enabled with --identity name keeps its identity"
+is "$(d1x $N.1 .enabled)" "true" "802.1X stays on"
+
 # ---- no secret anywhere
 for pw in $PASSWORDS; do
 	for f in "$VP_LOG" "$T/freeradius.log" "$CAMSIM_ERR"; do
