@@ -267,6 +267,16 @@ is "$(d1x $N.3 '.configurations[] | select(.token == "vmspki-8021x") | .identity
     "cam3.site.test" "the camera enabled with --identity name keeps its identity"
 is "$(d1x $N.1 .enabled)" "true" "802.1X stays on"
 
+# ---- another EAP CA (the RADIUS server's certificate from elsewhere): kept, installed
+vp "$D" dot1x enable "$ID6" --eap-ca "$T/radius/radius.pem" --wait
+assert_rc 1 "--eap-ca with a file that is not one CA certificate is refused"
+assert_grep "not a CA|more than one" "$VP_ERR" "... saying why"
+vp "$D" dot1x update "$ID6" --eap-ca "$T/other-ca.pem" --wait
+assert_rc 0 "dot1x update --eap-ca FILE finishes"
+eap6=$(d1x $N.6 '.configurations[] | select(.token == "vmspki-8021x") | .ca_certificate_id')
+st $N.6 ".ca_certificates[] | select(.alias == \"$eap6\") | .certificate" >"$T/eap6.pem"
+is "$(fp "$T/eap6.pem")" "$(fp "$T/other-ca.pem")" "camera 6 now trusts the other EAP CA for the RADIUS server"
+
 # ---- no secret anywhere
 for pw in $PASSWORDS; do
 	for f in "$VP_LOG" "$T/freeradius.log" "$CAMSIM_ERR"; do
