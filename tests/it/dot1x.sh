@@ -251,6 +251,29 @@ is "$(eap_try again "$ident1" "$T/cam1.pem" "$key1")" "SUCCESS" \
 grep -q "Sent Access-Reject" "$T/freeradius.log" && ok "freeradius says Access-Reject" ||
     not_ok "freeradius says Access-Reject"
 
+# ---- the same through the REST API
+daemon_start "$D" || { not_ok "the daemon starts"; it_done; }
+printf '{"devices":[%s],"identity":"serial"}' "$ID2" >"$T/body.json"
+api POST /api/v1/dot1x/update "$ADMIN_TOKEN" "$T/body.json"
+assert_status 201 "POST /api/v1/dot1x/update makes the task"
+tid=$(jq -r .id "$API_BODY")
+is "$(jq -r .kind "$API_BODY")" "dot1x-update" "... a dot1x-update task"
+for ((w = 0; w < 600; w++)); do
+	api GET "/api/v1/tasks/$tid" "$ADMIN_TOKEN"
+	case "$(jq -r .state "$API_BODY")" in Finished|Failed|Cancelled) break;; esac
+	sleep 0.2
+done
+is "$(jq -r .state "$API_BODY")" "Finished" "the daemon runs it to Finished"
+is "$(d1x $N.2 '.configurations[] | select(.token == "vmspki-8021x") | .identity')" \
+    "$(dev_state $N.2 .serial)" "identity serial: the camera's EAP identity is its serial number"
+printf '{"all":true,"identity":"colour"}' >"$T/body.json"
+api POST /api/v1/dot1x/enable "$ADMIN_TOKEN" "$T/body.json"
+assert_status 422 "an unknown identity: 422"
+api GET /api/v1/dot1x "$ADMIN_TOKEN"
+assert_status 200 "GET /api/v1/dot1x"
+is "$(jq -r .eap_ca "$API_BODY")" "null" "... says none was set (the site CA serves)"
+daemon_stop "$DAEMON_PID"
+
 # ---- the nightly job renews 802.1X certificates near their end, keeping each identity
 alias3=$(d1x $N.3 '.configurations[] | select(.token == "vmspki-8021x") | .certificate_id')
 alias1=$(d1x $N.1 '.configurations[] | select(.token == "vmspki-8021x") | .certificate_id')
