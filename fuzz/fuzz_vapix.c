@@ -147,6 +147,15 @@ check_outcome(vp_dop_kind kind, const vp_dop *op)
 			    strncmp(r->certs[i].pem, "-----BEGIN CERTIFICATE-----", 27) != 0)
 				abort();
 		break;
+	case VP_DOP_DOT1X_GET:
+		/* 802.1X on names a configuration the device listed, with clean fields */
+		if ((r->dot1x.enabled && (r->dot1x.token[0] == '\0' || !r->dot1x_found)) ||
+		    (r->dot1x.token[0] != '\0' && !line_ok(r->dot1x.token)) ||
+		    (r->dot1x_found && (!line_ok(r->dot1x.identity) ||
+		    !line_ok(r->dot1x.cert_alias))) ||
+		    (r->dot1x.ca_alias[0] != '\0' && !line_ok(r->dot1x.ca_alias)))
+			abort();
+		break;
 	case VP_DOP_CSR_GET:
 		if (r->csr_pem == NULL ||
 		    strncmp(r->csr_pem, "-----BEGIN CERTIFICATE REQUEST-----", 35) != 0)
@@ -162,6 +171,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const sans[] = { "DNS:cam1.site.example", "IP:10.0.0.5", NULL };
 	static const char *const cas[] = { "vmspki-ca-0123456789ab", NULL };
+	static const vp_dot1x_conf d1x = { "vmspki-8021x", "ac:cc:8e:00:00:01",
+	    "vmspki-ca-0123456789ab", "vmspki-8021x-t1", 1 };
 	static const vp_dev_policy policies[] = {
 		VP_POLICY_UNKNOWN, VP_POLICY_HTTP, VP_POLICY_HTTPS, VP_POLICY_BOTH
 	};
@@ -175,7 +186,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2 || size > 256 * 1024)
 		return 0;
-	kind = (vp_dop_kind)(VP_DOP_PROBE + data[0] % 12);
+	kind = (vp_dop_kind)(VP_DOP_PROBE + data[0] % 15);   /* up to VP_DOP_DOT1X_DELETE */
 	flags = data[1];
 	api = (flags & 0x80) ? "" : apis[flags & 3];
 	if ((flags & 0x83) == 2 && (data[0] & 0x80))     /* v1beta that takes POST/PATCH */
@@ -189,6 +200,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	args.sans = (flags & 0x40) ? NULL : sans;
 	args.ca_aliases = (flags & 0x10) ? NULL : cas;
 	args.policy = policies[(flags >> 2) & 3];
+	args.dot1x = &d1x;
+	args.dot1x_create = flags & 1;
 
 	vp_error_clear(&e);
 	if (vp_dop_start(&vp_driver_vapix, kind, &args, api, &op, &e) != VP_OK) {

@@ -55,7 +55,7 @@ typedef struct cam {
 	vp_dev_policy policy;
 	char ops[1024];               /* every operation started, in order, space-separated */
 	char tls_sets[512];           /* every TLS_SET asked: "alias/policy " */
-	int started[VP_DOP_IDENTIFY + 1];
+	int started[VP_DOP_DOT1X_DELETE + 1];
 	cam_fault faults[4];
 	size_t nfaults;
 	/* Called when an operation of kind starts (after it is logged). */
@@ -83,7 +83,8 @@ static struct {
 
 static const char *const kind_names[] = {
 	"", "PROBE", "CA_LIST", "CA_ADD", "CA_DELETE", "CERT_LIST", "KEY_CREATE", "CSR_GET",
-	"CERT_INSTALL", "CERT_DELETE", "TLS_GET", "TLS_SET", "IDENTIFY"
+	"CERT_INSTALL", "CERT_DELETE", "TLS_GET", "TLS_SET", "IDENTIFY", "DOT1X_GET", "DOT1X_SET",
+	"DOT1X_DELETE"
 };
 
 static void
@@ -289,6 +290,7 @@ fake_feed(vp_dop *d, const vp_http_resp *resp, vp_error *e)
 		break;
 	}
 	case VP_DOP_IDENTIFY:         /* discovery: never asked by the engine */
+	default:
 		break;
 	}
 	return VP_OK;

@@ -108,8 +108,24 @@ typedef enum vp_dop_kind {
 	/* Discovery (issue 19, item 8): identity without credentials where the device allows
 	 * it (serial, model, firmware, brand; no API decided). A device that wants credentials
 	 * fails with VP_DEVF_AUTH, one with no such way with VP_DEVF_UNSUPPORTED. */
-	VP_DOP_IDENTIFY
+	VP_DOP_IDENTIFY,
+	/* IEEE 802.1X (EAP-TLS), see vp_dot1x_conf */
+	VP_DOP_DOT1X_GET,         /* the wired interface's 802.1X and the configuration it names;
+	                           * whether configuration args.dot1x->token exists */
+	VP_DOP_DOT1X_SET,         /* args.dot1x: the configuration (created when
+	                           * args.dot1x_create) unless its identity is "", then the
+	                           * interface switched to enabled with token ("" keeps it) */
+	VP_DOP_DOT1X_DELETE       /* remove configuration args.dot1x->token */
 } vp_dop_kind;
+
+/* An 802.1X (EAP-TLS) configuration and the wired interface's switch. */
+typedef struct vp_dot1x_conf {
+	char token[65];           /* the configuration's name on the device */
+	char identity[254];       /* EAP identity, the certificate's CN */
+	char ca_alias[128];       /* CA certificate that validates the RADIUS server ("" none) */
+	char cert_alias[128];     /* the client certificate (key made on the device) */
+	int enabled;              /* the interface authenticates with 802.1X */
+} vp_dot1x_conf;
 
 typedef struct vp_dop_args {
 	const char *alias;        /* certificate or CA alias (ours start with "vmspki-") */
@@ -123,6 +139,8 @@ typedef struct vp_dop_args {
 	/* KEY_CREATE: the key store to make the key in ("TEE0", "SE0"); NULL: the device's
 	 * default (a device without a choice of key stores refuses any other) */
 	const char *keystore;
+	const vp_dot1x_conf *dot1x; /* DOT1X_*: GET reads only its token (may be NULL) */
+	int dot1x_create;         /* DOT1X_SET: create the configuration (else change it) */
 } vp_dop_args;
 
 /* One certificate held by the device. */
@@ -151,6 +169,11 @@ typedef struct vp_dop_result {
 	/* PROBE: the product class its driver's rules found ("camera", "access-control",
 	 * "audio", "switch"; "" when not identified) */
 	char product[24];
+	/* DOT1X_GET: the interface's enabled and token, and the fields of the configuration that
+	 * token names when it exists (dot1x_found) */
+	vp_dot1x_conf dot1x;
+	int dot1x_found;
+	int dot1x_asked_exists;   /* a configuration args.dot1x->token exists */
 } vp_dop_result;
 
 typedef struct vp_dop vp_dop;

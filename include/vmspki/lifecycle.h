@@ -34,6 +34,10 @@ typedef struct vp_lifecycle_report {
 	int alarms_raised, alarms_cleared;
 	int devices_blocked;       /* due, but a renewal would not extend them: the CA ends first */
 	int certs_watched;         /* issued certificates with an owner or --watch looked at */
+	int64_t dot1x_tasks[3];    /* the dot1x-update tasks made, one per identity mode */
+	int ndot1x_tasks;          /* (0: no 802.1X certificate due) */
+	int dot1x_due;             /* devices whose 802.1X certificate is within the window */
+	int dot1x_busy;            /* of those, in another task now (renewed on a later night) */
 } vp_lifecycle_report;
 
 typedef void (*vp_lifecycle_log_fn)(void *arg, const char *line);

@@ -464,4 +464,10 @@ vp_err vp_store_device_servers(vp_store *s, vp_store_device_server_cb cb, void *
  * chain is verified in to before the commit. *rows gets the rows copied. */
 vp_err vp_store_copy(vp_store *from, vp_store *to, int64_t *rows, vp_error *e);
 
+/* ---- IEEE 802.1X (store_dot1x.c) ---- */
+/* Every device's 802.1X as the dot1x tasks left it (dot1x.h: vp_dot1x_state), by device id. */
+struct vp_dot1x_state;
+vp_err vp_store_dot1x_states(vp_store *s, struct vp_dot1x_state **out, size_t *n,
+    vp_error *e);
+
 #endif

@@ -16,6 +16,9 @@
 #define VP_TASK_CA_REPLACE   "ca-replace"    /* made by vp_ca_init/import with replace */
 #define VP_TASK_DEVICE_CHECK "device-check"  /* the nightly job: identify each device (its
                                               * state), re-install the CA where missing */
+#define VP_TASK_DOT1X_ENABLE "dot1x-enable"  /* IEEE 802.1X: a client certificate made on the
+                                              * device, the EAP CA, 802.1X configured and on */
+#define VP_TASK_DOT1X_UPDATE "dot1x-update"  /* the same with a new certificate */
 
 /* Phases of a ca-replace task (vp_task.phase). */
 #define VP_TASK_PHASE_LOCAL   0   /* components and the server certificate: new CA trusted,
@@ -39,7 +42,9 @@
 
 typedef struct vp_task_opts {
 	const char *kind;         /* VP_TASK_HTTPS_ENABLE or VP_TASK_HTTPS_UPDATE */
-	const char *cn_mode;      /* NULL: per device, else the site setting; "ip" or "fqdn" */
+	const char *cn_mode;      /* NULL: per device, else the site setting; "ip" or "fqdn";
+	                           * 802.1X tasks: the identity, "mac" (default), "serial" or
+	                           * "name" */
 	int https_only;           /* set the connection policy to HTTPS only */
 	int concurrency;          /* devices at once; 0: VP_TASK_CONCURRENCY_DEFAULT */
 	int timeout_s;            /* each request to a device; 0: the engine's default (30 s) */
@@ -50,7 +55,7 @@ typedef struct vp_task {
 	int64_t id;
 	char kind[32];
 	char state[16];
-	char cn_mode[8];
+	char cn_mode[8];          /* 802.1X tasks: the identity mode */
 	int https_only;
 	int concurrency;
 	int timeout_s;

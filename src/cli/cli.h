@@ -211,5 +211,8 @@ void cli_help_store(FILE *f, const char *sub);
 const char *cli_store_where(cli *c);
 /* 1 when that store is a PostgreSQL database (no file in the data directory). */
 int cli_store_is_pg(cli *c);
+/* ---- IEEE 802.1X (cmd_dot1x.c) ---- */
+int cmd_dot1x(cli *c, int argc, char **argv);
+void cli_help_dot1x(FILE *f, const char *sub);
 
 #endif

@@ -81,6 +81,10 @@ lc_run(cli *c, int argc, char **argv)
 	rc = CLI_OK;
 	if (r.renewal_task != 0)
 		rc = cli_task_follow(c, s, r.renewal_task, ca, k, json ? 2 : 0);
+	/* The 802.1X renewals (dot1x.h) likewise. */
+	for (int i = 0; i < r.ndot1x_tasks; i++)
+		if (cli_task_follow(c, s, r.dot1x_tasks[i], ca, k, json ? 2 : 0) != CLI_OK)
+			rc = CLI_REFUSED;
 	/* The check says what it found in each device's state (`device list`); a camera that
 	 * is down is not a failure of this command. */
 	if (r.check_task != 0)

@@ -40,6 +40,7 @@ cli_help_main(FILE *f)
 "  lifecycle run  the nightly job now: renewals, expiry alarms, endpoint checks\n"
 "  endpoint add|list|show|check|remove  watch TLS servers vmspki did not install\n"
 "  store migrate  move a site's store from SQLite to PostgreSQL (several servers)\n"
+"  dot1x enable|update|radius-config  IEEE 802.1X certificates on cameras, the RADIUS side\n"
 "  help [COMMAND [SUB]]   help on a command; also `vmspki COMMAND --help'\n"
 "  --version    print the version\n"
 "\n"
@@ -210,6 +211,8 @@ cli_help(int argc, char **argv)
 		cli_help_device(stdout, sub);
 	else if (strcmp(argv[0], "https") == 0)
 		cli_help_https(stdout, sub);
+	else if (strcmp(argv[0], "dot1x") == 0)
+		cli_help_dot1x(stdout, sub);
 	else if (strcmp(argv[0], "task") == 0 && (sub == NULL || strcmp(sub, "list") == 0 ||
 	    strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0 || strcmp(sub, "wait") == 0 ||
 	    strcmp(sub, "retry-failed") == 0))

@@ -28,6 +28,7 @@ static const struct {
 	{ "lifecycle", cmd_lifecycle },
 	{ "endpoint", cmd_endpoint },
 	{ "store", cmd_store },
+	{ "dot1x", cmd_dot1x },
 };
 
 static char *

@@ -1309,6 +1309,8 @@ static const route routes[] = {
 	{ "/api/v1/alarms/", 2, M_GET | M_POST, 0, NULL, vpd_h_alarm_item },
 	{ "/api/v1/settings", 0, M_GET, 0, vpd_h_settings, NULL },
 	{ "/api/v1/settings/", 1, M_GET | M_POST, 0, NULL, vpd_h_setting_item },
+	{ "/api/v1/dot1x", 0, M_GET, 0, vpd_h_dot1x, NULL },
+	{ "/api/v1/dot1x/", 1, M_POST, 0, NULL, vpd_h_dot1x_item },
 };
 
 /* GET /api/v1/ca is open; POST /api/v1/ca (generate) needs authentication. */

@@ -453,5 +453,8 @@ int vpd_web_serve(vpd_ctx *c);
 /* The site settings (api_settings.c). */
 void vpd_h_settings(vpd_ctx *c);
 void vpd_h_setting_item(vpd_ctx *c, const char *arg);
+/* ---- IEEE 802.1X (api_dot1x.c) ---- */
+void vpd_h_dot1x(vpd_ctx *c);
+void vpd_h_dot1x_item(vpd_ctx *c, const char *arg);
 
 #endif

@@ -1,17 +1,50 @@
 /* The JSON of a device of the inventory, the same for `vmspki device ... --json` and the REST
  * API (/api/v1/devices); never its password. */
+#include <stdlib.h>
 #include <time.h>
 
 #include "device_internal.h"
 #include "vmspki/device.h"
+#include "vmspki/dot1x.h"
 #include "vmspki/render_json.h"
 #include "vmspki/settings.h"
 
-/* A row of vp_device_list_json. */
+typedef struct list_walk {
+	json_t *array;
+	vp_dot1x_state *dot1x;        /* every device's 802.1X, by id */
+	size_t ndot1x;
+} list_walk;
+
+/* A row of vp_device_list_json: the device and its 802.1X. */
 static int
 append_device(const vp_device *d, void *arg)
 {
-	return vp_json_append(arg, vp_json_device(d));
+	list_walk *w = arg;
+	json_t *o = vp_json_device(d);
+
+	if (o != NULL && vp_json_dot1x(o, vp_dot1x_state_find(w->dot1x, w->ndot1x, d->id)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	return vp_json_append(w->array, o);
+}
+
+int
+vp_json_dot1x(json_t *o, const vp_dot1x_state *st)
+{
+	int bad = 0;
+
+	bad |= json_object_set_new(o, "dot1x", json_string(st != NULL && st->enabled ?
+	    "Enabled" : "Disabled"));
+	bad |= json_object_set_new(o, "dot1x_not_after", st != NULL && st->enabled &&
+	    st->not_after > 0 ? vp_json_time(st->not_after) : json_null());
+	bad |= json_object_set_new(o, "dot1x_serial", st != NULL && st->enabled ?
+	    vp_json_str(st->serial) : json_null());
+	bad |= json_object_set_new(o, "dot1x_status", st != NULL ?
+	    vp_json_str(st->last_status) : json_null());
+	bad |= json_object_set_new(o, "dot1x_error", st != NULL && st->last_error[0] ?
+	    vp_json_str(st->last_error) : json_null());
+	return bad ? -1 : 0;
 }
 
 json_t *
@@ -55,7 +88,14 @@ vp_json_device(const vp_device *d)
 vp_err
 vp_device_list_json(vp_store *s, json_t *array, vp_error *e)
 {
-	return vp_device_list(s, append_device, array, e);
+	list_walk w = { .array = array };
+	vp_err rc;
+
+	if ((rc = vp_dot1x_states(s, &w.dot1x, &w.ndot1x, e)) != VP_OK)
+		return rc;
+	rc = vp_device_list(s, append_device, &w, e);
+	free(w.dot1x);
+	return rc;
 }
 
 typedef struct page_arg {

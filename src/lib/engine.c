@@ -252,6 +252,7 @@ engine_close(engine *g)
 		eng_release(g);
 	for (etask *t = g->tasks, *n; t != NULL; t = n) {
 		n = t->next;
+		eng_dot1x_task_free(t);
 		free(t);
 	}
 	if (g->net_open)

@@ -232,7 +232,11 @@ claim_one(int64_t id, const char *owner, int64_t lease, void *arg, vp_error *e)
 	t->renew = strcmp(t->t.kind, VP_TASK_CA_RENEW) == 0;
 	t->replace = strcmp(t->t.kind, VP_TASK_CA_REPLACE) == 0 || t->renew;
 	t->check = strcmp(t->t.kind, VP_TASK_DEVICE_CHECK) == 0;
+	t->dot1x = strcmp(t->t.kind, VP_TASK_DOT1X_ENABLE) == 0 ||
+	    strcmp(t->t.kind, VP_TASK_DOT1X_UPDATE) == 0;
 	if ((rc = ext_task_load(g, t, e)) != VP_OK)
+		return rc;
+	if (t->dot1x && (rc = eng_dot1x_task_setup(g, t, e)) != VP_OK)
 		return rc;
 	t->done_loading = 0;
 	t->fill_after = 0;
@@ -407,7 +411,8 @@ job_new(engine *g, etask *t, int64_t dev_id, const char *key_alias, const char *
 	if (key_alias[0] != '\0')
 		snprintf(j->alias, sizeof(j->alias), "%s", key_alias);
 	else
-		snprintf(j->alias, sizeof(j->alias), ALIAS_PREFIX "t%" PRId64, t->id);
+		snprintf(j->alias, sizeof(j->alias), "%st%" PRId64, t->dot1x ?
+		    DOT1X_ALIAS_PREFIX : ALIAS_PREFIX, t->id);
 	if (t->csr && key_alias[0] == '\0')
 		snprintf(j->alias, sizeof(j->alias), VP_EXT_ALIAS_PREFIX "t%" PRId64, t->id);
 	if (t->install) {
@@ -637,6 +642,7 @@ eng_drop_lost(engine *g)
 		eng_log(g, "task %" PRId64 ": %s runs it now (this engine's lease ran out); its "
 		    "devices stop here and resume there", t->id, t->lost);
 		*pp = t->next;
+		eng_dot1x_task_free(t);
 		free(t);
 	}
 }

@@ -300,6 +300,7 @@ eng_tasks_reap(engine *g)
 			    PRId64 " cancelled)", t->id, t->t.state, t->t.finished, t->t.failed,
 			    t->t.cancelled);
 			*pp = t->next;
+			eng_dot1x_task_free(t);
 			free(t);
 		} else {
 			pp = &t->next;

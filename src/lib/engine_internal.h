@@ -33,10 +33,14 @@
 /* The steps of a device, in order (device-api.md); eng_step_names says them. */
 enum step {
 	ST_IDENTIFY, ST_CA, ST_KEY, ST_SIGN, ST_INSTALL, ST_BIND, ST_VERIFY, ST_CLEANUP, ST_OLDCA,
+	ST_DOT1X,     /* 802.1X tasks instead of bind and verify (engine_dot1x.c) */
 	ST_END
 };
 extern const char *const eng_step_names[];
 #define CA_ALIAS_PREFIX "vmspki-ca-"
+#define DOT1X_ALIAS_PREFIX "vmspki-8021x-"   /* the 802.1X client keys: never the HTTPS ones */
+#define DOT1X_TOKEN "vmspki-8021x"           /* our 802.1X configuration on the device */
+#define EAPCA_ALIAS_PREFIX "vmspki-eapca-"   /* an EAP CA other than the site CA */
 
 typedef struct etask etask;
 typedef struct eng_signing eng_signing;
@@ -92,6 +96,13 @@ typedef struct job {
 	int rollback;                 /* rolling back now */
 	char **cleanup;               /* our old aliases (certificates, or CAs) to remove */
 	size_t ncleanup, icleanup;
+	/* 802.1X tasks: what the device had, to put back on failure */
+	vp_dot1x_conf d1x_old;        /* the interface's switch and token and that configuration */
+	int d1x_have_old;
+	int d1x_old_found;            /* d1x_old's token named a configuration */
+	int d1x_ours_existed;         /* our configuration (DOT1X_TOKEN) was there before */
+	int d1x_ours_now;             /* ... and is there now (this attempt's read) */
+	int d1x_rb_tries;             /* roll-backs tried again after the device was unreachable */
 
 	/* outcome */
 	int slot;                     /* counts in its task's and the engine's active devices */
@@ -132,6 +143,10 @@ struct etask {
 	int check;                    /* the nightly check (VP_TASK_DEVICE_CHECK): identify,
 	                               * and put the CA back on a device of ours that lost it */
 	int retire;                   /* ca-replace: every device done, retire the old CA now */
+	int dot1x;                    /* an 802.1X task (VP_TASK_DOT1X_*) */
+	char eap_alias[64];           /* 802.1X: the EAP CA's alias, PEM and fingerprint (the */
+	char *eap_pem;                /* site CA's unless one was set: vp_dot1x_eap_ca) */
+	char eap_fp[65];
 	char lost[160];               /* another engine took it (its name): drop it, write
 	                               * nothing more */
 
@@ -254,6 +269,19 @@ void eng_signer_stop(engine *g);
 vp_err eng_flush(engine *g, vp_error *e);
 void eng_jobs_reap(engine *g);
 void eng_tasks_reap(engine *g);
+
+/* engine_dot1x.c: the 802.1X step (ST_DOT1X) and what 802.1X tasks do differently */
+vp_err eng_dot1x_task_setup(engine *g, etask *t, vp_error *e);
+void eng_dot1x_task_free(etask *t);
+void eng_dot1x_identified(job *j);            /* identity, subject, no SANs */
+vp_err eng_dot1x_step_start(engine *g, job *j, vp_dop_args *a, vp_dop_kind *kind,
+    vp_error *e);
+void eng_dot1x_done(engine *g, job *j, const vp_dop_result *r);
+/* The CA step's CA for j's task: alias, PEM and fingerprint. */
+const char *eng_job_ca_alias(const engine *g, const job *j);
+const char *eng_job_ca_pem(const engine *g, const job *j);
+const char *eng_job_ca_fp(const engine *g, const job *j);
+void eng_job_set_step(job *j, enum step s);
 
 /* careplace.c: the CA replacement's own phases */
 void eng_replace_local(engine *g, etask *t);

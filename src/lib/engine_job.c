@@ -33,7 +33,7 @@
 
 const char *const eng_step_names[] = {
 	"identify", "install-ca", "create-key", "sign", "install-certificate", "bind", "verify",
-	"cleanup", "remove-old-ca", "done"
+	"cleanup", "remove-old-ca", "configure-8021x", "done"
 };
 
 /* A signature made on the worker thread (offload.c): what it needs, copied, since the job may
@@ -190,8 +190,8 @@ step_start(engine *g, job *j, vp_error *e)
 	case ST_CA:
 		if (j->sub == 0)
 			return start_op(g, j, VP_DOP_CA_LIST, &a, e);
-		a.alias = g->ca_alias;
-		a.pem = g->ca_pem;
+		a.alias = eng_job_ca_alias(g, j);
+		a.pem = eng_job_ca_pem(g, j);
 		if (j->task->install) {        /* the chain's intermediate CAs (extcert.h) */
 			a.alias = j->inter_alias[j->inter_cur];
 			a.pem = j->inter_pem[j->inter_cur];
@@ -267,6 +267,14 @@ step_start(engine *g, job *j, vp_error *e)
 			return start_op(g, j, VP_DOP_CA_LIST, &a, e);
 		a.alias = j->cleanup[j->icleanup];
 		return start_op(g, j, VP_DOP_CA_DELETE, &a, e);
+	case ST_DOT1X: {
+		vp_dop_kind kind;
+		vp_err rc;
+
+		if ((rc = eng_dot1x_step_start(g, j, &a, &kind, e)) != VP_OK)
+			return rc;
+		return start_op(g, j, kind, &a, e);
+	}
 	case ST_END:
 		break;
 	}
@@ -315,6 +323,12 @@ set_step(job *j, enum step s)
 	j->dirty = 1;
 }
 
+void
+eng_job_set_step(job *j, enum step s)
+{
+	set_step(j, s);
+}
+
 /* On the worker thread. */
 static void
 signing_run(void *arg)
@@ -347,7 +361,7 @@ sign_chain(engine *g, job *j, const char *leaf)
 	}
 	memcpy(j->cert_pem, leaf, leaflen);
 	memcpy(j->cert_pem + leaflen, g->chain_pem, chainlen + 1);
-	set_step(j, j->cert_installed ? ST_BIND : ST_INSTALL);
+	set_step(j, !j->cert_installed ? ST_INSTALL : j->task->dot1x ? ST_DOT1X : ST_BIND);
 }
 
 /* Back on the loop's thread: the signed certificate is recorded by the next write of progress
@@ -473,14 +487,17 @@ sign_csr(engine *g, job *j)
 	snprintf(w->cn, sizeof(w->cn), "%s", j->cn);
 	snprintf(w->address, sizeof(w->address), "%s", j->dev.address);
 	snprintf(w->name, sizeof(w->name), "%s", j->dev.name);
-	w->ir.profile = "device-https";
+	w->ir.profile = j->task->dot1x ? "device-8021x" : "device-https";
 	w->ir.csr = w->req;
 	w->ir.cn = w->cn;
-	if (vp_addr_is_ip(w->address))
+	/* An 802.1X certificate names the identity only (CN). */
+	if (j->task->dot1x)
+		;
+	else if (vp_addr_is_ip(w->address))
 		w->ips[nip++] = w->address;
 	else
 		w->dns[ndns++] = w->address;
-	if (w->name[0] != '\0' && strcmp(w->name, w->address) != 0)
+	if (!j->task->dot1x && w->name[0] != '\0' && strcmp(w->name, w->address) != 0)
 		w->dns[ndns++] = w->name;
 	w->ir.ip = w->ips;
 	w->ir.nip = nip;
@@ -519,13 +536,15 @@ to_remove(engine *g, const job *j, const vp_dev_cert *c)
 {
 	char fp[65];
 
+	const char *prefix = j->task->dot1x ? DOT1X_ALIAS_PREFIX : ALIAS_PREFIX;
+
 	/* Other tools' (ACS, ADM) when asked, never the one bound now: the bound certificate is
 	 * ours once verified, and a factory certificate has no bracketed header. */
 	if (j->task->clean && vp_foreign_alias(c->alias) && strcmp(c->alias, j->alias) != 0 &&
 	    (j->step == ST_CLEANUP || j->step == ST_OLDCA))
 		return 1;
 	if (j->step == ST_CLEANUP)
-		return (strncmp(c->alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) == 0 ||
+		return (strncmp(c->alias, prefix, strlen(prefix)) == 0 ||
 		    (j->task->install && strncmp(c->alias, VP_EXT_ALIAS_PREFIX,
 		    strlen(VP_EXT_ALIAS_PREFIX)) == 0)) && strcmp(c->alias, j->alias) != 0;
 	if (strncmp(c->alias, CA_ALIAS_PREFIX, strlen(CA_ALIAS_PREFIX)) == 0 &&
@@ -663,6 +682,8 @@ identified(job *j, const vp_dop_result *r)
 		    "this device: enable HTTPS on it (`vmspki https enable`) instead");
 		return;
 	}
+	if (j->task->dot1x)
+		eng_dot1x_identified(j);
 	/* The check puts our CA back only where we installed it. */
 	set_step(j, j->task->check && !j->dev.pinned ? ST_END : ST_CA);
 	/* An outside certificate: the key is made (csr), or its certificate installed. */
@@ -696,7 +717,7 @@ ca_installed(engine *g, job *j, const vp_dop_result *r)
 		char fp[65];
 
 		if (r->certs[i].pem != NULL && pem_fingerprint(r->certs[i].pem, fp) &&
-		    strcmp(fp, g->ca_fp) == 0) {
+		    strcmp(fp, eng_job_ca_fp(g, j)) == 0) {
 			/* already there */
 			set_step(j, ca_next(j));
 			return;
@@ -884,7 +905,10 @@ op_done(engine *g, job *j)
 		sign_csr(g, j);
 		break;
 	case ST_INSTALL:
-		set_step(j, ST_BIND);
+		set_step(j, j->task->dot1x ? ST_DOT1X : ST_BIND);
+		break;
+	case ST_DOT1X:
+		eng_dot1x_done(g, j, r);
 		break;
 	case ST_BIND:
 		bound(j);
@@ -1048,7 +1072,9 @@ job_end(engine *g, job *j, const char *status)
 			    "in %.1f s", j->task->id, j->dev_id, j->dev.address, j->task->renew ?
 			    "given the renewed CA, still" : j->task->replace ?
 			    "moved to the new CA" : strcmp(j->task->t.kind, VP_TASK_HTTPS_UPDATE) ==
-			    0 ? "HTTPS certificate renewed" : "HTTPS enabled", j->serial,
+			    0 ? "HTTPS certificate renewed" : strcmp(j->task->t.kind,
+			    VP_TASK_DOT1X_ENABLE) == 0 ? "802.1X enabled" : j->task->dot1x ?
+			    "802.1X certificate renewed" : "HTTPS enabled", j->serial,
 			    (double)(eng_now_ms() - j->started_ms) / 1000.0);
 	} else if (strcmp(status, "Failed") == 0) {
 		const char *st = dev_status_for(j->ffail);
@@ -1079,12 +1105,27 @@ eng_job_decide(engine *g, job *j)
 		    "Failed");
 		return;
 	}
+	if (j->error[0] != '\0' && j->rollback && j->task->dot1x &&
+	    j->fail == VP_DEVF_UNREACHABLE && j->d1x_rb_tries < RETRIES) {
+		/* An 802.1X roll-back that could not reach the device (rebooting, or cut off by
+		 * the change) is tried again after a pause: giving up leaves it half done. */
+		j->d1x_rb_tries++;
+		eng_log(g, "task %" PRId64 ": device %" PRId64 " (%s): putting the old 802.1X "
+		    "configuration back: %s; trying again", j->task->id, j->dev_id, j->dev.address,
+		    j->error);
+		j->error[0] = '\0';
+		j->fail = VP_DEVF_NONE;
+		j->sub = 0;
+		j->wake_ms = now + 2000 * j->d1x_rb_tries;
+		j->ready = 1;
+		return;
+	}
 	if (j->error[0] != '\0' && j->rollback) {
 		/* The roll-back itself failed: say both. */
 		size_t n = strlen(j->ferror);
 
-		snprintf(j->ferror + n, sizeof(j->ferror) - n, "; putting the old binding back "
-		    "failed too: %s", j->error);
+		snprintf(j->ferror + n, sizeof(j->ferror) - n, "; putting the old %s back "
+		    "failed too: %s", j->task->dot1x ? "802.1X configuration" : "binding", j->error);
 		job_end(g, j, "Failed");
 		return;
 	}
@@ -1099,7 +1140,10 @@ eng_job_decide(engine *g, job *j)
 			set_step(j, j->task->replace || j->task->clean ? ST_OLDCA : ST_END);
 			j->ready = 1;
 		} else if (j->retryable && j->fail == VP_DEVF_UNREACHABLE &&
-		    j->attempts < RETRIES && !j->task->t.cancel) {
+		    j->attempts < RETRIES && !j->task->t.cancel &&
+		    !(j->task->dot1x && j->rebound)) {
+			/* (An 802.1X change half made is rolled back at once, not tried again: the
+			 * camera may be off the network until it has its old configuration.) */
 			j->attempts++;
 			j->ca_add_err[0] = '\0';
 			cleanup_reset(j);
@@ -1121,9 +1165,13 @@ eng_job_decide(engine *g, job *j)
 			j->error[0] = '\0';
 			if (j->rebound) {
 				j->rollback = 1;
-				j->step = ST_BIND;
+				j->step = j->task->dot1x ? ST_DOT1X : ST_BIND;
 				j->sub = 0;
 				j->ready = 1;
+				/* The 802.1X roll-back takes several requests: each must find the
+				 * job ready (eng_xfer_done), as the failure is kept in ffail. */
+				if (j->task->dot1x)
+					j->fail = VP_DEVF_NONE;
 				return;
 			}
 			job_end(g, j, "Failed");
@@ -1140,7 +1188,7 @@ eng_job_decide(engine *g, job *j)
 		j->ffail = VP_DEVF_NONE;
 		if (j->rebound && j->step != ST_CLEANUP && j->step != ST_END) {
 			j->rollback = 1;
-			j->step = ST_BIND;
+			j->step = j->task->dot1x ? ST_DOT1X : ST_BIND;
 			j->sub = 0;
 			return;
 		}

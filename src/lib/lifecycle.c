@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "vmspki/buf.h"
 #include "vmspki/datadir.h"
+#include "vmspki/dot1x.h"
 #include "vmspki/alarm.h"
 #include "vmspki/component.h"
 #include "vmspki/driver.h"
@@ -309,6 +310,85 @@ fail:
 	}
 }
 
+/* One dot1x-update task over the devices whose 802.1X certificate (the latest a dot1x task
+ * installed) is within the renewal window and whose identity mode is mode, by the same rule as
+ * HTTPS. A device another task holds now (often the HTTPS renewal just made) is left to a later
+ * night. In the caller's transaction. */
+static vp_err
+dot1x_mode(run *c, const vp_dot1x_state *st, size_t n, const char *mode, vp_error *e)
+{
+	vp_task_opts o = { .kind = VP_TASK_DOT1X_UPDATE, .cn_mode = mode };
+	vp_ids ids = VP_IDS_INIT;
+	int64_t id = 0, limit = c->now + (int64_t)c->r->renew_days * 86400;
+	vp_err rc = VP_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t busy = 0;
+
+		if (!st[i].enabled || st[i].not_after <= 0 || st[i].not_after > limit ||
+		    strcmp(st[i].identity[0] != '\0' ? st[i].identity : "mac", mode) != 0)
+			continue;
+		c->r->dot1x_due++;
+		if ((rc = vp_store_claim_busy(c->s, st[i].device_id, 0, &busy, e)) != VP_OK)
+			goto out;
+		if (busy != 0) {
+			c->r->dot1x_busy++;
+			continue;
+		}
+		if (vp_ids_add(&ids, st[i].device_id, NULL) != 0) {
+			rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (ids.n == 0)
+		goto out;
+	if ((rc = vp_task_create(c->s, &o, ids.v, ids.n, 0, c->actor, &id, e)) != VP_OK)
+		goto out;
+	if (c->r->ndot1x_tasks < 3)
+		c->r->dot1x_tasks[c->r->ndot1x_tasks++] = id;
+	rlog(c, "task %" PRId64 ": renewing the 802.1X certificates of %zu device%s (identity %s)",
+	    id, ids.n, ids.n == 1 ? "" : "s", mode);
+out:
+	vp_ids_free(&ids);
+	return rc;
+}
+
+/* The 802.1X renewals: a task per identity mode (each device keeps the identity it has). */
+static void
+dot1x_part(run *c)
+{
+	static const char *const modes[] = { "mac", "serial", "name" };
+	vp_dot1x_state *st = NULL;
+	vp_error e = { 0 };
+	size_t n = 0;
+
+	if (vp_store_begin(c->s, &e) != VP_OK)
+		goto fail;
+	if (vp_dot1x_states(c->s, &st, &n, &e) != VP_OK)
+		goto fail;
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
+		if (dot1x_mode(c, st, n, modes[m], &e) != VP_OK)
+			goto fail;
+	if (vp_store_commit(c->s, &e) != VP_OK)
+		goto fail;
+	if (c->r->dot1x_busy > 0)
+		rlog(c, "%d device%s due for an 802.1X renewal %s in another task: on a later "
+		    "night", c->r->dot1x_busy, c->r->dot1x_busy == 1 ? "" : "s",
+		    c->r->dot1x_busy == 1 ? "is" : "are");
+	free(st);
+	return;
+fail:
+	vp_store_rollback(c->s);
+	free(st);
+	rlog(c, "cannot make the 802.1X renewal task: %s", e.msg);
+	{
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "802.1X certificates could not be renewed: %.400s", e.msg);
+		raise_alarm(c, VP_ALARM_RENEWAL_FAILED, "dot1x", VP_SEV_CRITICAL, msg);
+	}
+}
+
 /* The devices not in a task (the renewal task was just made) are identified, and get the
  * site CA again where we had installed it and it is gone: one device-check task. */
 static void
@@ -492,6 +572,7 @@ vp_lifecycle_run(vp_store *s, const vp_ca *ca, const char *datadir, int64_t now,
 	components_part(&c);
 	issued_part(&c);
 	devices_part(&c);
+	dot1x_part(&c);
 	check_part(&c);
 	endpoints_part(&c);
 	return VP_OK;

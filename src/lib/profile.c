@@ -19,6 +19,8 @@ static const vp_profile profiles[] = {
 	{ "component-client", "internal service mTLS client, email SAN: clientAuth, 10 years",
 	  "critical,digitalSignature,keyEncipherment", "clientAuth", 3652, 0, 0, 0, 1,
 	  ".component@natsbroker.localhost" },
+	{ "radius-server", "RADIUS server (FreeRADIUS EAP-TLS for 802.1X): serverAuth, <= 825 days",
+	  "critical,digitalSignature,keyEncipherment", "serverAuth", 825, 825, 1, 1, 0, NULL },
 	{ NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL }
 };
 

@@ -90,14 +90,25 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 	size_t nevery = 0;
 	vp_err rc;
 
+	int dot1x = o->kind != NULL && (strcmp(o->kind, VP_TASK_DOT1X_ENABLE) == 0 ||
+	    strcmp(o->kind, VP_TASK_DOT1X_UPDATE) == 0);
+
 	if (o->kind == NULL || (strcmp(o->kind, VP_TASK_HTTPS_ENABLE) != 0 &&
 	    strcmp(o->kind, VP_TASK_HTTPS_UPDATE) != 0 &&
 	    strcmp(o->kind, VP_TASK_DEVICE_CHECK) != 0 &&
-	    strcmp(o->kind, VP_TASK_HTTPS_CSR) != 0 && strcmp(o->kind, VP_TASK_HTTPS_INSTALL) != 0))
-		return vp_error_set(e, VP_ERR_INVALID, "unknown task kind \"%.40s\": use %s or %s",
-		    o->kind != NULL ? o->kind : "", VP_TASK_HTTPS_ENABLE, VP_TASK_HTTPS_UPDATE);
-	if (o->cn_mode != NULL && o->cn_mode[0] != '\0' && strcmp(o->cn_mode, "ip") != 0 &&
-	    strcmp(o->cn_mode, "fqdn") != 0)
+	    strcmp(o->kind, VP_TASK_HTTPS_CSR) != 0 && strcmp(o->kind, VP_TASK_HTTPS_INSTALL) != 0 &&
+	    !dot1x))
+		return vp_error_set(e, VP_ERR_INVALID, "unknown task kind \"%.40s\": use %s, %s, "
+		    "%s or %s", o->kind != NULL ? o->kind : "", VP_TASK_HTTPS_ENABLE,
+		    VP_TASK_HTTPS_UPDATE, VP_TASK_DOT1X_ENABLE, VP_TASK_DOT1X_UPDATE);
+	if (dot1x && o->cn_mode != NULL && o->cn_mode[0] != '\0' &&
+	    strcmp(o->cn_mode, "mac") != 0 && strcmp(o->cn_mode, "serial") != 0 &&
+	    strcmp(o->cn_mode, "name") != 0)
+		return vp_error_set(e, VP_ERR_INVALID, "the 802.1X identity is \"mac\" (the "
+		    "device's MAC address), \"serial\" (its serial number) or \"name\" (its name, "
+		    "else its address), not \"%.40s\"", o->cn_mode);
+	if (!dot1x && o->cn_mode != NULL && o->cn_mode[0] != '\0' &&
+	    strcmp(o->cn_mode, "ip") != 0 && strcmp(o->cn_mode, "fqdn") != 0)
 		return vp_error_set(e, VP_ERR_INVALID, "the common name is \"ip\" (the device's "
 		    "address) or \"fqdn\" (its name), not \"%.40s\"", o->cn_mode);
 	if (o->concurrency < 0 || conc > VP_TASK_CONCURRENCY_MAX)
@@ -124,7 +135,10 @@ vp_task_create(vp_store *s, const vp_task_opts *o, const int64_t *ids, size_t n,
 	memset(&t, 0, sizeof(t));
 	t.days = o->days;
 	snprintf(t.kind, sizeof(t.kind), "%s", o->kind);
-	snprintf(t.cn_mode, sizeof(t.cn_mode), "%s", o->cn_mode != NULL ? o->cn_mode : "");
+	snprintf(t.cn_mode, sizeof(t.cn_mode), "%s", o->cn_mode != NULL ? o->cn_mode :
+	    dot1x ? "mac" : "");
+	if (dot1x && t.cn_mode[0] == '\0')
+		snprintf(t.cn_mode, sizeof(t.cn_mode), "mac");
 	t.https_only = o->https_only != 0;
 	t.timeout_s = o->timeout_s;
 	t.concurrency = conc;

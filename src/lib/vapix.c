@@ -33,6 +33,9 @@ vx_op_name(const vx_op *op)
 	case VP_DOP_TLS_GET:      return "read web server settings";
 	case VP_DOP_TLS_SET:      return "set web server certificate";
 	case VP_DOP_IDENTIFY:     return "identify the device without credentials";
+	case VP_DOP_DOT1X_GET:    return "read 802.1X settings";
+	case VP_DOP_DOT1X_SET:    return "configure 802.1X";
+	case VP_DOP_DOT1X_DELETE: return "remove 802.1X configuration";
 	}
 	return "device operation";
 }
@@ -325,7 +328,7 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 		args = &none;
 	if (api == NULL)
 		api = "";
-	if (kind < VP_DOP_PROBE || kind > VP_DOP_IDENTIFY)
+	if (kind < VP_DOP_PROBE || kind > VP_DOP_DOT1X_DELETE)
 		return vp_error_set(e, VP_ERR_INVALID, "unknown device operation %d", (int)kind);
 	if (strcmp(api, "") != 0 && strcmp(api, VP_DEV_API_SOAP) != 0 &&
 	    strcmp(api, VP_DEV_API_REST) != 0 && strcmp(api, VP_DEV_API_REST_BETA) != 0 &&
@@ -335,7 +338,7 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 		return vp_error_set(e, VP_ERR_INVALID,
 		    "the device has not been identified yet: probe it first");
 	soap = strcmp(api, VP_DEV_API_SOAP) == 0;
-	if ((rc = check_args(kind, args, soap, e)) != VP_OK)
+	if (kind < VP_DOP_DOT1X_GET && (rc = check_args(kind, args, soap, e)) != VP_OK)
 		return rc;
 	if ((op = calloc(1, sizeof(*op))) == NULL)
 		return vp_error_set(e, VP_ERR_NOMEM, "out of memory");
@@ -344,11 +347,14 @@ vapix_start(vp_dop_kind kind, const vp_dop_args *args, const char *api, vp_dop *
 	    kind == VP_DOP_IDENTIFY ? "" : api);
 	snprintf(op->probe_was, sizeof(op->probe_was), "%s", api);
 	op->res.policy = VP_POLICY_UNKNOWN;
-	if ((rc = copy_args(op, args, e)) != VP_OK) {
+	if ((rc = kind >= VP_DOP_DOT1X_GET ? vx_dot1x_check(op, args, e) :
+	    copy_args(op, args, e)) != VP_OK) {
 		vapix_free(&op->base);
 		return rc;
 	}
-	if (kind == VP_DOP_PROBE || kind == VP_DOP_IDENTIFY)
+	if (kind >= VP_DOP_DOT1X_GET)
+		op->step = VX_DOT1X;
+	else if (kind == VP_DOP_PROBE || kind == VP_DOP_IDENTIFY)
 		op->step = VX_BDI;
 	else if (kind == VP_DOP_TLS_GET || kind == VP_DOP_TLS_SET)
 		op->step = VX_TLS_GET;
@@ -611,6 +617,8 @@ build(vx_op *op, vp_error *e)
 	case VX_MAIN:
 		return strcmp(op->api, VP_DEV_API_SOAP) == 0 ? vx_soap_build(op, e) :
 		    vx_rest_build(op, e);
+	case VX_DOT1X:
+		return vx_dot1x_build(op, e);
 	}
 	return vp_error_set(e, VP_ERR_INTERNAL, "device operation in an unknown step");
 }
@@ -718,6 +726,8 @@ vapix_feed(vp_dop *d, const vp_http_resp *r, vp_error *e)
 	case VX_MAIN:
 		return strcmp(op->api, VP_DEV_API_SOAP) == 0 ? vx_soap_handle(op, r, e) :
 		    vx_rest_handle(op, r, e);
+	case VX_DOT1X:
+		return vx_dot1x_handle(op, r, e);
 	}
 	return vp_error_set(e, VP_ERR_INTERNAL, "device operation in an unknown step");
 }

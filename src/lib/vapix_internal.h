@@ -8,6 +8,7 @@
 
 #include "driver_impl.h"
 #include "vapix.h"
+#include "vmspki/buf.h"
 #include "vmspki/driver.h"
 #include "vmspki/err.h"
 
@@ -30,7 +31,8 @@ enum vx_step {
 	VX_TLS_GET,       /* GetWebServerTlsConfiguration */
 	VX_TLS_SET,       /* SetWebServerTlsConfiguration */
 	VX_MAIN,          /* the one request of a certificate operation */
-	VX_BASE_CHECK     /* a 404 under v1: does v1 exist at all? */
+	VX_BASE_CHECK,    /* a 404 under v1: does v1 exist at all? */
+	VX_DOT1X          /* an 802.1X operation (vapix_dot1x.c): d1x_sub says which request */
 };
 
 /* The web server configuration as read, to send back what we do not change. */
@@ -92,6 +94,10 @@ typedef struct vx_op {
 
 	/* KEY_CREATE: the key store asked for (NULL: the device's default) */
 	char *keystore;
+	/* 802.1X (vapix_dot1x.c) */
+	vp_dot1x_conf d1x;        /* DOT1X_SET/DELETE: the arguments; GET: the token asked */
+	int d1x_create;
+	int d1x_sub;              /* which request of the operation */
 } vx_op;
 
 /* Words for an operation in messages ("add CA certificate"). */
@@ -145,5 +151,23 @@ vp_err vx_pem_first_cert(const char *pem, char **pem_out, char **b64_out, vp_err
 char *vx_cert_pem(const char *text, size_t len, int is_b64);
 /* A CSR from the device, PEM text or base64 DER: normalised PEM, or NULL. */
 char *vx_csr_pem(const char *text, size_t len, int is_b64);
+
+/* IEEE 802.1X over the ONVIF device service (vapix_dot1x.c): the same SOAP on every
+ * firmware generation. */
+vp_err vx_dot1x_check(vx_op *op, const vp_dop_args *a, vp_error *e); /* copies the args */
+vp_err vx_dot1x_build(vx_op *op, vp_error *e);
+vp_err vx_dot1x_handle(vx_op *op, const vp_http_resp *r, vp_error *e);
+/* SOAP helpers of vapix_soap.c for it. A request body (the operation element) wrapped in the
+ * envelope and set as op's request; the answer's ns:name element (xmlNode *) in *out and its
+ * document (xmlDoc *, free with xmlFreeDoc) returned, or NULL with op failed. */
+vp_err vx_soap_send(vx_op *op, vp_buf *inner, vp_error *e);
+void *vx_soap_answer(vx_op *op, const vp_http_resp *r, const char *ns, const char *name,
+    void **out);
+/* The first element child of p named ns:name after "after" (NULL: from the start). */
+void *vx_xml_child(const void *p, const char *ns, const char *name, const void *after);
+/* A leaf's text trimmed, vx_text_ok(max), malloc'd; NULL when missing or not. */
+char *vx_xml_word(const void *n, size_t max);
+/* <tag>escaped text</tag> into b. */
+void vx_xml_put_el(vp_buf *b, const char *tag, const char *text);
 
 #endif

@@ -736,3 +736,59 @@ vx_soap_handle(vx_op *op, const vp_http_resp *r, vp_error *e)
 	xmlFreeDoc(doc);
 	return rc;
 }
+
+/* ---- for vapix_dot1x.c (vapix_internal.h) ---- */
+
+vp_err
+vx_soap_send(vx_op *op, vp_buf *inner, vp_error *e)
+{
+	char *body = NULL, *in = NULL;
+	size_t len = 0, inlen = 0;
+	vp_buf b;
+	vp_err rc;
+
+	if ((rc = vp_buf_take(inner, &in, &inlen, e)) != VP_OK)
+		return rc;
+	vp_buf_init(&b, "the SOAP request", VX_SOAP_MAX, 0);
+	put(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV=\""
+	    NS_SOAP "\" xmlns:tds=\"" NS_TDS "\" xmlns:tt=\"" NS_TT "\"><SOAP-ENV:Body>");
+	vp_buf_add(&b, in, inlen, NULL);
+	put(&b, "</SOAP-ENV:Body></SOAP-ENV:Envelope>");
+	free(in);
+	if (vp_buf_failed(&b) != VP_OK)
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory");
+	else
+		rc = vp_buf_take(&b, &body, &len, e);
+	vp_buf_free(&b);
+	if (rc != VP_OK)
+		return rc;
+	return vx_request(op, "POST", SOAP_CT, body, len, e, "/vapix/services");
+}
+
+void *
+vx_soap_answer(vx_op *op, const vp_http_resp *r, const char *ns, const char *name, void **out)
+{
+	xmlNode *n = NULL;
+	xmlDoc *doc = soap_answer(op, r, ns, name, &n);
+
+	*out = n;
+	return doc;
+}
+
+void *
+vx_xml_child(const void *p, const char *ns, const char *name, const void *after)
+{
+	return child(p, ns, name, after);
+}
+
+char *
+vx_xml_word(const void *n, size_t max)
+{
+	return leaf_word(n, max);
+}
+
+void
+vx_xml_put_el(vp_buf *b, const char *tag, const char *text)
+{
+	put_el(b, tag, text);
+}

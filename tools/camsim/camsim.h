@@ -55,6 +55,13 @@ typedef enum cs_op {
 	CS_OP_SOAP_TLS_GET,
 	CS_OP_SOAP_TLS_SET,
 	CS_OP_SOAP_OTHER,
+	/* IEEE 802.1X (dot1x.c) */
+	CS_OP_SOAP_DOT1X_GET,
+	CS_OP_SOAP_DOT1X_CREATE,
+	CS_OP_SOAP_DOT1X_SET,
+	CS_OP_SOAP_DOT1X_DELETE,
+	CS_OP_SOAP_NETIF_GET,
+	CS_OP_SOAP_NETIF_SET,
 	CS_OP_COUNT
 } cs_op;
 
@@ -140,6 +147,23 @@ struct cs_nonce {
 	time_t used;
 };
 
+/* IEEE 802.1X (dot1x.c): the ONVIF Dot1XConfigurations and the wired interface's switch. */
+#define CS_DOT1X_MAX 4
+typedef struct cs_dot1x_conf {
+	char token[CS_SOAP_ID_MAX + 1];
+	char identity[CS_ALIAS_MAX + 1];
+	int eap_method;
+	char ca_id[CS_ALIAS_MAX + 1];   /* CACertificateID ("" none) */
+	char cert_id[CS_ALIAS_MAX + 1]; /* TLSConfiguration/CertificateID */
+} cs_dot1x_conf;
+
+typedef struct cs_dot1x {
+	cs_dot1x_conf conf[CS_DOT1X_MAX];
+	size_t nconf;
+	int enabled;                    /* eth0's 802.1X switched on */
+	char token[CS_SOAP_ID_MAX + 1]; /* ... with this configuration */
+} cs_dot1x;
+
 typedef struct camsim camsim;
 typedef struct cs_req cs_req;
 
@@ -176,6 +200,7 @@ typedef struct cs_device {
 	size_t nbound_cas;
 	int tls;                        /* web server Tls flag */
 	cs_policy policy;
+	cs_dot1x dot1x;
 	/* runtime */
 	struct evhttp *http;            /* NULL while the port is closed */
 	struct evhttp *https;
@@ -348,6 +373,14 @@ int cs_state_load(cs_device *d, char *err, size_t errlen);
 int cs_state_save(cs_device *d);
 int cs_state_save_key(cs_device *d, const char *alias, EVP_PKEY *key);
 void cs_state_remove_key(cs_device *d, const char *alias);
+
+/* dot1x.c: IEEE 802.1X over the ONVIF device service (both firmware generations). */
+int cs_dot1x_classify(const void *opel, cs_op *op);   /* opel: the SOAP operation element */
+void cs_dot1x_handle(cs_req *r, void *opel);
+/* 1 when an 802.1X configuration names alias (certificate or CA): it cannot be removed. */
+int cs_dot1x_uses(const cs_device *d, const char *alias);
+json_t *cs_dot1x_to_json(const cs_device *d);
+int cs_dot1x_from_json(cs_device *d, json_t *o);      /* NULL o: none; -1 when unreadable */
 
 /* fleet.c */
 typedef struct cs_opts {

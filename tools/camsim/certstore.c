@@ -315,6 +315,10 @@ cs_store_delete(cs_device *d, const char *alias, int certs, int cas, char *err, 
 		snprintf(err, errlen, "Certificate not found: %s", alias);
 		return CS_ST_NOTFOUND;
 	}
+	if (cs_dot1x_uses(d, alias)) {
+		snprintf(err, errlen, "Certificate is in use by an 802.1X configuration");
+		return CS_ST_INUSE;
+	}
 	if (c != NULL) {
 		size_t i = (size_t)(c - d->certs);
 

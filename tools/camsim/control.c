@@ -107,6 +107,7 @@ cs_dev_state_json(cs_device *d)
 	json_object_set_new(o, "slots_used", json_integer((json_int_t)cs_dev_slots_used(d)));
 	json_object_set(o, "certificates", certs);
 	json_object_set(o, "ca_certificates", cas);
+	json_object_set_new(o, "dot1x", cs_dot1x_to_json(d));
 	json_object_set_new(o, "listening", json_pack("{s:b,s:b}", "http", d->http != NULL,
 	    "https", d->https != NULL));
 	json_object_set_new(o, "down", json_boolean(d->down));

@@ -61,6 +61,12 @@ static const struct opdef {
 	[CS_OP_SOAP_TLS_GET] = { "GetWebServerTlsConfiguration", { "tls_get", NULL } },
 	[CS_OP_SOAP_TLS_SET] = { "SetWebServerTlsConfiguration", { "tls_set", NULL } },
 	[CS_OP_SOAP_OTHER] = { "soap_other", { NULL, NULL } },
+	[CS_OP_SOAP_DOT1X_GET] = { "GetDot1XConfigurations", { "dot1x_get", NULL } },
+	[CS_OP_SOAP_DOT1X_CREATE] = { "CreateDot1XConfiguration", { "dot1x_set", NULL } },
+	[CS_OP_SOAP_DOT1X_SET] = { "SetDot1XConfiguration", { "dot1x_set", NULL } },
+	[CS_OP_SOAP_DOT1X_DELETE] = { "DeleteDot1XConfiguration", { "dot1x_set", NULL } },
+	[CS_OP_SOAP_NETIF_GET] = { "GetNetworkInterfaces", { "dot1x_get", NULL } },
+	[CS_OP_SOAP_NETIF_SET] = { "SetNetworkInterfaces", { "dot1x_set", NULL } },
 };
 
 const char *

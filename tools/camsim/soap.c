@@ -136,6 +136,8 @@ cs_soap_classify(cs_device *d, const unsigned char *body, size_t len)
 	for (size_t i = 0; op != NULL && i < sizeof(soap_ops) / sizeof(soap_ops[0]); i++)
 		if (is_el(op, soap_ops[i].ns, soap_ops[i].name))
 			res = soap_ops[i].op;
+	if (op != NULL)
+		cs_dot1x_classify(op, &res);
 	xmlFreeDoc(doc);
 	return res;
 }
@@ -811,6 +813,14 @@ cs_soap_handle(cs_req *r)
 		break;
 	case CS_OP_SOAP_TLS_SET:
 		op_tls_set(r, op);
+		break;
+	case CS_OP_SOAP_DOT1X_GET:
+	case CS_OP_SOAP_DOT1X_CREATE:
+	case CS_OP_SOAP_DOT1X_SET:
+	case CS_OP_SOAP_DOT1X_DELETE:
+	case CS_OP_SOAP_NETIF_GET:
+	case CS_OP_SOAP_NETIF_SET:
+		cs_dot1x_handle(r, op);
 		break;
 	default:
 		cs_soap_fault(r, 500, "SOAP-ENV:Sender", "ter:ActionNotSupported", NULL,

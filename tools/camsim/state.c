@@ -167,6 +167,7 @@ cs_state_save(cs_device *d)
 	json_object_set(st, "bound_ca_certificates", bcas);
 	json_object_set(st, "certificates", certs);
 	json_object_set(st, "ca_certificates", cas);
+	json_object_set_new(st, "dot1x", cs_dot1x_to_json(d));
 	if ((text = json_dumps(st, JSON_INDENT(1) | JSON_SORT_KEYS)) == NULL ||
 	    mkdirs(d) != 0 || (path = dev_path(d, "state.json")) == NULL)
 		goto out;
@@ -319,6 +320,8 @@ cs_state_load(cs_device *d, char *err, size_t errlen)
 		}
 	}
 	if (d->bound[0] != '\0' && cs_dev_cert(d, d->bound) == NULL)
+		goto bad;
+	if (cs_dot1x_from_json(d, json_object_get(st, "dot1x")) != 0)
 		goto bad;
 	rc = 0;
 	goto out;
