@@ -166,7 +166,8 @@ web_dir_default(void)
 	for (size_t i = 0; i < k; i++) {
 		struct stat st;
 
-		snprintf(idx, sizeof(idx), "%s/index.html", cand[i]);
+		if ((size_t)snprintf(idx, sizeof(idx), "%s/index.html", cand[i]) >= sizeof(idx))
+			continue;
 		if (stat(idx, &st) == 0 && S_ISREG(st.st_mode))
 			return realpath(cand[i], NULL);
 	}
