@@ -13,7 +13,7 @@
 #include "vmspki/util.h"
 
 enum { OPT_ALL = OPT_FIRST_LOCAL, OPT_IDENTITY, OPT_EAP_CA, OPT_WAIT, OPT_CONCURRENCY,
-	OPT_TIMEOUT, OPT_OUT, OPT_NAME, OPT_IP, OPT_DAYS };
+	OPT_TIMEOUT, OPT_OUT, OPT_NAME, OPT_IP, OPT_DAYS, OPT_TASK_DAYS };
 
 void
 cli_help_dot1x(FILE *f, const char *sub)
@@ -21,8 +21,8 @@ cli_help_dot1x(FILE *f, const char *sub)
 	(void)sub;
 	fputs(
 "vmspki dot1x enable|update (--all | ID...) [--identity mac|serial|name] [--eap-ca FILE]\n"
-"                           [--concurrency N] [--request-timeout S] [--wait] [--json]\n"
-"                           [--passphrase-file F]\n"
+"                           [--concurrency N] [--request-timeout S] [--days N] [--wait]\n"
+"                           [--json] [--passphrase-file F]\n"
 "  Creates a task that, on each camera, installs the EAP CA (the CA that signed the RADIUS\n"
 "  server's certificate: the site CA unless --eap-ca set another, which is remembered), has\n"
 "  the camera make a key pair of its own (never the HTTPS key), signs its CSR with profile\n"
@@ -52,6 +52,7 @@ dot1x_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
 		{ "request-timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "days", required_argument, NULL, OPT_TASK_DAYS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ NULL, 0, NULL, 0 }
@@ -101,6 +102,13 @@ dot1x_run(cli *c, const char *kind, const char *cmd, int argc, char **argv)
 			if ((rc = cli_parse_int("--request-timeout", optarg, 1, 600, &v)) != CLI_OK)
 				return rc;
 			o.timeout_s = (int)v;
+			break;
+		case OPT_TASK_DAYS:
+			/* The profile's maximum and the renewal window are the library's checks,
+			 * as for https enable. */
+			if ((rc = cli_parse_int("--days", optarg, 1, 36525, &v)) != CLI_OK)
+				return rc;
+			o.days = (int)v;
 			break;
 		case OPT_JSON:
 			json = 1;

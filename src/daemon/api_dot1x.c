@@ -43,6 +43,7 @@ run_create(vpd_job *j, vp_store *s)
 		.cn_mode = vpd_json_str(j->in, "identity"),
 		.concurrency = (int)vpd_json_int(j->in, "concurrency", 0),
 		.timeout_s = (int)vpd_json_int(j->in, "request_timeout", 0),
+		.days = (int)vpd_json_int(j->in, "days", 0),
 	};
 	vp_error e = { 0 };
 	int64_t *ids = NULL, id;
@@ -104,6 +105,7 @@ vpd_h_dot1x_item(vpd_ctx *c, const char *arg)
 		{ "eap_ca", VPD_STRING, 0, 64 * 1024, 0, 0 },
 		{ "concurrency", VPD_INT, 0, 0, 1, VP_TASK_CONCURRENCY_MAX },
 		{ "request_timeout", VPD_INT, 0, 0, 1, 600 },
+		{ "days", VPD_INT, 0, 0, 1, 825 },     /* the library checks the window too */
 		{ NULL, 0, 0, 0, 0, 0 }
 	};
 	const char *kind;

@@ -66,6 +66,18 @@ is "$(served_days $N.1)" 400 "camera 1 now serves a certificate valid 400 days"
 vp "$D" task list --json
 is "$(jq '.[-1].days' "$VP_OUT")" 400 "the task shows its days"
 
+# ---- --days on dot1x: the 802.1X certificate's validity, the same rule
+vp "$D" dot1x enable 2 --days 300 --wait
+assert_rc 0 "802.1X is enabled on camera 2 with --days 300"
+vp "$D" device list --json
+d1x_serial=$(jq -r '.[] | select(.id == 2) | .dot1x_serial' "$VP_OUT")
+vp "$D" cert show "$d1x_serial" --pem
+openssl x509 -in "$VP_OUT" -out "$T/d1x.pem" 2>/dev/null
+is "$(( ($(not_after "$T/d1x.pem") - $(not_before "$T/d1x.pem")) / 86400 ))" 300 \
+    "camera 2's 802.1X certificate is valid 300 days"
+vp "$D" dot1x enable 3 --days 826 --wait
+assert_rc 1 "dot1x --days 826 is refused (more than the profile's 825)"
+
 # ---- the renewal window cannot be widened past the validity afterwards
 vp "$D" settings set lifecycle.warning_days 100
 assert_rc 1 "lifecycle.warning_days 100 is refused while device.days is 90"
