@@ -94,6 +94,12 @@ vp_err vp_device_add(vp_store *s, const vp_sitekey *k, const char *ca_file,
 
 vp_err vp_device_get(vp_store *s, int64_t id, vp_device *out, vp_error *e);
 vp_err vp_device_list(vp_store *s, vp_device_cb cb, void *arg, vp_error *e);
+/* The page q of the inventory (vp_store_device_page; q->now and q->warn_s are set here from
+ * the clock and the warning window) as vp_device_list gives each device: its status as shown
+ * now, the server working on it. *total: how many match the filters. */
+struct vp_device_query;
+vp_err vp_device_page(vp_store *s, const struct vp_device_query *q, vp_device_cb cb,
+    void *arg, int64_t *total, vp_error *e);
 vp_err vp_device_remove(vp_store *s, int64_t id, const char *actor, vp_error *e);
 
 /* A device as JSON (never its password): id, address, ports, name, username, allow_basic, cn,

@@ -516,6 +516,51 @@ vp_device_list(vp_store *s, vp_device_cb cb, void *arg, vp_error *e)
 	return rc;
 }
 
+/* A row of a page: in the page's order, not by id, so its server is looked up. */
+static int
+page_one(const vp_device *d, void *arg)
+{
+	list_arg *la = arg;
+	vp_device c = *d;
+	size_t lo = 0, hi = la->nsv;
+
+	vp_device_status_at(&c, la->now, la->warn_days);
+	c.server[0] = '\0';
+	while (lo < hi) {                 /* la->sv is by device id */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (la->sv[mid].id < c.id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < la->nsv && la->sv[lo].id == c.id)
+		memcpy(c.server, la->sv[lo].server, sizeof(c.server));
+	return la->cb(&c, la->arg);
+}
+
+vp_err
+vp_device_page(vp_store *s, const vp_device_query *q, vp_device_cb cb, void *arg,
+    int64_t *total, vp_error *e)
+{
+	list_arg la = { cb, arg, (int64_t)time(NULL), VP_DEVICE_EXPIRY_WARN_DAYS, NULL, 0, 0, 0 };
+	vp_device_query sq = *q;
+	int renew;
+	vp_err rc;
+
+	*total = 0;
+	if ((rc = vp_lifecycle_windows(s, &la.warn_days, &renew, e)) != VP_OK)
+		return rc;
+	sq.now = la.now;
+	sq.warn_s = (int64_t)la.warn_days * 86400;
+	if ((rc = vp_store_device_servers(s, server_add, &la, e)) == VP_ERR_NOMEM)
+		rc = vp_error_set(e, VP_ERR_NOMEM, "out of memory listing the devices");
+	if (rc == VP_OK)
+		rc = vp_store_device_page(s, &sq, page_one, &la, total, e);
+	free(la.sv);
+	return rc;
+}
+
 vp_err
 vp_device_update_state(vp_store *s, const vp_device *d, vp_error *e)
 {

@@ -98,37 +98,18 @@ vp_device_list_json(vp_store *s, json_t *array, vp_error *e)
 	return rc;
 }
 
-typedef struct page_arg {
-	json_t *array;
-	int64_t now;
-	int warn_days;
-} page_arg;
-
-/* A row of a page, with the status it shows now (as vp_device_list gives it). */
-static int
-append_shown(const vp_device *d, void *arg)
-{
-	page_arg *pa = arg;
-	vp_device c = *d;
-
-	vp_device_status_at(&c, pa->now, pa->warn_days);
-	return vp_json_append(pa->array, vp_json_device(&c));
-}
-
 vp_err
 vp_device_page_json(vp_store *s, const vp_device_query *q, json_t *array, int64_t *total,
     vp_error *e)
 {
-	page_arg pa = { array, (int64_t)time(NULL), VP_DEVICE_EXPIRY_WARN_DAYS };
-	vp_device_query sq = *q;
-	int renew;
+	list_walk w = { .array = array };
 	vp_err rc;
 
-	if ((rc = vp_lifecycle_windows(s, &pa.warn_days, &renew, e)) != VP_OK)
+	if ((rc = vp_dot1x_states(s, &w.dot1x, &w.ndot1x, e)) != VP_OK)
 		return rc;
-	sq.now = pa.now;
-	sq.warn_s = (int64_t)pa.warn_days * 86400;
-	return vp_store_device_page(s, &sq, append_shown, &pa, total, e);
+	rc = vp_device_page(s, q, append_device, &w, total, e);
+	free(w.dot1x);
+	return rc;
 }
 
 /* Adds n to the count under key in o. */
