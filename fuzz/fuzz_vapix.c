@@ -88,6 +88,7 @@ api_ok(const char *api)
 {
 	return api != NULL && (strcmp(api, "") == 0 || strcmp(api, VP_DEV_API_SOAP) == 0 ||
 	    strcmp(api, VP_DEV_API_REST) == 0 || strcmp(api, VP_DEV_API_REST_BETA) == 0 ||
+	    strcmp(api, VP_DEV_API_REST_BETA_POST) == 0 ||
 	    strcmp(api, VP_DEV_API_UNSUPPORTED) == 0);
 }
 
